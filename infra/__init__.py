@@ -1,0 +1,1 @@
+"""CDK infrastructure: typed stage config, ASL renderer, constructs and stacks."""

@@ -1,0 +1,113 @@
+"""Typed, frozen stage configuration, chosen once in ``app.py``.
+
+Constructs receive a ``StageConfig`` and never read CDK context or the
+environment themselves. Every value is validated when the config is built,
+so a bad value fails ``cdk synth`` with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
+# CloudWatch Logs accepts only these retention periods (days).
+_LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+
+class StageConfigError(ValueError):
+    """A stage config value is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class FunctionSizing:
+    """Memory (MB) and timeout (s) of one Lambda function."""
+
+    memory_mb: int
+    timeout_s: int
+
+    def validate(self, name: str) -> None:
+        if not 128 <= self.memory_mb <= 10240:
+            raise StageConfigError(f"{name}.memory_mb must be within 128..10240, got {self.memory_mb}")
+        if not 1 <= self.timeout_s <= 900:
+            raise StageConfigError(f"{name}.timeout_s must be within 1..900, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Everything that differs between dev and prod."""
+
+    name: str
+    model_name: str = "seattle-weather"
+    retain_data: bool = False
+    log_retention_days: int = 14
+    training: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=2048, timeout_s=300))
+    inference: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=1024, timeout_s=10))
+    pipeline_step: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=512, timeout_s=60))
+    pipeline_timeout_s: int = 1800
+    retrain_schedule: str = "cron(0 3 ? * MON *)"
+    api_rate_limit_rps: int = 50
+    api_burst_limit: int = 100
+    min_accuracy: float = 0.6
+    model_refresh_s: int = 60
+    inference_max_records: int = 1000
+
+    def __post_init__(self) -> None:
+        if not _STAGE_NAME.match(self.name):
+            raise StageConfigError(f"name must match {_STAGE_NAME.pattern}, got {self.name!r}")
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", self.model_name):
+            raise StageConfigError(f"model_name must be lowercase letters, digits and '-', got {self.model_name!r}")
+        if self.log_retention_days not in _LOG_RETENTION_DAYS:
+            raise StageConfigError(
+                f"log_retention_days must be one of {sorted(_LOG_RETENTION_DAYS)}, got {self.log_retention_days}"
+            )
+        self.training.validate("training")
+        self.inference.validate("inference")
+        self.pipeline_step.validate("pipeline_step")
+        if not 60 <= self.pipeline_timeout_s <= 86400:
+            raise StageConfigError(f"pipeline_timeout_s must be within 60..86400, got {self.pipeline_timeout_s}")
+        if not _SCHEDULE.match(self.retrain_schedule):
+            raise StageConfigError(
+                f"retrain_schedule must be an EventBridge rate(...) or cron(...) expression, got {self.retrain_schedule!r}"
+            )
+        if self.api_rate_limit_rps <= 0 or self.api_burst_limit <= 0:
+            raise StageConfigError("api_rate_limit_rps and api_burst_limit must be positive")
+        if self.api_burst_limit < self.api_rate_limit_rps:
+            raise StageConfigError("api_burst_limit must be at least api_rate_limit_rps")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
+        if not 0 <= self.model_refresh_s <= 3600:
+            raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
+        if not 1 <= self.inference_max_records <= 10000:
+            raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+
+    @property
+    def prefix(self) -> str:
+        """Prefix for stack names: ``Mlops-dev``."""
+        return f"Mlops-{self.name}"
+
+
+STAGES: dict[str, StageConfig] = {
+    "dev": StageConfig(name="dev"),
+    "prod": StageConfig(
+        name="prod",
+        retain_data=True,
+        log_retention_days=365,
+        training=FunctionSizing(memory_mb=4096, timeout_s=900),
+        inference=FunctionSizing(memory_mb=2048, timeout_s=10),
+        api_rate_limit_rps=200,
+        api_burst_limit=400,
+        min_accuracy=0.7,
+    ),
+}
+
+
+def stage_config(name: str) -> StageConfig:
+    """The config of stage ``name``; an unknown stage is a clear error."""
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise StageConfigError(f"unknown stage {name!r}; known stages: {', '.join(sorted(STAGES))}") from None

@@ -1,0 +1,104 @@
+"""All Lambda defaults in one place: container image, role, log group, tracing, env."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions import settings as env_names
+from infra.config import FunctionSizing, StageConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The build context is the repository root, but only functions/ is sent:
+# everything else (venv, cdk.out, tests) would bloat and destabilize the hash.
+_IMAGE_EXCLUDES = ["*", "!functions", "!functions/**", "**/__pycache__", "**/*.pyc"]
+
+
+class FunctionFactory(Construct):
+    """Creates every Lambda function of a stack from the one container image.
+
+    pandas + pyarrow + scikit-learn exceed Lambda's 250 MB unzipped limit for
+    zip packages, so functions ship as a container image built from
+    ``functions/Dockerfile`` at deploy time (CDK hashes it at synth; no Docker
+    is needed to synth). One image serves every function; each function sets
+    its handler through the image command.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+
+    def function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        sizing: FunctionSizing,
+        environment: Mapping[str, str],
+        description: str,
+    ) -> lambda_.DockerImageFunction:
+        """A function running ``handler`` (``module.function``) with its own role and log group."""
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=log_retention(self._config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if self._config.retain_data else RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{construct_id}: writes its own logs; data grants are added by the stack",
+        )
+        # Written out instead of the AWSLambdaBasicExecutionRole managed
+        # policy, which would allow writing to every log group in the account.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        code = lambda_.DockerImageCode.from_image_asset(
+            str(REPO_ROOT),
+            file="functions/Dockerfile",
+            cmd=[handler],
+            exclude=_IMAGE_EXCLUDES,
+            ignore_mode=IgnoreMode.DOCKER,
+        )
+        return lambda_.DockerImageFunction(
+            self,
+            construct_id,
+            code=code,
+            description=description,
+            memory_size=sizing.memory_mb,
+            timeout=Duration.seconds(sizing.timeout_s),
+            role=role,
+            log_group=log_group,
+            architecture=lambda_.Architecture.X86_64,
+            environment={
+                env_names.SERVICE_NAME: construct_id,
+                env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
+                **environment,
+            },
+        )
+
+
+_RETENTION = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The ``RetentionDays`` member for a number of days the stage config validated."""
+    return logs.RetentionDays[_RETENTION[days]]

@@ -1,0 +1,71 @@
+"""Buckets: raw data, pipeline/model artifacts, and the access-log bucket both log to."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.nag import acknowledge
+
+
+class Storage(Construct):
+    """Private, encrypted, TLS-only, versioned buckets with server access logs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            removal_policy=removal,
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the access-log bucket itself; logging it into itself would loop.",
+        )
+        self.data = self._bucket("Data", "data/", removal)
+        self.artifacts = self._bucket("Artifacts", "artifacts/", removal)
+
+    def _bucket(self, construct_id: str, log_prefix: str, removal: RemovalPolicy) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=log_prefix,
+            removal_policy=removal,
+        )
+
+    def grant_read_raw(self, grantee: iam.IGrantable) -> None:
+        """Read raw input files under ``raw/`` of the data bucket."""
+        self._grant_prefix(grantee, self.data, "raw/", ["s3:GetObject"],
+                           "Raw input files are named by whoever lands them; the grant is limited to raw/.")
+
+    def grant_run_artifacts(self, grantee: iam.IGrantable, *, write: bool) -> None:
+        """Read (and optionally write) the per-run artifacts under ``runs/``."""
+        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        self._grant_prefix(grantee, self.artifacts, "runs/", actions,
+                           "Artifact keys contain the run id, unknown at deploy time; the grant is limited to runs/.")
+
+    def _grant_prefix(self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str],
+                      reason: str) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
+        )
+        bucket_resource = bucket.node.default_child
+        assert isinstance(bucket_resource, CfnResource)
+        logical_id = Stack.of(self).get_logical_id(bucket_resource)
+        role = grantee.grant_principal
+        assert isinstance(role, iam.Role), "grants go to roles created by FunctionFactory"
+        acknowledge(role, f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]", reason)

@@ -1,0 +1,66 @@
+"""DynamoDB tables: the model registry (C6) and the ML metadata store (C7)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from functions.settings import RUNS_BY_PIPELINE_INDEX
+from infra.config import StageConfig
+
+_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
+_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+
+
+def _table(scope: Construct, construct_id: str, config: StageConfig) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+    )
+
+
+class RegistryTable(Construct):
+    """Model versions and their counter (``functions/adapters/registry.py``)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = _table(self, "Table", config)
+
+    def grant(self, grantee: iam.IGrantable, *, write: bool) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=_READ + (_WRITE if write else []), resources=[self.table.table_arn])
+        )
+
+
+class MetadataTable(Construct):
+    """Pipeline runs and step runs (``functions/adapters/metadata.py``)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = _table(self, "Table", config)
+        self.table.add_global_secondary_index(
+            index_name=RUNS_BY_PIPELINE_INDEX,
+            partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+        )
+
+    def grant(self, grantee: iam.IGrantable, *, write: bool) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=_READ + (_WRITE if write else []),
+                resources=[
+                    self.table.table_arn,
+                    f"{self.table.table_arn}/index/{RUNS_BY_PIPELINE_INDEX}",
+                ],
+            )
+        )

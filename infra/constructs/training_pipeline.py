@@ -1,0 +1,121 @@
+"""The training pipeline: its step functions, the state machine from ASL, and its schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.asl import render_asl
+from infra.config import StageConfig
+from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.nag import acknowledge
+
+# state machine placeholder -> (construct id, handler)
+STEPS: dict[str, tuple[str, str]] = {
+    "RunRecorderFunctionArn": ("RunRecorder", "functions.handlers.run_recorder.handler"),
+    "LoadDataFunctionArn": ("LoadData", "functions.handlers.load_data.handler"),
+    "TrainFunctionArn": ("Train", "functions.handlers.train.handler"),
+    "EvaluateFunctionArn": ("Evaluate", "functions.handlers.evaluate.handler"),
+    "RegisterFunctionArn": ("Register", "functions.handlers.register.handler"),
+}
+
+
+class TrainingPipeline(Construct):
+    """Step Functions state machine rendered from ``stepfunctions/training_pipeline.asl.json``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        factory: FunctionFactory,
+        environment: Mapping[str, str],
+        default_source_uri: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions: dict[str, lambda_.DockerImageFunction] = {}
+        for placeholder, (step_id, handler) in STEPS.items():
+            sizing = config.training if step_id in ("Train", "Evaluate") else config.pipeline_step
+            self.functions[placeholder] = factory.function(
+                step_id, handler=handler, sizing=sizing, environment=environment,
+                description=f"Training pipeline step {step_id}",
+            )
+
+        definition = render_asl(
+            "training_pipeline",
+            values={
+                "PipelineTimeoutSeconds": config.pipeline_timeout_s,
+                "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
+                "TrainTimeoutSeconds": config.training.timeout_s + 30,
+            },
+            deferred=STEPS.keys(),
+        )
+        log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions={name: fn.function_arn for name, fn in self.functions.items()},
+            timeout=Duration.seconds(config.pipeline_timeout_s),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        for fn in self.functions.values():
+            # Exact function ARNs only: the ASL invokes the unqualified function.
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
+            )
+        acknowledge(
+            self.state_machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
+            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions).",
+        )
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "TriggerDeadLetters",
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the retraining triggers; it has no DLQ of its own.",
+        )
+        self.schedule = events.Rule(
+            self,
+            "RetrainSchedule",
+            description="Scheduled retraining (stage config retrain_schedule)",
+            schedule=events.Schedule.expression(config.retrain_schedule),
+        )
+        self.schedule.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "source_uri": default_source_uri,
+                        "trigger": {"type": "schedule", "rule": "RetrainSchedule", "time": events.EventField.time},
+                    }
+                ),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=3,
+                max_event_age=Duration.hours(2),
+            )
+        )
