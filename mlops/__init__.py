@@ -1,0 +1,1 @@
+"""Operator side: the ``mlops`` CLI and the local cloud."""

@@ -1,0 +1,660 @@
+"""Stand the synthesized stacks up on moto, in-process, and make them run.
+
+``LocalCloud`` reads a cloud assembly (``cdk.out``), resolves every
+resource's properties (intrinsics included) and creates the resources in
+moto in dependency order. Where moto stops short, it fills the gap:
+
+- Lambda: ``lambda_runtime.InProcessLambdaRuntime`` runs the handler named in
+  the template with the template's environment;
+- Step Functions: moto's interpreter runs the template's definition with its
+  ``DefinitionSubstitutions`` resolved here;
+- EventBridge: ``events.EventRouter`` delivers to Step Functions, Lambda and
+  SNS targets and fires schedules;
+- CloudWatch: ``alarms.AlarmEvaluator`` turns EMF output into metrics and
+  evaluates the template's alarms;
+- API Gateway: ``gateway.LocalGateway`` serves the template's REST API on
+  loopback.
+
+Every resource type it does not emulate is listed in ``report`` with what
+that means locally; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+from mlops.local.alarms import AlarmEvaluator, LocalAlarm
+from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
+from mlops.local.events import EventRouter
+from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
+from mlops.local.intrinsics import PhysicalResource, Resolver, references
+from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
+
+ACCOUNT = "123456789012"
+
+# Resource types the local cloud deliberately does not emulate, and what that means.
+NOT_EMULATED: dict[str, str] = {
+    "AWS::Lambda::Permission": "resource policies are not enforced: any local caller may invoke the function",
+    "AWS::S3::BucketPolicy": "not enforced locally (TLS-only and deny statements do not apply)",
+    "AWS::SQS::QueuePolicy": "not enforced locally: any local caller may send to the queue",
+    "AWS::SNS::TopicPolicy": "not enforced locally: any local caller may publish to the topic",
+    "AWS::ApiGateway::Account": "account-level API Gateway logging role: no execution logs are shipped locally",
+    "AWS::ApiGateway::Deployment": "the local gateway always serves the template's current methods",
+    "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
+}
+
+# Behaviour that exists in AWS and is absent locally, whatever the template says.
+LOCAL_LIMITS = (
+    "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
+    "Lambda timeouts and memory limits are not enforced; invocations run one at a time",
+    "API Gateway usage-plan throttling and quotas are not enforced",
+)
+
+
+@dataclass
+class ProvisionReport:
+    emulated: list[tuple[str, str, str]] = field(default_factory=list)
+    not_emulated: list[tuple[str, str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"{len(self.emulated)} resources emulated"]
+        for stack, logical_id, rtype, meaning in self.not_emulated:
+            out.append(f"not emulated: {stack}/{logical_id} ({rtype}): {meaning}")
+        out.extend(f"note: {note}" for note in self.notes)
+        out.extend(f"limit: {limit}" for limit in LOCAL_LIMITS)
+        return out
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    arn: str
+    name: str
+    status: str
+    output: Any
+    error: str | None
+    cause: str | None
+    seconds: float
+
+
+class LocalCloud:
+    """The synthesized stacks, running on moto in this process. Use as a context manager."""
+
+    def __init__(self, assembly_dir: Path | str, *, region: str = "us-east-1", now: datetime | None = None) -> None:
+        self.assembly_dir = Path(assembly_dir)
+        self.region = region
+        self.account = ACCOUNT
+        self.stacks: list[StackTemplate] = load_assembly(self.assembly_dir)
+        self.physical: dict[str, dict[str, PhysicalResource]] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.exports: dict[str, Any] = {}
+        self.report = ProvisionReport()
+        self._exit: ExitStack | None = None
+        self._clients: dict[str, Any] = {}
+        self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
+        self.router = EventRouter(clients=self.client, account=ACCOUNT, region=region, now=now or datetime.now(UTC))
+        self.alarms: AlarmEvaluator | None = None
+        self.gateway: LocalGateway | None = None
+        self._api_parts: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        exit_stack = ExitStack()
+        try:
+            exit_stack.enter_context(
+                mock.patch.dict(
+                    os.environ,
+                    {
+                        "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing",
+                        "AWS_DEFAULT_REGION": self.region,
+                        "AWS_REGION": self.region,
+                        # Image functions point at CDK's ECR asset repository, which
+                        # exists only after `cdk deploy`: accept the URI as is.
+                        "MOTO_LAMBDA_STUB_ECR": "TRUE",
+                    },
+                )
+            )
+            exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            runtime = self.runtime
+
+            def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+                return runtime.invoke(function.function_name, event)
+
+            exit_stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
+            exit_stack.enter_context(
+                mock.patch.object(StepFunctionsParserBackend, "start_execution", _start_execution_named)
+            )
+            exit_stack.enter_context(self.runtime.installed())
+            exit_stack.enter_context(self.router.installed())
+            self.alarms = AlarmEvaluator(
+                cloudwatch=self.client("cloudwatch"),
+                sns=self.client("sns"),
+                put_event=self.router.put_event,
+                account=ACCOUNT,
+                region=self.region,
+            )
+            self.gateway = LocalGateway(lambda_client=self.client("lambda"), account=ACCOUNT, region=self.region)
+            for stack in self.stacks:
+                self._provision(stack)
+            if self.gateway.apis:
+                self.gateway.start()
+                exit_stack.callback(self.gateway.stop)
+        except BaseException:
+            exit_stack.close()
+            raise
+        self._exit = exit_stack
+
+    def stop(self) -> None:
+        if self._exit is not None:
+            self._exit.close()
+            self._exit = None
+        self._clients.clear()
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
+
+    # -- operator helpers ------------------------------------------------------
+    def output(self, key: str, stack: str | None = None) -> Any:
+        """A stack output (from the only stack unless ``stack`` is given)."""
+        names = [stack] if stack else list(self.outputs)
+        for name in names:
+            if key in self.outputs.get(name, {}):
+                return self.outputs[name][key]
+        raise KeyError(f"no stack output {key!r}")
+
+    def function_name(self, logical_id_prefix: str) -> str:
+        """The physical name of the function whose logical id starts with ``logical_id_prefix``."""
+        matches = [
+            resource.ref
+            for stack in self.stacks
+            for logical_id, spec in stack.resources.items()
+            if spec["Type"] == "AWS::Lambda::Function" and logical_id.startswith(logical_id_prefix)
+            for resource in [self.physical[stack.name][logical_id]]
+        ]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} functions match {logical_id_prefix!r}")
+        return matches[0]
+
+    def run_state_machine(
+        self, arn: str, payload: dict[str, Any], *, name: str | None = None, timeout_s: float = 300
+    ) -> ExecutionResult:
+        """Start an execution and wait for it to finish."""
+        sfn = self.client("stepfunctions")
+        kwargs: dict[str, Any] = {"stateMachineArn": arn, "input": json.dumps(payload)}
+        if name:
+            kwargs["name"] = name
+        execution_arn = sfn.start_execution(**kwargs)["executionArn"]
+        return self.wait_for_execution(execution_arn, timeout_s=timeout_s)
+
+    def wait_for_execution(self, execution_arn: str, *, timeout_s: float = 300) -> ExecutionResult:
+        sfn = self.client("stepfunctions")
+        started = time.monotonic()
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"execution {execution_arn} still running after {timeout_s}s")
+            time.sleep(0.05)
+        output = described.get("output")
+        return ExecutionResult(
+            arn=execution_arn,
+            name=described["name"],
+            status=described["status"],
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            seconds=(described.get("stopDate", described["startDate"]) - described["startDate"]).total_seconds(),
+        )
+
+    def _ingest_metrics(self, document: dict[str, Any]) -> None:
+        if self.alarms is not None:
+            self.alarms.ingest_emf(document)
+
+    # -- provisioning ------------------------------------------------------------
+    def _provision(self, stack: StackTemplate) -> None:
+        template = stack.template
+        physical: dict[str, PhysicalResource] = {}
+        self.physical[stack.name] = physical
+        resolver = Resolver(
+            stack_name=stack.name,
+            account=ACCOUNT,
+            region=self.region,
+            resources=physical,
+            parameters={n: self._parameter(stack.name, n, s) for n, s in template.get("Parameters", {}).items()},
+            exports=self.exports,
+        )
+        conditions: dict[str, bool] = {}
+        resolver.conditions = conditions
+        for name, expression in template.get("Conditions", {}).items():
+            conditions[name] = resolver.evaluate_condition(expression, f"{stack.name}/Conditions/{name}")
+        for name in template.get("Rules", {}):
+            self.report.notes.append(f"{stack.name}: template rule {name} is a deploy-time check, not evaluated")
+
+        for logical_id in _dependency_order(stack.resources):
+            spec = stack.resources[logical_id]
+            if "Condition" in spec and not conditions[spec["Condition"]]:
+                continue
+            rtype = spec["Type"]
+            where = f"{stack.name}/{logical_id}"
+            props = resolver.resolve(spec.get("Properties", {}), where)
+            provisioner = self._provisioners().get(rtype)
+            if provisioner is not None:
+                physical[logical_id] = provisioner(stack.name, logical_id, props)
+                self.report.emulated.append((stack.name, logical_id, rtype))
+                continue
+            meaning = NOT_EMULATED.get(rtype)
+            if meaning is None:
+                meaning = (
+                    "custom resource: its provider Lambda is not run locally"
+                    if rtype.startswith("Custom::")
+                    else "not emulated: anything that relies on it exists only in AWS"
+                )
+            physical[logical_id] = PhysicalResource(ref=f"local-{logical_id}")
+            self.report.not_emulated.append((stack.name, logical_id, rtype, meaning))
+
+        self._finish_apis()
+        outputs: dict[str, Any] = {}
+        for key, output in template.get("Outputs", {}).items():
+            value = resolver.resolve(output["Value"], f"{stack.name}/Outputs/{key}")
+            outputs[key] = value
+            if "Export" in output:
+                self.exports[resolver.resolve(output["Export"]["Name"])] = value
+        self.outputs[stack.name] = outputs
+
+    def _parameter(self, stack: str, name: str, spec: dict[str, Any]) -> Any:
+        if spec.get("Type", "").startswith("AWS::SSM::Parameter::Value"):
+            self.report.notes.append(f"{stack}: parameter {name} reads SSM at deploy time; locally 'local'")
+            return "local"
+        if "Default" not in spec:
+            raise AssemblyError(f"{stack}: parameter {name} has no default; the local cloud cannot supply it")
+        return spec["Default"]
+
+    def _provisioners(self) -> dict[str, Callable[[str, str, dict[str, Any]], PhysicalResource]]:
+        return {
+            "AWS::S3::Bucket": self._s3_bucket,
+            "AWS::DynamoDB::Table": self._dynamodb_table,
+            "AWS::IAM::Role": self._iam_role,
+            "AWS::IAM::Policy": self._iam_policy,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::Lambda::Function": self._lambda_function,
+            "AWS::StepFunctions::StateMachine": self._state_machine,
+            "AWS::SQS::Queue": self._sqs_queue,
+            "AWS::SNS::Topic": self._sns_topic,
+            "AWS::SNS::Subscription": self._sns_subscription,
+            "AWS::Events::Rule": self._events_rule,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::KMS::Alias": self._kms_alias,
+            "AWS::ApiGateway::RestApi": self._rest_api,
+            "AWS::ApiGateway::Resource": self._api_part("Resource"),
+            "AWS::ApiGateway::Method": self._api_part("Method"),
+            "AWS::ApiGateway::Stage": self._api_part("Stage"),
+            "AWS::ApiGateway::ApiKey": self._api_key,
+            "AWS::ApiGateway::UsagePlan": self._api_part("UsagePlan"),
+            "AWS::ApiGateway::UsagePlanKey": self._api_part("UsagePlanKey"),
+            "AWS::ApiGateway::RequestValidator": self._api_part("RequestValidator"),
+            "AWS::ApiGateway::Model": self._api_model,
+            "AWS::ApiGateway::GatewayResponse": self._api_part("GatewayResponse"),
+        }
+
+    def _name(self, stack: str, logical_id: str, max_length: int, *, lower: bool = False) -> str:
+        """A physical name as CloudFormation makes them: stack, logical id, random-looking suffix."""
+        suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:8]
+        base = re.sub(r"[^A-Za-z0-9-]", "-", f"{stack}-{logical_id}")[: max_length - 9]
+        name = f"{base}-{suffix}"
+        return name.lower() if lower else name
+
+    def _s3_bucket(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        s3 = self.client("s3")
+        name = props.get("BucketName") or self._name(stack, logical_id, 63, lower=True)
+        if self.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
+                    "Rules": [
+                        {("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                         for k, v in rule.items()}
+                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration") is not None:
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+        return PhysicalResource(
+            name,
+            {
+                "Arn": f"arn:aws:s3:::{name}",
+                "DomainName": f"{name}.s3.amazonaws.com",
+                "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
+            },
+        )
+
+    def _dynamodb_table(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        ddb = self.client("dynamodb")
+        name = props.get("TableName") or self._name(stack, logical_id, 255)
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if kwargs["BillingMode"] == "PROVISIONED":
+            kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        description = ddb.create_table(**kwargs)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+            )
+        pitr = props.get("PointInTimeRecoverySpecification", {})
+        if pitr.get("PointInTimeRecoveryEnabled"):
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        return PhysicalResource(
+            name, {"Arn": description["TableArn"], "StreamArn": description.get("LatestStreamArn", "")}
+        )
+
+    def _iam_role(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        iam = self.client("iam")
+        name = props.get("RoleName") or self._name(stack, logical_id, 64)
+        role = iam.create_role(
+            RoleName=name,
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+            Description=props.get("Description", ""),
+        )["Role"]
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        for arn in props.get("ManagedPolicyArns", []):
+            self.report.notes.append(f"{stack}/{logical_id}: managed policy {arn} recorded, not attached locally")
+        return PhysicalResource(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    def _iam_policy(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        iam = self.client("iam")
+        for role in props.get("Roles", []):
+            iam.put_role_policy(
+                RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
+            )
+        return PhysicalResource(props["PolicyName"])
+
+    def _log_group(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        logs = self.client("logs")
+        name = props.get("LogGroupName") or self._name(stack, logical_id, 512)
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        return PhysicalResource(name, {"Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"})
+
+    def _lambda_function(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("FunctionName") or self._name(stack, logical_id, 64)
+        image = props.get("PackageType") == "Image"
+        handler = props.get("ImageConfig", {}).get("Command", [None])[0] if image else props.get("Handler")
+        if not handler:
+            raise AssemblyError(f"{stack}/{logical_id}: no handler (ImageConfig.Command or Handler)")
+        environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        kwargs: dict[str, Any] = {
+            "FunctionName": name,
+            "Role": props["Role"],
+            "Timeout": int(props.get("Timeout", 3)),
+            "MemorySize": int(props.get("MemorySize", 128)),
+            "Environment": {"Variables": environment},
+        }
+        if image:
+            kwargs.update(PackageType="Image", Code={"ImageUri": props["Code"]["ImageUri"]},
+                          ImageConfig=props["ImageConfig"])
+        else:
+            self.report.notes.append(
+                f"{stack}/{logical_id}: zip function; its handler runs from this checkout's import path"
+            )
+            kwargs.update(Runtime=props["Runtime"], Handler=handler, Code={"ZipFile": _placeholder_zip()})
+        arn = self.client("lambda").create_function(**kwargs)["FunctionArn"]
+        self.runtime.register(
+            LocalFunction(name=name, arn=arn, handler=handler, environment=environment,
+                          memory_mb=kwargs["MemorySize"], timeout_s=kwargs["Timeout"])
+        )
+        return PhysicalResource(name, {"Arn": arn})
+
+    def _state_machine(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        definition = props.get("DefinitionString")
+        if definition is None:
+            definition = json.dumps(props["Definition"])
+        for key, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        leftover = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition)))
+        if leftover:
+            raise AssemblyError(f"{stack}/{logical_id}: placeholders with no substitution: {', '.join(leftover)}")
+        name = props.get("StateMachineName") or self._name(stack, logical_id, 80)
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name, definition=definition, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
+        )["stateMachineArn"]
+        return PhysicalResource(arn, {"Arn": arn, "Name": name})
+
+    def _sqs_queue(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        sqs = self.client("sqs")
+        name = props.get("QueueName") or self._name(stack, logical_id, 80)
+        attributes = {
+            key: json.dumps(value) if isinstance(value, dict) else str(value)
+            for key, value in props.items()
+            if key in ("DelaySeconds", "MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy",
+                       "FifoQueue", "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize")
+        }
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
+        return PhysicalResource(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def _sns_topic(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("TopicName") or self._name(stack, logical_id, 256)
+        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        return PhysicalResource(arn, {"TopicArn": arn, "TopicName": name})
+
+    def _sns_subscription(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        arn = self.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )["SubscriptionArn"]
+        return PhysicalResource(arn)
+
+    def _events_rule(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        events = self.client("events")
+        name = props.get("Name") or self._name(stack, logical_id, 64)
+        kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            pattern = props["EventPattern"]
+            kwargs["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if "ScheduleExpression" in props:
+            kwargs["ScheduleExpression"] = props["ScheduleExpression"]
+        if "EventBusName" in props:
+            kwargs["EventBusName"] = props["EventBusName"]
+        if "Description" in props:
+            kwargs["Description"] = props["Description"]
+        arn = events.put_rule(**kwargs)["RuleArn"]
+        targets = props.get("Targets", [])
+        if targets:
+            events.put_targets(Rule=name, EventBusName=kwargs.get("EventBusName", "default"), Targets=targets)
+        return PhysicalResource(name, {"Arn": arn})
+
+    def _alarm(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("AlarmName") or self._name(stack, logical_id, 255)
+        kwargs = {k: v for k, v in props.items() if k not in ("AlarmName", "Tags")}
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **kwargs)
+        arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
+        assert self.alarms is not None
+        self.alarms.add(LocalAlarm.from_properties(name, arn, props))
+        return PhysicalResource(name, {"Arn": arn})
+
+    def _kms_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        kms = self.client("kms")
+        key = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        return PhysicalResource(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
+
+    def _kms_alias(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        self.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+        return PhysicalResource(props["AliasName"])
+
+    # -- API Gateway: collected, then assembled into the local gateway ----------
+    def _rest_api(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        api_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+        assert self.gateway is not None
+        self.gateway.apis[api_id] = RestApi(api_id=api_id, name=props.get("Name", logical_id))
+        return PhysicalResource(api_id, {"RootResourceId": f"{api_id}-root"})
+
+    def _api_part(self, kind: str) -> Callable[[str, str, dict[str, Any]], PhysicalResource]:
+        def provision(stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+            part_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+            self._api_parts.setdefault(kind, {})[part_id] = props
+            # CloudFormation's Ref on a stage is its name; on the others, an id.
+            ref = props["StageName"] if kind == "Stage" else part_id
+            return PhysicalResource(ref, {"ResourceId": part_id})
+
+        return provision
+
+    def _api_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        key_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+        # AWS generates the value at deploy time; locally a random one per cloud.
+        value = props.get("Value") or secrets.token_urlsafe(30)
+        self._api_parts.setdefault("ApiKey", {})[key_id] = {**props, "Value": value}
+        return PhysicalResource(key_id, {"APIKeyId": key_id})
+
+    def _api_model(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("Name") or f"Model{hashlib.sha256(logical_id.encode()).hexdigest()[:8]}"
+        self._api_parts.setdefault("Model", {})[name] = props
+        return PhysicalResource(name)
+
+    def _finish_apis(self) -> None:
+        assert self.gateway is not None
+        parts = self._api_parts
+        resources = parts.get("Resource", {})
+
+        def path_of(resource_id: str) -> str:
+            if resource_id.endswith("-root"):
+                return "/"
+            resource = resources[resource_id]
+            parent = path_of(resource["ParentId"])
+            return f"{parent.rstrip('/')}/{resource['PathPart']}"
+
+        for api in self.gateway.apis.values():
+            api.methods.clear()
+        for method_id, props in parts.get("Method", {}).items():
+            api = self.gateway.apis[props["RestApiId"]]
+            integration = props.get("Integration", {})
+            if integration.get("Type") != "AWS_PROXY":
+                raise AssemblyError(f"method {method_id}: only Lambda proxy integrations are served locally")
+            validator = parts.get("RequestValidator", {}).get(props.get("RequestValidatorId", ""), {})
+            model_name = (props.get("RequestModels") or {}).get("application/json")
+            model = parts.get("Model", {}).get(model_name) if model_name else None
+            schema = model.get("Schema") if model else None
+            api.methods.append(
+                Method(
+                    http_method=props["HttpMethod"],
+                    resource_path=path_of(props["ResourceId"]),
+                    resource_id=props["ResourceId"],
+                    function_arn=lambda_arn_from_integration_uri(integration["Uri"]),
+                    api_key_required=bool(props.get("ApiKeyRequired")),
+                    validate_body=bool(validator.get("ValidateRequestBody")),
+                    model_schema=json.loads(schema) if isinstance(schema, str) else schema,
+                )
+            )
+        for props in parts.get("Stage", {}).values():
+            self.gateway.apis[props["RestApiId"]].stage = props["StageName"]
+        for props in parts.get("GatewayResponse", {}).values():
+            if props.get("ResponseType") == "BAD_REQUEST_BODY":
+                template = (props.get("ResponseTemplates") or {}).get("application/json")
+                self.gateway.apis[props["RestApiId"]].bad_request_template = template
+        plans = parts.get("UsagePlan", {})
+        for props in parts.get("UsagePlanKey", {}).values():
+            key = parts["ApiKey"][props["KeyId"]]
+            for stage in plans[props["UsagePlanId"]].get("ApiStages", []):
+                self.gateway.apis[stage["ApiId"]].api_keys.add(key["Value"])
+
+
+_original_start_execution = StepFunctionsParserBackend.start_execution
+
+
+def _start_execution_named(backend: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None,
+                           execution_input: Any = None, trace_header: Any = None) -> Any:
+    """Name unnamed executions with a UUID, as Step Functions does (moto leaves them nameless)."""
+    return _original_start_execution(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input,
+                                     trace_header)
+
+
+def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
+    ordered: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(logical_id: str) -> None:
+        if state.get(logical_id) == "done":
+            return
+        if state.get(logical_id) == "visiting":
+            raise AssemblyError(f"resource dependency cycle through {logical_id}")
+        state[logical_id] = "visiting"
+        spec = resources[logical_id]
+        depends = spec.get("DependsOn", [])
+        needed = references(spec.get("Properties", {})) | set([depends] if isinstance(depends, str) else depends)
+        for dependency in sorted(needed & resources.keys()):
+            visit(dependency)
+        state[logical_id] = "done"
+        ordered.append(logical_id)
+
+    for logical_id in resources:
+        visit(logical_id)
+    return ordered
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "code runs in-process from the checkout")
+    return buffer.getvalue()

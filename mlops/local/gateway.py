@@ -1,0 +1,252 @@
+"""API Gateway (REST) for the local cloud: an HTTP server on loopback.
+
+Routes, API-key requirements, usage plans, request validators with their
+JSON-schema models, gateway responses and Lambda proxy integrations all come
+from the synthesized template. A request becomes the API Gateway proxy event
+(v1) that Lambda receives in AWS, and is invoked through moto's Lambda API,
+so the in-process runtime runs the real handler. Behaviour as in AWS:
+
+- unknown route -> 403 ``Missing Authentication Token``;
+- missing or unknown ``x-api-key`` on a key-required method -> 403 ``Forbidden``;
+- body failing the method's model -> 400 with ``BAD_REQUEST_BODY``'s template;
+- function error or malformed proxy response -> 502 ``Internal server error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+
+_LAMBDA_URI = re.compile(r"functions/(?P<arn>arn:[^/]+)/invocations$")
+
+
+@dataclass
+class Method:
+    http_method: str
+    resource_path: str
+    resource_id: str
+    function_arn: str
+    api_key_required: bool
+    validate_body: bool
+    model_schema: dict[str, Any] | None
+
+
+@dataclass
+class RestApi:
+    api_id: str
+    name: str
+    stage: str = "prod"
+    methods: list[Method] = field(default_factory=list)
+    api_keys: set[str] = field(default_factory=set)
+    bad_request_template: str | None = None
+
+
+def _route_regex(resource_path: str) -> re.Pattern[str]:
+    pattern = re.sub(r"\{([^}+]+)\+\}", r"(?P<\1>.+)", resource_path)
+    pattern = re.sub(r"\{([^}]+)\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile(f"^{pattern}$")
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class LocalGateway:
+    def __init__(self, *, lambda_client: Any, account: str, region: str) -> None:
+        self.apis: dict[str, RestApi] = {}
+        self._lambda = lambda_client
+        self._account = account
+        self._region = region
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.requests = 0
+
+    # -- serving ---------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                response = gateway.handle(self.command, self.path, dict(self.headers.items()), body,
+                                          self.client_address[0])
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # access is recorded by the gateway, not printed
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-gateway", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the local gateway is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, api_name: str | None = None) -> str:
+        """``http://127.0.0.1:PORT/<api id>/<stage>`` for the API (the only one if not named)."""
+        api = self._api(api_name)
+        return f"{self.base_url}/{api.api_id}/{api.stage}"
+
+    def api_key(self, api_name: str | None = None) -> str:
+        keys = sorted(self._api(api_name).api_keys)
+        if not keys:
+            raise KeyError("the API has no API key")
+        return keys[0]
+
+    def _api(self, name: str | None) -> RestApi:
+        if name is None:
+            if len(self.apis) != 1:
+                raise KeyError(f"name the API: {', '.join(a.name for a in self.apis.values())}")
+            return next(iter(self.apis.values()))
+        for api in self.apis.values():
+            if api.name == name or api.api_id == name:
+                return api
+        raise KeyError(f"no API named {name!r}")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- request handling -------------------------------------------------
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
+               ) -> GatewayResponse:
+        self.requests += 1
+        split = urlsplit(raw_path)
+        parts = split.path.strip("/").split("/", 2)
+        api = self.apis.get(parts[0]) if parts else None
+        if api is None or len(parts) < 2 or parts[1] != api.stage:
+            return _json(403, {"message": "Missing Authentication Token"})
+        path = "/" + (parts[2] if len(parts) > 2 else "")
+        route: Method | None = None
+        path_parameters: dict[str, str] = {}
+        for candidate in api.methods:
+            match = _route_regex(candidate.resource_path).match(path)
+            if match and candidate.http_method in (method, "ANY"):
+                route, path_parameters = candidate, match.groupdict()
+                break
+        if route is None:
+            return _json(403, {"message": "Missing Authentication Token"})
+        lowered = {k.lower(): v for k, v in headers.items()}
+        api_key = lowered.get("x-api-key")
+        if route.api_key_required and api_key not in api.api_keys:
+            return _json(403, {"message": "Forbidden"})
+        if route.validate_body and route.model_schema is not None:
+            problem = _validate(body, route.model_schema)
+            if problem is not None:
+                return self._bad_request_body(api, problem)
+        event = self._event(api, route, method, split.path, split.query, headers, body, path_parameters,
+                            source_ip, api_key)
+        response = self._lambda.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
+        payload = response["Payload"].read()
+        if response.get("FunctionError"):
+            return _json(502, {"message": "Internal server error"})
+        try:
+            proxy = json.loads(payload)
+            status = int(proxy["statusCode"])
+        except (ValueError, KeyError, TypeError):
+            return _json(502, {"message": "Internal server error"})
+        out_headers = {k: str(v) for k, v in (proxy.get("headers") or {}).items()}
+        for name, values in (proxy.get("multiValueHeaders") or {}).items():
+            out_headers[name] = ", ".join(str(v) for v in values)
+        text = proxy.get("body") or ""
+        data = base64.b64decode(text) if proxy.get("isBase64Encoded") else text.encode()
+        return GatewayResponse(status, data, out_headers)
+
+    def _bad_request_body(self, api: RestApi, problem: str) -> GatewayResponse:
+        if api.bad_request_template:
+            escaped = json.dumps(problem)[1:-1]
+            return GatewayResponse(
+                400,
+                api.bad_request_template.replace("$context.error.validationErrorString", escaped).encode(),
+                {"Content-Type": "application/json"},
+            )
+        return _json(400, {"message": "Invalid request body"})
+
+    def _event(self, api: RestApi, route: Method, method: str, full_path: str, query: str,
+               headers: dict[str, str], body: bytes, path_parameters: dict[str, str], source_ip: str,
+               api_key: str | None) -> dict[str, Any]:
+        multi_query = parse_qs(query, keep_blank_values=True) if query else {}
+        request_id = str(uuid.uuid4())
+        return {
+            "resource": route.resource_path,
+            "path": full_path.split(f"/{api.stage}", 1)[1] or "/",
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": self._account,
+                "apiId": api.api_id,
+                "resourceId": route.resource_id,
+                "resourcePath": route.resource_path,
+                "httpMethod": method,
+                "path": f"/{api.stage}{full_path.split(f'/{api.stage}', 1)[1] or '/'}",
+                "stage": api.stage,
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "protocol": "HTTP/1.1",
+                "domainName": "127.0.0.1",
+                "identity": {"sourceIp": source_ip, "apiKey": api_key, "userAgent": headers.get("User-Agent")},
+            },
+            "body": body.decode("utf-8", errors="replace") if body else None,
+            "isBase64Encoded": False,
+        }
+
+
+def _validate(body: bytes, schema: dict[str, Any]) -> str | None:
+    try:
+        document = json.loads(body or b"null")
+    except ValueError as exc:
+        return f"[Invalid JSON in request body: {exc}]"
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    return "[" + ", ".join(
+        f"{'/'.join(str(p) for p in e.path) or 'body'}: {e.message}" for e in errors
+    ) + "]"
+
+
+def _json(status: int, body: dict[str, Any]) -> GatewayResponse:
+    return GatewayResponse(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def lambda_arn_from_integration_uri(uri: str) -> str:
+    match = _LAMBDA_URI.search(uri)
+    if not match:
+        raise ValueError(f"integration URI {uri!r} is not a Lambda proxy integration")
+    return match.group("arn")

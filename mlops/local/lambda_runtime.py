@@ -1,0 +1,212 @@
+"""Run Lambda handlers in-process, one isolated "container" per function.
+
+moto's own invoke needs Docker. The local cloud replaces moto's
+``LambdaFunction._invoke_lambda`` with ``InProcessLambdaRuntime.invoke``,
+so every invocation (``lambda.invoke``, Step Functions tasks, EventBridge
+targets, the local API gateway) reaches the real handler module:
+
+- the handler string comes from the template (``ImageConfig.Command`` for
+  image functions, ``Handler`` for zip functions);
+- the function's environment from the template is the process environment
+  during the call, plus the variables Lambda itself sets;
+- each function gets its own copy of the ``functions`` package modules, so
+  module-level caches (settings read at cold start, clients, loaded models)
+  are per function, as in separate containers;
+- stdout is captured per invocation: it becomes the function's log, and
+  Embedded Metric Format lines become CloudWatch metrics (``metric_sink``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TextIO
+
+PACKAGES = ("functions",)
+
+
+class HandlerResolutionError(ImportError):
+    """A handler string does not name an importable function."""
+
+
+@dataclass
+class LocalFunction:
+    name: str
+    arn: str
+    handler: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+    log: list[str] = field(default_factory=list)
+    invocations: int = 0
+
+
+@dataclass
+class LambdaContext:
+    """The attributes handlers (and Powertools) read from Lambda's context object."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    function_version: str
+    deadline: float
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def _ours(module_name: str) -> bool:
+    return any(module_name == p or module_name.startswith(p + ".") for p in PACKAGES)
+
+
+def resolve_handler(handler: str) -> tuple[str, str]:
+    """Split ``package.module.function`` and check the module file exists."""
+    module_name, _, function_name = handler.rpartition(".")
+    if not module_name or not function_name:
+        raise HandlerResolutionError(f"handler {handler!r} is not of the form module.function")
+    return module_name, function_name
+
+
+class _InvocationStdout(io.TextIOBase):
+    """sys.stdout stand-in: writes go to the active invocation's buffer, else through."""
+
+    def __init__(self, passthrough: TextIO) -> None:
+        self.passthrough = passthrough
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self.local, "buffer", None)
+        if buffer is None:
+            return self.passthrough.write(text)
+        return int(buffer.write(text))
+
+    def flush(self) -> None:
+        self.passthrough.flush()
+
+
+class InProcessLambdaRuntime:
+    def __init__(self, *, region: str, metric_sink: Callable[[dict[str, Any]], None]) -> None:
+        self.region = region
+        self.functions: dict[str, LocalFunction] = {}
+        self._metric_sink = metric_sink
+        self._modules: dict[str, dict[str, ModuleType]] = {}
+        self._lock = threading.RLock()
+        self._stdout: _InvocationStdout | None = None
+
+    def register(self, function: LocalFunction) -> None:
+        resolve_handler(function.handler)
+        self.functions[function.name] = function
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Route stdout through the per-invocation capture while the cloud runs."""
+        original = sys.stdout
+        self._stdout = _InvocationStdout(original)
+        sys.stdout = self._stdout  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout = original
+            self._stdout = None
+
+    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        """Run the handler; returns (payload JSON, errored, log text) as moto expects."""
+        function = self.functions[function_name]
+        with self._lock, self._sandbox(function), self._environment(function):
+            buffer = io.StringIO()
+            assert self._stdout is not None, "the runtime is not installed"
+            self._stdout.local.buffer = buffer
+            request_id = str(uuid.uuid4())
+            errored = False
+            try:
+                module_name, attribute = resolve_handler(function.handler)
+                entry = getattr(importlib.import_module(module_name), attribute)
+                context = LambdaContext(
+                    function_name=function.name,
+                    invoked_function_arn=function.arn,
+                    memory_limit_in_mb=function.memory_mb,
+                    aws_request_id=request_id,
+                    log_group_name=f"/aws/lambda/{function.name}",
+                    log_stream_name=f"local/{request_id}",
+                    function_version="$LATEST",
+                    deadline=time.monotonic() + function.timeout_s,
+                )
+                result = entry(event, context)
+                payload = json.dumps(result)
+            except Exception as exc:  # reported to the caller as Lambda does, not swallowed
+                errored = True
+                payload = json.dumps(
+                    {
+                        "errorMessage": str(exc),
+                        "errorType": type(exc).__name__,
+                        "stackTrace": traceback.format_exception(exc),
+                    }
+                )
+                buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
+            finally:
+                self._stdout.local.buffer = None
+                function.invocations += 1
+            logs = buffer.getvalue()
+        function.log.extend(logs.splitlines())
+        self._publish_metrics(logs)
+        return payload, errored, logs
+
+    def _publish_metrics(self, logs: str) -> None:
+        for line in logs.splitlines():
+            line = line.strip()
+            if not line.startswith("{") or '"_aws"' not in line:
+                continue
+            try:
+                document = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(document, dict) and "CloudWatchMetrics" in document.get("_aws", {}):
+                self._metric_sink(document)
+
+    @contextmanager
+    def _sandbox(self, function: LocalFunction) -> Iterator[None]:
+        outside = {name: module for name, module in sys.modules.items() if _ours(name)}
+        for name in outside:
+            del sys.modules[name]
+        sys.modules.update(self._modules.get(function.name, {}))
+        try:
+            yield
+        finally:
+            mine = {name: module for name, module in sys.modules.items() if _ours(name)}
+            self._modules[function.name] = mine
+            for name in mine:
+                del sys.modules[name]
+            sys.modules.update(outside)
+
+    @contextmanager
+    def _environment(self, function: LocalFunction) -> Iterator[None]:
+        saved = dict(os.environ)
+        os.environ.update(function.environment)
+        os.environ.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+            }
+        )
+        try:
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
