@@ -11,8 +11,9 @@ from infra.stacks.mlops_stack import MlopsStack
 
 def build_app(app: App, stage: str, *, env: Environment | None = None) -> list[MlopsStack]:
     config = stage_config(stage)
-    stack = MlopsStack(app, config.prefix, config=config, env=env,
-                       description=f"Serverless MLOps toolkit, stage {config.name}")
+    stack = MlopsStack(
+        app, config.prefix, config=config, env=env, description=f"Serverless MLOps toolkit, stage {config.name}"
+    )
     Tags.of(app).add("project", "serverless-mlops")
     Tags.of(app).add("stage", config.name)
     add_nag_checks(app)

@@ -84,9 +84,7 @@ def render_asl(name: str, values: Mapping[str, int | str], deferred: Iterable[st
             whole = PLACEHOLDER.fullmatch(node)
             if whole and whole.group(1) in values and isinstance(values[whole.group(1)], int):
                 return values[whole.group(1)]
-            return PLACEHOLDER.sub(
-                lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), node
-            )
+            return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), node)
         return node
 
     return json.dumps(substitute(document), indent=1)

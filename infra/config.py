@@ -71,7 +71,8 @@ class StageConfig:
             raise StageConfigError(f"pipeline_timeout_s must be within 60..86400, got {self.pipeline_timeout_s}")
         if not _SCHEDULE.match(self.retrain_schedule):
             raise StageConfigError(
-                f"retrain_schedule must be an EventBridge rate(...) or cron(...) expression, got {self.retrain_schedule!r}"
+                "retrain_schedule must be an EventBridge rate(...) or cron(...) expression, "
+                f"got {self.retrain_schedule!r}"
             )
         if self.api_rate_limit_rps <= 0 or self.api_burst_limit <= 0:
             raise StageConfigError("api_rate_limit_rps and api_burst_limit must be positive")

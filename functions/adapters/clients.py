@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -11,7 +11,7 @@ from botocore.config import Config
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     """A boto3 client for ``service``, shared by every invocation of this process."""
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]

@@ -125,7 +125,9 @@ class ModelRegistry:
     def get(self, model_name: str, version: int) -> ModelVersion:
         try:
             response = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _sk(version)}}, ConsistentRead=True
+                TableName=self._table,
+                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _sk(version)}},
+                ConsistentRead=True,
             )
         except ClientError as exc:
             raise storage_error(exc, f"reading {model_name} version {version}") from exc

@@ -80,9 +80,7 @@ def records_to_matrix(records: Any, signature: ModelSignature, *, max_records: i
             value = record[name]
             # bool is an int subclass in Python; a JSON true is not a number.
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidRequestError(
-                    f"records[{index}].{name}: expected a number, got {type(value).__name__}"
-                )
+                raise InvalidRequestError(f"records[{index}].{name}: expected a number, got {type(value).__name__}")
             if not math.isfinite(value):
                 raise InvalidRequestError(f"records[{index}].{name}: must be finite, got {value}")
             matrix[index, column] = float(value)

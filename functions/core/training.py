@@ -36,7 +36,7 @@ def time_based_split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
     a random split would leak future rows into training.
     """
     ordered = frame.sort_values(spec.timestamp, kind="stable")
-    cut = int(round(len(ordered) * (1.0 - spec.holdout_fraction)))
+    cut = round(len(ordered) * (1.0 - spec.holdout_fraction))
     if cut <= 0 or cut >= len(ordered):
         raise DataValidationError(f"cannot split {len(ordered)} rows with holdout fraction {spec.holdout_fraction}")
     return Split(train=ordered.iloc[:cut], holdout=ordered.iloc[cut:])

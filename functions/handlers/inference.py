@@ -47,24 +47,29 @@ class LoadedModel:
     checked_at: float
 
 
-_loaded: LoadedModel | None = None
+class ModelCache:
+    """The serving model, kept across invocations of a warm function."""
+
+    def __init__(self) -> None:
+        self.loaded: LoadedModel | None = None
+
+    def current(self) -> LoadedModel:
+        """The latest registered model; the registry is re-checked every ``model_refresh_seconds``."""
+        now, loaded = time.monotonic(), self.loaded
+        if loaded is not None and now - loaded.checked_at < settings().model_refresh_seconds:
+            return loaded
+        latest = ModelRegistry(client("dynamodb"), settings().registry_table).latest(settings().model_name)
+        if loaded is not None and loaded.version.version == latest.version:
+            self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, now)
+            return self.loaded
+        data = ObjectStore(client("s3")).get_bytes(S3Uri.parse(latest.artifact_uri))
+        model = load_verified_model(data, latest.artifact_sha256)
+        self.loaded = LoadedModel(latest, ModelSignature.from_dict(latest.signature), model, now)
+        logger.info("model loaded", extra={"model": latest.model_name, "version": latest.version})
+        return self.loaded
 
 
-def current_model() -> LoadedModel:
-    """The latest registered model, cached; re-checked every ``model_refresh_seconds``."""
-    global _loaded
-    now = time.monotonic()
-    if _loaded is not None and now - _loaded.checked_at < settings().model_refresh_seconds:
-        return _loaded
-    latest = ModelRegistry(client("dynamodb"), settings().registry_table).latest(settings().model_name)
-    if _loaded is not None and _loaded.version.version == latest.version:
-        _loaded = LoadedModel(_loaded.version, _loaded.signature, _loaded.model, now)
-        return _loaded
-    data = ObjectStore(client("s3")).get_bytes(S3Uri.parse(latest.artifact_uri))
-    model = load_verified_model(data, latest.artifact_sha256)
-    _loaded = LoadedModel(latest, ModelSignature.from_dict(latest.signature), model, now)
-    logger.info("model loaded", extra={"model": latest.model_name, "version": latest.version})
-    return _loaded
+models = ModelCache()
 
 
 def _reject_constant(token: str) -> float:
@@ -92,7 +97,7 @@ def parse_body(raw: str | None) -> dict[str, Any]:
 def predict() -> dict[str, Any]:
     started = time.perf_counter()
     body = parse_body(app.current_event.body)
-    loaded = current_model()
+    loaded = models.current()
     matrix = records_to_matrix(body["records"], loaded.signature, max_records=settings().max_records)
     labels = loaded.model.predict(matrix)
     probabilities = loaded.model.predict_proba(matrix)

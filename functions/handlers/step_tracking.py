@@ -29,8 +29,14 @@ def tracked_step(step: str, store: Callable[[], MetadataStore]) -> Callable[[Han
             except Exception as exc:
                 store().record_step(
                     run_id,
-                    StepRun(step, "FAILED", started_at, now_iso(), time.perf_counter() - clock,
-                            error=f"{type(exc).__name__}: {exc}"),
+                    StepRun(
+                        step,
+                        "FAILED",
+                        started_at,
+                        now_iso(),
+                        time.perf_counter() - clock,
+                        error=f"{type(exc).__name__}: {exc}",
+                    ),
                 )
                 raise
             store().record_step(

@@ -73,8 +73,15 @@ class InferenceApi(Construct):
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=False,
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
                 ),
                 tracing_enabled=True,
                 metrics_enabled=True,
@@ -90,10 +97,14 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        model = self.api.add_model("PredictRequest", content_type="application/json",
-                                   schema=apigw.JsonSchema(**PREDICT_SCHEMA))
+        model = self.api.add_model(
+            "PredictRequest", content_type="application/json", schema=apigw.JsonSchema(**PREDICT_SCHEMA)
+        )
         self.api.root.add_resource("predict").add_method(
-            "POST", integration, api_key_required=True, request_validator=validator,
+            "POST",
+            integration,
+            api_key_required=True,
+            request_validator=validator,
             request_models={"application/json": model},
         )
         self.api.root.add_resource("health").add_method("GET", integration, api_key_required=True)
@@ -123,10 +134,16 @@ class InferenceApi(Construct):
         )
 
         for finding, reason in [
-            ("AwsSolutions-APIG3", "WAF association is a stage option added with the serving hardening; "
-                                   "the usage plan throttles every key meanwhile."),
-            ("AwsSolutions-APIG4", "Callers are machine clients authenticated by API key (api_key_required on "
-                                   "every method) and throttled by the usage plan."),
+            (
+                "AwsSolutions-APIG3",
+                "WAF association is a stage option added with the serving hardening; "
+                "the usage plan throttles every key meanwhile.",
+            ),
+            (
+                "AwsSolutions-APIG4",
+                "Callers are machine clients authenticated by API key (api_key_required on "
+                "every method) and throttled by the usage plan.",
+            ),
             ("AwsSolutions-COG4", "No end users: machine clients authenticate with API keys, not Cognito."),
         ]:
             acknowledge(self.api, finding, reason)

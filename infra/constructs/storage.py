@@ -49,17 +49,28 @@ class Storage(Construct):
 
     def grant_read_raw(self, grantee: iam.IGrantable) -> None:
         """Read raw input files under ``raw/`` of the data bucket."""
-        self._grant_prefix(grantee, self.data, "raw/", ["s3:GetObject"],
-                           "Raw input files are named by whoever lands them; the grant is limited to raw/.")
+        self._grant_prefix(
+            grantee,
+            self.data,
+            "raw/",
+            ["s3:GetObject"],
+            "Raw input files are named by whoever lands them; the grant is limited to raw/.",
+        )
 
     def grant_run_artifacts(self, grantee: iam.IGrantable, *, write: bool) -> None:
         """Read (and optionally write) the per-run artifacts under ``runs/``."""
         actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
-        self._grant_prefix(grantee, self.artifacts, "runs/", actions,
-                           "Artifact keys contain the run id, unknown at deploy time; the grant is limited to runs/.")
+        self._grant_prefix(
+            grantee,
+            self.artifacts,
+            "runs/",
+            actions,
+            "Artifact keys contain the run id, unknown at deploy time; the grant is limited to runs/.",
+        )
 
-    def _grant_prefix(self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str],
-                      reason: str) -> None:
+    def _grant_prefix(
+        self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str], reason: str
+    ) -> None:
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
         )

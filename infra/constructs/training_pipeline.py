@@ -47,7 +47,10 @@ class TrainingPipeline(Construct):
         for placeholder, (step_id, handler) in STEPS.items():
             sizing = config.training if step_id in ("Train", "Evaluate") else config.pipeline_step
             self.functions[placeholder] = factory.function(
-                step_id, handler=handler, sizing=sizing, environment=environment,
+                step_id,
+                handler=handler,
+                sizing=sizing,
+                environment=environment,
                 description=f"Training pipeline step {step_id}",
             )
 

@@ -66,8 +66,9 @@ class MlopsStack(Stack):
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
 
-        alarms = sns.Topic(self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True,
-                           master_key=None)
+        alarms = sns.Topic(
+            self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=None
+        )
         api.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
         CfnOutput(self, "ApiUrl", value=api.api.url)

@@ -183,9 +183,7 @@ class AlarmEvaluator:
             else:
                 outcomes.append(None)
         missing = alarm.treat_missing
-        resolved = [
-            o if o is not None else {"breaching": True, "notBreaching": False}.get(missing) for o in outcomes
-        ]
+        resolved = [o if o is not None else {"breaching": True, "notBreaching": False}.get(missing) for o in outcomes]
         breaching = sum(1 for o in resolved if o is True)
         present = [o for o in resolved if o is not None]
         if breaching >= alarm.datapoints_to_alarm:
@@ -212,9 +210,14 @@ class AlarmEvaluator:
         timestamp = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
         detail = {
             "alarmName": alarm.name,
-            "state": {"value": new_state, "reason": reason, "timestamp": timestamp,
-                      "reasonData": json.dumps({"recentDatapoints": [value] if value is not None else [],
-                                                "threshold": alarm.threshold})},
+            "state": {
+                "value": new_state,
+                "reason": reason,
+                "timestamp": timestamp,
+                "reasonData": json.dumps(
+                    {"recentDatapoints": [value] if value is not None else [], "threshold": alarm.threshold}
+                ),
+            },
             "previousState": {"value": previous, "timestamp": timestamp},
             "configuration": {
                 "description": alarm.description,
@@ -250,7 +253,8 @@ class AlarmEvaluator:
         actions = alarm.alarm_actions if new_state == "ALARM" else alarm.ok_actions if new_state == "OK" else []
         for action in actions:
             if ":sns:" in action:
-                self._sns.publish(TopicArn=action, Subject=f"{new_state}: {alarm.name}"[:100],
-                                  Message=json.dumps(detail))
+                self._sns.publish(
+                    TopicArn=action, Subject=f"{new_state}: {alarm.name}"[:100], Message=json.dumps(detail)
+                )
         self._put_event(event)
         return event

@@ -351,8 +351,10 @@ class LocalCloud:
                 ServerSideEncryptionConfiguration={
                     # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
                     "Rules": [
-                        {("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
-                         for k, v in rule.items()}
+                        {
+                            ("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
+                            for k, v in rule.items()
+                        }
                         for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
                     ]
                 },
@@ -452,8 +454,9 @@ class LocalCloud:
             "Environment": {"Variables": environment},
         }
         if image:
-            kwargs.update(PackageType="Image", Code={"ImageUri": props["Code"]["ImageUri"]},
-                          ImageConfig=props["ImageConfig"])
+            kwargs.update(
+                PackageType="Image", Code={"ImageUri": props["Code"]["ImageUri"]}, ImageConfig=props["ImageConfig"]
+            )
         else:
             self.report.notes.append(
                 f"{stack}/{logical_id}: zip function; its handler runs from this checkout's import path"
@@ -461,8 +464,14 @@ class LocalCloud:
             kwargs.update(Runtime=props["Runtime"], Handler=handler, Code={"ZipFile": _placeholder_zip()})
         arn = self.client("lambda").create_function(**kwargs)["FunctionArn"]
         self.runtime.register(
-            LocalFunction(name=name, arn=arn, handler=handler, environment=environment,
-                          memory_mb=kwargs["MemorySize"], timeout_s=kwargs["Timeout"])
+            LocalFunction(
+                name=name,
+                arn=arn,
+                handler=handler,
+                environment=environment,
+                memory_mb=kwargs["MemorySize"],
+                timeout_s=kwargs["Timeout"],
+            )
         )
         return PhysicalResource(name, {"Arn": arn})
 
@@ -487,8 +496,16 @@ class LocalCloud:
         attributes = {
             key: json.dumps(value) if isinstance(value, dict) else str(value)
             for key, value in props.items()
-            if key in ("DelaySeconds", "MessageRetentionPeriod", "VisibilityTimeout", "RedrivePolicy",
-                       "FifoQueue", "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize")
+            if key
+            in (
+                "DelaySeconds",
+                "MessageRetentionPeriod",
+                "VisibilityTimeout",
+                "RedrivePolicy",
+                "FifoQueue",
+                "ReceiveMessageWaitTimeSeconds",
+                "MaximumMessageSize",
+            )
         }
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
@@ -623,11 +640,17 @@ class LocalCloud:
 _original_start_execution = StepFunctionsParserBackend.start_execution
 
 
-def _start_execution_named(backend: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None,
-                           execution_input: Any = None, trace_header: Any = None) -> Any:
+def _start_execution_named(
+    backend: StepFunctionsParserBackend,
+    state_machine_arn: str,
+    name: Any = None,
+    execution_input: Any = None,
+    trace_header: Any = None,
+) -> Any:
     """Name unnamed executions with a UUID, as Step Functions does (moto leaves them nameless)."""
-    return _original_start_execution(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input,
-                                     trace_header)
+    return _original_start_execution(
+        backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+    )
 
 
 def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:

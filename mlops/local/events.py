@@ -25,8 +25,8 @@ from typing import Any
 from unittest import mock
 
 from croniter import croniter
+from jsonpath_ng.ext import parse as jsonpath_parse
 from moto.events.models import Rule, events_backends
-from moto.events.utils import EventTemplateParser
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _OWN_TARGETS = ("states", "lambda", "sns")
@@ -44,6 +44,10 @@ class Delivery:
     attempts: int
     result: str
     dead_lettered_to: str | None = None
+
+
+def _service(target: dict[str, Any]) -> str:
+    return str(target["Arn"].split(":")[2])
 
 
 def cron_to_croniter(expression: str) -> str:
@@ -100,7 +104,15 @@ class EventRouter:
         router = self
 
         def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
-            original(rule, event, transform_input)
+            everything = rule.targets
+            theirs = [t for t in everything if _service(t) not in _OWN_TARGETS]
+            if theirs:
+                # moto transforms input for every target it sees, so it sees only its own.
+                rule.targets = theirs
+                try:
+                    original(rule, {"ingestion-time": event.get("time"), **event}, transform_input)
+                finally:
+                    rule.targets = everything
             if rule.state == "ENABLED" and rule.event_pattern.matches_event(event):
                 router.deliver(rule, event)
 
@@ -158,10 +170,20 @@ class EventRouter:
 
     def deliver(self, rule: Rule, event: dict[str, Any]) -> None:
         for target in rule.targets:
-            service = target["Arn"].split(":")[2]
-            if service in _MOTO_TARGETS:
-                continue  # moto delivered it
-            self.deliveries.append(self._deliver_one(rule, target, event, service))
+            service = _service(target)
+            if service in _OWN_TARGETS:
+                self.deliveries.append(self._deliver_one(rule, target, event, service))
+            elif service not in _MOTO_TARGETS:
+                self.deliveries.append(
+                    Delivery(
+                        rule.name,
+                        target["Arn"],
+                        event["id"],
+                        False,
+                        0,
+                        f"target service {service!r} is not emulated by the local cloud",
+                    )
+                )
 
     def _deliver_one(self, rule: Rule, target: dict[str, Any], event: dict[str, Any], service: str) -> Delivery:
         attempts, error = 0, ""
@@ -220,9 +242,47 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
         return node
     if "InputTransformer" in target:
         transformer = target["InputTransformer"]
-        return EventTemplateParser.parse(
-            input_template=transformer.get("InputTemplate"),
-            input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+        return transform_input(
+            transformer.get("InputTemplate", "<aws.events.event.json>"), transformer.get("InputPathsMap", {}), event
         )
     return event
+
+
+def transform_input(template: str, paths: dict[str, str], event: dict[str, Any]) -> Any:
+    """EventBridge's input transformer.
+
+    A placeholder outside a JSON string is replaced by the JSON of its value
+    (strings get quotes); inside a string, by the bare text. A path that
+    matches nothing yields ``null``. The result is parsed when it is JSON.
+    """
+    values: dict[str, Any] = {"aws.events.event.json": event, "aws.events.event.ingestion-time": event.get("time")}
+    for name, path in paths.items():
+        matches = jsonpath_parse(path).find(event)
+        values[name] = matches[0].value if matches else None
+    out: list[str] = []
+    in_string = escaped = False
+    i = 0
+    while i < len(template):
+        char = template[i]
+        if char == "<":
+            end = template.find(">", i)
+            name = template[i + 1 : end] if end > 0 else ""
+            if name in values:
+                value = values[name]
+                if in_string:
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    out.append(json.dumps(text)[1:-1])
+                else:
+                    out.append(json.dumps(value))
+                i = end + 1
+                continue
+        if char == '"' and not escaped:
+            in_string = not in_string
+        escaped = char == "\\" and not escaped
+        out.append(char)
+        i += 1
+    rendered = "".join(out)
+    try:
+        return json.loads(rendered)
+    except json.JSONDecodeError:
+        return rendered

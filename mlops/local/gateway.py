@@ -84,8 +84,9 @@ class LocalGateway:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                response = gateway.handle(self.command, self.path, dict(self.headers.items()), body,
-                                          self.client_address[0])
+                response = gateway.handle(
+                    self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
+                )
                 self.send_response(response.status)
                 for name, value in response.headers.items():
                     self.send_header(name, value)
@@ -128,7 +129,7 @@ class LocalGateway:
                 raise KeyError(f"name the API: {', '.join(a.name for a in self.apis.values())}")
             return next(iter(self.apis.values()))
         for api in self.apis.values():
-            if api.name == name or api.api_id == name:
+            if name in (api.name, api.api_id):
                 return api
         raise KeyError(f"no API named {name!r}")
 
@@ -139,8 +140,9 @@ class LocalGateway:
             self._server = None
 
     # -- request handling -------------------------------------------------
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
-               ) -> GatewayResponse:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> GatewayResponse:
         self.requests += 1
         split = urlsplit(raw_path)
         parts = split.path.strip("/").split("/", 2)
@@ -165,8 +167,18 @@ class LocalGateway:
             problem = _validate(body, route.model_schema)
             if problem is not None:
                 return self._bad_request_body(api, problem)
-        event = self._event(api, route, method, split.path, split.query, headers, body, path_parameters,
-                            source_ip, api_key)
+        event = self._event(
+            api,
+            route,
+            method,
+            split.path,
+            split.query,
+            headers=headers,
+            body=body,
+            path_parameters=path_parameters,
+            source_ip=source_ip,
+            api_key=api_key,
+        )
         response = self._lambda.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
         payload = response["Payload"].read()
         if response.get("FunctionError"):
@@ -193,9 +205,20 @@ class LocalGateway:
             )
         return _json(400, {"message": "Invalid request body"})
 
-    def _event(self, api: RestApi, route: Method, method: str, full_path: str, query: str,
-               headers: dict[str, str], body: bytes, path_parameters: dict[str, str], source_ip: str,
-               api_key: str | None) -> dict[str, Any]:
+    def _event(
+        self,
+        api: RestApi,
+        route: Method,
+        method: str,
+        full_path: str,
+        query: str,
+        *,
+        headers: dict[str, str],
+        body: bytes,
+        path_parameters: dict[str, str],
+        source_ip: str,
+        api_key: str | None,
+    ) -> dict[str, Any]:
         multi_query = parse_qs(query, keep_blank_values=True) if query else {}
         request_id = str(uuid.uuid4())
         return {
@@ -236,9 +259,7 @@ def _validate(body: bytes, schema: dict[str, Any]) -> str | None:
     errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
     if not errors:
         return None
-    return "[" + ", ".join(
-        f"{'/'.join(str(p) for p in e.path) or 'body'}: {e.message}" for e in errors
-    ) + "]"
+    return "[" + ", ".join(f"{'/'.join(str(p) for p in e.path) or 'body'}: {e.message}" for e in errors) + "]"
 
 
 def _json(status: int, body: dict[str, Any]) -> GatewayResponse:

@@ -82,7 +82,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(argument, where)
             if key.startswith("Fn::") or key == "Condition":
@@ -132,7 +132,7 @@ class Resolver:
         """Evaluate a Conditions entry (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition)."""
         if not isinstance(expression, dict) or len(expression) != 1:
             raise IntrinsicError(f"{where}: malformed condition {expression!r}")
-        (key, argument), = expression.items()
+        ((key, argument),) = expression.items()
         if key == "Fn::Equals":
             left, right = (self.resolve(a, where) for a in argument)
             return bool(left == right)

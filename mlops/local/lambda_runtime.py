@@ -129,6 +129,8 @@ class InProcessLambdaRuntime:
         with self._lock, self._sandbox(function), self._environment(function):
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
+            # Re-installed per call: test runners swap sys.stdout between phases.
+            outer_stdout, sys.stdout = sys.stdout, self._stdout  # type: ignore[assignment]
             self._stdout.local.buffer = buffer
             request_id = str(uuid.uuid4())
             errored = False
@@ -159,6 +161,7 @@ class InProcessLambdaRuntime:
                 buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
             finally:
                 self._stdout.local.buffer = None
+                sys.stdout = outer_stdout
                 function.invocations += 1
             logs = buffer.getvalue()
         function.log.extend(logs.splitlines())
@@ -166,8 +169,8 @@ class InProcessLambdaRuntime:
         return payload, errored, logs
 
     def _publish_metrics(self, logs: str) -> None:
-        for line in logs.splitlines():
-            line = line.strip()
+        for raw in logs.splitlines():
+            line = raw.strip()
             if not line.startswith("{") or '"_aws"' not in line:
                 continue
             try:

@@ -1,0 +1,45 @@
+# Two commands do all set-up: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+STAGE ?= dev
+
+# jsii (under aws-cdk-lib) warns loudly on Node 20; the warning is known and harmless here.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: demo test synth bench lint typecheck clean check-tools
+
+demo: $(STAMP)
+	$(BIN)/mlops demo --stage $(STAGE)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+synth: $(STAMP)
+	$(BIN)/mlops synth --stage $(STAGE) --out cdk.out
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check-tools:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: Python 3.11 or newer is required: install it from https://www.python.org/downloads/"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is required, $(PYTHON) is $$($(PYTHON) --version 2>&1): install a newer Python"; exit 1; }
+	@command -v node >/dev/null 2>&1 || { echo "error: Node.js 20 or newer is required by the AWS CDK: install it from https://nodejs.org/"; exit 1; }
+
+$(STAMP): requirements.txt functions/requirements.txt pyproject.toml | check-tools
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache

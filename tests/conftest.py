@@ -1,0 +1,31 @@
+"""Shared fixtures: one synthesized assembly per test session, local clouds on top of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+# No test may reach a real AWS account.
+for _name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+
+from mlops.local import LocalCloud  # noqa: E402
+from mlops.synth import synth  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev stage, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
+    return synth(tmp_path_factory.mktemp("assembly") / "cdk.out", stage="dev")
+
+
+@pytest.fixture
+def cloud(assembly: Path) -> Iterator[LocalCloud]:
+    with LocalCloud(assembly) as running:
+        yield running

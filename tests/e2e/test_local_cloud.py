@@ -1,0 +1,126 @@
+"""The local cloud's own behaviour, on small hand-written assemblies."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.local import LocalCloud
+from mlops.local.intrinsics import IntrinsicError
+from tests.fixtures.assemblies import event_wiring, write_assembly
+
+
+def executions(cloud: LocalCloud) -> list[dict[str, Any]]:
+    sfn = cloud.client("stepfunctions")
+    (machine,) = sfn.list_state_machines()["stateMachines"]
+    found = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+    return [cloud.wait_for_execution(e["executionArn"]).__dict__ for e in found]
+
+
+def dead_letters(cloud: LocalCloud) -> list[dict[str, Any]]:
+    sqs = cloud.client("sqs")
+    url = sqs.get_queue_url(QueueName=cloud.physical["Fixture"]["DeadLetters"].attributes["QueueName"])["QueueUrl"]
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
+
+
+@pytest.fixture
+def wired(tmp_path: Path) -> Any:
+    with LocalCloud(write_assembly(tmp_path, event_wiring())) as cloud:
+        yield cloud
+
+
+def test_lambda_runs_template_handler_with_template_environment(wired: LocalCloud) -> None:
+    name = wired.function_name("Emitter")
+    response = wired.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"a": 1}).encode())
+    assert json.loads(response["Payload"].read()) == {"seen": {"a": 1}, "stage": "Fixture-stage", "function": name}
+
+
+def test_lambda_error_is_reported_with_its_type(wired: LocalCloud) -> None:
+    response = wired.client("lambda").invoke(
+        FunctionName=wired.function_name("Emitter"), Payload=json.dumps({"fail": True}).encode()
+    )
+    assert response["FunctionError"]
+    body = json.loads(response["Payload"].read())
+    assert (body["errorType"], body["errorMessage"]) == ("RuntimeError", "asked to fail")
+
+
+def test_alarm_state_change_reaches_step_functions_through_eventbridge(wired: LocalCloud) -> None:
+    # Given a handler that emitted an Errors datapoint (EMF on stdout)
+    wired.client("lambda").invoke(FunctionName=wired.function_name("Emitter"), Payload=b'{"errors": 3}')
+    assert wired.alarms is not None
+    # When the alarms are evaluated
+    changes = wired.alarms.evaluate()
+    # Then the alarm goes to ALARM, shaped as CloudWatch shapes the event, and the rule starts the machine
+    (change,) = changes
+    assert change["detail-type"] == "CloudWatch Alarm State Change"
+    assert change["detail"]["state"]["value"] == "ALARM"
+    assert change["detail"]["previousState"]["value"] == "INSUFFICIENT_DATA"
+    alarm_name = change["detail"]["alarmName"]
+    described = wired.client("cloudwatch").describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"][0]
+    assert described["StateValue"] == "ALARM"
+    (execution,) = executions(wired)
+    assert execution["status"] == "SUCCEEDED"
+    assert execution["output"]["seen"] == {"trigger": {"type": "alarm", "alarm": alarm_name}}
+    # And evaluating again without change starts nothing more
+    assert wired.alarms.evaluate() == []
+    assert len(executions(wired)) == 1
+
+
+def test_alarm_stays_ok_below_threshold(wired: LocalCloud) -> None:
+    wired.client("lambda").invoke(FunctionName=wired.function_name("Emitter"), Payload=b'{"errors": 0}')
+    assert wired.alarms is not None
+    (change,) = wired.alarms.evaluate()
+    assert change["detail"]["state"]["value"] == "OK"
+    assert executions(wired) == []
+
+
+def test_schedule_fires_on_demand_and_by_the_local_clock(wired: LocalCloud) -> None:
+    rule = wired.physical["Fixture"]["Hourly"].ref
+    (delivery,) = wired.router.fire_schedule(rule)
+    assert delivery.ok
+    start = wired.router.clock
+    deliveries = wired.router.advance_clock(start + timedelta(hours=3, minutes=5))
+    assert [d.ok for d in deliveries] == [True, True, True]
+    emitter = wired.runtime.functions[wired.function_name("Emitter")]
+    assert emitter.invocations == 4
+
+
+def test_undeliverable_event_is_retried_then_dead_lettered(wired: LocalCloud) -> None:
+    wired.client("events").put_events(Entries=[{"Source": "fixture.app", "DetailType": "x", "Detail": "{}"}])
+    (delivery,) = [d for d in wired.router.deliveries if d.rule.startswith("Fixture-ToNowhere")]
+    assert not delivery.ok
+    assert delivery.attempts == 3
+    (message,) = dead_letters(wired)
+    assert message["MessageAttributes"]["TARGET_ARN"]["StringValue"].endswith(":stateMachine:missing")
+    assert "StateMachineDoesNotExist" in message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"]
+
+
+def test_unemulated_types_are_reported_by_name(wired: LocalCloud) -> None:
+    (entry,) = [e for e in wired.report.not_emulated if e[1] == "Catalog"]
+    assert entry[2] == "AWS::Glue::Database"
+    assert "not emulated" in entry[3]
+
+
+def test_unknown_intrinsic_is_a_clear_error(tmp_path: Path) -> None:
+    resources = {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Base64": "abc"}}}}
+    with pytest.raises(IntrinsicError, match=r"Fixture/Queue\.QueueName\.Fn::Base64.*not supported"):
+        LocalCloud(write_assembly(tmp_path, resources)).start()
+
+
+def test_missing_substitution_is_a_clear_error(tmp_path: Path) -> None:
+    resources = event_wiring()
+    del resources["Machine"]["Properties"]["DefinitionSubstitutions"]
+    with pytest.raises(ValueError, match="placeholders with no substitution: Fn"):
+        LocalCloud(write_assembly(tmp_path, resources)).start()
+
+
+def test_clock_starts_at_given_time(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
+    cloud = LocalCloud(write_assembly(tmp_path, event_wiring()), now=start)
+    assert cloud.router.clock == start
+    time.sleep(0)
