@@ -14,4 +14,4 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 @cache
 def client(service: str) -> Any:
     """A boto3 client for ``service``, shared by every invocation of this process."""
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_CONFIG)

@@ -18,20 +18,20 @@ from infra.nag import acknowledge
 # JSON Schema (draft 4, as API Gateway models require) for POST /predict.
 # The gateway checks the envelope; the handler checks each record against
 # the serving model's signature, which only it knows.
-PREDICT_SCHEMA = {
-    "schema": apigw.JsonSchemaVersion.DRAFT4,
-    "title": "PredictRequest",
-    "type": apigw.JsonSchemaType.OBJECT,
-    "required": ["records"],
-    "additional_properties": False,
-    "properties": {
+PREDICT_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="PredictRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["records"],
+    additional_properties=False,
+    properties={
         "records": apigw.JsonSchema(
             type=apigw.JsonSchemaType.ARRAY,
             min_items=1,
             items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
         )
     },
-}
+)
 
 
 class InferenceApi(Construct):
@@ -98,7 +98,7 @@ class InferenceApi(Construct):
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
         model = self.api.add_model(
-            "PredictRequest", content_type="application/json", schema=apigw.JsonSchema(**PREDICT_SCHEMA)
+            "PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA
         )
         self.api.root.add_resource("predict").add_method(
             "POST",
