@@ -33,6 +33,10 @@ class Storage(Construct):
         )
         self.data = self._bucket("Data", "data/", removal)
         self.artifacts = self._bucket("Artifacts", "artifacts/", removal)
+        # Prediction capture and ground-truth feedback (serving writes, monitoring reads):
+        #   captures/model=<name>/date=YYYY-MM-DD/hour=HH/<uuid>.jsonl
+        #   feedback/date=YYYY-MM-DD/<uuid>.jsonl
+        self.captures = self._bucket("Captures", "captures/", removal)
 
     def _bucket(self, construct_id: str, log_prefix: str, removal: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(

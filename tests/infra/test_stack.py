@@ -40,7 +40,7 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
         }
         assert "BucketEncryption" in props
     policies = template.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == 3
+    assert len(policies) == len(template.find_resources("AWS::S3::Bucket")) == 4
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
