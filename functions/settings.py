@@ -18,6 +18,8 @@ DATA_BUCKET = "MLOPS_DATA_BUCKET"
 REGISTRY_TABLE = "MLOPS_REGISTRY_TABLE"
 METADATA_TABLE = "MLOPS_METADATA_TABLE"
 CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
+CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
+CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
 MIN_ACCURACY = "MLOPS_MIN_ACCURACY"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
@@ -77,14 +79,23 @@ class InferenceSettings:
     model_name: str
     model_refresh_seconds: int
     max_records: int
+    capture_bucket: str
+    capture_stream: str
+    capture_sample_rate: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceSettings:
         env = os.environ if env is None else env
+        rate = float(_number(env, CAPTURE_SAMPLE_RATE, float))
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigurationError(f"environment variable {CAPTURE_SAMPLE_RATE} must be within 0..1, got {rate}")
         return cls(
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
             registry_table=_require(env, REGISTRY_TABLE),
             model_name=_require(env, MODEL_NAME),
             model_refresh_seconds=int(_number(env, MODEL_REFRESH_SECONDS, int)),
             max_records=int(_number(env, MAX_RECORDS, int)),
+            capture_bucket=_require(env, CAPTURE_BUCKET),
+            capture_stream=_require(env, CAPTURE_STREAM),
+            capture_sample_rate=rate,
         )

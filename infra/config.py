@@ -54,6 +54,7 @@ class StageConfig:
     min_accuracy: float = 0.6
     model_refresh_s: int = 60
     inference_max_records: int = 1000
+    capture_sample_rate: float = 1.0
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -82,6 +83,8 @@ class StageConfig:
             raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
         if not 0 <= self.model_refresh_s <= 3600:
             raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
+        if not 0.0 <= self.capture_sample_rate <= 1.0:
+            raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
 
@@ -101,7 +104,8 @@ STAGES: dict[str, StageConfig] = {
         inference=FunctionSizing(memory_mb=2048, timeout_s=10),
         api_rate_limit_rps=200,
         api_burst_limit=400,
-        min_accuracy=0.7,
+        min_accuracy=0.65,
+        capture_sample_rate=0.2,
     ),
 }
 

@@ -1,11 +1,13 @@
-"""Inference API: ``POST /predict`` and ``GET /health`` behind API Gateway (REST, proxy)."""
+"""Inference API behind API Gateway (REST, proxy): predict, model, feedback, health, OpenAPI."""
 
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -17,11 +19,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sklearn.base import ClassifierMixin
 
+from functions.adapters.capture import FeedbackStore, PredictionCapture, capture_record
 from functions.adapters.clients import client
 from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.registry import ModelRegistry, ModelVersion
 from functions.core.artifact import load_verified_model
-from functions.core.errors import InvalidRequestError, ModelNotFoundError
+from functions.core.errors import InvalidRequestError, MlopsError, ModelNotFoundError
 from functions.core.signature import ModelSignature, records_to_matrix
 from functions.settings import InferenceSettings
 
@@ -76,27 +79,31 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
 
 
-def parse_body(raw: str | None) -> dict[str, Any]:
+def parse_body(raw: str | None, *, required: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    """The JSON object body, refusing bad JSON, NaN/Infinity, a missing ``required`` or unknown fields."""
     if not raw:
-        raise InvalidRequestError("request body is empty; expected a JSON object with 'records'")
+        raise InvalidRequestError(f"request body is empty; expected a JSON object with '{required}'")
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise InvalidRequestError("request body must be a JSON object with 'records'")
-    if "records" not in body:
-        raise InvalidRequestError("missing field 'records'")
-    extra = sorted(set(body) - {"records"})
+        raise InvalidRequestError(f"request body must be a JSON object with '{required}'")
+    if required not in body:
+        raise InvalidRequestError(f"missing field '{required}'")
+    extra = sorted(set(body) - (allowed or {required}))
     if extra:
         raise InvalidRequestError(f"unknown field {extra[0]!r}")
     return body
 
 
-@app.post("/predict")
+@app.post("/predict", summary="Predict", description=(
+    "Body: {\"records\": [{feature: number, ...}, ...]}. Answers one prediction per record, with its "
+    "prediction id (send it back with ground truth to POST /feedback) and the serving model version."
+))
 def predict() -> dict[str, Any]:
     started = time.perf_counter()
-    body = parse_body(app.current_event.body)
+    body = parse_body(app.current_event.body, required="records")
     loaded = models.current()
     matrix = records_to_matrix(body["records"], loaded.signature, max_records=settings().max_records)
     labels = loaded.model.predict(matrix)
@@ -112,15 +119,93 @@ def predict() -> dict[str, Any]:
     ]
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
+    if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
+        capture(loaded, body["records"], predictions)
     return {
         "model": {"name": loaded.version.model_name, "version": loaded.version.version},
         "predictions": predictions,
     }
 
 
-@app.get("/health")
+def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> None:
+    """Send the request's predictions to capture; a capture failure is logged and counted, not fatal.
+
+    Monitoring tolerates a gap in capture; a client should not lose its
+    prediction because the capture stream was throttled.
+    """
+    now = datetime.now(UTC)
+    captured = [
+        capture_record(
+            prediction_id=p["prediction_id"], model_name=loaded.version.model_name,
+            model_version=loaded.version.version, features=record,
+            prediction={"label": p["label"], "probabilities": p["probabilities"]}, at=now,
+        )
+        for record, p in zip(records, predictions, strict=True)
+    ]
+    try:
+        PredictionCapture(client("firehose"), settings().capture_stream).put(captured)
+    except MlopsError:
+        metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=len(captured))
+        logger.exception("prediction capture failed", extra={"records": len(captured)})
+        return
+    metrics.add_metric(name="CapturedRecords", unit=MetricUnit.Count, value=len(captured))
+
+
+@app.post("/feedback", summary="Record ground truth", description=(
+    "Body: {\"prediction_id\": str, \"label\": str}. Stores the true label of an earlier prediction "
+    "for live-quality monitoring."
+))
+def feedback() -> Response:
+    body = parse_body(app.current_event.body, required="prediction_id", allowed={"prediction_id", "label"})
+    prediction_id, label = body["prediction_id"], body.get("label")
+    try:
+        uuid.UUID(str(prediction_id))
+    except ValueError:
+        raise InvalidRequestError(f"prediction_id: not a prediction id: {prediction_id!r}") from None
+    if label is None:
+        raise InvalidRequestError("missing field 'label'")
+    labels = models.current().signature.labels
+    if label not in labels:
+        raise InvalidRequestError(f"label: {label!r} is not one of {list(labels)}", status=422)
+    key = FeedbackStore(client("s3"), settings().capture_bucket).put(
+        [{"prediction_id": str(prediction_id), "label": label}], at=datetime.now(UTC)
+    )
+    metrics.add_metric(name="FeedbackRecords", unit=MetricUnit.Count, value=1)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"stored": key})
+
+
+@app.get("/model", summary="Serving model", description="The model version this function serves, its signature "
+         "and holdout metrics.")
+def model() -> dict[str, Any]:
+    version = models.current().version
+    return {
+        "name": version.model_name,
+        "version": version.version,
+        "signature": version.signature,
+        "metrics": version.metrics,
+        "artifact_sha256": version.artifact_sha256,
+        "registered_at": version.created_at,
+        "run_id": version.run_id,
+    }
+
+
+@app.get("/health", summary="Liveness")
 def health() -> dict[str, Any]:
     return {"status": "ok"}
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document")
+def openapi() -> Response:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+def openapi_document() -> str:
+    """Generated from the routes above (Powertools; pydantic is imported only here)."""
+    return app.get_openapi_json_schema(
+        title="Serverless MLOps inference API",
+        version="1",
+        description="Predictions from the serving model. Every route requires an API key (x-api-key).",
+    )
 
 
 @app.exception_handler(InvalidRequestError)

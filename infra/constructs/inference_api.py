@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.function_factory import FunctionFactory, log_retention
 from infra.nag import acknowledge
@@ -33,6 +37,18 @@ PREDICT_SCHEMA = apigw.JsonSchema(
     },
 )
 
+FEEDBACK_SCHEMA = apigw.JsonSchema(
+    schema=apigw.JsonSchemaVersion.DRAFT4,
+    title="FeedbackRequest",
+    type=apigw.JsonSchemaType.OBJECT,
+    required=["prediction_id", "label"],
+    additional_properties=False,
+    properties={
+        "prediction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
+        "label": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
+    },
+)
+
 
 class InferenceApi(Construct):
     def __init__(
@@ -43,14 +59,33 @@ class InferenceApi(Construct):
         config: StageConfig,
         factory: FunctionFactory,
         environment: Mapping[str, str],
+        captures: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.capture_stream = self._capture_stream(config, captures)
         self.function = factory.function(
             "Inference",
             handler="functions.handlers.inference.handler",
             sizing=config.inference,
-            environment=environment,
-            description="POST /predict and GET /health",
+            environment={
+                **environment,
+                env_names.CAPTURE_BUCKET: captures.bucket_name,
+                env_names.CAPTURE_STREAM: self.capture_stream.ref,
+                env_names.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
+            },
+            description="POST /predict, POST /feedback, GET /model, GET /health, GET /openapi.json",
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["firehose:PutRecordBatch"],
+                                resources=[self.capture_stream.attr_arn])
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[captures.arn_for_objects("feedback/*")])
+        )
+        acknowledge(
+            self.function.role,  # type: ignore[arg-type]
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/feedback/*]",
+            "Feedback object keys carry time and a UUID, unknown at deploy time; the grant is limited to feedback/.",
         )
         access_logs = logs.LogGroup(
             self,
@@ -108,6 +143,15 @@ class InferenceApi(Construct):
             request_models={"application/json": model},
         )
         self.api.root.add_resource("health").add_method("GET", integration, api_key_required=True)
+        self.api.root.add_resource("model").add_method("GET", integration, api_key_required=True)
+        self.api.root.add_resource("openapi.json").add_method("GET", integration, api_key_required=True)
+        feedback_model = self.api.add_model(
+            "FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA
+        )
+        self.api.root.add_resource("feedback").add_method(
+            "POST", integration, api_key_required=True, request_validator=validator,
+            request_models={"application/json": feedback_model},
+        )
 
         self.api_key = self.api.add_api_key("ClientKey", description="Default client key; add one per client")
         plan = self.api.add_usage_plan(
@@ -156,3 +200,51 @@ class InferenceApi(Construct):
     @property
     def inference_function(self) -> lambda_.IFunction:
         return self.function
+
+    def _capture_stream(self, config: StageConfig, captures: s3.IBucket) -> firehose.CfnDeliveryStream:
+        """Firehose batches captured predictions into JSON Lines objects under captures/model=<name>/.
+
+        The L1 resource, so the delivery role gets exactly the S3 actions
+        Firehose documents for an S3 destination, on the capture prefixes only.
+        """
+        role = iam.Role(self, "CaptureStreamRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            resources=[captures.bucket_arn],
+        ))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
+        ))
+        for prefix in ("captures", "capture-errors"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/{prefix}/*]",
+                "Firehose names each object by delivery time; the grant is limited to the capture prefixes.",
+            )
+        stream = firehose.CfnDeliveryStream(
+            self,
+            "CaptureStream",
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                key_type="AWS_OWNED_CMK"
+            ),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=captures.bucket_arn,
+                role_arn=role.role_arn,
+                prefix=f"captures/model={config.model_name}/",
+                error_output_prefix="capture-errors/!{firehose:error-output-type}/",
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=60, size_in_m_bs=5
+                ),
+                compression_format="UNCOMPRESSED",
+            ),
+        )
+        stream.node.add_dependency(role)
+        return stream
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
+    resource = bucket.node.default_child
+    assert isinstance(resource, CfnResource)
+    return Stack.of(bucket).get_logical_id(resource)

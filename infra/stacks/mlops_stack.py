@@ -62,6 +62,7 @@ class MlopsStack(Stack):
                 env_names.MODEL_REFRESH_SECONDS: str(config.model_refresh_s),
                 env_names.MAX_RECORDS: str(config.inference_max_records),
             },
+            captures=storage.captures,
         )
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)

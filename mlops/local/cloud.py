@@ -315,6 +315,7 @@ class LocalCloud:
             "AWS::SNS::Subscription": self._sns_subscription,
             "AWS::Events::Rule": self._events_rule,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::KinesisFirehose::DeliveryStream": self._firehose_stream,
             "AWS::KMS::Key": self._kms_key,
             "AWS::KMS::Alias": self._kms_alias,
             "AWS::ApiGateway::RestApi": self._rest_api,
@@ -548,6 +549,22 @@ class LocalCloud:
         arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
         assert self.alarms is not None
         self.alarms.add(LocalAlarm.from_properties(name, arn, props))
+        return PhysicalResource(name, {"Arn": arn})
+
+    def _firehose_stream(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("DeliveryStreamName") or self._name(stack, logical_id, 64)
+        destination = props.get("ExtendedS3DestinationConfiguration")
+        if destination is None:
+            raise AssemblyError(f"{stack}/{logical_id}: only S3 destinations are emulated for Firehose")
+        arn = self.client("firehose").create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=destination,
+        )["DeliveryStreamARN"]
+        self.report.notes.append(
+            f"{stack}/{logical_id}: Firehose writes each PutRecordBatch as its own object at once; "
+            "AWS buffers per BufferingHints"
+        )
         return PhysicalResource(name, {"Arn": arn})
 
     def _kms_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
