@@ -26,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     report_cmd = local_sub.add_parser("report", help="what the local cloud emulates and what it does not")
     report_cmd.add_argument("--assembly", type=Path, default=Path("cdk.out"))
 
+    commands.add_parser("openapi", help="print the inference API's OpenAPI document (generated from the code)")
+
     args = parser.parse_args(argv)
+    if args.command == "openapi":
+        from functions.handlers.inference import openapi_document
+
+        print(openapi_document())
+        return 0
     if args.command == "synth":
         from mlops.synth import synth
 

@@ -54,7 +54,12 @@ class PredictionCapture:
 
 
 def capture_record(
-    *, prediction_id: str, model_name: str, model_version: int, features: dict[str, float], prediction: dict[str, Any],
+    *,
+    prediction_id: str,
+    model_name: str,
+    model_version: int,
+    features: dict[str, float],
+    prediction: dict[str, Any],
     at: datetime,
 ) -> dict[str, Any]:
     """One captured prediction, in the layout monitoring reads."""

@@ -97,10 +97,14 @@ def parse_body(raw: str | None, *, required: str, allowed: set[str] | None = Non
     return body
 
 
-@app.post("/predict", summary="Predict", description=(
-    "Body: {\"records\": [{feature: number, ...}, ...]}. Answers one prediction per record, with its "
-    "prediction id (send it back with ground truth to POST /feedback) and the serving model version."
-))
+@app.post(
+    "/predict",
+    summary="Predict",
+    description=(
+        'Body: {"records": [{feature: number, ...}, ...]}. Answers one prediction per record, with its '
+        "prediction id (send it back with ground truth to POST /feedback) and the serving model version."
+    ),
+)
 def predict() -> dict[str, Any]:
     started = time.perf_counter()
     body = parse_body(app.current_event.body, required="records")
@@ -136,9 +140,12 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
     now = datetime.now(UTC)
     captured = [
         capture_record(
-            prediction_id=p["prediction_id"], model_name=loaded.version.model_name,
-            model_version=loaded.version.version, features=record,
-            prediction={"label": p["label"], "probabilities": p["probabilities"]}, at=now,
+            prediction_id=p["prediction_id"],
+            model_name=loaded.version.model_name,
+            model_version=loaded.version.version,
+            features=record,
+            prediction={"label": p["label"], "probabilities": p["probabilities"]},
+            at=now,
         )
         for record, p in zip(records, predictions, strict=True)
     ]
@@ -151,11 +158,15 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
     metrics.add_metric(name="CapturedRecords", unit=MetricUnit.Count, value=len(captured))
 
 
-@app.post("/feedback", summary="Record ground truth", description=(
-    "Body: {\"prediction_id\": str, \"label\": str}. Stores the true label of an earlier prediction "
-    "for live-quality monitoring."
-))
-def feedback() -> Response:
+@app.post(
+    "/feedback",
+    summary="Record ground truth",
+    description=(
+        'Body: {"prediction_id": str, "label": str}. Stores the true label of an earlier prediction '
+        "for live-quality monitoring."
+    ),
+)
+def feedback() -> Response[dict[str, Any]]:
     body = parse_body(app.current_event.body, required="prediction_id", allowed={"prediction_id", "label"})
     prediction_id, label = body["prediction_id"], body.get("label")
     try:
@@ -174,8 +185,11 @@ def feedback() -> Response:
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"stored": key})
 
 
-@app.get("/model", summary="Serving model", description="The model version this function serves, its signature "
-         "and holdout metrics.")
+@app.get(
+    "/model",
+    summary="Serving model",
+    description="The model version this function serves, its signature and holdout metrics.",
+)
 def model() -> dict[str, Any]:
     version = models.current().version
     return {
@@ -195,7 +209,7 @@ def health() -> dict[str, Any]:
 
 
 @app.get("/openapi.json", summary="This API's OpenAPI document")
-def openapi() -> Response:
+def openapi() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
 
 

@@ -9,9 +9,9 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from functions import settings as env_names
@@ -76,8 +76,7 @@ class InferenceApi(Construct):
             description="POST /predict, POST /feedback, GET /model, GET /health, GET /openapi.json",
         )
         self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["firehose:PutRecordBatch"],
-                                resources=[self.capture_stream.attr_arn])
+            iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[self.capture_stream.attr_arn])
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[captures.arn_for_objects("feedback/*")])
@@ -132,9 +131,7 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        model = self.api.add_model(
-            "PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA
-        )
+        model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA)
         self.api.root.add_resource("predict").add_method(
             "POST",
             integration,
@@ -145,11 +142,12 @@ class InferenceApi(Construct):
         self.api.root.add_resource("health").add_method("GET", integration, api_key_required=True)
         self.api.root.add_resource("model").add_method("GET", integration, api_key_required=True)
         self.api.root.add_resource("openapi.json").add_method("GET", integration, api_key_required=True)
-        feedback_model = self.api.add_model(
-            "FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA
-        )
+        feedback_model = self.api.add_model("FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA)
         self.api.root.add_resource("feedback").add_method(
-            "POST", integration, api_key_required=True, request_validator=validator,
+            "POST",
+            integration,
+            api_key_required=True,
+            request_validator=validator,
             request_models={"application/json": feedback_model},
         )
 
@@ -208,14 +206,18 @@ class InferenceApi(Construct):
         Firehose documents for an S3 destination, on the capture prefixes only.
         """
         role = iam.Role(self, "CaptureStreamRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-            resources=[captures.bucket_arn],
-        ))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-            resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
-        ))
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[captures.bucket_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
+            )
+        )
         for prefix in ("captures", "capture-errors"):
             acknowledge(
                 role,

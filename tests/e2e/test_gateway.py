@@ -68,3 +68,87 @@ def test_unknown_route_answers_like_api_gateway(served: LocalCloud) -> None:
     assert served.gateway is not None
     status, body = post_json(f"{served.gateway.url()}/nowhere", {}, api_key=served.gateway.api_key())
     assert (status, body) == (403, {"message": "Missing Authentication Token"})
+
+
+def get_json(cloud: LocalCloud, path: str) -> tuple[int, Any]:
+    import json
+    import urllib.request
+
+    assert cloud.gateway is not None
+    request = urllib.request.Request(f"{cloud.gateway.url()}{path}", headers={"x-api-key": cloud.gateway.api_key()})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+def captured_lines(cloud: LocalCloud) -> list[dict[str, Any]]:
+    import json
+
+    s3 = cloud.client("s3")
+    bucket = cloud.runtime.functions[cloud.function_name("FunctionsInference")].environment["MLOPS_CAPTURE_BUCKET"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="captures/").get("Contents", [])]
+    return [
+        json.loads(line)
+        for key in keys
+        for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    ]
+
+
+def test_predictions_are_captured_as_json_lines_for_monitoring(served: LocalCloud) -> None:
+    status, body = predict(served, {"records": [GOOD, {**GOOD, "wind": 9.0}]})
+    assert status == 200
+    by_id = {line["prediction_id"]: line for line in captured_lines(served)}
+    first, second = (by_id[p["prediction_id"]] for p in body["predictions"])
+    assert first["features"] == GOOD
+    assert second["features"] == {**GOOD, "wind": 9.0}
+    assert (second["model_name"], second["model_version"]) == ("seattle-weather", 1)
+    assert second["prediction"]["label"] == body["predictions"][1]["label"]
+    assert second["timestamp"].endswith("+00:00")
+
+
+def test_feedback_is_stored_for_a_prediction(served: LocalCloud) -> None:
+    _, body = predict(served, {"records": [GOOD]})
+    prediction_id = body["predictions"][0]["prediction_id"]
+    assert served.gateway is not None
+    status, stored = post_json(
+        f"{served.gateway.url()}/feedback",
+        {"prediction_id": prediction_id, "label": "rain"},
+        api_key=served.gateway.api_key(),
+    )
+    assert status == 202
+    bucket = served.runtime.functions[served.function_name("FunctionsInference")].environment["MLOPS_CAPTURE_BUCKET"]
+    line = served.client("s3").get_object(Bucket=bucket, Key=stored["stored"])["Body"].read().decode()
+    assert '"label":"rain"' in line and prediction_id in line
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"prediction_id": "nope", "label": "rain"}, 400, "prediction_id: not a prediction id"),
+        ({"prediction_id": "8771bd76-7034-45a4-bc1a-ca97d7f4535d", "label": "hail"}, 422, "'hail' is not one of"),
+        ({"label": "rain"}, 400, "prediction_id"),
+    ],
+)
+def test_bad_feedback_is_refused(served: LocalCloud, body: Any, status: int, message: str) -> None:
+    assert served.gateway is not None
+    got = post_json(f"{served.gateway.url()}/feedback", body, api_key=served.gateway.api_key())
+    assert got[0] == status
+    assert message in got[1]["message"]
+
+
+def test_model_route_describes_the_serving_version(served: LocalCloud) -> None:
+    status, body = get_json(served, "/model")
+    assert status == 200
+    assert (body["name"], body["version"]) == ("seattle-weather", 1)
+    assert body["metrics"]["accuracy"] > 0.6
+    assert len(body["artifact_sha256"]) == 64
+
+
+def test_openapi_document_is_served_and_checked_in(served: LocalCloud) -> None:
+    import json
+    from pathlib import Path
+
+    status, document = get_json(served, "/openapi.json")
+    assert status == 200
+    assert set(document["paths"]) >= {"/predict", "/feedback", "/model", "/health"}
+    checked_in = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+    assert checked_in == document, "docs/openapi.json is stale: run `mlops openapi > docs/openapi.json`"
