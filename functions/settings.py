@@ -71,6 +71,24 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """Settings of the batch inference function."""
+
+    artifact_bucket: str
+    registry_table: str
+    model_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
+        env = os.environ if env is None else env
+        return cls(
+            artifact_bucket=_require(env, ARTIFACT_BUCKET),
+            registry_table=_require(env, REGISTRY_TABLE),
+            model_name=_require(env, MODEL_NAME),
+        )
+
+
+@dataclass(frozen=True)
 class InferenceSettings:
     """Settings of the inference function."""
 

@@ -72,6 +72,30 @@ class Storage(Construct):
             "Artifact keys contain the run id, unknown at deploy time; the grant is limited to runs/.",
         )
 
+    def grant_batch(self, function: iam.IGrantable, machine: iam.IGrantable) -> None:
+        """Batch inference: list and read ``batch-input/`` of the data bucket, write ``batch/`` artifacts."""
+        machine.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.data.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["batch-input/*"]}},
+            )
+        )
+        self._grant_prefix(
+            function,
+            self.data,
+            "batch-input/",
+            ["s3:GetObject"],
+            "Batch input partitions are named by their producer; the grant is limited to batch-input/.",
+        )
+        self._grant_prefix(
+            function,
+            self.artifacts,
+            "batch/",
+            ["s3:PutObject"],
+            "Batch outputs are keyed by execution id; the grant is limited to batch/.",
+        )
+
     def _grant_prefix(
         self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str], reason: str
     ) -> None:

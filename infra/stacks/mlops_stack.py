@@ -9,6 +9,7 @@ from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.batch_inference import BatchInference
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.storage import Storage
@@ -67,6 +68,21 @@ class MlopsStack(Stack):
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
 
+        batch = BatchInference(
+            self,
+            "BatchInference",
+            config=config,
+            factory=factory,
+            environment={
+                env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
+                env_names.REGISTRY_TABLE: registry.table.table_name,
+                env_names.MODEL_NAME: config.model_name,
+            },
+        )
+        registry.grant(batch.function, write=False)
+        storage.grant_run_artifacts(batch.function, write=False)
+        storage.grant_batch(batch.function, batch.state_machine)
+
         alarms = sns.Topic(
             self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=None
         )
@@ -75,5 +91,6 @@ class MlopsStack(Stack):
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
         CfnOutput(self, "TrainingStateMachineArn", value=pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "BatchInferenceStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=storage.data.bucket_name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")
