@@ -55,6 +55,10 @@ class StageConfig:
     model_refresh_s: int = 60
     inference_max_records: int = 1000
     capture_sample_rate: float = 1.0
+    # "api_key" (API keys + usage plan) or "iam" (SigV4-signed callers with execute-api:Invoke).
+    api_auth: str = "api_key"
+    # An existing regional WAFv2 web ACL to associate with the API stage, or None.
+    waf_web_acl_arn: str | None = None
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -83,6 +87,14 @@ class StageConfig:
             raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
         if not 0 <= self.model_refresh_s <= 3600:
             raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
+        if self.api_auth not in ("api_key", "iam"):
+            raise StageConfigError(f"api_auth must be 'api_key' or 'iam', got {self.api_auth!r}")
+        if self.waf_web_acl_arn is not None and not re.match(
+            r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/", self.waf_web_acl_arn
+        ):
+            raise StageConfigError(
+                f"waf_web_acl_arn must be a regional WAFv2 web ACL ARN, got {self.waf_web_acl_arn!r}"
+            )
         if not 0.0 <= self.capture_sample_rate <= 1.0:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:

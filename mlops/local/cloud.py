@@ -68,6 +68,7 @@ LOCAL_LIMITS = (
     "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
     "Lambda timeouts and memory limits are not enforced; invocations run one at a time",
     "API Gateway usage-plan throttling and quotas are not enforced",
+    "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
 )
 
 
@@ -637,6 +638,7 @@ class LocalCloud:
                     resource_id=props["ResourceId"],
                     function_arn=lambda_arn_from_integration_uri(integration["Uri"]),
                     api_key_required=bool(props.get("ApiKeyRequired")),
+                    iam_auth=props.get("AuthorizationType") == "AWS_IAM",
                     validate_body=bool(validator.get("ValidateRequestBody")),
                     model_schema=json.loads(schema) if isinstance(schema, str) else schema,
                 )

@@ -138,6 +138,9 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"retrain_schedule": "every monday"}, "retrain_schedule"),
         ({"api_rate_limit_rps": 100, "api_burst_limit": 10}, "api_burst_limit"),
         ({"min_accuracy": 1.5}, "min_accuracy"),
+        ({"api_auth": "cognito"}, "api_auth must be"),
+        ({"waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123:global/webacl/x"}, "waf_web_acl_arn"),
+        ({"capture_sample_rate": 2.0}, "capture_sample_rate"),
     ],
 )
 def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str) -> None:
@@ -149,3 +152,25 @@ def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str)
 def test_unknown_stage_names_the_known_ones() -> None:
     with pytest.raises(StageConfigError, match="known stages: dev, prod"):
         stage_config("staging")
+
+
+def test_iam_auth_and_waf_are_stage_options() -> None:
+    import dataclasses
+
+    import infra.config as config_module
+
+    app = App()
+    config = dataclasses.replace(
+        STAGES["dev"], api_auth="iam", waf_web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"
+    )
+    original = config_module.STAGES["dev"]
+    config_module.STAGES["dev"] = config
+    try:
+        (stack,) = build_app(app, "dev")
+    finally:
+        config_module.STAGES["dev"] = original
+    template = Template.from_stack(stack)
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
+    assert not any(m["Properties"].get("ApiKeyRequired") for m in methods.values())
+    template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
