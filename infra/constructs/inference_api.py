@@ -134,23 +134,29 @@ class InferenceApi(Construct):
         )
         model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA)
         # Every method: an API key (default) or SigV4 (IAM), per stage config.
-        auth: dict[str, object] = (
-            {"authorization_type": apigw.AuthorizationType.IAM}
-            if config.api_auth == "iam"
-            else {"api_key_required": True}
-        )
+        iam_auth = config.api_auth == "iam"
+        api_key_required = not iam_auth
+        authorization = apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE
         self.api.root.add_resource("predict").add_method(
-            "POST", integration, request_validator=validator, request_models={"application/json": model}, **auth
+            "POST",
+            integration,
+            request_validator=validator,
+            request_models={"application/json": model},
+            api_key_required=api_key_required,
+            authorization_type=authorization,
         )
         for path in ("health", "model", "openapi.json"):
-            self.api.root.add_resource(path).add_method("GET", integration, **auth)
+            self.api.root.add_resource(path).add_method(
+                "GET", integration, api_key_required=api_key_required, authorization_type=authorization
+            )
         feedback_model = self.api.add_model("FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA)
         self.api.root.add_resource("feedback").add_method(
             "POST",
             integration,
             request_validator=validator,
             request_models={"application/json": feedback_model},
-            **auth,
+            api_key_required=api_key_required,
+            authorization_type=authorization,
         )
         if config.waf_web_acl_arn:
             wafv2.CfnWebACLAssociation(
