@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters.clients import client
 from functions.adapters.monitoring import CaptureStore, MonitorRunStore, load_baseline
 from functions.adapters.registry import ModelRegistry
+from functions.core.errors import ModelNotFoundError
 from functions.core.monitoring.captures import feature_frame
 from functions.core.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
 from functions.core.monitoring.quality import live_quality
@@ -65,6 +66,8 @@ def monitor_window(
     drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
     quality = live_quality(champion, feedback, min_labelled=config.min_labelled)
 
+    # The metrics describe the window, so they carry its end as their time.
+    emit.set_timestamp(end)
     emit.add_dimension(name="model", value=model)
     emit.add_metric(name="CaptureVolume", unit=MetricUnit.Count, value=len(champion))
     emit.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=len(rejected) + len(rejected_feedback))
@@ -79,6 +82,7 @@ def monitor_window(
             with single_metric(
                 name="FeatureDriftScore", unit=MetricUnit.NoUnit, value=column.score, namespace=emit.namespace
             ) as metric:
+                metric.set_timestamp(end)
                 metric.add_dimension(name="model", value=model)
                 metric.add_dimension(name="feature", value=column.name)
     if quality.status == EVALUATED:
@@ -114,7 +118,14 @@ def monitor_window(
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     end = parse_time(event["time"]) if event.get("time") else datetime.now(UTC)
-    record = monitor_window(settings(), s3=client("s3"), end=end, current_version=champion_version, emit=metrics)
+    try:
+        version = champion_version()
+    except ModelNotFoundError as exc:
+        # Before the first registration there is nothing to monitor (a missing baseline, later, is a fault).
+        metrics.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=1)
+        logger.info("monitor skipped: no champion", extra={"why": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}
+    record = monitor_window(settings(), s3=client("s3"), end=end, current_version=lambda: version, emit=metrics)
     drift = record["drift"]
     logger.info(
         "monitor run",

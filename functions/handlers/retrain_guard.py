@@ -46,8 +46,10 @@ def _store() -> RetrainGuardStore:
 def _release(event: dict[str, Any]) -> dict[str, Any]:
     detail = event["detail"]
     if detail.get("status") not in FINISHED_STATUSES:
+        metrics.add_metric(name="RetrainLockReleased", unit=MetricUnit.Count, value=0)
         return {"outcome": "ignored", "status": detail.get("status")}
     released = _store().release(detail["executionArn"])
+    metrics.add_metric(name="RetrainLockReleased", unit=MetricUnit.Count, value=int(released))
     logger.info("training run finished", extra={"execution": detail["executionArn"], "released": released})
     return {"outcome": "released" if released else "not_holder", "execution_arn": detail["executionArn"]}
 

@@ -125,7 +125,7 @@ def test_unseen_category_is_drift_with_zero_p_value() -> None:
 
 def test_window_missing_a_baseline_feature_is_a_clear_error() -> None:
     baseline = baseline_of(frame(np.random.default_rng(0), 800))
-    with pytest.raises(DataValidationError, match="no column.*pressure"):
+    with pytest.raises(DataValidationError, match=r"no column.*pressure"):
         detect_drift(baseline, frame(np.random.default_rng(1), 300).drop(columns="pressure"))
 
 
@@ -165,7 +165,7 @@ def test_quality_counts_only_predictions_with_feedback_and_reports_label_delay()
     feedback = pd.DataFrame(
         {
             "prediction_id": [f"p{i}" for i in range(40)] + ["x1", "x2"],
-            "label": truth + ["sun", "sun"],
+            "label": [*truth, "sun", "sun"],
             "timestamp": [_at(i + 60) for i in range(40)] + [_at(0), _at(0)],
         }
     )
