@@ -19,6 +19,7 @@ from functions.adapters.retrain_guard import BUDGET, GuardPolicy, RetrainGuardSt
 from functions.core.model_spec import model_spec
 from functions.core.monitoring.baseline import build_baseline
 from mlops.local import LocalCloud
+from mlops.monitor_report import save_report
 from tests.helpers import registry_of, upload_raw
 
 MODEL = "seattle-weather"
@@ -159,7 +160,9 @@ def finished_events(cloud: LocalCloud) -> int:
     return len(cloud.execution_events)
 
 
-def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training_run(loop: LocalCloud) -> None:
+def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training_run(
+    loop: LocalCloud, tmp_path: Path
+) -> None:
     # Given a champion with a baseline, the raw dataset, and an hour of shifted traffic in the capture format
     upload_raw(loop)
     version = champion_with_baseline(loop)
@@ -176,6 +179,9 @@ def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training
     record = store.record(MODEL, run_id)
     assert record["report_uri"] == result["report_uri"] and record["captures"] == 600
     assert b"DATASET DRIFT" in store.report(record)
+    assert save_report(loop.client("s3"), loop.output("ArtifactBucketName"), MODEL, tmp_path)[1].read_bytes() == (
+        store.report(record)
+    )
     # And the drift alarm goes to ALARM, which starts exactly one training run with the alarm as its reason
     drift = alarm_named(loop, "DriftAlarm")
     assert [c["detail"]["alarmName"] for c in changes if c["detail"]["state"]["value"] == "ALARM"] == [drift.name]
@@ -194,6 +200,48 @@ def test_same_distribution_traffic_does_not_alarm(loop: LocalCloud) -> None:
     assert result["status"] == "evaluated" and result["dataset_drift"] is False
     assert alarm_named(loop, "DriftAlarm").state == "OK"
     assert executions(loop) == []
+
+
+def test_live_quality_drop_fires_the_quality_alarm_which_starts_a_training_run(loop: LocalCloud) -> None:
+    # Given same-distribution traffic whose ground truth, fed back later, disagrees with most predictions
+    upload_raw(loop)
+    version = champion_with_baseline(loop)
+    at = START + timedelta(minutes=1)
+    write_captures(loop, weather(np.random.default_rng(8), 600), version, at)
+    captured = loop.client("s3").list_objects_v2(Bucket=loop.output("CaptureBucketName"), Prefix="captures/")
+    (key,) = [o["Key"] for o in captured["Contents"]]
+    body = loop.client("s3").get_object(Bucket=loop.output("CaptureBucketName"), Key=key)["Body"].read().decode()
+    predictions = [json.loads(line) for line in body.splitlines()]
+    feedback = [
+        json.dumps(
+            {
+                "prediction_id": p["prediction_id"],
+                # a third right, two thirds wrong
+                "label": p["prediction"]["label"] if i % 3 == 0 else "fog",
+                "timestamp": (at + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+        for i, p in enumerate(predictions[:300])
+    ]
+    loop.client("s3").put_object(
+        Bucket=loop.output("CaptureBucketName"),
+        Key=f"feedback/date={at:%Y-%m-%d}/{uuid.uuid4()}.jsonl",
+        Body="\n".join(feedback).encode(),
+    )
+    # When the monitor runs and the alarms are evaluated
+    result = run_monitor(loop, START + timedelta(hours=1))
+    assert loop.alarms is not None
+    loop.alarms.evaluate(START + timedelta(hours=1))
+    # Then quality over the 300 labelled predictions is about one third, and the quality alarm starts a run
+    record = MonitorRunStore(loop.client("s3"), loop.output("ArtifactBucketName")).record(MODEL, result["run_id"])
+    assert record["quality"]["labelled"] == 300
+    assert record["quality"]["metrics"]["accuracy"] == pytest.approx(1 / 3, abs=0.01)
+    assert record["quality"]["label_delay_s"]["median"] > 0
+    assert result["dataset_drift"] is False
+    quality = alarm_named(loop, "LiveQualityAlarm")
+    assert quality.state == "ALARM"
+    (execution,) = executions(loop)
+    assert json.loads(execution["input"])["trigger"]["source"] == quality.name
 
 
 def test_too_small_window_is_skipped_and_never_alarms(loop: LocalCloud) -> None:
