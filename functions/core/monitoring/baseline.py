@@ -154,11 +154,16 @@ class DriftBaseline:
 
 def frequencies(values: Iterable[Any]) -> tuple[tuple[str, float], ...]:
     """Category -> fraction of values, sorted by category text."""
-    counts = pd.Series([category_key(v) for v in values], dtype=object).value_counts()
+    counts = pd.Series(values if isinstance(values, np.ndarray) else list(values), dtype=object).value_counts()
     total = int(counts.sum())
     if total == 0:
         return ()
-    return tuple((str(k), float(counts[k]) / total) for k in sorted(counts.index))
+    # Canonicalize the distinct values only (1 and 1.0 may both occur: sum them under one key).
+    by_key: dict[str, int] = {}
+    for value, count in counts.items():
+        key = category_key(value)
+        by_key[key] = by_key.get(key, 0) + int(count)
+    return tuple((key, by_key[key] / total) for key in sorted(by_key))
 
 
 def is_categorical(column: pd.Series) -> bool:
