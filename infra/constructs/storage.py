@@ -103,6 +103,14 @@ class Storage(Construct):
                 conditions={"StringLike": {"s3:prefix": ["captures/*", "feedback/*"]}},
             )
         )
+        # Without ListBucket a missing baseline reads as AccessDenied instead of NoSuchKey.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["baselines/*"]}},
+            )
+        )
 
     def _grant_prefix(
         self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str], reason: str

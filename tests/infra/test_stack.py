@@ -149,6 +149,10 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"retrain_schedule": "every monday"}, "retrain_schedule"),
         ({"api_rate_limit_rps": 100, "api_burst_limit": 10}, "api_burst_limit"),
         ({"min_accuracy": 1.5}, "min_accuracy"),
+        ({"monitor_schedule": "hourly"}, "monitor_schedule"),
+        ({"drift_share_alarm": 0.0}, "drift_share_alarm"),
+        ({"retrain_daily_budget": 0}, "retrain_daily_budget"),
+        ({"retrain_cooldown_s": -1}, "retrain_cooldown_s"),
     ],
 )
 def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str) -> None:
