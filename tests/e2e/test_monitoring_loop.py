@@ -179,6 +179,10 @@ def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training
     record = store.record(MODEL, run_id)
     assert record["report_uri"] == result["report_uri"] and record["captures"] == 600
     assert b"DATASET DRIFT" in store.report(record)
+    # And per-feature drift scores are CloudWatch metrics in the stage namespace
+    listed = loop.client("cloudwatch").list_metrics(Namespace="Mlops/dev", MetricName="FeatureDriftScore")["Metrics"]
+    features = {d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "feature"}
+    assert features == set(model_spec(MODEL).feature_names)
     assert save_report(loop.client("s3"), loop.output("ArtifactBucketName"), MODEL, tmp_path)[1].read_bytes() == (
         store.report(record)
     )
@@ -248,9 +252,10 @@ def test_too_small_window_is_skipped_and_never_alarms(loop: LocalCloud) -> None:
     version = champion_with_baseline(loop)
     write_captures(loop, weather(np.random.default_rng(7), 50, shift=3.0), version, START + timedelta(minutes=1))
     result = run_monitor(loop, START + timedelta(hours=1))
+    empty = run_monitor(loop, START + timedelta(hours=3))
     assert loop.alarms is not None
     loop.alarms.evaluate(START + timedelta(hours=1))
-    assert result["status"] == "skipped"
+    assert result["status"] == "skipped" and empty["status"] == "skipped"
     assert alarm_named(loop, "DriftAlarm").state != "ALARM"
     assert executions(loop) == []
 
