@@ -24,6 +24,7 @@ MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
 MONITOR_WINDOW_MINUTES = "MLOPS_MONITOR_WINDOW_MINUTES"
 MONITOR_MIN_ROWS = "MLOPS_MONITOR_MIN_ROWS"
+MONITOR_QUALITY_WINDOW_MINUTES = "MLOPS_MONITOR_QUALITY_WINDOW_MINUTES"
 MONITOR_MIN_LABELLED = "MLOPS_MONITOR_MIN_LABELLED"
 GUARD_TABLE = "MLOPS_GUARD_TABLE"
 TRAINING_STATE_MACHINE_ARN = "MLOPS_TRAINING_STATE_MACHINE_ARN"
@@ -108,6 +109,7 @@ class MonitorSettings:
     registry_table: str
     model_name: str
     window_minutes: int
+    quality_window_minutes: int
     min_window_rows: int
     min_labelled: int
 
@@ -120,6 +122,7 @@ class MonitorSettings:
             registry_table=_require(env, REGISTRY_TABLE),
             model_name=_require(env, MODEL_NAME),
             window_minutes=int(_number(env, MONITOR_WINDOW_MINUTES, int)),
+            quality_window_minutes=int(_number(env, MONITOR_QUALITY_WINDOW_MINUTES, int)),
             min_window_rows=int(_number(env, MONITOR_MIN_ROWS, int)),
             min_labelled=int(_number(env, MONITOR_MIN_LABELLED, int)),
         )

@@ -57,6 +57,8 @@ class StageConfig:
     # Monitoring and retraining triggers (infra/constructs/monitoring.py)
     monitor_schedule: str = "rate(1 hour)"
     monitor_window_minutes: int = 60
+    # Ground truth arrives late: quality looks back further than drift does.
+    monitor_quality_window_minutes: int = 24 * 60
     monitor_min_rows: int = 200
     monitor_min_labelled: int = 30
     drift_share_alarm: float = 0.5
@@ -105,6 +107,11 @@ class StageConfig:
             )
         if not 5 <= self.monitor_window_minutes <= 7 * 24 * 60:
             raise StageConfigError(f"monitor_window_minutes must be within 5..10080, got {self.monitor_window_minutes}")
+        if not self.monitor_window_minutes <= self.monitor_quality_window_minutes <= 7 * 24 * 60:
+            raise StageConfigError(
+                "monitor_quality_window_minutes must be within monitor_window_minutes..10080, "
+                f"got {self.monitor_quality_window_minutes}"
+            )
         if self.monitor_min_rows < 1 or self.monitor_min_labelled < 1:
             raise StageConfigError("monitor_min_rows and monitor_min_labelled must be at least 1")
         if not 0.0 < self.drift_share_alarm <= 1.0:

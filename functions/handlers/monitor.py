@@ -54,17 +54,21 @@ def monitor_window(
     """Evaluate the window ending at ``end``; emit metrics; store the report and the run record."""
     model, version = config.model_name, current_version()
     start = end - timedelta(minutes=config.window_minutes)
+    quality_start = end - timedelta(minutes=max(config.quality_window_minutes, config.window_minutes))
     run_id = f"{end:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     captures_store = CaptureStore(s3, config.capture_bucket)
-    captures, rejected, objects = captures_store.captures(model, start, end)
-    other_versions = int((captures["model_version"] != version).sum()) if not captures.empty else 0
-    champion = captures[captures["model_version"] == version] if not captures.empty else captures
-    feedback, rejected_feedback = captures_store.feedback(start, end)
+    # One read covers both windows: drift looks at the last window, quality further back.
+    captures, rejected, objects = captures_store.captures(model, quality_start, end)
+    looked_back = captures[captures["model_version"] == version] if not captures.empty else captures
+    in_window = captures[captures["timestamp"] >= start] if not captures.empty else captures
+    other_versions = int((in_window["model_version"] != version).sum()) if not in_window.empty else 0
+    champion = looked_back[looked_back["timestamp"] >= start] if not looked_back.empty else looked_back
+    feedback, rejected_feedback = captures_store.feedback(quality_start, end)
     baseline = load_baseline(s3, config.artifact_bucket, model, version)
     current = feature_frame(champion)
     labels = list(champion["predicted_label"]) if not champion.empty else []
     drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
-    quality = live_quality(champion, feedback, min_labelled=config.min_labelled)
+    quality = live_quality(looked_back, feedback, min_labelled=config.min_labelled)
 
     # The metrics describe the window, so they carry its end as their time.
     emit.set_timestamp(end)
@@ -97,7 +101,10 @@ def monitor_window(
         "window": f"{start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ}",
         "captured predictions": f"{len(champion)} (other versions: {other_versions}, objects: {objects})",
         "rejected lines": len(rejected) + len(rejected_feedback),
-        "live quality": f"{quality.status} {quality.metrics} over {quality.labelled} labelled",
+        "live quality": (
+            f"{quality.status} {quality.metrics} over {quality.labelled} labelled of {quality.predictions} "
+            f"since {quality_start:%Y-%m-%dT%H:%M:%SZ}; label delay {quality.label_delay_s}"
+        ),
     }
     html = render_report(drift, baseline, current, labels, title=f"Drift report {model} {run_id}", facts=facts)
     record = {
@@ -106,6 +113,7 @@ def monitor_window(
         "model_version": version,
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
+        "quality_window_start": quality_start.isoformat(),
         "captures": len(champion),
         "other_version_captures": other_versions,
         "drift": drift.to_dict(),

@@ -72,6 +72,7 @@ class Monitoring(Construct):
                 env_names.REGISTRY_TABLE: registry_table,
                 env_names.MODEL_NAME: config.model_name,
                 env_names.MONITOR_WINDOW_MINUTES: str(config.monitor_window_minutes),
+                env_names.MONITOR_QUALITY_WINDOW_MINUTES: str(config.monitor_quality_window_minutes),
                 env_names.MONITOR_MIN_ROWS: str(config.monitor_min_rows),
                 env_names.MONITOR_MIN_LABELLED: str(config.monitor_min_labelled),
             },
