@@ -59,6 +59,19 @@ class StageConfig:
     api_auth: str = "api_key"
     # An existing regional WAFv2 web ACL to associate with the API stage, or None.
     waf_web_acl_arn: str | None = None
+    # Monitoring and retraining triggers (infra/constructs/monitoring.py)
+    monitor_schedule: str = "rate(1 hour)"
+    monitor_window_minutes: int = 60
+    # Ground truth arrives late: quality looks back further than drift does.
+    monitor_quality_window_minutes: int = 24 * 60
+    monitor_min_rows: int = 200
+    monitor_min_labelled: int = 30
+    drift_share_alarm: float = 0.5
+    min_live_accuracy: float = 0.6
+    api_p99_latency_ms: int = 2000
+    api_5xx_rate_alarm: float = 0.05
+    retrain_cooldown_s: int = 6 * 3600
+    retrain_daily_budget: int = 2
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -99,6 +112,33 @@ class StageConfig:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+        self._validate_monitoring()
+
+    def _validate_monitoring(self) -> None:
+        if not _SCHEDULE.match(self.monitor_schedule):
+            raise StageConfigError(
+                "monitor_schedule must be an EventBridge rate(...) or cron(...) expression, "
+                f"got {self.monitor_schedule!r}"
+            )
+        if not 5 <= self.monitor_window_minutes <= 7 * 24 * 60:
+            raise StageConfigError(f"monitor_window_minutes must be within 5..10080, got {self.monitor_window_minutes}")
+        if not self.monitor_window_minutes <= self.monitor_quality_window_minutes <= 7 * 24 * 60:
+            raise StageConfigError(
+                "monitor_quality_window_minutes must be within monitor_window_minutes..10080, "
+                f"got {self.monitor_quality_window_minutes}"
+            )
+        if self.monitor_min_rows < 1 or self.monitor_min_labelled < 1:
+            raise StageConfigError("monitor_min_rows and monitor_min_labelled must be at least 1")
+        if not 0.0 < self.drift_share_alarm <= 1.0:
+            raise StageConfigError(f"drift_share_alarm must be within (0, 1], got {self.drift_share_alarm}")
+        if not 0.0 <= self.min_live_accuracy <= 1.0:
+            raise StageConfigError(f"min_live_accuracy must be within 0..1, got {self.min_live_accuracy}")
+        if self.api_p99_latency_ms <= 0 or not 0.0 < self.api_5xx_rate_alarm <= 1.0:
+            raise StageConfigError("api_p99_latency_ms must be positive and api_5xx_rate_alarm within (0, 1]")
+        if not 0 <= self.retrain_cooldown_s <= 30 * 86400:
+            raise StageConfigError(f"retrain_cooldown_s must be within 0..2592000, got {self.retrain_cooldown_s}")
+        if not 1 <= self.retrain_daily_budget <= 100:
+            raise StageConfigError(f"retrain_daily_budget must be within 1..100, got {self.retrain_daily_budget}")
 
     @property
     def prefix(self) -> str:
