@@ -9,10 +9,12 @@ from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import FunctionSizing, StageConfig
+from infra.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +45,15 @@ class FunctionFactory(Construct):
         sizing: FunctionSizing,
         environment: Mapping[str, str],
         description: str,
+        async_dead_letters: sqs.IQueue | None = None,
     ) -> lambda_.DockerImageFunction:
-        """A function running ``handler`` (``module.function``) with its own role and log group."""
+        """A function running ``handler`` (``module.function``) with its own role and log group.
+
+        A function invoked asynchronously (S3/SNS/EventBridge -> Lambda) must pass
+        ``async_dead_letters``: events that fail all retries land there. Without it
+        the function is declared synchronous-only (Step Functions tasks, API Gateway),
+        where the caller sees every failure and a DLQ would never receive anything.
+        """
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
@@ -72,7 +81,7 @@ class FunctionFactory(Construct):
             exclude=_IMAGE_EXCLUDES,
             ignore_mode=IgnoreMode.DOCKER,
         )
-        return lambda_.DockerImageFunction(
+        function = lambda_.DockerImageFunction(
             self,
             construct_id,
             code=code,
@@ -82,12 +91,29 @@ class FunctionFactory(Construct):
             role=role,
             log_group=log_group,
             architecture=lambda_.Architecture.X86_64,
+            tracing=lambda_.Tracing.ACTIVE,
+            dead_letter_queue=async_dead_letters,
+            retry_attempts=2 if async_dead_letters is not None else None,
             environment={
                 env_names.SERVICE_NAME: construct_id,
                 env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
                 **environment,
             },
         )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+            "do not support resource-level permissions.",
+        )
+        if async_dead_letters is None:
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Invoked synchronously only (Step Functions task or API Gateway proxy): the caller "
+                "receives every failure (ASL Retry/Catch, HTTP 5xx + alarm); a DLQ only serves async invokes.",
+            )
+        return function
 
 
 _RETENTION = {

@@ -102,6 +102,12 @@ class TrainingPipeline(Construct):
             "AwsSolutions-SQS3",
             "This queue is the dead-letter queue of the retraining triggers; it has no DLQ of its own.",
         )
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "This queue is itself the dead-letter queue of the retraining triggers; nothing consumes it "
+            "automatically, an operator inspects and replays its messages (docs/operations.md).",
+        )
         self.schedule = events.Rule(
             self,
             "RetrainSchedule",

@@ -61,6 +61,7 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::ApiGateway::Account": "account-level API Gateway logging role: no execution logs are shipped locally",
     "AWS::ApiGateway::Deployment": "the local gateway always serves the template's current methods",
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
+    "AWS::IAM::OIDCProvider": "GitHub OIDC federation: only GitHub Actions tokens use it; nothing local signs in",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.

@@ -109,7 +109,7 @@ def test_server_error_alarm_notifies_the_alarm_topic(template: Template) -> None
 
 def test_prod_stage_retains_stateful_resources() -> None:
     app = App()
-    (stack,) = build_app(app, "prod")
+    stack = build_app(app, "prod")[0]
     template = Template.from_stack(stack)
     for rtype in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
         for resource in template.find_resources(rtype).values():
