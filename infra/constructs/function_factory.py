@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -33,9 +34,13 @@ class FunctionFactory(Construct):
     its handler through the image command.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        # The stage's data key: every log group of the stack is encrypted with it.
+        self.key = key
 
     def function(
         self,
@@ -46,6 +51,7 @@ class FunctionFactory(Construct):
         environment: Mapping[str, str],
         description: str,
         async_dead_letters: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.DockerImageFunction:
         """A function running ``handler`` (``module.function``) with its own role and log group.
 
@@ -59,6 +65,7 @@ class FunctionFactory(Construct):
             f"{construct_id}Logs",
             retention=log_retention(self._config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if self._config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=self.key,
         )
         role = iam.Role(
             self,
@@ -92,6 +99,7 @@ class FunctionFactory(Construct):
             log_group=log_group,
             architecture=lambda_.Architecture.X86_64,
             tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
             dead_letter_queue=async_dead_letters,
             retry_attempts=2 if async_dead_letters is not None else None,
             environment={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
@@ -51,12 +51,14 @@ class InferenceApi(Construct):
             sizing=config.inference,
             environment=environment,
             description="POST /predict and GET /health",
+            reserved_concurrency=config.inference_reserved_concurrency,
         )
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=factory.key,
         )
         self.api = apigw.RestApi(
             self,
@@ -126,9 +128,10 @@ class InferenceApi(Construct):
                 metric_name="ServerErrors",
                 dimensions_map={"service": "Inference"},
                 statistic="Sum",
+                period=Duration.minutes(config.alarm_period_minutes),
             ),
-            threshold=1,
-            evaluation_periods=1,
+            threshold=config.server_errors_alarm_threshold,
+            evaluation_periods=config.alarm_evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )

@@ -68,6 +68,7 @@ class TrainingPipeline(Construct):
             "ExecutionLogs",
             retention=log_retention(config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=factory.key,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -94,8 +95,9 @@ class TrainingPipeline(Construct):
             self,
             "TriggerDeadLetters",
             enforce_ssl=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.KMS if factory.key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=factory.key,
+            retention_period=Duration.days(config.dead_letter_retention_days),
         )
         acknowledge(
             self.dead_letters,

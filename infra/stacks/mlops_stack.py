@@ -9,6 +9,7 @@ from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.encryption import DataKey
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.storage import Storage
@@ -23,10 +24,11 @@ class MlopsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.config = config
-        storage = Storage(self, "Storage", config=config)
-        registry = RegistryTable(self, "Registry", config=config)
-        metadata = MetadataTable(self, "Metadata", config=config)
-        factory = FunctionFactory(self, "Functions", config=config)
+        key = DataKey(self, "DataKey", config=config).key
+        storage = Storage(self, "Storage", config=config, key=key)
+        registry = RegistryTable(self, "Registry", config=config, key=key)
+        metadata = MetadataTable(self, "Metadata", config=config, key=key)
+        factory = FunctionFactory(self, "Functions", config=config, key=key)
 
         pipeline = TrainingPipeline(
             self,
@@ -67,7 +69,7 @@ class MlopsStack(Stack):
         storage.grant_run_artifacts(api.function, write=False)
 
         alarms = sns.Topic(
-            self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=None
+            self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=key
         )
         api.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
