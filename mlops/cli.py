@@ -26,7 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     report_cmd = local_sub.add_parser("report", help="what the local cloud emulates and what it does not")
     report_cmd.add_argument("--assembly", type=Path, default=Path("cdk.out"))
 
+    cost_cmd = commands.add_parser("cost", help="estimate USD/month of a stage for a traffic profile")
+    cost_cmd.add_argument("--stage", default="dev")
+    cost_cmd.add_argument("--profile", default="small", help="small, medium, large, or all")
+    cost_cmd.add_argument("--requests", type=int, default=None, help="inference requests per month")
+    cost_cmd.add_argument("--records", type=int, default=None, help="records per request")
+    cost_cmd.add_argument("--runs", type=int, default=None, help="training runs per month")
+    cost_cmd.add_argument("--data-gb", type=float, default=None, help="data volume in GB")
+    cost_cmd.add_argument("--assembly", type=Path, default=None, help="a synthesized assembly of the stage")
+
     args = parser.parse_args(argv)
+    if args.command == "cost":
+        from mlops.cost_command import run_cost
+
+        return run_cost(args)
     if args.command == "synth":
         from mlops.synth import synth
 
