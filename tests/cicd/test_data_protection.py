@@ -144,3 +144,24 @@ def test_pipeline_artifacts_are_encrypted_with_the_key_on_the_local_cloud(cloud:
     assert head["ServerSideEncryption"] == "aws:kms"
     key_arns = [r.attributes["Arn"] for r in cloud.physical["Mlops-dev"].values() if r.ref and "KeyId" in r.attributes]
     assert head["SSEKMSKeyId"] in key_arns
+
+
+def test_local_cloud_creates_tables_topic_queue_and_log_groups_under_the_key(cloud: LocalCloud) -> None:
+    # Given the dev stacks stood up locally, When each encrypted resource is described
+    physical = cloud.physical["Mlops-dev"]
+    (key,) = [r for r in physical.values() if "KeyId" in r.attributes]
+    resources = {lid: r.ref for lid, r in physical.items()}
+    tables = [ref for lid, ref in resources.items() if lid.startswith(("RegistryTable", "MetadataTable"))]
+    # Then each one names the stage key
+    assert len(tables) == 2
+    for table in tables:
+        sse = cloud.client("dynamodb").describe_table(TableName=table)["Table"]["SSEDescription"]
+        assert sse["SSEType"] == "KMS" and sse["KMSMasterKeyArn"] == key.attributes["Arn"]
+    topic = next(ref for lid, ref in resources.items() if lid.startswith("AlarmTopic"))
+    names_of_key = {key.ref, key.attributes["Arn"]}
+    assert cloud.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"] in names_of_key
+    queue = next(ref for lid, ref in resources.items() if lid.startswith("TrainingPipelineTriggerDeadLetters"))
+    attributes = cloud.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["KmsMasterKeyId"] in names_of_key
+    groups = cloud.client("logs").describe_log_groups()["logGroups"]
+    assert groups and all(group.get("kmsKeyId") == key.attributes["Arn"] for group in groups)
