@@ -13,10 +13,10 @@ import yaml
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 
 
-def validate(*paths: Path) -> subprocess.CompletedProcess[str]:
-    """check-jsonschema against its vendored GitHub workflow schema (no network)."""
+def validate(*paths: Path, schema: str = "vendor.github-workflows") -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against one of its vendored schemas (no network)."""
     return subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
         capture_output=True,
         text=True,
         check=False,
@@ -36,6 +36,18 @@ def test_every_workflow_matches_the_github_workflow_schema() -> None:
     assert {f.name for f in files} >= {"ci.yml", "deploy.yml"}
     result = validate(*files)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dependabot_config_matches_its_schema_and_covers_actions_and_requirements() -> None:
+    config = WORKFLOWS.parent / "dependabot.yml"
+    result = validate(config, schema="vendor.dependabot")
+    assert result.returncode == 0, result.stdout + result.stderr
+    updates = yaml.safe_load(config.read_text())["updates"]
+    assert {(u["package-ecosystem"], u["directory"]) for u in updates} == {
+        ("github-actions", "/"),
+        ("pip", "/"),
+        ("pip", "/functions"),
+    }
 
 
 def test_a_malformed_workflow_is_rejected(tmp_path: Path) -> None:
