@@ -102,3 +102,21 @@ def test_inventory_counts_the_dev_template(assembly: Path) -> None:
     assert inventory.pipeline_training_steps == 2
     lines = render(estimate(stage_config("dev"), inventory, PROFILES["small"]))
     assert lines[-3].split()[0] == "total"
+
+
+def test_cost_command_prints_each_profile_and_rejects_an_unknown_one(
+    assembly: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops.cli import main
+
+    # When the command runs on the dev assembly with an override
+    args = ["cost", "--stage", "dev", "--profile", "small", "--requests", "2000000", "--assembly", str(assembly)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # Then it prints the overridden profile, the API line and the SageMaker comparison
+    assert "2,000,000 requests/month" in out
+    assert "REST API: 2,000,000 requests" in out and "SageMaker" in out
+    # And an unknown profile or one that does not fit the stage is an error
+    assert main(["cost", "--profile", "huge", "--assembly", str(assembly)]) == 2
+    assert main(["cost", "--profile", "large", "--assembly", str(assembly)]) == 2
+    assert "training timeout" in capsys.readouterr().err
