@@ -37,6 +37,20 @@ class FunctionSizing:
 
 
 @dataclass(frozen=True)
+class CanaryConfig:
+    """Traffic shifting of a new model version: ``percentage`` for ``interval_minutes``, then all."""
+
+    percentage: int
+    interval_minutes: int
+
+    def validate(self) -> None:
+        if not 1 <= self.percentage <= 50:
+            raise StageConfigError(f"canary.percentage must be within 1..50, got {self.percentage}")
+        if not 1 <= self.interval_minutes <= 1440:
+            raise StageConfigError(f"canary.interval_minutes must be within 1..1440, got {self.interval_minutes}")
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev and prod."""
 
@@ -72,6 +86,15 @@ class StageConfig:
     api_5xx_rate_alarm: float = 0.05
     retrain_cooldown_s: int = 6 * 3600
     retrain_daily_budget: int = 2
+    # Hardening and operations (issue 7).
+    inference_reserved_concurrency: int | None = None
+    server_errors_alarm_threshold: int = 1
+    alarm_period_minutes: int = 5
+    alarm_evaluation_periods: int = 1
+    dead_letter_retention_days: int = 14
+    kms_rotation_days: int = 365
+    kms_deletion_window_days: int = 7
+    canary: CanaryConfig = field(default_factory=lambda: CanaryConfig(percentage=10, interval_minutes=10))
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -113,6 +136,7 @@ class StageConfig:
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
         self._validate_monitoring()
+        self._validate_hardening()
 
     def _validate_monitoring(self) -> None:
         if not _SCHEDULE.match(self.monitor_schedule):
@@ -140,6 +164,38 @@ class StageConfig:
         if not 1 <= self.retrain_daily_budget <= 100:
             raise StageConfigError(f"retrain_daily_budget must be within 1..100, got {self.retrain_daily_budget}")
 
+    def _validate_hardening(self) -> None:
+        # Reserved concurrency is taken from the account's pool (1000 by default, as low as 10
+        # in new accounts, where a reservation fails the deploy): opt-in, None = unreserved.
+        if self.inference_reserved_concurrency is not None and not 1 <= self.inference_reserved_concurrency <= 1000:
+            raise StageConfigError(
+                "inference_reserved_concurrency must be None (unreserved) or within 1..1000, "
+                f"got {self.inference_reserved_concurrency}"
+            )
+        if self.server_errors_alarm_threshold < 1:
+            raise StageConfigError(
+                f"server_errors_alarm_threshold must be at least 1, got {self.server_errors_alarm_threshold}"
+            )
+        if self.alarm_period_minutes not in (1, 5, 10, 15, 30, 60):
+            raise StageConfigError(
+                f"alarm_period_minutes must be one of 1, 5, 10, 15, 30, 60, got {self.alarm_period_minutes}"
+            )
+        if not 1 <= self.alarm_evaluation_periods <= 24:
+            raise StageConfigError(
+                f"alarm_evaluation_periods must be within 1..24, got {self.alarm_evaluation_periods}"
+            )
+        if not 1 <= self.dead_letter_retention_days <= 14:  # SQS keeps messages at most 14 days
+            raise StageConfigError(
+                f"dead_letter_retention_days must be within 1..14, got {self.dead_letter_retention_days}"
+            )
+        if not 90 <= self.kms_rotation_days <= 2560:  # KMS automatic rotation period bounds
+            raise StageConfigError(f"kms_rotation_days must be within 90..2560, got {self.kms_rotation_days}")
+        if not 7 <= self.kms_deletion_window_days <= 30:  # KMS pending-deletion window bounds
+            raise StageConfigError(
+                f"kms_deletion_window_days must be within 7..30, got {self.kms_deletion_window_days}"
+            )
+        self.canary.validate()
+
     @property
     def prefix(self) -> str:
         """Prefix for stack names: ``Mlops-dev``."""
@@ -158,6 +214,8 @@ STAGES: dict[str, StageConfig] = {
         api_burst_limit=400,
         min_accuracy=0.65,
         capture_sample_rate=0.2,
+        kms_deletion_window_days=30,
+        canary=CanaryConfig(percentage=10, interval_minutes=30),
     ),
 }
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from constructs import IConstruct
 
 
 def add_nag_checks(app: App) -> None:
-    """Run the AwsSolutions pack on every synth; unacknowledged findings fail it."""
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    """Run the AwsSolutions and Serverless packs on every synth; unacknowledged findings fail it."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:

@@ -36,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     monitor_report.add_argument("--run", default=None, help="monitor run id (default: the latest)")
     monitor_report.add_argument("--out", type=Path, default=Path("."), help="file or directory to save to")
     monitor_report.add_argument("--open", action="store_true", help="open the saved report in a browser")
+    cost_cmd = commands.add_parser("cost", help="estimate USD/month of a stage for a traffic profile")
+    cost_cmd.add_argument("--stage", default="dev")
+    cost_cmd.add_argument("--profile", default="small", help="small, medium, large, or all")
+    cost_cmd.add_argument("--requests", type=int, default=None, help="inference requests per month")
+    cost_cmd.add_argument("--records", type=int, default=None, help="records per request")
+    cost_cmd.add_argument("--runs", type=int, default=None, help="training runs per month")
+    cost_cmd.add_argument("--data-gb", type=float, default=None, help="data volume in GB")
+    cost_cmd.add_argument("--assembly", type=Path, default=None, help="a synthesized assembly of the stage")
 
     args = parser.parse_args(argv)
     if args.command == "openapi":
@@ -43,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(openapi_document())
         return 0
+    if args.command == "cost":
+        from mlops.cost_command import run_cost
+
+        return run_cost(args)
     if args.command == "synth":
         from mlops.synth import synth
 

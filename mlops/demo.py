@@ -54,7 +54,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-synth-") as scratch:
         if assembly is None:
-            console.print(f"[bold]1. cdk synth[/] stage={stage} (cdk-nag AwsSolutions checks run here)")
+            console.print(f"[bold]1. cdk synth[/] stage={stage} (cdk-nag AwsSolutions + Serverless checks run here)")
             clock = time.perf_counter()
             assembly = synth(Path(scratch) / "cdk.out", stage=stage)
             console.print(f"   cloud assembly written in {time.perf_counter() - clock:.1f}s")

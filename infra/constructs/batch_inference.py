@@ -49,6 +49,7 @@ class BatchInference(Construct):
             self,
             "ExecutionLogs",
             retention=log_retention(config.log_retention_days),
+            encryption_key=factory.key,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         self.state_machine = sfn.StateMachine(

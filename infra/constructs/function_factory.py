@@ -7,12 +7,15 @@ from pathlib import Path
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import FunctionSizing, StageConfig
+from infra.nag import acknowledge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,9 +34,13 @@ class FunctionFactory(Construct):
     its handler through the image command.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        # The stage's data key: every log group of the stack is encrypted with it.
+        self.key = key
 
     def function(
         self,
@@ -43,13 +50,22 @@ class FunctionFactory(Construct):
         sizing: FunctionSizing,
         environment: Mapping[str, str],
         description: str,
+        async_dead_letters: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.DockerImageFunction:
-        """A function running ``handler`` (``module.function``) with its own role and log group."""
+        """A function running ``handler`` (``module.function``) with its own role and log group.
+
+        A function invoked asynchronously (S3/SNS/EventBridge -> Lambda) must pass
+        ``async_dead_letters``: events that fail all retries land there. Without it
+        the function is declared synchronous-only (Step Functions tasks, API Gateway),
+        where the caller sees every failure and a DLQ would never receive anything.
+        """
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
             retention=log_retention(self._config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if self._config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=self.key,
         )
         role = iam.Role(
             self,
@@ -72,7 +88,7 @@ class FunctionFactory(Construct):
             exclude=_IMAGE_EXCLUDES,
             ignore_mode=IgnoreMode.DOCKER,
         )
-        return lambda_.DockerImageFunction(
+        function = lambda_.DockerImageFunction(
             self,
             construct_id,
             code=code,
@@ -82,12 +98,37 @@ class FunctionFactory(Construct):
             role=role,
             log_group=log_group,
             architecture=lambda_.Architecture.X86_64,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
+            dead_letter_queue=async_dead_letters,
+            retry_attempts=2 if async_dead_letters is not None else None,
             environment={
                 env_names.SERVICE_NAME: construct_id,
                 env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
                 **environment,
             },
         )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Active X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords "
+            "do not support resource-level permissions.",
+        )
+        if async_dead_letters is not None:
+            acknowledge(
+                function,
+                "Serverless-LambdaAsyncFailureDestination",
+                "Async events that fail their 2 retries land in the function's dead-letter queue "
+                "(async_dead_letters); a failure destination would deliver them a second time.",
+            )
+        if async_dead_letters is None:
+            acknowledge(
+                function,
+                "Serverless-LambdaDLQ",
+                "Invoked synchronously only (Step Functions task or API Gateway proxy): the caller "
+                "receives every failure (ASL Retry/Catch, HTTP 5xx + alarm); a DLQ only serves async invokes.",
+            )
+        return function
 
 
 _RETENTION = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory, log_retention
 from infra.nag import acknowledge
 
@@ -75,6 +76,7 @@ class InferenceApi(Construct):
                 env_names.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
             },
             description="POST /predict, POST /feedback, GET /model, GET /health, GET /openapi.json",
+            reserved_concurrency=config.inference_reserved_concurrency,
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[self.capture_stream.attr_arn])
@@ -82,6 +84,8 @@ class InferenceApi(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[captures.arn_for_objects("feedback/*")])
         )
+        if captures.encryption_key is not None:
+            grant_key(captures.encryption_key, self.function, write=True)
         acknowledge(
             self.function.role,  # type: ignore[arg-type]
             f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/feedback/*]",
@@ -92,6 +96,7 @@ class InferenceApi(Construct):
             "AccessLogs",
             retention=log_retention(config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=factory.key,
         )
         self.api = apigw.RestApi(
             self,
@@ -183,9 +188,10 @@ class InferenceApi(Construct):
                 metric_name="ServerErrors",
                 dimensions_map={"service": "Inference"},
                 statistic="Sum",
+                period=Duration.minutes(config.alarm_period_minutes),
             ),
-            threshold=1,
-            evaluation_periods=1,
+            threshold=config.server_errors_alarm_threshold,
+            evaluation_periods=config.alarm_evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
@@ -238,6 +244,8 @@ class InferenceApi(Construct):
                 resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
             )
         )
+        if captures.encryption_key is not None:
+            grant_key(captures.encryption_key, role, write=True)
         for prefix in ("captures", "capture-errors"):
             acknowledge(
                 role,

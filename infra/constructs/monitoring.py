@@ -32,6 +32,7 @@ from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory
 from infra.nag import acknowledge
 
@@ -77,6 +78,7 @@ class Monitoring(Construct):
                 env_names.MONITOR_MIN_LABELLED: str(config.monitor_min_labelled),
             },
             description="Drift and live quality of the champion over the last window",
+            async_dead_letters=dead_letters,
         )
         self.monitor_schedule = events.Rule(
             self,
@@ -94,7 +96,10 @@ class Monitoring(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if factory.key else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=factory.key,
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
@@ -113,6 +118,7 @@ class Monitoring(Construct):
                 env_names.RETRAIN_LOCK_SECONDS: str(config.pipeline_timeout_s + 300),
             },
             description="Cooldown, single-run lock and daily budget in front of the training pipeline",
+            async_dead_letters=dead_letters,
         )
         self.guard.add_to_role_policy(
             iam.PolicyStatement(
@@ -123,6 +129,8 @@ class Monitoring(Construct):
         self.guard.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn])
         )
+        if factory.key is not None:
+            grant_key(factory.key, self.guard, write=True)
         stack = Stack.of(self)
         executions = stack.format_arn(
             service="states",

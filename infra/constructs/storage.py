@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from aws_cdk import CfnResource, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs.encryption import grant as grant_key
 from infra.nag import acknowledge
 
 
 class Storage(Construct):
     """Private, encrypted, TLS-only, versioned buckets with server access logs."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
+        self._key = key
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        # S3 server access logging cannot deliver to an SSE-KMS bucket: this one stays SSE-S3.
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -42,7 +48,10 @@ class Storage(Construct):
         return s3.Bucket(
             self,
             construct_id,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS if self._key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=self._key,
+            # One data key per bucket and period instead of one KMS call per object.
+            bucket_key_enabled=True if self._key else None,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
@@ -142,6 +151,8 @@ class Storage(Construct):
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
         )
+        if bucket.encryption_key is not None:
+            grant_key(bucket.encryption_key, grantee, write="s3:PutObject" in actions)
         bucket_resource = bucket.node.default_child
         assert isinstance(bucket_resource, CfnResource)
         logical_id = Stack.of(self).get_logical_id(bucket_resource)

@@ -5,16 +5,18 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from functions.settings import RUNS_BY_PIPELINE_INDEX
 from infra.config import StageConfig
+from infra.constructs.encryption import grant as grant_key
 
 _READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
 _WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 
-def _table(scope: Construct, construct_id: str, config: StageConfig) -> dynamodb.Table:
+def _table(scope: Construct, construct_id: str, config: StageConfig, key: kms.IKey | None) -> dynamodb.Table:
     return dynamodb.Table(
         scope,
         construct_id,
@@ -24,7 +26,8 @@ def _table(scope: Construct, construct_id: str, config: StageConfig) -> dynamodb
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
             point_in_time_recovery_enabled=True
         ),
-        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED if key else dynamodb.TableEncryption.AWS_MANAGED,
+        encryption_key=key,
         removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
     )
 
@@ -32,22 +35,28 @@ def _table(scope: Construct, construct_id: str, config: StageConfig) -> dynamodb
 class RegistryTable(Construct):
     """Model versions and their counter (``functions/adapters/registry.py``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.table = _table(self, "Table", config)
+        self.table = _table(self, "Table", config, key)
 
     def grant(self, grantee: iam.IGrantable, *, write: bool) -> None:
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=_READ + (_WRITE if write else []), resources=[self.table.table_arn])
         )
+        if self.table.encryption_key is not None:
+            grant_key(self.table.encryption_key, grantee, write=write)
 
 
 class MetadataTable(Construct):
     """Pipeline runs and step runs (``functions/adapters/metadata.py``)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
-        self.table = _table(self, "Table", config)
+        self.table = _table(self, "Table", config, key)
         self.table.add_global_secondary_index(
             index_name=RUNS_BY_PIPELINE_INDEX,
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
@@ -64,3 +73,5 @@ class MetadataTable(Construct):
                 ],
             )
         )
+        if self.table.encryption_key is not None:
+            grant_key(self.table.encryption_key, grantee, write=write)

@@ -65,6 +65,7 @@ class TrainingPipeline(Construct):
             "ExecutionLogs",
             retention=log_retention(config.log_retention_days),
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=factory.key,
         )
         self.state_machine = sfn.StateMachine(
             self,
@@ -91,11 +92,18 @@ class TrainingPipeline(Construct):
             self,
             "TriggerDeadLetters",
             enforce_ssl=True,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            retention_period=Duration.days(14),
+            encryption=sqs.QueueEncryption.KMS if factory.key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=factory.key,
+            retention_period=Duration.days(config.dead_letter_retention_days),
         )
         acknowledge(
             self.dead_letters,
             "AwsSolutions-SQS3",
             "This queue is the dead-letter queue of the retraining and monitoring triggers; it has no DLQ of its own.",
+        )
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "This queue is itself the dead-letter queue of the retraining and monitoring triggers; nothing "
+            "consumes it automatically, an operator inspects and replays its messages (docs/operations.md).",
         )

@@ -10,6 +10,7 @@ from constructs import Construct
 from functions import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
+from infra.constructs.encryption import DataKey
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.monitoring import Monitoring
@@ -25,10 +26,11 @@ class MlopsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.config = config
-        storage = Storage(self, "Storage", config=config)
-        registry = RegistryTable(self, "Registry", config=config)
-        metadata = MetadataTable(self, "Metadata", config=config)
-        factory = FunctionFactory(self, "Functions", config=config)
+        key = DataKey(self, "DataKey", config=config).key
+        storage = Storage(self, "Storage", config=config, key=key)
+        registry = RegistryTable(self, "Registry", config=config, key=key)
+        metadata = MetadataTable(self, "Metadata", config=config, key=key)
+        factory = FunctionFactory(self, "Functions", config=config, key=key)
 
         pipeline = TrainingPipeline(
             self,
@@ -83,9 +85,7 @@ class MlopsStack(Stack):
         storage.grant_run_artifacts(batch.function, write=False)
         storage.grant_batch(batch.function, batch.state_machine)
 
-        alarms = sns.Topic(
-            self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=None
-        )
+        alarms = sns.Topic(self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=key)
         api.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
         monitoring = Monitoring(

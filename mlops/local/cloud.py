@@ -68,6 +68,7 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::ApiGateway::Deployment": "the local gateway always serves the template's current methods",
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
     "AWS::CloudWatch::Dashboard": "console view only: locally, read metrics from moto CloudWatch or cloud.alarms",
+    "AWS::IAM::OIDCProvider": "GitHub OIDC federation: only GitHub Actions tokens use it; nothing local signs in",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
@@ -406,6 +407,13 @@ class LocalCloud:
             kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         if props.get("StreamSpecification"):
             kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        sse = props.get("SSESpecification", {})
+        if sse.get("SSEEnabled"):
+            kwargs["SSESpecification"] = {
+                "Enabled": True,
+                **({"SSEType": sse["SSEType"]} if "SSEType" in sse else {}),
+                **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if "KMSMasterKeyId" in sse else {}),
+            }
         description = ddb.create_table(**kwargs)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
@@ -449,7 +457,7 @@ class LocalCloud:
     def _log_group(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         logs = self.client("logs")
         name = props.get("LogGroupName") or self._name(stack, logical_id, 512)
-        logs.create_log_group(logGroupName=name)
+        logs.create_log_group(logGroupName=name, **({"kmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {}))
         if "RetentionInDays" in props:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         return PhysicalResource(name, {"Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"})
@@ -520,6 +528,7 @@ class LocalCloud:
                 "FifoQueue",
                 "ReceiveMessageWaitTimeSeconds",
                 "MaximumMessageSize",
+                "KmsMasterKeyId",
             )
         }
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -528,7 +537,8 @@ class LocalCloud:
 
     def _sns_topic(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         name = props.get("TopicName") or self._name(stack, logical_id, 256)
-        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        attributes = {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
         return PhysicalResource(arn, {"TopicArn": arn, "TopicName": name})
 
     def _sns_subscription(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
@@ -580,6 +590,7 @@ class LocalCloud:
             "AWS buffers per BufferingHints"
         )
         return PhysicalResource(name, {"Arn": arn})
+
     def _scheduler_schedule(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         name = props.get("Name") or self._name(stack, logical_id, 64)
         schedule = self.scheduler.provision(name, props)

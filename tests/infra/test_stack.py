@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, RemovalPolicy, Stack
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
@@ -118,7 +119,7 @@ def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
 
 def test_prod_stage_retains_stateful_resources() -> None:
     app = App()
-    (stack,) = build_app(app, "prod")
+    stack = build_app(app, "prod")[0]
     template = Template.from_stack(stack)
     for rtype in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
         for resource in template.find_resources(rtype).values():
@@ -127,9 +128,17 @@ def test_prod_stage_retains_stateful_resources() -> None:
 
 def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
     # Given an app with a bucket that breaks AwsSolutions rules (no TLS policy, no access logs)
+    # and a function that breaks Serverless rules (no tracing, no DLQ)
     app = App(outdir=str(tmp_path))
     stack = Stack(app, "Careless")
     s3.Bucket(stack, "Open", removal_policy=RemovalPolicy.DESTROY)
+    lambda_.Function(
+        stack,
+        "Untraced",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return event\n"),
+    )
     add_nag_checks(app)
     # When it synthesizes, Then the nag gate fails it
     with pytest.raises(RuntimeError, match="ValidationFailed"):
@@ -137,6 +146,7 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
     report: dict[str, Any] = json.loads((tmp_path / "validation-report.json").read_text())
     rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
     assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
+    assert {"Serverless-LambdaTracing", "Serverless-LambdaDLQ"} <= rules
 
 
 @pytest.mark.parametrize(
@@ -180,7 +190,7 @@ def test_iam_auth_and_waf_are_stage_options() -> None:
     original = config_module.STAGES["dev"]
     config_module.STAGES["dev"] = config
     try:
-        (stack,) = build_app(app, "dev")
+        stack = build_app(app, "dev")[0]
     finally:
         config_module.STAGES["dev"] = original
     template = Template.from_stack(stack)

@@ -1,0 +1,78 @@
+"""Stage config: hardening values validated with clear errors, and what the template takes from them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+from infra.app_builder import build_app
+from infra.config import STAGES, CanaryConfig, StageConfig, StageConfigError, stage_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"inference_reserved_concurrency": 0}, "inference_reserved_concurrency must be None"),
+        ({"server_errors_alarm_threshold": 0}, "server_errors_alarm_threshold"),
+        ({"alarm_period_minutes": 7}, "alarm_period_minutes must be one of"),
+        ({"alarm_evaluation_periods": 0}, "alarm_evaluation_periods"),
+        ({"dead_letter_retention_days": 15}, "dead_letter_retention_days must be within 1..14"),
+        ({"kms_rotation_days": 30}, "kms_rotation_days must be within 90..2560"),
+        ({"kms_deletion_window_days": 3}, "kms_deletion_window_days must be within 7..30"),
+        ({"canary": CanaryConfig(percentage=0, interval_minutes=10)}, "canary.percentage"),
+        ({"canary": CanaryConfig(percentage=10, interval_minutes=0)}, "canary.interval_minutes"),
+        ({"pipeline_timeout_s": 10}, "pipeline_timeout_s"),
+        ({"inference_max_records": 0}, "inference_max_records"),
+    ],
+)
+def test_bad_hardening_value_is_a_clear_error(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(StageConfigError, match=message):
+        StageConfig(**(STAGES["dev"].__dict__ | change))
+
+
+def test_cdk_json_context_only_selects_the_stage() -> None:
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    assert set(context) == {"stage"}
+
+
+def test_reserved_concurrency_is_opt_in() -> None:
+    # Given the shipped stages (new accounts may have a concurrency quota of 10)
+    assert all(config.inference_reserved_concurrency is None for config in STAGES.values())
+
+
+def test_template_takes_throttling_alarm_and_concurrency_from_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a dev config with a reserved inference concurrency and a stricter alarm
+    config = replace(
+        stage_config("dev"),
+        inference_reserved_concurrency=20,
+        server_errors_alarm_threshold=3,
+        alarm_period_minutes=1,
+        alarm_evaluation_periods=2,
+        api_rate_limit_rps=7,
+        api_burst_limit=9,
+    )
+    monkeypatch.setitem(STAGES, "dev", config)
+    # When the app is built
+    template = Template.from_stack(build_app(App(), "dev")[0])
+    # Then the template carries each value
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"ImageConfig": {"Command": ["functions.handlers.inference.handler"]}, "ReservedConcurrentExecutions": 20},
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ServerErrors", "Threshold": 3, "Period": 60, "EvaluationPeriods": 2},
+    )
+    template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 7, "BurstLimit": 9}})
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {"MethodSettings": [{"ThrottlingRateLimit": 7, "ThrottlingBurstLimit": 9, "DataTraceEnabled": False}]},
+    )
