@@ -55,6 +55,12 @@ class StageConfig:
     model_refresh_s: int = 60
     inference_max_records: int = 1000
     capture_sample_rate: float = 1.0
+    # Safe rollout of a promoted model (CodeDeploy canary on alias `live`).
+    canary_percent: int = 10
+    canary_minutes: int = 5
+    canary_max_error_rate: float = 0.05
+    canary_max_p99_latency_ms: int = 1000
+    canary_min_baseline_agreement: float = 0.5
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -87,6 +93,21 @@ class StageConfig:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+        self._validate_canary()
+
+    def _validate_canary(self) -> None:
+        if not 1 <= self.canary_percent <= 99:
+            raise StageConfigError(f"canary_percent must be within 1..99, got {self.canary_percent}")
+        if not 1 <= self.canary_minutes <= 2880:
+            raise StageConfigError(f"canary_minutes must be within 1..2880, got {self.canary_minutes}")
+        if not 0.0 < self.canary_max_error_rate < 1.0:
+            raise StageConfigError(f"canary_max_error_rate must be within (0, 1), got {self.canary_max_error_rate}")
+        if self.canary_max_p99_latency_ms <= 0:
+            raise StageConfigError(f"canary_max_p99_latency_ms must be positive, got {self.canary_max_p99_latency_ms}")
+        if not 0.0 < self.canary_min_baseline_agreement < 1.0:
+            raise StageConfigError(
+                f"canary_min_baseline_agreement must be within (0, 1), got {self.canary_min_baseline_agreement}"
+            )
 
     @property
     def prefix(self) -> str:
@@ -106,6 +127,7 @@ STAGES: dict[str, StageConfig] = {
         api_burst_limit=400,
         min_accuracy=0.65,
         capture_sample_rate=0.2,
+        canary_minutes=10,
     ),
 }
 
