@@ -138,3 +138,16 @@ class RolloutSettings:
             pre_traffic_hook=_require(env, PRE_TRAFFIC_HOOK),
             canary_alarms=tuple(name for name in _require(env, CANARY_ALARMS).split(",") if name),
         )
+
+
+@dataclass(frozen=True)
+class RolloutCheckSettings:
+    """Settings of the pre-traffic hook and the rollout outcome recorder."""
+
+    registry_table: str
+    model_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutCheckSettings:
+        env = os.environ if env is None else env
+        return cls(registry_table=_require(env, REGISTRY_TABLE), model_name=_require(env, MODEL_NAME))

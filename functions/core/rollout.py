@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from functions.core.errors import InvalidRequestError
+from functions.core.errors import RolloutError
 
 BASELINE_PREFIX = "predicted_share."
 
@@ -77,7 +77,7 @@ class RolloutContext:
         try:
             return cls(**json.loads(description or ""))
         except (ValueError, TypeError) as exc:
-            raise InvalidRequestError(f"deployment description is not a rollout context: {exc}") from None
+            raise RolloutError(f"deployment description is not a rollout context: {exc}") from None
 
 
 def lambda_appspec(context: RolloutContext, *, before_allow_traffic: str | None) -> dict[str, Any]:
@@ -161,3 +161,13 @@ def smoke_test_failures(
     if len(predictions) != 1 or predictions[0].get("label") not in labels:
         problems.append(f"POST /predict gave no valid label for the smoke record: {predictions}")
     return problems
+
+
+def rollback_cause(error_information: Mapping[str, Any] | None, status: str) -> str:
+    """A short cause from CodeDeploy's errorInformation: the activated alarms, or the error message."""
+    info = error_information or {}
+    message = str(info.get("message") or "")
+    marker = "Activated alarms:"
+    if marker in message:
+        return message.split(marker, 1)[1].strip()
+    return f"{info.get('code', status)}: {message}" if message else str(info.get("code", status))
