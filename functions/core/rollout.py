@@ -28,6 +28,8 @@ from typing import Any
 from functions.core.errors import RolloutError
 
 BASELINE_PREFIX = "predicted_share."
+# Marks the pre-traffic hook's synthetic requests: they are kept out of the canary metrics.
+SMOKE_TEST_HEADER = "x-mlops-smoke-test"
 
 
 def predicted_shares(predicted: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
@@ -121,8 +123,8 @@ def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": {"content-type": "application/json"},
-        "multiValueHeaders": {"content-type": ["application/json"]},
+        "headers": {"content-type": "application/json", SMOKE_TEST_HEADER: "1"},
+        "multiValueHeaders": {"content-type": ["application/json"], SMOKE_TEST_HEADER: ["1"]},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
@@ -171,3 +173,7 @@ def rollback_cause(error_information: Mapping[str, Any] | None, status: str) -> 
     if marker in message:
         return message.split(marker, 1)[1].strip()
     return f"{info.get('code', status)}: {message}" if message else str(info.get("code", status))
+
+
+def is_smoke_test(headers: Mapping[str, str] | None) -> bool:
+    return any(name.lower() == SMOKE_TEST_HEADER for name in headers or {})

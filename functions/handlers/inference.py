@@ -126,7 +126,9 @@ def predict() -> dict[str, Any]:
         for label, row in zip(labels, np.atleast_2d(probabilities), strict=True)
     ]
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
-    canary_metrics.record_agreement([str(label) for label in labels], loaded.version.metrics)
+    canary_metrics.record_agreement(
+        [str(label) for label in labels], loaded.version.metrics, headers=app.current_event.headers
+    )
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
     if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
         capture(loaded, body["records"], predictions)
@@ -255,5 +257,5 @@ def server_error(exc: Exception) -> Response:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     response = app.resolve(event, context)
-    canary_metrics.record_request(status=response["statusCode"], started=started)
+    canary_metrics.record_request(status=response["statusCode"], started=started, headers=event.get("headers"))
     return response

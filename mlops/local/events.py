@@ -96,6 +96,8 @@ class EventRouter:
         self._region = region
         self.clock = now
         self.deliveries: list[Delivery] = []
+        # Called with the new time after each advance_clock (e.g. CodeDeploy's canary clock).
+        self.tickers: list[Callable[[datetime], Any]] = []
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -166,6 +168,8 @@ class EventRouter:
         for at, name in sorted(due):
             self.fire_schedule(name, at)
         self.clock = until
+        for ticker in self.tickers:
+            ticker(until)
         return self.deliveries[before:]
 
     def deliver(self, rule: Rule, event: dict[str, Any]) -> None:
