@@ -115,7 +115,7 @@ class EventRouter:
                     original(rule, {"ingestion-time": event.get("time"), **event}, transform_input)
                 finally:
                     rule.targets = everything
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event):
+            if rule.state == "ENABLED" and _rule_takes(rule, event):
                 router.deliver(rule, event)
 
         with mock.patch.object(Rule, "send_to_targets", send_to_targets):
@@ -231,6 +231,13 @@ class EventRouter:
             message = self._clients("sns").publish(TopicArn=arn, Message=body)
             return str(message["MessageId"])
         raise ValueError(f"target service {service!r} is not emulated by the local cloud")
+
+
+def _rule_takes(rule: Rule, event: dict[str, Any]) -> bool:
+    """A scheduled rule takes only its own schedule's events (its empty pattern would match anything)."""
+    if rule.scheduled_expression:
+        return event.get("source") == "aws.events" and event.get("resources") == [rule.arn]
+    return bool(rule.event_pattern.matches_event(event))
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:

@@ -5,7 +5,8 @@ environment included) and aliases with a ``RoutingConfig``, but an invoke
 through an alias always reaches the alias's main version. Here an alias with
 ``AdditionalVersionWeights`` routes each invocation by weight, as Lambda
 does, with a seedable random generator so tests are repeatable; every routed
-invocation is counted per version.
+invocation is counted per version. ``Invoke``'s ``Qualifier`` (which moto
+drops, reading a lower-case parameter boto3 never sends) selects the version.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import LambdaBackend
+from moto.awslambda.responses import LambdaResponse
 
 from mlops.local.intrinsics import PhysicalResource
 
@@ -55,12 +57,23 @@ class WeightedAliases:
             version = routing.choose(backend, name, wanted)
             return original(backend, name, version, body, headers, response_headers)
 
-        with mock.patch.object(LambdaBackend, "invoke", invoke):
+        original_response = LambdaResponse.invoke
+
+        def invoke_response(response: LambdaResponse) -> Any:
+            # boto3 sends ?Qualifier=; moto reads only ?qualifier= and would invoke $LATEST.
+            if "qualifier" not in response.querystring and "Qualifier" in response.querystring:
+                response.querystring["qualifier"] = response.querystring["Qualifier"]
+            return original_response(response)
+
+        with (
+            mock.patch.object(LambdaBackend, "invoke", invoke),
+            mock.patch.object(LambdaResponse, "invoke", invoke_response),
+        ):
             yield
 
     def choose(self, backend: LambdaBackend, name: str, qualifier: str | None) -> str | None:
         """The version an invocation of ``name:qualifier`` runs: by weight for a split alias."""
-        aliases = backend._get_function_aliases(name) if qualifier else {}
+        aliases = backend._lambdas._get_function_aliases(name) if qualifier else {}
         alias = aliases.get(qualifier) if qualifier else None
         if alias is None:
             return qualifier

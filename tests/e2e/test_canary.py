@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pytest
-import requests
 from sklearn.dummy import DummyClassifier
 
 from functions.adapters.champion import champion_history, move_champion, resolve_champion
@@ -89,14 +89,14 @@ def predict(cloud: LocalCloud, records: list[dict[str, float]], times: int) -> l
     """Send ``times`` requests through the gateway; returns the model versions that answered."""
     versions = []
     for _ in range(times):
-        response = requests.post(
-            f"{cloud.gateway.url()}predict",  # type: ignore[union-attr]
-            json={"records": records},
-            headers={"x-api-key": cloud.gateway.api_key()},  # type: ignore[union-attr]
-            timeout=30,
+        request = urllib.request.Request(
+            f"{cloud.gateway.url()}/predict",  # type: ignore[union-attr]
+            data=json.dumps({"records": records}).encode(),
+            headers={"x-api-key": cloud.gateway.api_key(), "content-type": "application/json"},  # type: ignore[union-attr]
+            method="POST",
         )
-        assert response.status_code == 200, response.text
-        versions.append(response.json()["model"]["version"])
+        with urllib.request.urlopen(request, timeout=30) as response:
+            versions.append(json.loads(response.read())["model"]["version"])
     return versions
 
 
@@ -205,7 +205,7 @@ def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts
 def test_alarm_evaluation_uses_the_per_version_dimension(serving: tuple[LocalCloud, ModelVersion]) -> None:
     # Given the canary alarms after v1's rollout
     cloud, _ = serving
-    alarms = cloud.client("cloudwatch").describe_alarms(AlarmNamePrefix="")["MetricAlarms"]
+    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
     canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
     # Then all three watch model version 1 (re-pointed by the deployer)
     assert len(canary) == 3
