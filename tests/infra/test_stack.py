@@ -50,9 +50,10 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
 
 def test_every_function_runs_from_the_container_image_with_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 6
+    # 6 for training and serving, 3 for the rollout (deployer, pre-traffic hook, outcome recorder)
+    assert len(functions) >= 9
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(roles) == 6
+    assert len(roles) == len(functions)
     for fn in functions.values():
         assert fn["Properties"]["PackageType"] == "Image"
         assert fn["Properties"]["ImageConfig"]["Command"][0].startswith("functions.handlers.")
@@ -92,7 +93,7 @@ def test_state_machine_is_the_asl_file_with_function_substitutions(template: Tem
 
 def test_schedule_starts_the_pipeline_with_a_dead_letter_queue(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
-    (rule,) = rules.values()
+    (rule,) = [r for r in rules.values() if "ScheduleExpression" in r["Properties"]]
     assert rule["Properties"]["ScheduleExpression"] == stage_config("dev").retrain_schedule
     (target,) = rule["Properties"]["Targets"]
     assert "DeadLetterConfig" in target
@@ -101,8 +102,7 @@ def test_schedule_starts_the_pipeline_with_a_dead_letter_queue(template: Templat
 
 def test_server_error_alarm_notifies_the_alarm_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    (alarm,) = alarms.values()
-    assert alarm["Properties"]["MetricName"] == "ServerErrors"
+    (alarm,) = [a for a in alarms.values() if a["Properties"]["MetricName"] == "ServerErrors"]
     (action,) = alarm["Properties"]["AlarmActions"]
     assert action["Ref"].startswith("AlarmTopic")
 
@@ -139,6 +139,9 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"retrain_schedule": "every monday"}, "retrain_schedule"),
         ({"api_rate_limit_rps": 100, "api_burst_limit": 10}, "api_burst_limit"),
         ({"min_accuracy": 1.5}, "min_accuracy"),
+        ({"canary_percent": 100}, "canary_percent"),
+        ({"canary_minutes": 0}, "canary_minutes"),
+        ({"canary_min_baseline_agreement": 1.5}, "canary_min_baseline_agreement"),
     ],
 )
 def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str) -> None:
@@ -150,3 +153,62 @@ def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str)
 def test_unknown_stage_names_the_known_ones() -> None:
     with pytest.raises(StageConfigError, match="known stages: dev, prod"):
         stage_config("staging")
+
+
+def test_api_calls_alias_live_which_codedeploy_shifts_by_stage_canary(template: Template) -> None:
+    (alias_id,) = template.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "live"}})
+    for method in template.find_resources("AWS::ApiGateway::Method").values():
+        uri = json.dumps(method["Properties"]["Integration"]["Uri"])
+        assert alias_id in uri, "every route must invoke alias live, not the function"
+    config = STAGES["dev"]
+    template.has_resource_properties(
+        "AWS::CodeDeploy::DeploymentConfig",
+        {
+            "ComputePlatform": "Lambda",
+            "TrafficRoutingConfig": {
+                "Type": "TimeBasedCanary",
+                "TimeBasedCanary": {
+                    "CanaryPercentage": config.canary_percent,
+                    "CanaryInterval": config.canary_minutes,
+                },
+            },
+        },
+    )
+    (group,) = template.find_resources("AWS::CodeDeploy::DeploymentGroup").values()
+    assert len(group["Properties"]["AlarmConfiguration"]["Alarms"]) == 3
+    assert set(group["Properties"]["AutoRollbackConfiguration"]["Events"]) >= {
+        "DEPLOYMENT_FAILURE",
+        "DEPLOYMENT_STOP_ON_ALARM",
+    }
+    (alias,) = template.find_resources("AWS::Lambda::Alias").values()
+    assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]["Ref"].startswith(
+        "FunctionsPreTrafficHook"
+    )
+
+
+def test_canary_alarms_watch_one_model_version_of_the_inference_metrics(template: Template) -> None:
+    canary = {
+        props["MetricName"]: props
+        for spec in template.find_resources("AWS::CloudWatch::Alarm").values()
+        for props in [spec["Properties"]]
+        if {"Name": "ModelVersion", "Value": "none"} in props.get("Dimensions", [])
+    }
+    assert set(canary) == {"ServerError", "Latency", "BaselineAgreement"}
+    assert canary["Latency"]["ExtendedStatistic"] == "p99"
+    assert canary["BaselineAgreement"]["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_promotion_event_starts_the_deployer(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["mlops.registry"],
+                "detail-type": ["Model Alias Moved"],
+                "detail": {"alias": ["champion"]},
+            },
+            "Targets": [
+                Match.object_like({"Arn": {"Fn::GetAtt": [Match.string_like_regexp("^FunctionsDeployer"), "Arn"]}})
+            ],
+        },
+    )
