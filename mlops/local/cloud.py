@@ -74,6 +74,8 @@ LOCAL_LIMITS = (
     "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
     "Lambda timeouts and memory limits are not enforced; invocations run one at a time",
     "API Gateway usage-plan throttling and quotas are not enforced",
+    "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
+    "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",
 )
 
 

@@ -14,9 +14,10 @@ from sklearn.dummy import DummyClassifier
 from functions.adapters.champion import champion_history, move_champion, resolve_champion
 from functions.adapters.objects import S3Uri
 from functions.adapters.registry import ModelVersion
-from functions.core.artifact import serialize_model
+from functions.core.artifact import load_verified_model, serialize_model
 from functions.core.rollout import smoke_record
 from mlops.local import LocalCloud
+from tests.fixtures.slow_model import SlowModel
 from tests.helpers import registry_of, run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
@@ -133,15 +134,22 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
     assert set(answered) == {1, v2} and answered.count(v2) < answered.count(1)
 
     # ... and once the canary interval passes quietly, all of it.
-    info = deployment(cloud)
-    events = cloud.codedeploy.step(info["startTime"] + timedelta(minutes=5))
-    assert [e["detail"]["state"] for e in events] == ["SUCCESS"]
+    # (driven by the local cloud's clock, as a scheduler would: advance_clock steps CodeDeploy)
+    started = deployment(cloud)["startTime"]
+    cloud.router.clock = started
+    cloud.router.advance_clock(started + timedelta(minutes=5))
+    assert [e["detail"]["state"] for e in cloud.codedeploy.events[-1:]] == ["SUCCESS"]
     alias = live_alias(cloud)
     assert alias["FunctionVersion"] == new_function_version and not alias.get("RoutingConfig", {}).get(
         "AdditionalVersionWeights"
     )
     assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
     assert resolve_champion(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL) == v2
+    # and the three canary alarms watched v2's own metrics (re-pointed by the deployer)
+    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
+    assert len(canary) == 3
+    assert all({"Name": "ModelVersion", "Value": str(v2)} in a["Dimensions"] for a in canary)
 
 
 def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
@@ -178,6 +186,32 @@ def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
     assert last.reason.startswith("canary rollback: ") and "PredictionShiftAlarm" in last.reason
 
 
+def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, ModelVersion]) -> None:
+    # Given v1 serving, and v2: v1's own model, 1.2 s slower per request (p99 limit: 1 s)
+    cloud, v1 = serving
+    old_function_version = live_alias(cloud)["FunctionVersion"]
+    uri = S3Uri.parse(v1.artifact_uri)
+    model = load_verified_model(
+        cloud.client("s3").get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read(), v1.artifact_sha256
+    )
+    v2 = register_copy(cloud, v1, model=SlowModel(model, delay_s=1.2))
+
+    # When v2 is promoted and takes its canary share of 40 requests
+    promote(cloud, v2)
+    cloud.codedeploy.step()
+    assert v2 in predict(cloud, holdout_records(v1), times=40)
+    events = cloud.codedeploy.step(deployment(cloud)["startTime"] + timedelta(minutes=5))
+
+    # Then the latency alarm, and only it, stops the rollout; live and champion are back on v1
+    assert [e["detail"]["state"] for e in events] == ["STOP"]
+    info = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
+    message = info["deploymentInfo"]["errorInformation"]["message"]
+    assert "LatencyAlarm" in message and "PredictionShiftAlarm" not in message and "ErrorRate" not in message
+    assert live_alias(cloud)["FunctionVersion"] == old_function_version
+    history = champion_history(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL)
+    assert history[-1].version == 1 and "LatencyAlarm" in history[-1].reason
+
+
 def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts(
     serving: tuple[LocalCloud, ModelVersion],
 ) -> None:
@@ -200,14 +234,3 @@ def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts
     assert champion_history(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL)[-1].reason.startswith(
         "canary rollback: HOOK_EXECUTION_FAILURE"
     )
-
-
-def test_alarm_evaluation_uses_the_per_version_dimension(serving: tuple[LocalCloud, ModelVersion]) -> None:
-    # Given the canary alarms after v1's rollout
-    cloud, _ = serving
-    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
-    # Then all three watch model version 1 (re-pointed by the deployer)
-    assert len(canary) == 3
-    for alarm in canary:
-        assert {"Name": "ModelVersion", "Value": "1"} in alarm["Dimensions"]
