@@ -32,6 +32,16 @@ CANARY_ALARMS = "MLOPS_CANARY_ALARMS"
 MIN_ACCURACY = "MLOPS_MIN_ACCURACY"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
+MONITOR_WINDOW_MINUTES = "MLOPS_MONITOR_WINDOW_MINUTES"
+MONITOR_MIN_ROWS = "MLOPS_MONITOR_MIN_ROWS"
+MONITOR_QUALITY_WINDOW_MINUTES = "MLOPS_MONITOR_QUALITY_WINDOW_MINUTES"
+MONITOR_MIN_LABELLED = "MLOPS_MONITOR_MIN_LABELLED"
+GUARD_TABLE = "MLOPS_GUARD_TABLE"
+TRAINING_STATE_MACHINE_ARN = "MLOPS_TRAINING_STATE_MACHINE_ARN"
+TRAINING_SOURCE_URI = "MLOPS_TRAINING_SOURCE_URI"
+RETRAIN_COOLDOWN_SECONDS = "MLOPS_RETRAIN_COOLDOWN_SECONDS"
+RETRAIN_DAILY_BUDGET = "MLOPS_RETRAIN_DAILY_BUDGET"
+RETRAIN_LOCK_SECONDS = "MLOPS_RETRAIN_LOCK_SECONDS"
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 
@@ -79,6 +89,24 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """Settings of the batch inference function."""
+
+    artifact_bucket: str
+    registry_table: str
+    model_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
+        env = os.environ if env is None else env
+        return cls(
+            artifact_bucket=_require(env, ARTIFACT_BUCKET),
+            registry_table=_require(env, REGISTRY_TABLE),
+            model_name=_require(env, MODEL_NAME),
+        )
+
+
+@dataclass(frozen=True)
 class InferenceSettings:
     """Settings of the inference function."""
 
@@ -109,6 +137,60 @@ class InferenceSettings:
             capture_stream=_require(env, CAPTURE_STREAM),
             capture_sample_rate=rate,
             model_version=pinned,
+        )
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Settings of the scheduled drift and quality monitor."""
+
+    capture_bucket: str
+    artifact_bucket: str
+    registry_table: str
+    model_name: str
+    window_minutes: int
+    quality_window_minutes: int
+    min_window_rows: int
+    min_labelled: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSettings:
+        env = os.environ if env is None else env
+        return cls(
+            capture_bucket=_require(env, CAPTURE_BUCKET),
+            artifact_bucket=_require(env, ARTIFACT_BUCKET),
+            registry_table=_require(env, REGISTRY_TABLE),
+            model_name=_require(env, MODEL_NAME),
+            window_minutes=int(_number(env, MONITOR_WINDOW_MINUTES, int)),
+            quality_window_minutes=int(_number(env, MONITOR_QUALITY_WINDOW_MINUTES, int)),
+            min_window_rows=int(_number(env, MONITOR_MIN_ROWS, int)),
+            min_labelled=int(_number(env, MONITOR_MIN_LABELLED, int)),
+        )
+
+
+@dataclass(frozen=True)
+class RetrainGuardSettings:
+    """Settings of the retrain guard in front of the training pipeline."""
+
+    guard_table: str
+    state_machine_arn: str
+    source_uri: str
+    model_name: str
+    cooldown_seconds: int
+    daily_budget: int
+    lock_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RetrainGuardSettings:
+        env = os.environ if env is None else env
+        return cls(
+            guard_table=_require(env, GUARD_TABLE),
+            state_machine_arn=_require(env, TRAINING_STATE_MACHINE_ARN),
+            source_uri=_require(env, TRAINING_SOURCE_URI),
+            model_name=_require(env, MODEL_NAME),
+            cooldown_seconds=int(_number(env, RETRAIN_COOLDOWN_SECONDS, int)),
+            daily_budget=int(_number(env, RETRAIN_DAILY_BUDGET, int)),
+            lock_seconds=int(_number(env, RETRAIN_LOCK_SECONDS, int)),
         )
 
 

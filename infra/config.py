@@ -61,6 +61,23 @@ class StageConfig:
     canary_max_error_rate: float = 0.05
     canary_max_p99_latency_ms: int = 1000
     canary_min_baseline_agreement: float = 0.5
+    # "api_key" (API keys + usage plan) or "iam" (SigV4-signed callers with execute-api:Invoke).
+    api_auth: str = "api_key"
+    # An existing regional WAFv2 web ACL to associate with the API stage, or None.
+    waf_web_acl_arn: str | None = None
+    # Monitoring and retraining triggers (infra/constructs/monitoring.py)
+    monitor_schedule: str = "rate(1 hour)"
+    monitor_window_minutes: int = 60
+    # Ground truth arrives late: quality looks back further than drift does.
+    monitor_quality_window_minutes: int = 24 * 60
+    monitor_min_rows: int = 200
+    monitor_min_labelled: int = 30
+    drift_share_alarm: float = 0.5
+    min_live_accuracy: float = 0.6
+    api_p99_latency_ms: int = 2000
+    api_5xx_rate_alarm: float = 0.05
+    retrain_cooldown_s: int = 6 * 3600
+    retrain_daily_budget: int = 2
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -89,11 +106,20 @@ class StageConfig:
             raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
         if not 0 <= self.model_refresh_s <= 3600:
             raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
+        if self.api_auth not in ("api_key", "iam"):
+            raise StageConfigError(f"api_auth must be 'api_key' or 'iam', got {self.api_auth!r}")
+        if self.waf_web_acl_arn is not None and not re.match(
+            r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/", self.waf_web_acl_arn
+        ):
+            raise StageConfigError(
+                f"waf_web_acl_arn must be a regional WAFv2 web ACL ARN, got {self.waf_web_acl_arn!r}"
+            )
         if not 0.0 <= self.capture_sample_rate <= 1.0:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
         self._validate_canary()
+        self._validate_monitoring()
 
     def _validate_canary(self) -> None:
         if not 1 <= self.canary_percent <= 99:
@@ -108,6 +134,32 @@ class StageConfig:
             raise StageConfigError(
                 f"canary_min_baseline_agreement must be within (0, 1), got {self.canary_min_baseline_agreement}"
             )
+
+    def _validate_monitoring(self) -> None:
+        if not _SCHEDULE.match(self.monitor_schedule):
+            raise StageConfigError(
+                "monitor_schedule must be an EventBridge rate(...) or cron(...) expression, "
+                f"got {self.monitor_schedule!r}"
+            )
+        if not 5 <= self.monitor_window_minutes <= 7 * 24 * 60:
+            raise StageConfigError(f"monitor_window_minutes must be within 5..10080, got {self.monitor_window_minutes}")
+        if not self.monitor_window_minutes <= self.monitor_quality_window_minutes <= 7 * 24 * 60:
+            raise StageConfigError(
+                "monitor_quality_window_minutes must be within monitor_window_minutes..10080, "
+                f"got {self.monitor_quality_window_minutes}"
+            )
+        if self.monitor_min_rows < 1 or self.monitor_min_labelled < 1:
+            raise StageConfigError("monitor_min_rows and monitor_min_labelled must be at least 1")
+        if not 0.0 < self.drift_share_alarm <= 1.0:
+            raise StageConfigError(f"drift_share_alarm must be within (0, 1], got {self.drift_share_alarm}")
+        if not 0.0 <= self.min_live_accuracy <= 1.0:
+            raise StageConfigError(f"min_live_accuracy must be within 0..1, got {self.min_live_accuracy}")
+        if self.api_p99_latency_ms <= 0 or not 0.0 < self.api_5xx_rate_alarm <= 1.0:
+            raise StageConfigError("api_p99_latency_ms must be positive and api_5xx_rate_alarm within (0, 1]")
+        if not 0 <= self.retrain_cooldown_s <= 30 * 86400:
+            raise StageConfigError(f"retrain_cooldown_s must be within 0..2592000, got {self.retrain_cooldown_s}")
+        if not 1 <= self.retrain_daily_budget <= 100:
+            raise StageConfigError(f"retrain_daily_budget must be within 1..100, got {self.retrain_daily_budget}")
 
     @property
     def prefix(self) -> str:

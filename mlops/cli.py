@@ -27,6 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     report_cmd.add_argument("--assembly", type=Path, default=Path("cdk.out"))
 
     commands.add_parser("openapi", help="print the inference API's OpenAPI document (generated from the code)")
+    monitor_cmd = commands.add_parser("monitor", help="drift and quality monitoring")
+    monitor_sub = monitor_cmd.add_subparsers(dest="monitor_command", required=True)
+    monitor_report = monitor_sub.add_parser("report", help="save (and open) a monitor run's HTML drift report")
+    monitor_report.add_argument("--stage", default="dev")
+    monitor_report.add_argument("--model", default="seattle-weather")
+    monitor_report.add_argument("--bucket", default=None, help="artifacts bucket (default: the stack's output)")
+    monitor_report.add_argument("--run", default=None, help="monitor run id (default: the latest)")
+    monitor_report.add_argument("--out", type=Path, default=Path("."), help="file or directory to save to")
+    monitor_report.add_argument("--open", action="store_true", help="open the saved report in a browser")
 
     args = parser.parse_args(argv)
     if args.command == "openapi":
@@ -50,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         with LocalCloud(args.assembly) as cloud:
             print("\n".join(cloud.report.lines()))
         return 0
+    if args.command == "monitor" and args.monitor_command == "report":
+        from mlops.monitor_report import report_command
+
+        return report_command(
+            stage=args.stage, model=args.model, bucket=args.bucket, run_id=args.run, out=args.out, open_it=args.open
+        )
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from functions.adapters.errors import storage_error
 from functions.core.errors import StorageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ class ObjectStore:
         return data
 
     def get_parquet(self, uri: S3Uri) -> pd.DataFrame:
+        import pandas as pd  # here, not at import: the inference function never reads tables
+
         return pd.read_parquet(io.BytesIO(self.get_bytes(uri)), engine="pyarrow")
 
     def get_csv(self, uri: S3Uri) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_csv(io.BytesIO(self.get_bytes(uri)))

@@ -37,6 +37,9 @@ class ModelVersion:
     run_id: str
     status: str
     created_at: str
+    onnx_uri: str | None = None
+    onnx_sha256: str | None = None
+    onnx_unsupported_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -67,6 +70,9 @@ class ModelRegistry:
         training_data_uri: str,
         training_data_sha256: str,
         run_id: str,
+        onnx_uri: str | None = None,
+        onnx_sha256: str | None = None,
+        onnx_unsupported_reason: str | None = None,
     ) -> ModelVersion:
         """Allocate the next version number and write the version record."""
         version = self._next_version(model_name)
@@ -83,6 +89,9 @@ class ModelRegistry:
             run_id=run_id,
             status="REGISTERED",
             created_at=datetime.now(UTC).isoformat(),
+            onnx_uri=onnx_uri,
+            onnx_sha256=onnx_sha256,
+            onnx_unsupported_reason=onnx_unsupported_reason,
         )
         item = to_item({"pk": _pk(model_name), "sk": _sk(version), **record.to_dict()})
         try:

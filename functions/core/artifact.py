@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-
-import joblib
-from sklearn.base import ClassifierMixin
+from typing import TYPE_CHECKING
 
 from functions.core.errors import ArtifactIntegrityError
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ def sha256_hex(data: bytes) -> str:
 
 
 def serialize_model(model: ClassifierMixin) -> SerializedModel:
+    import joblib  # imported here: serving ONNX models never needs it
+
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     data = buffer.getvalue()
@@ -41,5 +44,7 @@ def load_verified_model(data: bytes, expected_sha256: str) -> ClassifierMixin:
         raise ArtifactIntegrityError(
             f"artifact sha256 {actual} does not match the recorded {expected_sha256}; refusing to load it"
         )
+    import joblib
+
     model: ClassifierMixin = joblib.load(io.BytesIO(data))
     return model

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from functions.core.errors import InvalidRequestError
-from functions.core.model_spec import ModelSpec
+
+if TYPE_CHECKING:
+    from functions.core.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)

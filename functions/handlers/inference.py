@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from aws_lambda_powertools import Logger, Metrics
@@ -17,7 +17,6 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from sklearn.base import ClassifierMixin
 
 from functions.adapters.capture import FeedbackStore, PredictionCapture, capture_record
 from functions.adapters.clients import client
@@ -25,6 +24,7 @@ from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.registry import ModelRegistry, ModelVersion
 from functions.core.artifact import load_verified_model
 from functions.core.errors import InvalidRequestError, MlopsError, ModelNotFoundError
+from functions.core.onnx_model import OnnxClassifier
 from functions.core.signature import ModelSignature, records_to_matrix
 from functions.handlers import canary_metrics
 from functions.settings import InferenceSettings
@@ -43,11 +43,20 @@ def settings() -> InferenceSettings:
     return InferenceSettings.from_env()
 
 
+class Classifier(Protocol):
+    classes_: Any
+
+    def predict(self, matrix: np.ndarray) -> Any: ...
+
+    def predict_proba(self, matrix: np.ndarray) -> Any: ...
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     version: ModelVersion
     signature: ModelSignature
-    model: ClassifierMixin
+    model: Classifier
+    runtime: str
     checked_at: float
 
 
@@ -67,13 +76,20 @@ class ModelCache:
         # A version published by the rollout deployer serves exactly its pinned model version.
         latest = registry.get(settings().model_name, pinned) if pinned else registry.latest(settings().model_name)
         if loaded is not None and loaded.version.version == latest.version:
-            self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, now)
+            self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded
-        data = ObjectStore(client("s3")).get_bytes(S3Uri.parse(latest.artifact_uri))
-        model = load_verified_model(data, latest.artifact_sha256)
-        self.loaded = LoadedModel(latest, ModelSignature.from_dict(latest.signature), model, now)
-        logger.info("model loaded", extra={"model": latest.model_name, "version": latest.version})
+        model, runtime = load_classifier(latest)
+        self.loaded = LoadedModel(latest, ModelSignature.from_dict(latest.signature), model, runtime, now)
+        logger.info("model loaded", extra={"model": latest.model_name, "version": latest.version, "runtime": runtime})
         return self.loaded
+
+
+def load_classifier(version: ModelVersion) -> tuple[Classifier, str]:
+    """The ONNX form when the registry has one (fast to load, no scikit-learn), else the joblib artifact."""
+    store = ObjectStore(client("s3"))
+    if version.onnx_uri and version.onnx_sha256:
+        return OnnxClassifier(store.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), "onnx"
+    return load_verified_model(store.get_bytes(S3Uri.parse(version.artifact_uri)), version.artifact_sha256), "sklearn"
 
 
 models = ModelCache()
@@ -205,6 +221,7 @@ def model() -> dict[str, Any]:
         "signature": version.signature,
         "metrics": version.metrics,
         "artifact_sha256": version.artifact_sha256,
+        "runtime": models.current().runtime,
         "registered_at": version.created_at,
         "run_id": version.run_id,
     }

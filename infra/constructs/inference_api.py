@@ -12,6 +12,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from functions import settings as env_names
@@ -134,24 +135,38 @@ class InferenceApi(Construct):
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
         model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA)
+        # Every method: an API key (default) or SigV4 (IAM), per stage config.
+        iam_auth = config.api_auth == "iam"
+        api_key_required = not iam_auth
+        authorization = apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE
         self.api.root.add_resource("predict").add_method(
             "POST",
             integration,
-            api_key_required=True,
             request_validator=validator,
             request_models={"application/json": model},
+            api_key_required=api_key_required,
+            authorization_type=authorization,
         )
-        self.api.root.add_resource("health").add_method("GET", integration, api_key_required=True)
-        self.api.root.add_resource("model").add_method("GET", integration, api_key_required=True)
-        self.api.root.add_resource("openapi.json").add_method("GET", integration, api_key_required=True)
+        for path in ("health", "model", "openapi.json"):
+            self.api.root.add_resource(path).add_method(
+                "GET", integration, api_key_required=api_key_required, authorization_type=authorization
+            )
         feedback_model = self.api.add_model("FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA)
         self.api.root.add_resource("feedback").add_method(
             "POST",
             integration,
-            api_key_required=True,
             request_validator=validator,
             request_models={"application/json": feedback_model},
+            api_key_required=api_key_required,
+            authorization_type=authorization,
         )
+        if config.waf_web_acl_arn:
+            wafv2.CfnWebACLAssociation(
+                self,
+                "WebAclAssociation",
+                resource_arn=self.api.deployment_stage.stage_arn,
+                web_acl_arn=config.waf_web_acl_arn,
+            )
 
         self.api_key = self.api.add_api_key("ClientKey", description="Default client key; add one per client")
         plan = self.api.add_usage_plan(
@@ -177,20 +192,25 @@ class InferenceApi(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-        for finding, reason in [
-            (
+        if not config.waf_web_acl_arn:
+            acknowledge(
+                self.api,
                 "AwsSolutions-APIG3",
-                "WAF association is a stage option added with the serving hardening; "
-                "the usage plan throttles every key meanwhile.",
-            ),
-            (
+                "This stage sets no waf_web_acl_arn (a stage config option); "
+                "the usage plan throttles every caller meanwhile.",
+            )
+        if config.api_auth == "api_key":
+            acknowledge(
+                self.api,
                 "AwsSolutions-APIG4",
-                "Callers are machine clients authenticated by API key (api_key_required on "
-                "every method) and throttled by the usage plan.",
-            ),
-            ("AwsSolutions-COG4", "No end users: machine clients authenticate with API keys, not Cognito."),
-        ]:
-            acknowledge(self.api, finding, reason)
+                "Callers are machine clients authenticated by API key "
+                "(required on every method) and throttled by the usage plan; api_auth='iam' switches to SigV4.",
+            )
+        acknowledge(
+            self.api,
+            "AwsSolutions-COG4",
+            "No end users: machine clients authenticate with API keys or SigV4, not Cognito user pools.",
+        )
         acknowledge(
             self.api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",

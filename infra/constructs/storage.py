@@ -72,6 +72,70 @@ class Storage(Construct):
             "Artifact keys contain the run id, unknown at deploy time; the grant is limited to runs/.",
         )
 
+    def grant_batch(self, function: iam.IGrantable, machine: iam.IGrantable) -> None:
+        """Batch inference: list and read ``batch-input/`` of the data bucket, write ``batch/`` artifacts."""
+        machine.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.data.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["batch-input/*"]}},
+            )
+        )
+        self._grant_prefix(
+            function,
+            self.data,
+            "batch-input/",
+            ["s3:GetObject"],
+            "Batch input partitions are named by their producer; the grant is limited to batch-input/.",
+        )
+        self._grant_prefix(
+            function,
+            self.artifacts,
+            "batch/",
+            ["s3:PutObject"],
+            "Batch outputs are keyed by execution id; the grant is limited to batch/.",
+        )
+
+    def grant_monitoring(self, grantee: iam.IGrantable) -> None:
+        """The monitor: read captures and feedback, read baselines, write monitor runs and reports."""
+        for prefix in ("captures/", "feedback/"):
+            self._grant_prefix(
+                grantee,
+                self.captures,
+                prefix,
+                ["s3:GetObject"],
+                f"Capture objects are named by hour and uuid at serving time; the grant is limited to {prefix}.",
+            )
+        self._grant_prefix(
+            grantee,
+            self.artifacts,
+            "baselines/",
+            ["s3:GetObject"],
+            "Baselines are keyed by model version, unknown at deploy time; the grant is limited to baselines/.",
+        )
+        self._grant_prefix(
+            grantee,
+            self.artifacts,
+            "monitoring/",
+            ["s3:PutObject"],
+            "Monitor runs are keyed by run id, unknown at deploy time; the grant is limited to monitoring/.",
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.captures.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["captures/*", "feedback/*"]}},
+            )
+        )
+        # Without ListBucket a missing baseline reads as AccessDenied instead of NoSuchKey.
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["baselines/*"]}},
+            )
+        )
+
     def _grant_prefix(
         self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str], reason: str
     ) -> None:

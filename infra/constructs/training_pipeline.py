@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -40,7 +38,6 @@ class TrainingPipeline(Construct):
         config: StageConfig,
         factory: FunctionFactory,
         environment: Mapping[str, str],
-        default_source_uri: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
@@ -100,25 +97,5 @@ class TrainingPipeline(Construct):
         acknowledge(
             self.dead_letters,
             "AwsSolutions-SQS3",
-            "This queue is the dead-letter queue of the retraining triggers; it has no DLQ of its own.",
-        )
-        self.schedule = events.Rule(
-            self,
-            "RetrainSchedule",
-            description="Scheduled retraining (stage config retrain_schedule)",
-            schedule=events.Schedule.expression(config.retrain_schedule),
-        )
-        self.schedule.add_target(
-            targets.SfnStateMachine(
-                self.state_machine,
-                input=events.RuleTargetInput.from_object(
-                    {
-                        "source_uri": default_source_uri,
-                        "trigger": {"type": "schedule", "rule": "RetrainSchedule", "time": events.EventField.time},
-                    }
-                ),
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=3,
-                max_event_age=Duration.hours(2),
-            )
+            "This queue is the dead-letter queue of the retraining and monitoring triggers; it has no DLQ of its own.",
         )

@@ -9,9 +9,11 @@ from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.batch_inference import BatchInference
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_rollout import ModelRollout
+from infra.constructs.monitoring import Monitoring
 from infra.constructs.storage import Storage
 from infra.constructs.tables import MetadataTable, RegistryTable
 from infra.constructs.training_pipeline import TrainingPipeline
@@ -42,7 +44,6 @@ class MlopsStack(Stack):
                 env_names.MODEL_NAME: config.model_name,
                 env_names.MIN_ACCURACY: str(config.min_accuracy),
             },
-            default_source_uri=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}",
         )
         for fn in pipeline.functions.values():
             metadata.grant(fn, write=True)
@@ -84,6 +85,21 @@ class MlopsStack(Stack):
         registry.grant(rollout.pre_traffic_hook, write=False)
         registry.grant(rollout.outcome_recorder, write=True)
 
+        batch = BatchInference(
+            self,
+            "BatchInference",
+            config=config,
+            factory=factory,
+            environment={
+                env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
+                env_names.REGISTRY_TABLE: registry.table.table_name,
+                env_names.MODEL_NAME: config.model_name,
+            },
+        )
+        registry.grant(batch.function, write=False)
+        storage.grant_run_artifacts(batch.function, write=False)
+        storage.grant_batch(batch.function, batch.state_machine)
+
         alarms = sns.Topic(
             self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=None
         )
@@ -91,8 +107,31 @@ class MlopsStack(Stack):
         for alarm in rollout.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            factory=factory,
+            capture_bucket=storage.captures.bucket_name,
+            artifact_bucket=storage.artifacts.bucket_name,
+            registry_table=registry.table.table_name,
+            state_machine=pipeline.state_machine,
+            training_source_uri=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}",
+            api=api.api,
+            serving=api.function,
+            alarm_topic=alarms,
+            dead_letters=pipeline.dead_letters,
+        )
+        registry.grant(monitoring.monitor, write=False)
+        storage.grant_monitoring(monitoring.monitor)
+
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
         CfnOutput(self, "TrainingStateMachineArn", value=pipeline.state_machine.state_machine_arn)
+        CfnOutput(self, "BatchInferenceStateMachineArn", value=batch.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=storage.data.bucket_name)
+        CfnOutput(self, "CaptureBucketName", value=storage.captures.bucket_name)
+        CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
+        CfnOutput(self, "RetrainGuardTableName", value=monitoring.guard_table.table_name)
+        CfnOutput(self, "TriggerDeadLetterQueueUrl", value=pipeline.dead_letters.queue_url)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")

@@ -12,6 +12,10 @@ moto in dependency order. Where moto stops short, it fills the gap:
   SNS targets and fires schedules;
 - CloudWatch: ``alarms.AlarmEvaluator`` turns EMF output into metrics and
   evaluates the template's alarms;
+- EventBridge Scheduler: ``scheduler.LocalScheduler`` fires ``AWS::Scheduler::Schedule``
+  targets on the router's clock;
+- Step Functions status events: ``execution_events`` puts "Execution Status Change"
+  on the default bus when an execution ends;
 - API Gateway: ``gateway.LocalGateway`` serves the template's REST API on
   loopback;
 - Lambda versions and aliases: ``lambda_versions`` routes a weighted alias
@@ -51,10 +55,12 @@ from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
 from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
+from mlops.local.execution_events import execution_status_events
 from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
 from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
 from mlops.local.lambda_versions import WeightedAliases, create_alias, publish_version
+from mlops.local.scheduler import LocalScheduler
 
 ACCOUNT = "123456789012"
 
@@ -67,6 +73,7 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::ApiGateway::Account": "account-level API Gateway logging role: no execution logs are shipped locally",
     "AWS::ApiGateway::Deployment": "the local gateway always serves the template's current methods",
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
+    "AWS::CloudWatch::Dashboard": "console view only: locally, read metrics from moto CloudWatch or cloud.alarms",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
@@ -76,6 +83,7 @@ LOCAL_LIMITS = (
     "API Gateway usage-plan throttling and quotas are not enforced",
     "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
     "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",
+    "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
 )
 
 
@@ -121,6 +129,8 @@ class LocalCloud:
         self._clients: dict[str, Any] = {}
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
         self.router = EventRouter(clients=self.client, account=ACCOUNT, region=region, now=now or datetime.now(UTC))
+        self.scheduler = LocalScheduler(clients=self.client, router=self.router, account=ACCOUNT, region=region)
+        self.execution_events: list[dict[str, Any]] = []
         self.alarms: AlarmEvaluator | None = None
         self.aliases = WeightedAliases(seed=0)
         self.codedeploy = LocalCodeDeploy(
@@ -177,6 +187,9 @@ class LocalCloud:
             exit_stack.enter_context(self.router.installed())
             exit_stack.enter_context(self.aliases.installed())
             exit_stack.enter_context(self.codedeploy.installed())
+            self.execution_events = exit_stack.enter_context(
+                execution_status_events(self.router, account=ACCOUNT, region=self.region)
+            )
             self.alarms = AlarmEvaluator(
                 cloudwatch=self.client("cloudwatch"),
                 sns=self.client("sns"),
@@ -342,6 +355,7 @@ class LocalCloud:
             "AWS::Events::Rule": self._events_rule,
             "AWS::CloudWatch::Alarm": self._alarm,
             "AWS::KinesisFirehose::DeliveryStream": self._firehose_stream,
+            "AWS::Scheduler::Schedule": self._scheduler_schedule,
             "AWS::KMS::Key": self._kms_key,
             "AWS::KMS::Alias": self._kms_alias,
             "AWS::Lambda::Version": lambda _s, _l, props: publish_version(self.client("lambda"), props),
@@ -604,6 +618,11 @@ class LocalCloud:
         )
         return PhysicalResource(name, {"Arn": arn})
 
+    def _scheduler_schedule(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("Name") or self._name(stack, logical_id, 64)
+        schedule = self.scheduler.provision(name, props)
+        return PhysicalResource(name, {"Arn": schedule.arn})
+
     def _kms_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         kms = self.client("kms")
         key = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
@@ -674,6 +693,7 @@ class LocalCloud:
                     resource_id=props["ResourceId"],
                     function_arn=lambda_arn_from_integration_uri(integration["Uri"]),
                     api_key_required=bool(props.get("ApiKeyRequired")),
+                    iam_auth=props.get("AuthorizationType") == "AWS_IAM",
                     validate_body=bool(validator.get("ValidateRequestBody")),
                     model_schema=json.loads(schema) if isinstance(schema, str) else schema,
                 )

@@ -50,6 +50,13 @@ def _service(target: dict[str, Any]) -> str:
     return str(target["Arn"].split(":")[2])
 
 
+def _rule_matches(rule: Rule, event: dict[str, Any]) -> bool:
+    """A scheduled rule receives only its own schedule's events; its empty pattern must not match the rest."""
+    if rule.scheduled_expression:
+        return event.get("detail-type") == "Scheduled Event" and rule.arn in event.get("resources", [])
+    return bool(rule.event_pattern.matches_event(event))
+
+
 def cron_to_croniter(expression: str) -> str:
     """AWS ``cron(min hour dom month dow year)`` to a 5-field cron croniter understands."""
     fields = expression.split()
@@ -98,6 +105,8 @@ class EventRouter:
         self.deliveries: list[Delivery] = []
         # Called with the new time after each advance_clock (e.g. CodeDeploy's canary clock).
         self.tickers: list[Callable[[datetime], Any]] = []
+        # Other schedulers on this clock (EventBridge Scheduler): ``due(after, until)`` and ``fire(name, at)``.
+        self.schedule_sources: list[Any] = []
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -115,7 +124,7 @@ class EventRouter:
                     original(rule, {"ingestion-time": event.get("time"), **event}, transform_input)
                 finally:
                     rule.targets = everything
-            if rule.state == "ENABLED" and _rule_takes(rule, event):
+            if rule.state == "ENABLED" and _rule_matches(rule, event):
                 router.deliver(rule, event)
 
         with mock.patch.object(Rule, "send_to_targets", send_to_targets):
@@ -164,9 +173,13 @@ class EventRouter:
         for rule in self._rules():
             if rule.scheduled_expression and rule.state == "ENABLED":
                 due.extend((t, rule.name) for t in firings(rule.scheduled_expression, self.clock, until))
+        sources = [(t, name, source) for source in self.schedule_sources for t, name in source.due(self.clock, until)]
         before = len(self.deliveries)
-        for at, name in sorted(due):
-            self.fire_schedule(name, at)
+        for at, name, source in sorted([(t, n, None) for t, n in due] + sources, key=lambda d: (d[0], d[1])):
+            if source is None:
+                self.fire_schedule(name, at)
+            else:
+                source.fire(name, at)
         self.clock = until
         for ticker in self.tickers:
             ticker(until)
@@ -231,13 +244,6 @@ class EventRouter:
             message = self._clients("sns").publish(TopicArn=arn, Message=body)
             return str(message["MessageId"])
         raise ValueError(f"target service {service!r} is not emulated by the local cloud")
-
-
-def _rule_takes(rule: Rule, event: dict[str, Any]) -> bool:
-    """A scheduled rule takes only its own schedule's events (its empty pattern would match anything)."""
-    if rule.scheduled_expression:
-        return event.get("source") == "aws.events" and event.get("resources") == [rule.arn]
-    return bool(rule.event_pattern.matches_event(event))
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:

@@ -37,6 +37,7 @@ class Method:
     resource_id: str
     function_arn: str
     api_key_required: bool
+    iam_auth: bool
     validate_body: bool
     model_schema: dict[str, Any] | None
 
@@ -161,6 +162,8 @@ class LocalGateway:
             return _json(403, {"message": "Missing Authentication Token"})
         lowered = {k.lower(): v for k, v in headers.items()}
         api_key = lowered.get("x-api-key")
+        if route.iam_auth and not lowered.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
+            return _json(403, {"message": "Missing Authentication Token"})
         if route.api_key_required and api_key not in api.api_keys:
             return _json(403, {"message": "Forbidden"})
         if route.validate_body and route.model_schema is not None:

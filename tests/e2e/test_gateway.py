@@ -141,6 +141,7 @@ def test_model_route_describes_the_serving_version(served: LocalCloud) -> None:
     assert (body["name"], body["version"]) == ("seattle-weather", 1)
     assert body["metrics"]["accuracy"] > 0.6
     assert len(body["artifact_sha256"]) == 64
+    assert body["runtime"] == "onnx"
 
 
 def test_openapi_document_is_served_and_checked_in(served: LocalCloud) -> None:

@@ -124,3 +124,14 @@ def test_clock_starts_at_given_time(tmp_path: Path) -> None:
     cloud = LocalCloud(write_assembly(tmp_path, event_wiring()), now=start)
     assert cloud.router.clock == start
     time.sleep(0)
+
+
+def test_scheduled_rule_does_not_receive_other_events(wired: LocalCloud) -> None:
+    # Given a scheduled rule whose target is the emitter function
+    emitter = wired.runtime.functions[wired.function_name("Emitter")]
+    before = emitter.invocations
+    # When an unrelated event is put on the default bus
+    wired.client("events").put_events(Entries=[{"Source": "fixture.app", "DetailType": "x", "Detail": "{}"}])
+    # Then the schedule's target is not invoked (only its own Scheduled Events reach it)
+    assert emitter.invocations == before
+    assert not [d for d in wired.router.deliveries if d.rule.startswith("Fixture-Hourly")]

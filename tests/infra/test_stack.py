@@ -23,7 +23,7 @@ def template(assembly: Path) -> Template:
 
 def test_tables_have_point_in_time_recovery(template: Template) -> None:
     tables = template.find_resources("AWS::DynamoDB::Table")
-    assert len(tables) == 2
+    assert len(tables) == 3
     for table in tables.values():
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -50,10 +50,8 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
 
 def test_every_function_runs_from_the_container_image_with_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    # 6 for training and serving, 3 for the rollout (deployer, pre-traffic hook, outcome recorder)
-    assert len(functions) >= 9
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(roles) == len(functions)
+    assert len(roles) == len(functions) >= 7
     for fn in functions.values():
         assert fn["Properties"]["PackageType"] == "Image"
         assert fn["Properties"]["ImageConfig"]["Command"][0].startswith("functions.handlers.")
@@ -91,20 +89,35 @@ def test_state_machine_is_the_asl_file_with_function_substitutions(template: Tem
     )
 
 
-def test_schedule_starts_the_pipeline_with_a_dead_letter_queue(template: Template) -> None:
+def test_retrain_schedule_goes_through_the_guard_with_a_dead_letter_queue(template: Template) -> None:
+    (schedule,) = template.find_resources("AWS::Scheduler::Schedule").values()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == stage_config("dev").retrain_schedule
+    assert props["Target"]["Arn"]["Fn::GetAtt"][0].startswith("FunctionsRetrainGuard")
+    assert "DeadLetterConfig" in props["Target"]
+    assert props["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 3
+
+
+def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
-    (rule,) = [r for r in rules.values() if "ScheduleExpression" in r["Properties"]]
-    assert rule["Properties"]["ScheduleExpression"] == stage_config("dev").retrain_schedule
-    (target,) = rule["Properties"]["Targets"]
-    assert "DeadLetterConfig" in target
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 3
+    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed
+    assert len(rules) == 5
+    for rule in rules.values():
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target
+            assert "TrainingPipelineStateMachine" not in json.dumps(target["Arn"])
 
 
-def test_server_error_alarm_notifies_the_alarm_topic(template: Template) -> None:
+def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    (alarm,) = [a for a in alarms.values() if a["Properties"]["MetricName"] == "ServerErrors"]
-    (action,) = alarm["Properties"]["AlarmActions"]
-    assert action["Ref"].startswith("AlarmTopic")
+    names = {a["Properties"]["MetricName"] for a in alarms.values()}
+    assert names == {"ServerErrors", "DriftShare", "LiveAccuracy", "5XXError", "Latency", "ExecutionsFailed"} | {
+        "ServerError",
+        "BaselineAgreement",
+    }
+    for alarm in alarms.values():
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert action["Ref"].startswith("AlarmTopic")
 
 
 def test_prod_stage_retains_stateful_resources() -> None:
@@ -142,6 +155,13 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"canary_percent": 100}, "canary_percent"),
         ({"canary_minutes": 0}, "canary_minutes"),
         ({"canary_min_baseline_agreement": 1.5}, "canary_min_baseline_agreement"),
+        ({"api_auth": "cognito"}, "api_auth must be"),
+        ({"waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123:global/webacl/x"}, "waf_web_acl_arn"),
+        ({"capture_sample_rate": 2.0}, "capture_sample_rate"),
+        ({"monitor_schedule": "hourly"}, "monitor_schedule"),
+        ({"drift_share_alarm": 0.0}, "drift_share_alarm"),
+        ({"retrain_daily_budget": 0}, "retrain_daily_budget"),
+        ({"retrain_cooldown_s": -1}, "retrain_cooldown_s"),
     ],
 )
 def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str) -> None:
@@ -212,3 +232,25 @@ def test_promotion_event_starts_the_deployer(template: Template) -> None:
             ],
         },
     )
+
+
+def test_iam_auth_and_waf_are_stage_options() -> None:
+    import dataclasses
+
+    import infra.config as config_module
+
+    app = App()
+    config = dataclasses.replace(
+        STAGES["dev"], api_auth="iam", waf_web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"
+    )
+    original = config_module.STAGES["dev"]
+    config_module.STAGES["dev"] = config
+    try:
+        (stack,) = build_app(app, "dev")
+    finally:
+        config_module.STAGES["dev"] = original
+    template = Template.from_stack(stack)
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
+    assert not any(m["Properties"].get("ApiKeyRequired") for m in methods.values())
+    template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)

@@ -1,0 +1,325 @@
+"""Inference: warm handler latency vs bare predict, cold start, and a load test through the local gateway.
+
+Command: ``make bench`` (or ``.venv/bin/python -m benchmarks.bench_inference``).
+Sizes: BENCH_INFERENCE_WARM (default 300 calls per case), BENCH_INFERENCE_COLD (5 fresh processes),
+BENCH_LOAD_REQUESTS (10000), BENCH_LOAD_CLIENTS (8).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import summary, write_result
+
+WARM = int(os.environ.get("BENCH_INFERENCE_WARM", "300"))
+COLD = int(os.environ.get("BENCH_INFERENCE_COLD", "5"))
+LOAD_REQUESTS = int(os.environ.get("BENCH_LOAD_REQUESTS", "10000"))
+LOAD_CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "8"))
+RECORD = {"precipitation": 1.5, "temp_max": 11.0, "temp_min": 4.0, "wind": 5.2}
+
+# Runs in a fresh interpreter. Before the clock: moto, boto3 and the seeded registry and bucket
+# (plain boto3 calls on bytes prepared by the parent, so no project or ML module is imported yet).
+# On the clock: importing the handler and everything it needs, loading the model, the first answer.
+# boto3's own import is measured separately (cold_boto3) and added, since Lambda pays it too.
+COLD_SCRIPT = r"""
+import json, sys, time
+from moto import mock_aws
+seed = json.load(open(sys.argv[1]))
+with mock_aws():
+    import boto3
+    s3, ddb = boto3.client("s3", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")
+    s3.create_bucket(Bucket="artifacts")
+    for key, path in seed["objects"].items():
+        s3.put_object(Bucket="artifacts", Key=key, Body=open(path, "rb").read())
+    ddb.create_table(**seed["table"])
+    ddb.put_item(TableName="registry", Item=seed["item"])
+    import os
+    os.environ.update(seed["env"])
+    preloaded = sorted(m for m in ("numpy", "pandas", "sklearn", "onnxruntime", "aws_lambda_powertools") if m in sys.modules)
+    started = time.perf_counter()
+    from functions.handlers.inference import handler
+    from benchmarks.bench_inference import proxy_event, Context
+    response = handler(proxy_event([{"precipitation": 1.5, "temp_max": 11.0, "temp_min": 4.0, "wind": 5.2}]), Context())
+    elapsed = time.perf_counter() - started
+    assert response["statusCode"] == 200, response
+    print(json.dumps({"seconds": elapsed, "preloaded": preloaded}))
+"""
+
+ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "MLOPS_ARTIFACT_BUCKET": "artifacts",
+    "MLOPS_REGISTRY_TABLE": "registry",
+    "MLOPS_MODEL_NAME": "m",
+    "MLOPS_MODEL_REFRESH_SECONDS": "60",
+    "MLOPS_MAX_RECORDS": "1000",
+    "MLOPS_CAPTURE_BUCKET": "captures",
+    "MLOPS_CAPTURE_STREAM": "capture",
+    "MLOPS_CAPTURE_SAMPLE_RATE": "0",
+    "POWERTOOLS_METRICS_NAMESPACE": "bench",
+    "POWERTOOLS_SERVICE_NAME": "bench",
+}
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def proxy_event(records: list[dict[str, float]]) -> dict[str, Any]:
+    return {
+        "resource": "/predict",
+        "path": "/predict",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": "bench",
+            "stage": "v1",
+            "path": "/v1/predict",
+            "resourcePath": "/predict",
+            "httpMethod": "POST",
+        },
+        "body": json.dumps({"records": records}),
+        "isBase64Encoded": False,
+    }
+
+
+def prepare(runtime: str, directory: Path) -> tuple[dict[str, Any], Any]:
+    """Train the model, write its artifacts, and describe the registry item; returns (seed, model)."""
+    from boto3.dynamodb.types import TypeSerializer
+    from vega_datasets import local_data
+
+    from functions.adapters.dynamo_items import to_item
+    from functions.core.artifact import serialize_model
+    from functions.core.dataset import validate_training_frame
+    from functions.core.model_spec import SEATTLE_WEATHER
+    from functions.core.onnx_model import OnnxExport, export_onnx
+    from functions.core.signature import ModelSignature
+    from functions.core.training import time_based_split, train_model
+
+    spec = SEATTLE_WEATHER
+    split = time_based_split(validate_training_frame(local_data.seattle_weather(), spec), spec)
+    model = train_model(split.train, spec)
+    artifact = serialize_model(model)
+    (directory / "model.joblib").write_bytes(artifact.data)
+    objects = {"runs/r/model.joblib": str(directory / "model.joblib")}
+    item: dict[str, Any] = {
+        "pk": "MODEL#m",
+        "sk": "VERSION#0000000001",
+        "model_name": "m",
+        "version": 1,
+        "artifact_uri": "s3://artifacts/runs/r/model.joblib",
+        "artifact_sha256": artifact.sha256,
+        "metrics": {"accuracy": 0.7},
+        "params": {},
+        "signature": ModelSignature.from_spec(spec).to_dict(),
+        "training_data_uri": "s3://x/y",
+        "training_data_sha256": "0" * 64,
+        "run_id": "r",
+        "status": "REGISTERED",
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+    if runtime == "onnx":
+        onnx = export_onnx(model, len(spec.features))
+        assert isinstance(onnx, OnnxExport)
+        (directory / "model.onnx").write_bytes(onnx.data)
+        objects["runs/r/model.onnx"] = str(directory / "model.onnx")
+        item.update(onnx_uri="s3://artifacts/runs/r/model.onnx", onnx_sha256=onnx.sha256)
+    del TypeSerializer
+    seed = {
+        "objects": objects,
+        "item": to_item(item),
+        "env": ENV,
+        "table": {
+            "TableName": "registry",
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        },
+    }
+    return seed, model
+
+
+def cold_starts(seed_path: Path) -> tuple[list[float], list[str]]:
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    seconds, preloaded = [], []
+    for _ in range(COLD):
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_SCRIPT, str(seed_path)], env=env, capture_output=True, text=True, check=True
+        )
+        record = json.loads(out.stdout.strip().splitlines()[-1])
+        seconds.append(record["seconds"])
+        preloaded = record["preloaded"]
+    return seconds, preloaded
+
+
+def boto3_import() -> list[float]:
+    script = "import time; t = time.perf_counter(); import boto3; print(time.perf_counter() - t)"
+    return [
+        float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+        for _ in range(COLD)
+    ]
+
+
+def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any) -> dict[str, Any]:
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        s3, ddb = boto3.client("s3", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")
+        s3.create_bucket(Bucket="artifacts")
+        for key, path in seed["objects"].items():
+            s3.put_object(Bucket="artifacts", Key=key, Body=Path(path).read_bytes())
+        ddb.create_table(**seed["table"])
+        ddb.put_item(TableName="registry", Item=seed["item"])
+        os.environ.update(seed["env"])
+        for name in [m for m in sys.modules if m.startswith(("functions.handlers", "functions.adapters.clients"))]:
+            del sys.modules[name]
+        from functions.handlers.inference import handler, models
+
+        results: dict[str, Any] = {}
+        for size in (1, 100):
+            records = [RECORD] * size
+            event = proxy_event(records)
+            samples, bare = [], []
+            # EMF metrics are printed on every call, as in Lambda; kept, but not shown.
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler(event, Context())
+                for _ in range(WARM):
+                    started = time.perf_counter()
+                    response = handler(event, Context())
+                    samples.append(time.perf_counter() - started)
+                    assert response["statusCode"] == 200
+            matrix = np.array([[r[k] for k in ("precipitation", "temp_max", "temp_min", "wind")] for r in records])
+            bare_model = models.current().model if runtime == "onnx" else sklearn_model
+            for _ in range(WARM):
+                started = time.perf_counter()
+                bare_model.predict(matrix)
+                bare_model.predict_proba(matrix)
+                bare.append(time.perf_counter() - started)
+            handler_stats, bare_stats = summary(samples), summary(bare)
+            results[f"{size}_records"] = {
+                "handler": handler_stats,
+                "bare_predict": bare_stats,
+                "overhead_p50_ms": handler_stats["p50_ms"] - bare_stats["p50_ms"],
+            }
+    return results
+
+
+def load_test() -> dict[str, Any]:
+    from mlops.demo import shipped_dataset_csv
+    from mlops.local import LocalCloud
+    from mlops.synth import synth
+
+    with tempfile.TemporaryDirectory() as scratch, LocalCloud(synth(Path(scratch) / "cdk.out")) as cloud:
+        uri = cloud.output("RawDatasetUri")
+        bucket, key = uri[5:].split("/", 1)
+        cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=shipped_dataset_csv())
+        result = cloud.run_state_machine(
+            cloud.output("TrainingStateMachineArn"), {"source_uri": uri, "trigger": {"type": "benchmark"}}
+        )
+        assert result.status == "SUCCEEDED", result.cause
+        assert cloud.gateway is not None
+        url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
+        body = json.dumps({"records": [RECORD]}).encode()
+
+        def call(_: int) -> tuple[float, int]:
+            request = urllib.request.Request(
+                url, data=body, method="POST", headers={"x-api-key": api_key, "Content-Type": "application/json"}
+            )
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            return time.perf_counter() - started, status
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
+            outcomes = list(pool.map(call, range(LOAD_REQUESTS)))
+        wall = time.perf_counter() - started
+    errors = sum(1 for _, status in outcomes if status != 200)
+    return {
+        "requests": LOAD_REQUESTS,
+        "clients": LOAD_CLIENTS,
+        "errors": errors,
+        "requests_per_s": LOAD_REQUESTS / wall,
+        "latency": summary([s for s, _ in outcomes]),
+    }
+
+
+def main() -> int:
+    result: dict[str, Any] = {"command": "make bench (python -m benchmarks.bench_inference)"}
+    with tempfile.TemporaryDirectory() as scratch:
+        for runtime in ("onnx", "sklearn"):
+            directory = Path(scratch) / runtime
+            directory.mkdir()
+            seed, model = prepare(runtime, directory)
+            seed_path = directory / "seed.json"
+            seed_path.write_text(json.dumps(seed))
+            cold, preloaded = cold_starts(seed_path)
+            result[runtime] = {
+                "warm": warm(runtime, seed, model),
+                "cold_start_without_boto3": summary(cold),
+                "preloaded_before_clock": preloaded,
+            }
+    result["boto3_import"] = summary(boto3_import())
+    for runtime in ("onnx", "sklearn"):
+        result[runtime]["cold_start_p50_ms"] = (
+            result[runtime]["cold_start_without_boto3"]["p50_ms"] + result["boto3_import"]["p50_ms"]
+        )
+    result["load_test"] = load_test()
+    path = write_result("inference", result)
+    for runtime in ("onnx", "sklearn"):
+        for size in ("1_records", "100_records"):
+            w = result[runtime]["warm"][size]
+            print(
+                f"{runtime:8s} {size:12s} handler p50 {w['handler']['p50_ms']:.2f} ms p99 {w['handler']['p99_ms']:.2f}"
+                f" ms | bare predict p50 {w['bare_predict']['p50_ms']:.2f} ms | overhead p50 {w['overhead_p50_ms']:.2f} ms"
+            )
+        print(
+            f"{runtime:8s} cold start (import + load + first prediction, boto3 import included) median "
+            f"{result[runtime]['cold_start_p50_ms']:.0f} ms over {COLD} processes "
+            f"(imported before the clock: {', '.join(result[runtime]['preloaded_before_clock']) or 'none'})"
+        )
+    load = result["load_test"]
+    print(
+        f"load test: {load['requests']} requests, {load['clients']} clients, {load['errors']} errors, "
+        f"{load['requests_per_s']:.0f} req/s, p50 {load['latency']['p50_ms']:.1f} ms, p99 {load['latency']['p99_ms']:.1f} ms"
+    )
+    print(f"written to {path}")
+    return 1 if load["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

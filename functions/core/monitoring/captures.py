@@ -1,0 +1,121 @@
+"""The prediction-capture and feedback JSON Lines formats, parsed and validated.
+
+Capture line (serving writes one per prediction)::
+
+    {"prediction_id": str, "timestamp": ISO-8601 UTC, "model_name": str, "model_version": int,
+     "features": {name: number}, "prediction": {"label": str, "probabilities": {label: float}}}
+
+Feedback line (ground truth, ``POST /feedback``)::
+
+    {"prediction_id": str, "label": str, "timestamp": ISO-8601 UTC}
+
+A malformed line is never dropped silently: it is returned as a ``Rejected``
+line naming its source, line number and what is wrong, for quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+CAPTURE_COLUMNS = ("prediction_id", "timestamp", "model_name", "model_version", "predicted_label")
+FEEDBACK_COLUMNS = ("prediction_id", "label", "timestamp")
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A line that does not follow its format."""
+
+    source: str
+    line: int
+    reason: str
+    text: str
+
+
+def _timestamp(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{field} must carry a time zone (UTC)")
+    return parsed.astimezone(UTC)
+
+
+def _capture_row(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise ValueError("line is not a JSON object")
+    prediction_id = record.get("prediction_id")
+    if not isinstance(prediction_id, str) or not prediction_id:
+        raise ValueError("prediction_id must be a non-empty string")
+    features = record.get("features")
+    if not isinstance(features, dict) or not features:
+        raise ValueError("features must be a non-empty object")
+    for name, value in features.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"feature {name!r} must be a number or a string")
+    prediction = record.get("prediction")
+    if not isinstance(prediction, dict) or not isinstance(prediction.get("label"), str):
+        raise ValueError("prediction.label must be a string")
+    version = record.get("model_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError("model_version must be an integer")
+    model_name = record.get("model_name")
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError("model_name must be a non-empty string")
+    return {
+        "prediction_id": prediction_id,
+        "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
+        "model_name": model_name,
+        "model_version": version,
+        "predicted_label": prediction["label"],
+        **{f"feature:{name}": value for name, value in features.items()},
+    }
+
+
+def _feedback_row(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise ValueError("line is not a JSON object")
+    prediction_id, label = record.get("prediction_id"), record.get("label")
+    if not isinstance(prediction_id, str) or not prediction_id:
+        raise ValueError("prediction_id must be a non-empty string")
+    if not isinstance(label, str):
+        raise ValueError("label must be a string")
+    return {
+        "prediction_id": prediction_id,
+        "label": label,
+        "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
+    }
+
+
+def _parse(text: str, source: str, row: Any, columns: tuple[str, ...]) -> tuple[pd.DataFrame, list[Rejected]]:
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(row(json.loads(line)))
+        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            rejected.append(Rejected(source=source, line=number, reason=str(exc), text=line[:500]))
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))
+    return frame, rejected
+
+
+def parse_captures(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Capture lines -> one row per prediction; feature columns are named ``feature:<name>``."""
+    return _parse(text, source, _capture_row, CAPTURE_COLUMNS)
+
+
+def parse_feedback(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]]:
+    """Feedback lines -> one row per label."""
+    return _parse(text, source, _feedback_row, FEEDBACK_COLUMNS)
+
+
+def feature_frame(captures: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns of parsed captures, under their feature names."""
+    columns = [c for c in captures.columns if c.startswith("feature:")]
+    return captures[columns].rename(columns=lambda c: c.removeprefix("feature:"))

@@ -1,0 +1,148 @@
+"""Monitor: drift and live quality of the champion over the last window, as metrics and an HTML report.
+
+Scheduled by EventBridge. Reads the window's captures and the feedback
+received so far, compares them with the champion version's drift baseline,
+emits CloudWatch metrics (EMF) that the drift and quality alarms watch, and
+stores a run record linking the HTML report. A window below the minimum size
+is reported as skipped and emits no drift metric, so it can never alarm.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters.clients import client
+from functions.adapters.monitoring import CaptureStore, MonitorRunStore, load_baseline
+from functions.adapters.registry import ModelRegistry
+from functions.core.errors import ModelNotFoundError
+from functions.core.monitoring.captures import feature_frame
+from functions.core.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
+from functions.core.monitoring.quality import live_quality
+from functions.core.monitoring.report import render_report
+from functions.core.retraining import parse_time
+from functions.settings import MonitorSettings
+
+__all__ = ["SETTINGS", "handler", "monitor_window"]
+
+SETTINGS = MonitorSettings
+
+logger = Logger()
+metrics = Metrics()
+
+
+@lru_cache(maxsize=1)
+def settings() -> MonitorSettings:
+    return MonitorSettings.from_env()
+
+
+def champion_version() -> int:
+    """The version the monitor compares against (to be wired to the ``champion`` alias)."""
+    return ModelRegistry(client("dynamodb"), settings().registry_table).latest(settings().model_name).version
+
+
+def monitor_window(
+    config: MonitorSettings, *, s3: Any, end: datetime, current_version: Callable[[], int], emit: Metrics
+) -> dict[str, Any]:
+    """Evaluate the window ending at ``end``; emit metrics; store the report and the run record."""
+    model, version = config.model_name, current_version()
+    start = end - timedelta(minutes=config.window_minutes)
+    quality_start = end - timedelta(minutes=max(config.quality_window_minutes, config.window_minutes))
+    run_id = f"{end:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    captures_store = CaptureStore(s3, config.capture_bucket)
+    # One read covers both windows: drift looks at the last window, quality further back.
+    captures, rejected, objects = captures_store.captures(model, quality_start, end)
+    looked_back = captures[captures["model_version"] == version] if not captures.empty else captures
+    in_window = captures[captures["timestamp"] >= start] if not captures.empty else captures
+    other_versions = int((in_window["model_version"] != version).sum()) if not in_window.empty else 0
+    champion = looked_back[looked_back["timestamp"] >= start] if not looked_back.empty else looked_back
+    feedback, rejected_feedback = captures_store.feedback(quality_start, end)
+    baseline = load_baseline(s3, config.artifact_bucket, model, version)
+    current = feature_frame(champion)
+    labels = list(champion["predicted_label"]) if not champion.empty else []
+    drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
+    quality = live_quality(looked_back, feedback, min_labelled=config.min_labelled)
+
+    # The metrics describe the window, so they carry its end as their time.
+    emit.set_timestamp(end)
+    emit.add_dimension(name="model", value=model)
+    emit.add_metric(name="CaptureVolume", unit=MetricUnit.Count, value=len(champion))
+    emit.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=len(rejected) + len(rejected_feedback))
+    emit.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=int(drift.status != EVALUATED))
+    if drift.status == EVALUATED:
+        emit.add_metric(name="DriftShare", unit=MetricUnit.NoUnit, value=drift.drift_share)
+        emit.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=int(drift.dataset_drift))
+        if drift.prediction is not None:
+            emit.add_metric(name="PredictionDriftScore", unit=MetricUnit.NoUnit, value=drift.prediction.score)
+            emit.add_metric(name="PredictionDrift", unit=MetricUnit.Count, value=int(drift.prediction.drifted))
+        for column in drift.features:
+            with single_metric(
+                name="FeatureDriftScore", unit=MetricUnit.NoUnit, value=column.score, namespace=emit.namespace
+            ) as metric:
+                metric.set_timestamp(end)
+                metric.add_dimension(name="model", value=model)
+                metric.add_dimension(name="feature", value=column.name)
+    if quality.status == EVALUATED:
+        names = {"accuracy": "LiveAccuracy", "f1_macro": "LiveF1", "mae": "LiveMAE", "rmse": "LiveRMSE"}
+        for key, value in quality.metrics.items():
+            emit.add_metric(name=names[key], unit=MetricUnit.NoUnit, value=value)
+        emit.add_metric(name="LabelDelayMedian", unit=MetricUnit.Seconds, value=quality.label_delay_s["median"])
+
+    facts = {
+        "run": run_id,
+        "model": f"{model} v{version}",
+        "window": f"{start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ}",
+        "captured predictions": f"{len(champion)} (other versions: {other_versions}, objects: {objects})",
+        "rejected lines": len(rejected) + len(rejected_feedback),
+        "live quality": (
+            f"{quality.status} {quality.metrics} over {quality.labelled} labelled of {quality.predictions} "
+            f"since {quality_start:%Y-%m-%dT%H:%M:%SZ}; label delay {quality.label_delay_s}"
+        ),
+    }
+    html = render_report(drift, baseline, current, labels, title=f"Drift report {model} {run_id}", facts=facts)
+    record = {
+        "run_id": run_id,
+        "model_name": model,
+        "model_version": version,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "quality_window_start": quality_start.isoformat(),
+        "captures": len(champion),
+        "other_version_captures": other_versions,
+        "drift": drift.to_dict(),
+        "quality": quality.to_dict(),
+    }
+    return MonitorRunStore(s3, config.artifact_bucket).save(model, run_id, record, html, rejected + rejected_feedback)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    end = parse_time(event["time"]) if event.get("time") else datetime.now(UTC)
+    try:
+        version = champion_version()
+    except ModelNotFoundError as exc:
+        # Before the first registration there is nothing to monitor (a missing baseline, later, is a fault).
+        metrics.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=1)
+        logger.info("monitor skipped: no champion", extra={"why": str(exc)})
+        return {"status": "skipped", "reason": str(exc)}
+    record = monitor_window(settings(), s3=client("s3"), end=end, current_version=lambda: version, emit=metrics)
+    drift = record["drift"]
+    logger.info(
+        "monitor run",
+        extra={"run_id": record["run_id"], "status": drift["status"], "drift_share": drift["drift_share"]},
+    )
+    return {
+        "run_id": record["run_id"],
+        "status": drift["status"],
+        "dataset_drift": drift["dataset_drift"],
+        "drift_share": drift["drift_share"],
+        "report_uri": record["report_uri"],
+    }

@@ -1,0 +1,103 @@
+"""Retrain guard: every retraining trigger passes here before the training pipeline starts.
+
+Triggers (all through EventBridge): the retrain schedule (EventBridge
+Scheduler), the drift and quality alarms entering ALARM, and new data. The
+guard refuses a start inside the cooldown, while another run holds the lock,
+or once the daily budget is spent; otherwise it starts the pipeline with the
+trigger reason as the run's ``trigger``. "Step Functions Execution Status
+Change" events of the training state machine release the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from functions.adapters.clients import client
+from functions.adapters.errors import storage_error
+from functions.adapters.retrain_guard import LOCKED, RACE, STARTED, Decision, GuardPolicy, RetrainGuardStore
+from functions.core.retraining import EXECUTION_STATUS_CHANGE, FINISHED_STATUSES, trigger_reason
+from functions.settings import RetrainGuardSettings
+
+__all__ = ["SETTINGS", "handler"]
+
+SETTINGS = RetrainGuardSettings
+
+logger = Logger()
+metrics = Metrics()
+
+
+@lru_cache(maxsize=1)
+def settings() -> RetrainGuardSettings:
+    return RetrainGuardSettings.from_env()
+
+
+def _store() -> RetrainGuardStore:
+    return RetrainGuardStore(client("dynamodb"), settings().guard_table, settings().model_name)
+
+
+def _release(event: dict[str, Any]) -> dict[str, Any]:
+    detail = event["detail"]
+    if detail.get("status") not in FINISHED_STATUSES:
+        metrics.add_metric(name="RetrainLockReleased", unit=MetricUnit.Count, value=0)
+        return {"outcome": "ignored", "status": detail.get("status")}
+    released = _store().release(detail["executionArn"])
+    metrics.add_metric(name="RetrainLockReleased", unit=MetricUnit.Count, value=int(released))
+    logger.info("training run finished", extra={"execution": detail["executionArn"], "released": released})
+    return {"outcome": "released" if released else "not_holder", "execution_arn": detail["executionArn"]}
+
+
+def _stale(decision: Decision) -> bool:
+    """A lock whose execution no longer runs (its status event was lost): safe to take over."""
+    if decision.outcome != LOCKED or not decision.holder.startswith("arn:"):
+        return False
+    try:
+        status = client("stepfunctions").describe_execution(executionArn=decision.holder)["status"]
+    except ClientError as exc:
+        raise storage_error(exc, f"describing {decision.holder}") from exc
+    return status != "RUNNING" and _store().release(decision.holder)
+
+
+def _start(event: dict[str, Any]) -> dict[str, Any]:
+    config, store = settings(), _store()
+    reason = trigger_reason(event)
+    policy = GuardPolicy(config.cooldown_seconds, config.daily_budget, config.lock_seconds)
+    refusal = store.explain(reason.time, policy)
+    if refusal is not None and _stale(refusal):
+        refusal = store.explain(reason.time, policy)
+    token = f"pending:{uuid.uuid4()}"
+    if refusal is None and not store.acquire(reason.time, policy, token):
+        refusal = Decision(RACE, "another trigger took the lock or budget first")
+    if refusal is not None:
+        metrics.add_metric(name="RetrainRefused", unit=MetricUnit.Count, value=1)
+        logger.info("retrain refused", extra={"outcome": refusal.outcome, "why": refusal.message, **reason.to_dict()})
+        return {"outcome": refusal.outcome, "message": refusal.message, "trigger": reason.to_dict()}
+    trigger = reason.to_dict()
+    try:
+        execution = client("stepfunctions").start_execution(
+            stateMachineArn=config.state_machine_arn,
+            input=json.dumps({"source_uri": config.source_uri, "trigger": trigger}),
+        )
+    except ClientError as exc:
+        store.abandon(reason.time, token)
+        raise storage_error(exc, "starting the training pipeline") from exc
+    store.started(reason.time, token, execution["executionArn"], trigger)
+    metrics.add_metric(name="RetrainStarted", unit=MetricUnit.Count, value=1)
+    logger.info("retrain started", extra={"execution": execution["executionArn"], **trigger})
+    return {"outcome": STARTED, "execution_arn": execution["executionArn"], "trigger": trigger}
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_dimension(name="model", value=settings().model_name)
+    if event.get("detail-type") == EXECUTION_STATUS_CHANGE:
+        return _release(event)
+    return _start(event)

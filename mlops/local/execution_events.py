@@ -1,0 +1,70 @@
+"""Step Functions "Execution Status Change" events for the local cloud.
+
+AWS puts one on the default event bus whenever a standard execution ends;
+moto does not. While installed, every execution that moto's interpreter
+finishes (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is put on the local
+default bus through the router, shaped as AWS shapes it, so rules on
+``aws.states`` (e.g. the retrain guard's lock release) fire. Events for
+RUNNING are not emitted locally.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+from mlops.local.events import EventRouter
+
+
+def _millis(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value else None
+
+
+def status_change_event(execution: Any, account: str, region: str) -> dict[str, Any]:
+    """The event AWS emits for a finished execution (``execution`` is moto's)."""
+    output = execution.output
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine.arn,
+            "name": execution.name,
+            "status": execution.exec_status.value,
+            "startDate": _millis(execution.start_date),
+            "stopDate": _millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": json.dumps(output) if output is not None and not isinstance(output, str) else output,
+            "error": execution.error,
+            "cause": execution.cause,
+        },
+    }
+
+
+@contextmanager
+def execution_status_events(router: EventRouter, *, account: str, region: str) -> Iterator[list[dict[str, Any]]]:
+    """Emit a status-change event on every execution end; yields the list of emitted events."""
+    original = BaseExecutionWorkerCommunication.terminated
+    emitted: list[dict[str, Any]] = []
+
+    def terminated(comm: BaseExecutionWorkerCommunication) -> None:
+        original(comm)
+        event = status_change_event(comm.execution, account, region)
+        router.put_event(event)
+        emitted.append(event)  # after delivery: a waiter sees the event once its targets ran
+
+    with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
+        yield emitted
