@@ -25,8 +25,7 @@ MODEL = "seattle-weather"
 
 def promote(cloud: LocalCloud, version: int) -> None:
     """What the Promote step (issue 4) does: move champion, then announce it on the default bus."""
-    registry = registry_of(cloud)
-    move_champion(cloud.client("dynamodb"), registry._table, MODEL, version, by="test", reason="promoted")
+    move_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL, version, by="test", reason="promoted")
     cloud.client("events").put_events(
         Entries=[
             {
@@ -36,6 +35,10 @@ def promote(cloud: LocalCloud, version: int) -> None:
             }
         ]
     )
+
+
+def registry_table(cloud: LocalCloud) -> str:
+    return cloud.runtime.functions[cloud.function_name("FunctionsDeployer")].environment["MLOPS_REGISTRY_TABLE"]
 
 
 def register_copy(cloud: LocalCloud, of: ModelVersion, *, model: Any = None, sha256: str | None = None) -> int:
@@ -144,7 +147,7 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
         "AdditionalVersionWeights"
     )
     assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
-    assert resolve_champion(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL) == v2
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == v2
     # and the three canary alarms watched v2's own metrics (re-pointed by the deployer)
     alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
     canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
@@ -179,7 +182,7 @@ def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
     assert not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
     assert set(predict(cloud, [smoke_record(v1.signature)], times=10)) == {1}
     # And the registry's champion is v1 again, with the rollback and its alarm in the history
-    table = registry_of(cloud)._table
+    table = registry_table(cloud)
     assert resolve_champion(cloud.client("dynamodb"), table, MODEL) == 1
     last = champion_history(cloud.client("dynamodb"), table, MODEL)[-1]
     assert last.version == 1 and last.previous_version == v2
@@ -208,7 +211,7 @@ def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, 
     message = info["deploymentInfo"]["errorInformation"]["message"]
     assert "LatencyAlarm" in message and "PredictionShiftAlarm" not in message and "ErrorRate" not in message
     assert live_alias(cloud)["FunctionVersion"] == old_function_version
-    history = champion_history(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL)
+    history = champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)
     assert history[-1].version == 1 and "LatencyAlarm" in history[-1].reason
 
 
@@ -230,7 +233,7 @@ def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts
     assert info["deploymentInfo"]["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE"
     assert live_alias(cloud)["FunctionVersion"] == before["FunctionVersion"]
     assert not live_alias(cloud).get("RoutingConfig", {}).get("AdditionalVersionWeights")
-    assert resolve_champion(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL) == 1
-    assert champion_history(cloud.client("dynamodb"), registry_of(cloud)._table, MODEL)[-1].reason.startswith(
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == 1
+    assert champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)[-1].reason.startswith(
         "canary rollback: HOOK_EXECUTION_FAILURE"
     )
