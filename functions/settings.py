@@ -21,6 +21,14 @@ CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
 CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
 CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
+# Set by the rollout deployer on the version it publishes: serve exactly this model version.
+MODEL_VERSION = "MLOPS_MODEL_VERSION"
+INFERENCE_FUNCTION = "MLOPS_INFERENCE_FUNCTION"
+SERVING_ALIAS = "MLOPS_SERVING_ALIAS"
+DEPLOY_APPLICATION = "MLOPS_DEPLOY_APPLICATION"
+DEPLOY_GROUP = "MLOPS_DEPLOY_GROUP"
+PRE_TRAFFIC_HOOK = "MLOPS_PRE_TRAFFIC_HOOK"
+CANARY_ALARMS = "MLOPS_CANARY_ALARMS"
 MIN_ACCURACY = "MLOPS_MIN_ACCURACY"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
@@ -110,10 +118,12 @@ class InferenceSettings:
     capture_bucket: str
     capture_stream: str
     capture_sample_rate: float
+    model_version: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceSettings:
         env = os.environ if env is None else env
+        pinned = int(_number(env, MODEL_VERSION, int)) if env.get(MODEL_VERSION) else None
         rate = float(_number(env, CAPTURE_SAMPLE_RATE, float))
         if not 0.0 <= rate <= 1.0:
             raise ConfigurationError(f"environment variable {CAPTURE_SAMPLE_RATE} must be within 0..1, got {rate}")
@@ -126,6 +136,7 @@ class InferenceSettings:
             capture_bucket=_require(env, CAPTURE_BUCKET),
             capture_stream=_require(env, CAPTURE_STREAM),
             capture_sample_rate=rate,
+            model_version=pinned,
         )
 
 
@@ -181,3 +192,44 @@ class RetrainGuardSettings:
             daily_budget=int(_number(env, RETRAIN_DAILY_BUDGET, int)),
             lock_seconds=int(_number(env, RETRAIN_LOCK_SECONDS, int)),
         )
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """Settings of the rollout functions: deployer, pre-traffic hook, outcome recorder."""
+
+    registry_table: str
+    model_name: str
+    inference_function: str
+    serving_alias: str
+    deploy_application: str
+    deploy_group: str
+    pre_traffic_hook: str
+    canary_alarms: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutSettings:
+        env = os.environ if env is None else env
+        return cls(
+            registry_table=_require(env, REGISTRY_TABLE),
+            model_name=_require(env, MODEL_NAME),
+            inference_function=_require(env, INFERENCE_FUNCTION),
+            serving_alias=_require(env, SERVING_ALIAS),
+            deploy_application=_require(env, DEPLOY_APPLICATION),
+            deploy_group=_require(env, DEPLOY_GROUP),
+            pre_traffic_hook=_require(env, PRE_TRAFFIC_HOOK),
+            canary_alarms=tuple(name for name in _require(env, CANARY_ALARMS).split(",") if name),
+        )
+
+
+@dataclass(frozen=True)
+class RolloutCheckSettings:
+    """Settings of the pre-traffic hook and the rollout outcome recorder."""
+
+    registry_table: str
+    model_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutCheckSettings:
+        env = os.environ if env is None else env
+        return cls(registry_table=_require(env, REGISTRY_TABLE), model_name=_require(env, MODEL_NAME))

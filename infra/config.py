@@ -37,20 +37,6 @@ class FunctionSizing:
 
 
 @dataclass(frozen=True)
-class CanaryConfig:
-    """Traffic shifting of a new model version: ``percentage`` for ``interval_minutes``, then all."""
-
-    percentage: int
-    interval_minutes: int
-
-    def validate(self) -> None:
-        if not 1 <= self.percentage <= 50:
-            raise StageConfigError(f"canary.percentage must be within 1..50, got {self.percentage}")
-        if not 1 <= self.interval_minutes <= 1440:
-            raise StageConfigError(f"canary.interval_minutes must be within 1..1440, got {self.interval_minutes}")
-
-
-@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev and prod."""
 
@@ -69,6 +55,12 @@ class StageConfig:
     model_refresh_s: int = 60
     inference_max_records: int = 1000
     capture_sample_rate: float = 1.0
+    # Safe rollout of a promoted model (CodeDeploy canary on alias `live`).
+    canary_percent: int = 10
+    canary_minutes: int = 5
+    canary_max_error_rate: float = 0.05
+    canary_max_p99_latency_ms: int = 1000
+    canary_min_baseline_agreement: float = 0.5
     # "api_key" (API keys + usage plan) or "iam" (SigV4-signed callers with execute-api:Invoke).
     api_auth: str = "api_key"
     # An existing regional WAFv2 web ACL to associate with the API stage, or None.
@@ -94,7 +86,6 @@ class StageConfig:
     dead_letter_retention_days: int = 14
     kms_rotation_days: int = 365
     kms_deletion_window_days: int = 7
-    canary: CanaryConfig = field(default_factory=lambda: CanaryConfig(percentage=10, interval_minutes=10))
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -135,8 +126,23 @@ class StageConfig:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+        self._validate_canary()
         self._validate_monitoring()
         self._validate_hardening()
+
+    def _validate_canary(self) -> None:
+        if not 1 <= self.canary_percent <= 99:
+            raise StageConfigError(f"canary_percent must be within 1..99, got {self.canary_percent}")
+        if not 1 <= self.canary_minutes <= 2880:
+            raise StageConfigError(f"canary_minutes must be within 1..2880, got {self.canary_minutes}")
+        if not 0.0 < self.canary_max_error_rate < 1.0:
+            raise StageConfigError(f"canary_max_error_rate must be within (0, 1), got {self.canary_max_error_rate}")
+        if self.canary_max_p99_latency_ms <= 0:
+            raise StageConfigError(f"canary_max_p99_latency_ms must be positive, got {self.canary_max_p99_latency_ms}")
+        if not 0.0 < self.canary_min_baseline_agreement < 1.0:
+            raise StageConfigError(
+                f"canary_min_baseline_agreement must be within (0, 1), got {self.canary_min_baseline_agreement}"
+            )
 
     def _validate_monitoring(self) -> None:
         if not _SCHEDULE.match(self.monitor_schedule):
@@ -194,7 +200,6 @@ class StageConfig:
             raise StageConfigError(
                 f"kms_deletion_window_days must be within 7..30, got {self.kms_deletion_window_days}"
             )
-        self.canary.validate()
 
     @property
     def prefix(self) -> str:
@@ -215,7 +220,7 @@ STAGES: dict[str, StageConfig] = {
         min_accuracy=0.65,
         capture_sample_rate=0.2,
         kms_deletion_window_days=30,
-        canary=CanaryConfig(percentage=10, interval_minutes=30),
+        canary_minutes=10,
     ),
 }
 

@@ -46,3 +46,7 @@ class InvalidRequestError(MlopsError):
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RolloutError(MlopsError):
+    """A model rollout cannot start or its deployment is not one the rollout made."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from sklearn.base import ClassifierMixin
@@ -10,6 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from functions.core.errors import DataValidationError
 from functions.core.model_spec import ModelSpec
+from functions.core.rollout import baseline_metrics, predicted_shares
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,11 @@ class Evaluation:
     macro_f1: float
     per_class_f1: dict[str, float]
     holdout_rows: int
+    # Share of each label among the holdout predictions: the baseline a canary is compared with.
+    predicted_shares: dict[str, float] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, float]:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1}
+        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, **baseline_metrics(self.predicted_shares)}
 
 
 def time_based_split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
@@ -60,4 +63,5 @@ def evaluate_model(model: ClassifierMixin, holdout: pd.DataFrame, spec: ModelSpe
         macro_f1=float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
         per_class_f1={label: float(score) for label, score in zip(classes, per_class, strict=True)},
         holdout_rows=len(holdout),
+        predicted_shares=predicted_shares([str(p) for p in predicted], classes),
     )

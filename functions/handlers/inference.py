@@ -26,6 +26,7 @@ from functions.core.artifact import load_verified_model
 from functions.core.errors import InvalidRequestError, MlopsError, ModelNotFoundError
 from functions.core.onnx_model import OnnxClassifier
 from functions.core.signature import ModelSignature, records_to_matrix
+from functions.handlers import canary_metrics
 from functions.settings import InferenceSettings
 
 __all__ = ["SETTINGS", "app", "handler"]
@@ -70,7 +71,10 @@ class ModelCache:
         now, loaded = time.monotonic(), self.loaded
         if loaded is not None and now - loaded.checked_at < settings().model_refresh_seconds:
             return loaded
-        latest = ModelRegistry(client("dynamodb"), settings().registry_table).latest(settings().model_name)
+        registry = ModelRegistry(client("dynamodb"), settings().registry_table)
+        pinned = settings().model_version
+        # A version published by the rollout deployer serves exactly its pinned model version.
+        latest = registry.get(settings().model_name, pinned) if pinned else registry.latest(settings().model_name)
         if loaded is not None and loaded.version.version == latest.version:
             self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded
@@ -138,6 +142,9 @@ def predict() -> dict[str, Any]:
         for label, row in zip(labels, np.atleast_2d(probabilities), strict=True)
     ]
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
+    canary_metrics.record_agreement(
+        [str(label) for label in labels], loaded.version.metrics, headers=app.current_event.headers
+    )
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
     if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
         capture(loaded, body["records"], predictions)
@@ -265,4 +272,7 @@ def server_error(exc: Exception) -> Response:
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    started = time.perf_counter()
+    response = app.resolve(event, context)
+    canary_metrics.record_request(status=response["statusCode"], started=started, headers=event.get("headers"))
+    return response

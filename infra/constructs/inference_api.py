@@ -91,6 +91,8 @@ class InferenceApi(Construct):
             f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/feedback/*]",
             "Feedback object keys carry time and a UUID, unknown at deploy time; the grant is limited to feedback/.",
         )
+        # API Gateway calls alias `live`; the rollout shifts it between versions with CodeDeploy.
+        self.live = lambda_.Alias(self, "LiveAlias", alias_name="live", version=self.function.current_version)
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -133,7 +135,7 @@ class InferenceApi(Construct):
             type=apigw.ResponseType.BAD_REQUEST_BODY,
             templates={"application/json": '{"message": "$context.error.validationErrorString"}'},
         )
-        integration = apigw.LambdaIntegration(self.function, proxy=True)
+        integration = apigw.LambdaIntegration(self.live, proxy=True)
         validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )

@@ -13,6 +13,7 @@ from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
+from infra.constructs.model_rollout import ModelRollout
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.storage import Storage
 from infra.constructs.tables import MetadataTable, RegistryTable
@@ -70,6 +71,22 @@ class MlopsStack(Stack):
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
 
+        rollout = ModelRollout(
+            self,
+            "ModelRollout",
+            config=config,
+            factory=factory,
+            function=api.function,
+            alias=api.live,
+            environment={
+                env_names.REGISTRY_TABLE: registry.table.table_name,
+                env_names.MODEL_NAME: config.model_name,
+            },
+        )
+        registry.grant(rollout.deployer, write=False)
+        registry.grant(rollout.pre_traffic_hook, write=False)
+        registry.grant(rollout.outcome_recorder, write=True)
+
         batch = BatchInference(
             self,
             "BatchInference",
@@ -87,6 +104,8 @@ class MlopsStack(Stack):
 
         alarms = sns.Topic(self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=key)
         api.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
+        for alarm in rollout.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
         monitoring = Monitoring(
             self,

@@ -17,7 +17,11 @@ moto in dependency order. Where moto stops short, it fills the gap:
 - Step Functions status events: ``execution_events`` puts "Execution Status Change"
   on the default bus when an execution ends;
 - API Gateway: ``gateway.LocalGateway`` serves the template's REST API on
-  loopback.
+  loopback;
+- Lambda versions and aliases: ``lambda_versions`` routes a weighted alias
+  by weight; each version runs with its own environment;
+- CodeDeploy (Lambda): ``codedeploy.LocalCodeDeploy`` runs deployments:
+  pre-traffic hook, canary shift, alarm evaluation, rollback or completion.
 
 Every resource type it does not emulate is listed in ``report`` with what
 that means locally; nothing is skipped silently.
@@ -49,11 +53,13 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
+from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
 from mlops.local.execution_events import execution_status_events
 from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
 from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
+from mlops.local.lambda_versions import WeightedAliases, create_alias, publish_version
 from mlops.local.scheduler import LocalScheduler
 
 ACCOUNT = "123456789012"
@@ -76,6 +82,8 @@ LOCAL_LIMITS = (
     "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
     "Lambda timeouts and memory limits are not enforced; invocations run one at a time",
     "API Gateway usage-plan throttling and quotas are not enforced",
+    "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
+    "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",
     "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
 )
 
@@ -125,6 +133,15 @@ class LocalCloud:
         self.scheduler = LocalScheduler(clients=self.client, router=self.router, account=ACCOUNT, region=region)
         self.execution_events: list[dict[str, Any]] = []
         self.alarms: AlarmEvaluator | None = None
+        self.aliases = WeightedAliases(seed=0)
+        self.codedeploy = LocalCodeDeploy(
+            clients=self.client,
+            alarms=self._alarm_evaluator,
+            put_event=self.router.put_event,
+            account=ACCOUNT,
+            region=region,
+        )
+        self.router.tickers.append(self.codedeploy.step)
         self.gateway: LocalGateway | None = None
         self._api_parts: dict[str, Any] = {}
 
@@ -158,7 +175,10 @@ class LocalCloud:
             runtime = self.runtime
 
             def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-                return runtime.invoke(function.function_name, event)
+                environment = {k: str(v) for k, v in (function.environment_vars or {}).items()}
+                return runtime.invoke(
+                    function.function_name, event, version=str(function.version), environment=environment
+                )
 
             exit_stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
             exit_stack.enter_context(
@@ -166,6 +186,8 @@ class LocalCloud:
             )
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(self.router.installed())
+            exit_stack.enter_context(self.aliases.installed())
+            exit_stack.enter_context(self.codedeploy.installed())
             self.execution_events = exit_stack.enter_context(
                 execution_status_events(self.router, account=ACCOUNT, region=self.region)
             )
@@ -252,6 +274,10 @@ class LocalCloud:
             seconds=(described.get("stopDate", described["startDate"]) - described["startDate"]).total_seconds(),
         )
 
+    def _alarm_evaluator(self) -> AlarmEvaluator:
+        assert self.alarms is not None, "the local cloud is not started"
+        return self.alarms
+
     def _ingest_metrics(self, document: dict[str, Any]) -> None:
         if self.alarms is not None:
             self.alarms.ingest_emf(document)
@@ -333,6 +359,17 @@ class LocalCloud:
             "AWS::Scheduler::Schedule": self._scheduler_schedule,
             "AWS::KMS::Key": self._kms_key,
             "AWS::KMS::Alias": self._kms_alias,
+            "AWS::Lambda::Version": lambda _s, _l, props: publish_version(self.client("lambda"), props),
+            "AWS::Lambda::Alias": lambda _s, _l, props: create_alias(self.client("lambda"), props),
+            "AWS::CodeDeploy::Application": lambda stack, logical_id, props: self.codedeploy.create_application(
+                props.get("ApplicationName") or self._name(stack, logical_id, 100), props
+            ),
+            "AWS::CodeDeploy::DeploymentConfig": lambda stack, logical_id, props: self.codedeploy.create_config(
+                props.get("DeploymentConfigName") or self._name(stack, logical_id, 100), props
+            ),
+            "AWS::CodeDeploy::DeploymentGroup": lambda stack, logical_id, props: self.codedeploy.create_group(
+                props.get("DeploymentGroupName") or self._name(stack, logical_id, 100), props
+            ),
             "AWS::ApiGateway::RestApi": self._rest_api,
             "AWS::ApiGateway::Resource": self._api_part("Resource"),
             "AWS::ApiGateway::Method": self._api_part("Method"),

@@ -103,6 +103,8 @@ class EventRouter:
         self._region = region
         self.clock = now
         self.deliveries: list[Delivery] = []
+        # Called with the new time after each advance_clock (e.g. CodeDeploy's canary clock).
+        self.tickers: list[Callable[[datetime], Any]] = []
         # Other schedulers on this clock (EventBridge Scheduler): ``due(after, until)`` and ``fire(name, at)``.
         self.schedule_sources: list[Any] = []
 
@@ -179,6 +181,8 @@ class EventRouter:
             else:
                 source.fire(name, at)
         self.clock = until
+        for ticker in self.tickers:
+            ticker(until)
         return self.deliveries[before:]
 
     def deliver(self, rule: Rule, event: dict[str, Any]) -> None:

@@ -7,11 +7,13 @@ targets, the local API gateway) reaches the real handler module:
 
 - the handler string comes from the template (``ImageConfig.Command`` for
   image functions, ``Handler`` for zip functions);
-- the function's environment from the template is the process environment
-  during the call, plus the variables Lambda itself sets;
-- each function gets its own copy of the ``functions`` package modules, so
-  module-level caches (settings read at cold start, clients, loaded models)
-  are per function, as in separate containers;
+- the invoked version's environment (the template's for ``$LATEST`` until
+  it is updated; a published version keeps the one it was published with)
+  is the process environment during the call, plus the variables Lambda
+  itself sets;
+- each function version gets its own copy of the ``functions`` package
+  modules, so module-level caches (settings read at cold start, clients,
+  loaded models) are per version, as in separate containers;
 - stdout is captured per invocation: it becomes the function's log, and
   Embedded Metric Format lines become CloudWatch metrics (``metric_sink``).
 """
@@ -123,10 +125,18 @@ class InProcessLambdaRuntime:
             sys.stdout = original
             self._stdout = None
 
-    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
-        """Run the handler; returns (payload JSON, errored, log text) as moto expects."""
+    def invoke(
+        self,
+        function_name: str,
+        event: Any,
+        *,
+        version: str = "$LATEST",
+        environment: dict[str, str] | None = None,
+    ) -> tuple[str, bool, str]:
+        """Run the handler of one version; returns (payload JSON, errored, log text) as moto expects."""
         function = self.functions[function_name]
-        with self._lock, self._sandbox(function), self._environment(function):
+        env = function.environment if environment is None else environment
+        with self._lock, self._sandbox(f"{function.name}:{version}"), self._environment(function, version, env):
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
             # Re-installed per call: test runners swap sys.stdout between phases.
@@ -139,12 +149,12 @@ class InProcessLambdaRuntime:
                 entry = getattr(importlib.import_module(module_name), attribute)
                 context = LambdaContext(
                     function_name=function.name,
-                    invoked_function_arn=function.arn,
+                    invoked_function_arn=function.arn if version == "$LATEST" else f"{function.arn}:{version}",
                     memory_limit_in_mb=function.memory_mb,
                     aws_request_id=request_id,
                     log_group_name=f"/aws/lambda/{function.name}",
                     log_stream_name=f"local/{request_id}",
-                    function_version="$LATEST",
+                    function_version=version,
                     deadline=time.monotonic() + function.timeout_s,
                 )
                 result = entry(event, context)
@@ -181,29 +191,29 @@ class InProcessLambdaRuntime:
                 self._metric_sink(document)
 
     @contextmanager
-    def _sandbox(self, function: LocalFunction) -> Iterator[None]:
+    def _sandbox(self, key: str) -> Iterator[None]:
         outside = {name: module for name, module in sys.modules.items() if _ours(name)}
         for name in outside:
             del sys.modules[name]
-        sys.modules.update(self._modules.get(function.name, {}))
+        sys.modules.update(self._modules.get(key, {}))
         try:
             yield
         finally:
             mine = {name: module for name, module in sys.modules.items() if _ours(name)}
-            self._modules[function.name] = mine
+            self._modules[key] = mine
             for name in mine:
                 del sys.modules[name]
             sys.modules.update(outside)
 
     @contextmanager
-    def _environment(self, function: LocalFunction) -> Iterator[None]:
+    def _environment(self, function: LocalFunction, version: str, environment: dict[str, str]) -> Iterator[None]:
         saved = dict(os.environ)
-        os.environ.update(function.environment)
+        os.environ.update(environment)
         os.environ.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_VERSION": version,
                 "AWS_REGION": self.region,
                 "AWS_DEFAULT_REGION": self.region,
             }

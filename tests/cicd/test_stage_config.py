@@ -12,7 +12,7 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from infra.app_builder import build_app
-from infra.config import STAGES, CanaryConfig, StageConfig, StageConfigError, stage_config
+from infra.config import STAGES, StageConfig, StageConfigError, stage_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
         ({"dead_letter_retention_days": 15}, "dead_letter_retention_days must be within 1..14"),
         ({"kms_rotation_days": 30}, "kms_rotation_days must be within 90..2560"),
         ({"kms_deletion_window_days": 3}, "kms_deletion_window_days must be within 7..30"),
-        ({"canary": CanaryConfig(percentage=0, interval_minutes=10)}, "canary.percentage"),
-        ({"canary": CanaryConfig(percentage=10, interval_minutes=0)}, "canary.interval_minutes"),
+        ({"canary_percent": 0}, "canary_percent"),
+        ({"canary_minutes": 0}, "canary_minutes"),
         ({"pipeline_timeout_s": 10}, "pipeline_timeout_s"),
         ({"inference_max_records": 0}, "inference_max_records"),
     ],

@@ -101,7 +101,8 @@ def test_retrain_schedule_goes_through_the_guard_with_a_dead_letter_queue(templa
 
 def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
-    assert len(rules) == 3  # monitor schedule, alarm trigger, training run finished
+    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed
+    assert len(rules) == 5
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert "DeadLetterConfig" in target
@@ -111,7 +112,10 @@ def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(t
 def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     names = {a["Properties"]["MetricName"] for a in alarms.values()}
-    assert names == {"ServerErrors", "DriftShare", "LiveAccuracy", "5XXError", "Latency", "ExecutionsFailed"}
+    assert names == {"ServerErrors", "DriftShare", "LiveAccuracy", "5XXError", "Latency", "ExecutionsFailed"} | {
+        "ServerError",
+        "BaselineAgreement",
+    }
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("AlarmTopic")
@@ -158,6 +162,9 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"retrain_schedule": "every monday"}, "retrain_schedule"),
         ({"api_rate_limit_rps": 100, "api_burst_limit": 10}, "api_burst_limit"),
         ({"min_accuracy": 1.5}, "min_accuracy"),
+        ({"canary_percent": 100}, "canary_percent"),
+        ({"canary_minutes": 0}, "canary_minutes"),
+        ({"canary_min_baseline_agreement": 1.5}, "canary_min_baseline_agreement"),
         ({"api_auth": "cognito"}, "api_auth must be"),
         ({"waf_web_acl_arn": "arn:aws:wafv2:us-east-1:123:global/webacl/x"}, "waf_web_acl_arn"),
         ({"capture_sample_rate": 2.0}, "capture_sample_rate"),
@@ -176,6 +183,65 @@ def test_bad_stage_config_is_a_clear_error(change: dict[str, Any], message: str)
 def test_unknown_stage_names_the_known_ones() -> None:
     with pytest.raises(StageConfigError, match="known stages: dev, prod"):
         stage_config("staging")
+
+
+def test_api_calls_alias_live_which_codedeploy_shifts_by_stage_canary(template: Template) -> None:
+    (alias_id,) = template.find_resources("AWS::Lambda::Alias", {"Properties": {"Name": "live"}})
+    for method in template.find_resources("AWS::ApiGateway::Method").values():
+        uri = json.dumps(method["Properties"]["Integration"]["Uri"])
+        assert alias_id in uri, "every route must invoke alias live, not the function"
+    config = STAGES["dev"]
+    template.has_resource_properties(
+        "AWS::CodeDeploy::DeploymentConfig",
+        {
+            "ComputePlatform": "Lambda",
+            "TrafficRoutingConfig": {
+                "Type": "TimeBasedCanary",
+                "TimeBasedCanary": {
+                    "CanaryPercentage": config.canary_percent,
+                    "CanaryInterval": config.canary_minutes,
+                },
+            },
+        },
+    )
+    (group,) = template.find_resources("AWS::CodeDeploy::DeploymentGroup").values()
+    assert len(group["Properties"]["AlarmConfiguration"]["Alarms"]) == 3
+    assert set(group["Properties"]["AutoRollbackConfiguration"]["Events"]) >= {
+        "DEPLOYMENT_FAILURE",
+        "DEPLOYMENT_STOP_ON_ALARM",
+    }
+    (alias,) = template.find_resources("AWS::Lambda::Alias").values()
+    assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]["Ref"].startswith(
+        "FunctionsPreTrafficHook"
+    )
+
+
+def test_canary_alarms_watch_one_model_version_of_the_inference_metrics(template: Template) -> None:
+    canary = {
+        props["MetricName"]: props
+        for spec in template.find_resources("AWS::CloudWatch::Alarm").values()
+        for props in [spec["Properties"]]
+        if {"Name": "ModelVersion", "Value": "none"} in props.get("Dimensions", [])
+    }
+    assert set(canary) == {"ServerError", "Latency", "BaselineAgreement"}
+    assert canary["Latency"]["ExtendedStatistic"] == "p99"
+    assert canary["BaselineAgreement"]["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_promotion_event_starts_the_deployer(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["mlops.registry"],
+                "detail-type": ["Model Alias Moved"],
+                "detail": {"alias": ["champion"]},
+            },
+            "Targets": [
+                Match.object_like({"Arn": {"Fn::GetAtt": [Match.string_like_regexp("^FunctionsDeployer"), "Arn"]}})
+            ],
+        },
+    )
 
 
 def test_iam_auth_and_waf_are_stage_options() -> None:

@@ -1,0 +1,53 @@
+"""The per-request metrics the rollout's canary alarms watch, by serving model version.
+
+Each metric carries the dimension ``ModelVersion`` (the version pinned by the
+rollout deployer, or ``latest`` for an unpinned function), so an alarm sees
+the canary's own traffic, not the mixture with the stable version's:
+
+- ``ServerError``: 1 for a 5xx answer, else 0 (Average = 5xx rate);
+- ``Latency``: handler time in milliseconds (p99 alarm);
+- ``BaselineAgreement``: see ``functions.core.rollout`` (Average alarm).
+
+The pre-traffic hook's smoke-test requests (header ``x-mlops-smoke-test``)
+are left out: one synthetic record is not a prediction distribution.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from functions import settings as env_names
+from functions.core.rollout import baseline_agreement, baseline_from_metrics, is_smoke_test
+
+VERSION_DIMENSION = "ModelVersion"
+
+
+def serving_version() -> str:
+    return os.environ.get(env_names.MODEL_VERSION) or "latest"
+
+
+def _emit(name: str, unit: MetricUnit, value: float) -> None:
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        metric.add_dimension(name=VERSION_DIMENSION, value=serving_version())
+
+
+def record_request(*, status: int, started: float, headers: Mapping[str, str] | None) -> None:
+    if is_smoke_test(headers):
+        return
+    _emit("ServerError", MetricUnit.Count, 1.0 if status >= 500 else 0.0)
+    _emit("Latency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1e3)
+
+
+def record_agreement(
+    predicted: Sequence[str], registered_metrics: Mapping[str, float], *, headers: Mapping[str, str] | None
+) -> None:
+    """Emit the request's baseline agreement; versions registered without a baseline emit nothing."""
+    if is_smoke_test(headers):
+        return
+    baseline = baseline_from_metrics(registered_metrics)
+    if baseline is not None and predicted:
+        _emit("BaselineAgreement", MetricUnit.NoUnit, baseline_agreement(predicted, baseline))

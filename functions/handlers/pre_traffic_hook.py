@@ -1,0 +1,65 @@
+"""CodeDeploy BeforeAllowTraffic hook: smoke-test the new function version before it gets traffic.
+
+Invokes the target version directly with GET /model and a valid POST
+/predict record built from the model's signature, checks the answers and
+reports Succeeded or Failed to CodeDeploy. Any fault reports Failed too, so
+a deployment never waits for the hook's timeout.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters.clients import client
+from functions.adapters.registry import ModelRegistry
+from functions.adapters.rollout import Deployments, ServingFunction
+from functions.core.errors import MlopsError
+from functions.core.rollout import RolloutContext, proxy_event, smoke_record, smoke_test_failures
+from functions.settings import RolloutCheckSettings
+
+__all__ = ["SETTINGS", "handler"]
+
+SETTINGS = RolloutCheckSettings
+
+logger = Logger()
+
+
+@lru_cache(maxsize=1)
+def settings() -> RolloutCheckSettings:
+    return RolloutCheckSettings.from_env()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deployment_id, execution_id = event["DeploymentId"], event["LifecycleEventHookExecutionId"]
+    deployments = Deployments(client("codedeploy"))
+    try:
+        problems = smoke_test(deployments, deployment_id)
+    except MlopsError as exc:
+        problems = [f"{type(exc).__name__}: {exc}"]
+    passed = not problems
+    logger.info(
+        "pre-traffic smoke test", extra={"deployment_id": deployment_id, "passed": passed, "problems": problems}
+    )
+    deployments.report_hook(deployment_id, execution_id, succeeded=passed)
+    return {"passed": passed, "problems": problems}
+
+
+def smoke_test(deployments: Deployments, deployment_id: str) -> list[str]:
+    rollout = RolloutContext.from_description(deployments.describe(deployment_id).get("description"))
+    registered = ModelRegistry(client("dynamodb"), settings().registry_table).get(
+        rollout.model_name, rollout.model_version
+    )
+    serving = ServingFunction(client("lambda"), rollout.function_name, rollout.alias)
+    model_answer = serving.invoke(rollout.target_function_version, proxy_event("GET", "/model"))
+    record = smoke_record(registered.signature)
+    predict_answer = serving.invoke(
+        rollout.target_function_version, proxy_event("POST", "/predict", {"records": [record]})
+    )
+    return smoke_test_failures(
+        model_answer, predict_answer, model_version=rollout.model_version, labels=registered.signature["labels"]
+    )

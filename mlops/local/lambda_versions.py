@@ -1,0 +1,110 @@
+"""Lambda versions and weighted aliases for the local cloud.
+
+moto stores published versions (each with its own copy of the configuration,
+environment included) and aliases with a ``RoutingConfig``, but an invoke
+through an alias always reaches the alias's main version. Here an alias with
+``AdditionalVersionWeights`` routes each invocation by weight, as Lambda
+does, with a seedable random generator so tests are repeatable; every routed
+invocation is counted per version. ``Invoke``'s ``Qualifier`` (which moto
+drops, reading a lower-case parameter boto3 never sends) selects the version.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+from moto.awslambda.models import LambdaBackend
+from moto.awslambda.responses import LambdaResponse
+
+from mlops.local.intrinsics import PhysicalResource
+
+
+def split_function_name(function_name: str, qualifier: str | None) -> tuple[str, str | None]:
+    """(name, qualifier) from a name, ``name:qualifier``, or a function ARN with or without a qualifier."""
+    if function_name.startswith("arn:"):
+        parts = function_name.split(":")
+        return parts[6], parts[7] if len(parts) > 7 else qualifier
+    if ":" in function_name:
+        name, _, own = function_name.partition(":")
+        return name, own
+    return function_name, qualifier
+
+
+class WeightedAliases:
+    def __init__(self, *, seed: int | None = 0) -> None:
+        self.random = random.Random(seed)
+        self.routed: Counter[tuple[str, str]] = Counter()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        original = LambdaBackend.invoke
+        routing = self
+
+        def invoke(  # noqa: PLR0917 - moto's LambdaBackend.invoke signature
+            backend: LambdaBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
+        ) -> Any:
+            name, wanted = split_function_name(function_name, qualifier)
+            version = routing.choose(backend, name, wanted)
+            return original(backend, name, version, body, headers, response_headers)
+
+        original_response = LambdaResponse.invoke
+
+        def invoke_response(response: LambdaResponse) -> Any:
+            # boto3 sends ?Qualifier=; moto reads only ?qualifier= and would invoke $LATEST.
+            if "qualifier" not in response.querystring and "Qualifier" in response.querystring:
+                response.querystring["qualifier"] = response.querystring["Qualifier"]
+            return original_response(response)
+
+        with (
+            mock.patch.object(LambdaBackend, "invoke", invoke),
+            mock.patch.object(LambdaResponse, "invoke", invoke_response),
+        ):
+            yield
+
+    def choose(self, backend: LambdaBackend, name: str, qualifier: str | None) -> str | None:
+        """The version an invocation of ``name:qualifier`` runs: by weight for a split alias."""
+        aliases = backend._lambdas._get_function_aliases(name) if qualifier else {}
+        alias = aliases.get(qualifier) if qualifier else None
+        if alias is None:
+            return qualifier
+        weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+        draw, chosen = self.random.random(), alias.function_version
+        for version, weight in weights.items():
+            if draw < float(weight):
+                chosen = version
+                break
+            draw -= float(weight)
+        self.routed[(name, str(chosen))] += 1
+        return str(chosen)
+
+
+def publish_version(lambda_client: Any, props: dict[str, Any]) -> PhysicalResource:
+    """AWS::Lambda::Version: Ref is the version ARN, ``Version`` the number."""
+    kwargs = {"FunctionName": props["FunctionName"]}
+    if "Description" in props:
+        kwargs["Description"] = props["Description"]
+    published = lambda_client.publish_version(**kwargs)
+    return PhysicalResource(published["FunctionArn"], {"Version": published["Version"]})
+
+
+def create_alias(lambda_client: Any, props: dict[str, Any]) -> PhysicalResource:
+    """AWS::Lambda::Alias: Ref is the alias ARN."""
+    kwargs: dict[str, Any] = {
+        "FunctionName": props["FunctionName"],
+        "Name": props["Name"],
+        "FunctionVersion": str(props["FunctionVersion"]),
+    }
+    if "RoutingConfig" in props:
+        kwargs["RoutingConfig"] = props["RoutingConfig"]
+    alias = lambda_client.create_alias(**kwargs)
+    return PhysicalResource(alias["AliasArn"], {"AliasArn": alias["AliasArn"]})

@@ -1,0 +1,239 @@
+"""Safe rollout on the local cloud: promotion -> CodeDeploy canary on alias `live` -> complete or roll back."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from functions.adapters.champion import champion_history, move_champion, resolve_champion
+from functions.adapters.objects import S3Uri
+from functions.adapters.registry import ModelVersion
+from functions.core.artifact import load_verified_model, serialize_model
+from functions.core.rollout import smoke_record
+from mlops.local import LocalCloud
+from tests.fixtures.slow_model import SlowModel
+from tests.helpers import registry_of, run_training, shipped_frame, upload_raw
+
+MODEL = "seattle-weather"
+
+
+def promote(cloud: LocalCloud, version: int) -> None:
+    """What the Promote step (issue 4) does: move champion, then announce it on the default bus."""
+    move_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL, version, by="test", reason="promoted")
+    cloud.client("events").put_events(
+        Entries=[
+            {
+                "Source": "mlops.registry",
+                "DetailType": "Model Alias Moved",
+                "Detail": json.dumps({"model_name": MODEL, "alias": "champion", "version": version}),
+            }
+        ]
+    )
+
+
+def registry_table(cloud: LocalCloud) -> str:
+    return cloud.runtime.functions[cloud.function_name("FunctionsDeployer")].environment["MLOPS_REGISTRY_TABLE"]
+
+
+def register_copy(cloud: LocalCloud, of: ModelVersion, *, model: Any = None, sha256: str | None = None) -> int:
+    """Register a new version: the same artifact (a retrain that changed nothing), another model, or a bad hash."""
+    artifact_uri, digest = of.artifact_uri, of.artifact_sha256
+    if model is not None:
+        serialized = serialize_model(model)
+        uri = S3Uri.parse(of.artifact_uri)
+        key = uri.key.rsplit("/", 1)[0] + "/replacement.joblib"
+        cloud.client("s3").put_object(Bucket=uri.bucket, Key=key, Body=serialized.data)
+        artifact_uri, digest = f"s3://{uri.bucket}/{key}", serialized.sha256
+    registered = registry_of(cloud).register(
+        model_name=MODEL,
+        artifact_uri=artifact_uri,
+        artifact_sha256=sha256 or digest,
+        # The evaluated (holdout) metrics and baseline stay those of the good model: the artifact
+        # serving now is not what was evaluated, the skew a canary exists to catch.
+        metrics=of.metrics,
+        params=of.params,
+        signature=of.signature,
+        training_data_uri=of.training_data_uri,
+        training_data_sha256=of.training_data_sha256,
+        run_id=of.run_id,
+    )
+    return registered.version
+
+
+def live_alias(cloud: LocalCloud) -> dict[str, Any]:
+    name = cloud.function_name("FunctionsInference")
+    return dict(cloud.client("lambda").get_alias(FunctionName=name, Name="live"))
+
+
+def pinned_model_version(cloud: LocalCloud, function_version: str) -> str | None:
+    config = cloud.client("lambda").get_function_configuration(
+        FunctionName=cloud.function_name("FunctionsInference"), Qualifier=function_version
+    )
+    return config["Environment"]["Variables"].get("MLOPS_MODEL_VERSION")
+
+
+def deployment(cloud: LocalCloud) -> dict[str, Any]:
+    (rollout,) = [r for r in cloud.codedeploy.rollouts.values() if r.state not in ("Succeeded", "Failed", "Stopped")]
+    return dict(cloud.client("codedeploy").get_deployment(deploymentId=rollout.deployment_id)["deploymentInfo"])
+
+
+def holdout_records(version: ModelVersion, count: int = 20) -> list[dict[str, float]]:
+    """Real rows from the end of the shipped dataset (the holdout period), as request records."""
+    names = [f["name"] for f in version.signature["features"]]
+    return [{k: float(v) for k, v in row.items()} for row in shipped_frame()[names].tail(count).to_dict("records")]
+
+
+def predict(cloud: LocalCloud, records: list[dict[str, float]], times: int) -> list[int]:
+    """Send ``times`` requests through the gateway; returns the model versions that answered."""
+    versions = []
+    for _ in range(times):
+        request = urllib.request.Request(
+            f"{cloud.gateway.url()}/predict",  # type: ignore[union-attr]
+            data=json.dumps({"records": records}).encode(),
+            headers={"x-api-key": cloud.gateway.api_key(), "content-type": "application/json"},  # type: ignore[union-attr]
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            versions.append(json.loads(response.read())["model"]["version"])
+    return versions
+
+
+@pytest.fixture
+def serving(cloud: LocalCloud) -> tuple[LocalCloud, ModelVersion]:
+    """A trained model v1, promoted and fully rolled out: alias live serves it, pinned."""
+    assert run_training(cloud, upload_raw(cloud)).status == "SUCCEEDED"
+    v1 = registry_of(cloud).get(MODEL, 1)
+    promote(cloud, 1)
+    cloud.codedeploy.step()
+    started = deployment(cloud)["startTime"]
+    cloud.codedeploy.step(started + timedelta(minutes=6))
+    return cloud, v1
+
+
+def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalCloud, ModelVersion]) -> None:
+    # Given v1 serving through alias live, and v2 registered
+    cloud, v1 = serving
+    old_function_version = live_alias(cloud)["FunctionVersion"]
+    assert pinned_model_version(cloud, old_function_version) == "1"
+    v2 = register_copy(cloud, v1)
+
+    # When v2 is promoted and the pre-traffic hook passes
+    promote(cloud, v2)
+    cloud.codedeploy.step()
+
+    # Then 10% of live goes to a new function version pinned to v2 ...
+    alias = live_alias(cloud)
+    weights = alias["RoutingConfig"]["AdditionalVersionWeights"]
+    ((new_function_version, share),) = weights.items()
+    assert alias["FunctionVersion"] == old_function_version and share == pytest.approx(0.1)
+    assert pinned_model_version(cloud, new_function_version) == str(v2)
+    answered = predict(cloud, holdout_records(v1), times=60)
+    assert set(answered) == {1, v2} and answered.count(v2) < answered.count(1)
+
+    # ... and once the canary interval passes quietly, all of it.
+    # (driven by the local cloud's clock, as a scheduler would: advance_clock steps CodeDeploy)
+    started = deployment(cloud)["startTime"]
+    cloud.router.clock = started
+    cloud.router.advance_clock(started + timedelta(minutes=5))
+    assert [e["detail"]["state"] for e in cloud.codedeploy.events[-1:]] == ["SUCCESS"]
+    alias = live_alias(cloud)
+    assert alias["FunctionVersion"] == new_function_version and not alias.get("RoutingConfig", {}).get(
+        "AdditionalVersionWeights"
+    )
+    assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == v2
+    # and the three canary alarms watched v2's own metrics (re-pointed by the deployer)
+    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
+    assert len(canary) == 3
+    assert all({"Name": "ModelVersion", "Value": str(v2)} in a["Dimensions"] for a in canary)
+
+
+def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
+    serving: tuple[LocalCloud, ModelVersion],
+) -> None:
+    # Given v1 serving, and v2: an artifact that predicts the rarest holdout label for everything
+    cloud, v1 = serving
+    old_function_version = live_alias(cloud)["FunctionVersion"]
+    rarest = min(v1.signature["labels"], key=lambda label: v1.metrics.get(f"predicted_share.{label}", 0.0))
+    features = np.zeros((len(v1.signature["labels"]), len(v1.signature["features"])))
+    bad = DummyClassifier(strategy="constant", constant=rarest).fit(features, v1.signature["labels"])
+    v2 = register_copy(cloud, v1, model=bad)
+
+    # When v2 is promoted and canary traffic reaches it
+    promote(cloud, v2)
+    cloud.codedeploy.step()
+    assert v2 in predict(cloud, holdout_records(v1), times=60)
+    events = cloud.codedeploy.step(deployment(cloud)["startTime"] + timedelta(minutes=5))
+
+    # Then the prediction-shift alarm stops the deployment and live serves v1 only again
+    assert [e["detail"]["state"] for e in events] == ["STOP"]
+    info = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
+    assert info["deploymentInfo"]["status"] == "Stopped"
+    assert "PredictionShiftAlarm" in info["deploymentInfo"]["errorInformation"]["message"]
+    alias = live_alias(cloud)
+    assert alias["FunctionVersion"] == old_function_version
+    assert not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert set(predict(cloud, [smoke_record(v1.signature)], times=10)) == {1}
+    # And the registry's champion is v1 again, with the rollback and its alarm in the history
+    table = registry_table(cloud)
+    assert resolve_champion(cloud.client("dynamodb"), table, MODEL) == 1
+    last = champion_history(cloud.client("dynamodb"), table, MODEL)[-1]
+    assert last.version == 1 and last.previous_version == v2
+    assert last.reason.startswith("canary rollback: ") and "PredictionShiftAlarm" in last.reason
+
+
+def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, ModelVersion]) -> None:
+    # Given v1 serving, and v2: v1's own model, 1.2 s slower per request (p99 limit: 1 s)
+    cloud, v1 = serving
+    old_function_version = live_alias(cloud)["FunctionVersion"]
+    uri = S3Uri.parse(v1.artifact_uri)
+    model = load_verified_model(
+        cloud.client("s3").get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read(), v1.artifact_sha256
+    )
+    v2 = register_copy(cloud, v1, model=SlowModel(model, delay_s=1.2))
+
+    # When v2 is promoted and takes its canary share of 40 requests
+    promote(cloud, v2)
+    cloud.codedeploy.step()
+    assert v2 in predict(cloud, holdout_records(v1), times=40)
+    events = cloud.codedeploy.step(deployment(cloud)["startTime"] + timedelta(minutes=5))
+
+    # Then the latency alarm, and only it, stops the rollout; live and champion are back on v1
+    assert [e["detail"]["state"] for e in events] == ["STOP"]
+    info = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
+    message = info["deploymentInfo"]["errorInformation"]["message"]
+    assert "LatencyAlarm" in message and "PredictionShiftAlarm" not in message and "ErrorRate" not in message
+    assert live_alias(cloud)["FunctionVersion"] == old_function_version
+    history = champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)
+    assert history[-1].version == 1 and "LatencyAlarm" in history[-1].reason
+
+
+def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts(
+    serving: tuple[LocalCloud, ModelVersion],
+) -> None:
+    # Given v1 serving, and v2 whose artifact does not match its recorded sha256 (it cannot load)
+    cloud, v1 = serving
+    before = live_alias(cloud)
+    v2 = register_copy(cloud, v1, sha256="0" * 64)
+
+    # When v2 is promoted
+    promote(cloud, v2)
+    events = cloud.codedeploy.step()
+
+    # Then the smoke test fails the deployment, live never routed a request to v2, champion is v1 again
+    assert [e["detail"]["state"] for e in events] == ["START", "FAILURE"]
+    info = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
+    assert info["deploymentInfo"]["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE"
+    assert live_alias(cloud)["FunctionVersion"] == before["FunctionVersion"]
+    assert not live_alias(cloud).get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == 1
+    assert champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)[-1].reason.startswith(
+        "canary rollback: HOOK_EXECUTION_FAILURE"
+    )
