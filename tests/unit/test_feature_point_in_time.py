@@ -100,7 +100,10 @@ def test_an_expired_latest_row_does_not_fall_back_to_an_older_one() -> None:
 def test_missing_entities_get_nulls_and_output_keeps_input_order_and_length() -> None:
     features = rows(("u1", "2024-01-01", "2024-01-01", 1.0), ("u2", "2024-01-01", "2024-01-01", 2.0))
     given = entities(
-        ("u3", "2024-01-01T05:00Z"), ("u2", "2024-01-01T04:00Z"), ("u1", "2024-01-01T01:00Z"), ("u2", "2023-12-31T00:00Z")
+        ("u3", "2024-01-01T05:00Z"),
+        ("u2", "2024-01-01T04:00Z"),
+        ("u1", "2024-01-01T01:00Z"),
+        ("u2", "2023-12-31T00:00Z"),
     )
     given.index = [10, 7, 3, 99]
     result = point_in_time_join(given, [(view(), features)])
