@@ -22,8 +22,18 @@ MODEL_NAME = "MLOPS_MODEL_NAME"
 MIN_ACCURACY = "MLOPS_MIN_ACCURACY"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
+FEATURE_OFFLINE_BUCKET = "MLOPS_FEATURE_OFFLINE_BUCKET"
+FEATURE_ONLINE_TABLE = "MLOPS_FEATURE_ONLINE_TABLE"
+FEATURE_MAX_BAD_ROW_FRACTION = "MLOPS_FEATURE_MAX_BAD_ROW_FRACTION"
+FEATURE_CHUNK_ROWS = "MLOPS_FEATURE_CHUNK_ROWS"
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+
+# Raw files for the feature pipeline land under raw/features/<source name>/ in the data bucket;
+# a new object there starts the feature pipeline (S3 -> EventBridge rule).
+RAW_FEATURES_PREFIX = "raw/features/"
+# The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
+ONLINE_TTL_ATTRIBUTE = "expires_at"
 
 # Name of the metadata table's index that lists runs of a pipeline by start time.
 RUNS_BY_PIPELINE_INDEX = "gsi1"
@@ -87,4 +97,34 @@ class InferenceSettings:
             model_name=_require(env, MODEL_NAME),
             model_refresh_seconds=int(_number(env, MODEL_REFRESH_SECONDS, int)),
             max_records=int(_number(env, MAX_RECORDS, int)),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Settings of the feature pipeline's step functions."""
+
+    data_bucket: str
+    offline_bucket: str
+    online_table: str
+    metadata_table: str
+    max_bad_row_fraction: float
+    chunk_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FeatureSettings:
+        env = os.environ if env is None else env
+        fraction = float(_number(env, FEATURE_MAX_BAD_ROW_FRACTION, float))
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigurationError(f"{FEATURE_MAX_BAD_ROW_FRACTION} must be within [0, 1], got {fraction}")
+        chunk_rows = int(_number(env, FEATURE_CHUNK_ROWS, int))
+        if chunk_rows < 1:
+            raise ConfigurationError(f"{FEATURE_CHUNK_ROWS} must be positive, got {chunk_rows}")
+        return cls(
+            data_bucket=_require(env, DATA_BUCKET),
+            offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
+            online_table=_require(env, FEATURE_ONLINE_TABLE),
+            metadata_table=_require(env, METADATA_TABLE),
+            max_bad_row_fraction=fraction,
+            chunk_rows=chunk_rows,
         )

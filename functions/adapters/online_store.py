@@ -40,9 +40,10 @@ from functions.core.features.online import (
     select_features,
     view_sort_key,
 )
+from functions.settings import ONLINE_TTL_ATTRIBUTE
 
 BATCH_GET_LIMIT = 100
-TTL_ATTRIBUTE = "expires_at"
+TTL_ATTRIBUTE = ONLINE_TTL_ATTRIBUTE
 WATERMARK_PK = "__materialization__"
 
 _NEWER = "attribute_not_exists(pk) OR event_ts < :event OR (event_ts = :event AND created_ts < :created)"

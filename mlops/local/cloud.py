@@ -61,6 +61,9 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::ApiGateway::Account": "account-level API Gateway logging role: no execution logs are shipped locally",
     "AWS::ApiGateway::Deployment": "the local gateway always serves the template's current methods",
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
+    "AWS::Glue::Database": "not emulated (no Glue catalog locally): Athena queries of the offline store exist only "
+    "in AWS; locally read the same Parquet files with pyarrow or `mlops features training-set`",
+    "AWS::Glue::Table": "not emulated (no Glue catalog locally): its partition projection serves Athena in AWS only",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.

@@ -50,6 +50,18 @@ def _service(target: dict[str, Any]) -> str:
     return str(target["Arn"].split(":")[2])
 
 
+def _matches(rule: Rule, event: dict[str, Any]) -> bool:
+    """Whether ``rule`` receives ``event``, as in EventBridge.
+
+    A rule with a schedule and no event pattern receives only its own
+    schedule's events: moto's empty pattern matches everything, which would
+    make, e.g., every S3 "Object Created" event fire every schedule.
+    """
+    if rule.scheduled_expression and not rule.event_pattern.get_pattern():
+        return event.get("detail-type") == "Scheduled Event" and rule.arn in event.get("resources", [])
+    return bool(rule.event_pattern.matches_event(event))
+
+
 def cron_to_croniter(expression: str) -> str:
     """AWS ``cron(min hour dom month dow year)`` to a 5-field cron croniter understands."""
     fields = expression.split()
@@ -113,7 +125,7 @@ class EventRouter:
                     original(rule, {"ingestion-time": event.get("time"), **event}, transform_input)
                 finally:
                     rule.targets = everything
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event):
+            if rule.state == "ENABLED" and _matches(rule, event):
                 router.deliver(rule, event)
 
         with mock.patch.object(Rule, "send_to_targets", send_to_targets):
