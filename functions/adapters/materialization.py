@@ -2,8 +2,8 @@
 
 The watermark is the ``created_timestamp`` of the last offline write fully
 materialized. A run takes every committed write created after it, oldest
-first, streams each file in batches of ``chunk_rows`` rows, reduces each
-batch to the latest row per entity and writes it conditionally (so order
+first, streams its files in batches pooled up to ``chunk_rows`` rows, reduces
+each chunk to the latest row per entity and writes it conditionally (so order
 across batches does not matter: the online item only ever moves forward).
 The watermark advances after each write whose every chunk succeeded; a
 failure leaves it at the last complete write, and the next run redoes the
@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
+
 from functions.adapters.offline_store import OfflineStore, watermark_of
-from functions.adapters.online_store import OnlineStore
+from functions.adapters.online_store import OnlineStore, WriteCounts
 from functions.core.features.definitions import FeatureView
 from functions.core.features.online import latest_per_entity
 
@@ -45,14 +47,29 @@ def materialize(
     rows_read = written = stale = 0
     pending = offline.manifests(view, created_after=start)
     for manifest in pending:
+        # Batches from consecutive files are pooled up to chunk_rows, so small
+        # (daily) files cost one reduced write per entity per chunk, not per file.
+        buffered: list[pd.DataFrame] = []
+        size = 0
         for stored in manifest.files:
             for batch in offline.iter_file_batches(stored, chunk_rows):
-                counts = online.write(view, latest_per_entity(view, batch))
-                rows_read += len(batch)
-                written += counts.written
-                stale += counts.stale
-                if progress is not None:
-                    progress(len(batch))
+                buffered.append(batch)
+                size += len(batch)
+                if size >= chunk_rows:
+                    counts = _flush(view, online, buffered)
+                    rows_read, written, stale = rows_read + size, written + counts.written, stale + counts.stale
+                    if progress is not None:
+                        progress(size)
+                    buffered, size = [], 0
+        if buffered:
+            counts = _flush(view, online, buffered)
+            rows_read, written, stale = rows_read + size, written + counts.written, stale + counts.stale
+            if progress is not None:
+                progress(size)
         mark = watermark_of(manifest)
         online.advance_watermark(view, mark)
     return MaterializationResult(view.qualified_name, len(pending), rows_read, written, stale, mark)
+
+
+def _flush(view: FeatureView, online: OnlineStore, batches: list[pd.DataFrame]) -> WriteCounts:
+    return online.write(view, latest_per_entity(view, pd.concat(batches, ignore_index=True)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ from functions.core.errors import ArtifactIntegrityError
 from functions.core.features import offline_layout as layout
 from functions.core.features.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView
 from functions.core.features.manifest import StoredFile, WriteManifest, sha256_hex
+
+_IO_THREADS = 16
 
 
 class OfflineStore:
@@ -57,12 +60,16 @@ class OfflineStore:
         created_iso = pd.Timestamp(stamped[CREATED_TIMESTAMP].iloc[0] if len(stamped) else created).strftime(
             "%Y-%m-%dT%H:%M:%S.%fZ"
         )
-        files: list[StoredFile] = []
-        for part, (event_date, day_rows) in enumerate(layout.split_by_event_date(stamped)):
+
+        def put_partition(numbered: tuple[int, tuple[str, pd.DataFrame]]) -> StoredFile:
+            part, (event_date, day_rows) = numbered
             key = layout.partition_key(view, event_date, write_id, part)
             data = layout.to_parquet_bytes(view, day_rows)
             self._put(key, data, "application/vnd.apache.parquet")
-            files.append(StoredFile(self.uri(key), sha256_hex(data), len(day_rows), event_date))
+            return StoredFile(self.uri(key), sha256_hex(data), len(day_rows), event_date)
+
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            files = list(pool.map(put_partition, enumerate(layout.split_by_event_date(stamped))))
         manifest = WriteManifest(
             write_id=write_id,
             view=view.name,
@@ -126,7 +133,9 @@ class OfflineStore:
         """Rows a point-in-time join over entity times ``[start, end]`` can need, and their files."""
         first, last = layout.needed_dates(view, start, end) if start and end else (None, None)
         files = self.files(view, first, last)
-        frames = [self.read_file(f) for f in files]
+        # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe).
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            frames = list(pool.map(self.read_file, files))
         columns = [f.name for f in view.stored_schema]
         if not frames:
             empty = layout.from_parquet_bytes(layout.to_parquet_bytes(view, pd.DataFrame(columns=columns)))

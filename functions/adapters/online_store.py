@@ -91,6 +91,18 @@ class OnlineStore:
         self._sleep = sleep
         self._clock = clock
 
+    def with_clock(self, clock: Callable[[], datetime]) -> OnlineStore:
+        """The same store, judging TTL by ``clock`` (reads "as of" another time)."""
+        return OnlineStore(
+            self._ddb,
+            self.table,
+            max_attempts=self._max_attempts,
+            base_delay_s=self._base_delay,
+            max_delay_s=self._max_delay,
+            sleep=self._sleep,
+            clock=clock,
+        )
+
     # -- writes -------------------------------------------------------------------
     def write(self, view: FeatureView, rows: pd.DataFrame) -> WriteCounts:
         """Store each row unless the item already holds a row at least as new."""

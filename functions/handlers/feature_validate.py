@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import pandas as pd
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters.objects import S3Uri
 from functions.core.features.catalog import raw_source
 from functions.core.features.manifest import sha256_hex
-from functions.core.features.validation import enforce_bad_row_fraction, validate_rows
+from functions.core.features.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline, settings, source_name_of, staged
 from functions.handlers.step_tracking import tracked_step
 
-__all__ = ["SETTINGS", "handler", "read_raw"]
+__all__ = ["SETTINGS", "handler"]
 
 logger = Logger()
-
-
-def read_raw(data: bytes, key: str) -> pd.DataFrame:
-    """A raw CSV is read as text (validation does the typing, so bad values survive to quarantine)."""
-    if key.endswith(".parquet"):
-        return pd.read_parquet(io.BytesIO(data))
-    return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
 
 
 @logger.inject_lambda_context
@@ -35,7 +26,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     uri = S3Uri.parse(event["source_uri"])
     source = raw_source(event.get("source") or source_name_of(uri.key))
     data = objects().get_bytes(uri)
-    result = validate_rows(read_raw(data, uri.key), source.schema, unique_keys=source.unique_keys)
+    result = validate_rows(read_raw_table(data, uri.key), source.schema, unique_keys=source.unique_keys)
     quarantine_uri = (
         offline().write_quarantine(source.name, run_id, result.quarantined) if result.rows_quarantined else None
     )

@@ -10,6 +10,7 @@ is written to the stores.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,15 @@ class ValidationResult:
             return {}
         kinds = self.quarantined[REASON].str.split(":", n=1).str[0]
         return {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
+
+
+def read_raw_table(data: bytes, name: str) -> pd.DataFrame:
+    """A raw file's rows; CSV is read as text so validation does the typing and bad values reach quarantine."""
+    if name.endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(data))
+    if name.endswith(".csv"):
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    raise DataValidationError(f"raw file {name!r}: only .csv and .parquet are read")
 
 
 def _typed(values: pd.Series, dtype: ValueType) -> pd.Series:
