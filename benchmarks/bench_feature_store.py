@@ -54,7 +54,9 @@ pd.DataFrame({
 }).to_parquet(f"{where}/features.parquet")
 pd.DataFrame({
     "entity_id": keys.take(rng.integers(0, n_keys, n_entities)),
-    "event_timestamp": pd.DatetimeIndex(base + rng.integers(0, span, n_entities).astype("timedelta64[ns]")).tz_localize("UTC"),
+    "event_timestamp": pd.DatetimeIndex(
+        base + rng.integers(0, span, n_entities).astype("timedelta64[ns]")
+    ).tz_localize("UTC"),
 }).to_parquet(f"{where}/entities.parquet")
 """
 

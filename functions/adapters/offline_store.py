@@ -82,7 +82,7 @@ class OfflineStore:
             rows=len(stamped),
         )
         body = json.dumps(manifest.to_dict(), indent=1).encode()
-        manifest_key = layout.manifest_key(view, _sortable(created_iso), write_id)
+        manifest_key = layout.manifest_key(view, write_id)
         self._put(manifest_key, body, "application/json")
         marker = json.dumps({"manifest": manifest_key}).encode()
         self._put(layout.ingested_key(view, source_sha256), marker, "application/json")
@@ -183,10 +183,6 @@ class OfflineStore:
         except ClientError as exc:
             raise storage_error(exc, f"reading {self.uri(key)}") from exc
         return body
-
-
-def _sortable(iso: str) -> str:
-    return iso.replace(":", "")
 
 
 def watermark_of(manifest: WriteManifest) -> str:

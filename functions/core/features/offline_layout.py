@@ -3,7 +3,7 @@
 Layout under the offline store's root::
 
     features/<view>/v<version>/event_date=YYYY-MM-DD/<write_id>-<n>.parquet
-    manifests/<view>/v<version>/<created>-<write_id>.json
+    manifests/<view>/v<version>/<write_id>.json
     ingested/<view>/v<version>/<source sha256>.json   (idempotent re-ingest)
     quarantine/<source>/<run id>.parquet
 
@@ -35,8 +35,9 @@ def partition_key(view: FeatureView, event_date: str, write_id: str, part: int) 
     return f"{view_prefix(view)}event_date={event_date}/{write_id}-{part:05d}.parquet"
 
 
-def manifest_key(view: FeatureView, created: str, write_id: str) -> str:
-    return f"manifests/{view.name}/v{view.version}/{created}-{write_id}.json"
+def manifest_key(view: FeatureView, write_id: str) -> str:
+    """One manifest per write id: a retried write (same run) replaces its own manifest, never adds one."""
+    return f"manifests/{view.name}/v{view.version}/{write_id}.json"
 
 
 def manifests_prefix(view: FeatureView) -> str:

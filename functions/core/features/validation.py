@@ -97,12 +97,13 @@ def validate_rows(
     source = frame.reset_index(drop=True)
     reason = pd.Series(pd.NA, index=source.index, dtype="string")
 
-    def flag(mask: pd.Series | np.ndarray, text: str | pd.Series) -> None:
+    def flag(mask: pd.Series | np.ndarray, text: str, shown: pd.Series | None = None) -> None:
+        """Give rows in ``mask`` without a reason yet ``text`` (+ ``: <their value>`` when ``shown``)."""
         fresh = np.asarray(mask, dtype=bool) & reason.isna().to_numpy()
-        if isinstance(text, pd.Series):
-            reason.loc[fresh] = text[fresh]
-        else:
-            reason.loc[fresh] = text
+        if not fresh.any():
+            return
+        # Messages are built for flagged rows only: most rows are good.
+        reason.loc[fresh] = text if shown is None else text + ": " + shown[fresh].astype(str)
 
     typed = pd.DataFrame(index=source.index)
     for spec in schema:
@@ -112,19 +113,21 @@ def validate_rows(
         typed[spec.name] = values
         if not spec.nullable:
             flag(raw_null, f"null: {spec.name} is required")
-        flag(~raw_null & values.isna(), "type: " + spec.name + " is not " + spec.dtype.value + ": " + raw.astype(str))
+        flag(~raw_null & values.isna(), f"type: {spec.name} is not {spec.dtype.value}", raw)
         if spec.minimum is not None or spec.maximum is not None:
             numbers = values.astype("float64")
             low = numbers < spec.minimum if spec.minimum is not None else pd.Series(False, index=source.index)
             high = numbers > spec.maximum if spec.maximum is not None else pd.Series(False, index=source.index)
             flag(
                 (low | high).fillna(False) | (~np.isfinite(numbers.fillna(0.0))),
-                f"range: {spec.name} outside [{spec.minimum}, {spec.maximum}]: " + numbers.astype(str),
+                f"range: {spec.name} outside [{spec.minimum}, {spec.maximum}]",
+                numbers,
             )
         if spec.allowed is not None:
             flag(
                 values.notna() & ~values.isin(spec.allowed),
-                f"category: {spec.name} not in {list(spec.allowed)}: " + values.astype(str),
+                f"category: {spec.name} not in {list(spec.allowed)}",
+                values,
             )
     if unique_keys:
         # Only rows that passed every other check compete for a key: a broken
