@@ -243,7 +243,8 @@ def bench_materialization_memory() -> None:
                 {
                     "station_id": [f"s{i % 50}" for i in range(size)],
                     "event_timestamp": pd.Timestamp("2024-01-01", tz="UTC")
-                    + pd.to_timedelta(rng.integers(0, 20 * 86400, size), unit="s"),
+                    # More data means more days (500 rows a day), as it does when a store grows.
+                + pd.to_timedelta(rng.integers(0, (size // 500) * 86400, size), unit="s"),
                     "precipitation": 1.0,
                     "temp_max": 10.0,
                     "temp_min": 2.0,

@@ -7,7 +7,9 @@ each chunk to the latest row per entity and writes it conditionally (so order
 across batches does not matter: the online item only ever moves forward).
 The watermark advances after each write whose every chunk succeeded; a
 failure leaves it at the last complete write, and the next run redoes the
-rest (conditional writes make the replay harmless).
+rest (conditional writes make the replay harmless). Files are fetched a
+window at a time (``OfflineStore.fetch_ahead``), so memory is bounded by
+``chunk_rows`` plus one window of files, not by the size of the data.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from functions.adapters.offline_store import OfflineStore, watermark_of
+from functions.adapters.offline_store import OfflineStore, file_batches, watermark_of
 from functions.adapters.online_store import OnlineStore, WriteCounts
 from functions.core.features.definitions import FeatureView
 from functions.core.features.online import latest_per_entity
@@ -51,8 +53,8 @@ def materialize(
         # (daily) files cost one reduced write per entity per chunk, not per file.
         buffered: list[pd.DataFrame] = []
         size = 0
-        for stored in manifest.files:
-            for batch in offline.iter_file_batches(stored, chunk_rows):
+        for _, data in offline.fetch_ahead(manifest.files):
+            for batch in file_batches(data, chunk_rows):
                 buffered.append(batch)
                 size += len(batch)
                 if size >= chunk_rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
@@ -122,10 +122,7 @@ class OfflineStore:
         return chosen
 
     def read_file(self, stored: StoredFile) -> pd.DataFrame:
-        data = self._get(stored.uri.removeprefix(f"s3://{self.bucket}/"))
-        if sha256_hex(data) != stored.sha256:
-            raise ArtifactIntegrityError(f"{stored.uri}: sha256 does not match its manifest")
-        return layout.from_parquet_bytes(data)
+        return layout.from_parquet_bytes(self.fetch(stored))
 
     def read(
         self, view: FeatureView, *, start: datetime | None = None, end: datetime | None = None
@@ -147,10 +144,21 @@ class OfflineStore:
 
     def iter_file_batches(self, stored: StoredFile, batch_rows: int) -> Iterator[pd.DataFrame]:
         """A file's rows in batches of at most ``batch_rows`` (bounded memory for materialization)."""
+        return file_batches(self.fetch(stored), batch_rows)
+
+    def fetch(self, stored: StoredFile) -> bytes:
+        """A stored file's bytes, checked against the sha256 its manifest recorded."""
         data = self._get(stored.uri.removeprefix(f"s3://{self.bucket}/"))
-        parquet = pq.ParquetFile(io.BytesIO(data))
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            yield batch.to_pandas()
+        if sha256_hex(data) != stored.sha256:
+            raise ArtifactIntegrityError(f"{stored.uri}: sha256 does not match its manifest")
+        return data
+
+    def fetch_ahead(self, files: Sequence[StoredFile], window: int = _IO_THREADS) -> Iterator[tuple[StoredFile, bytes]]:
+        """Files in order, fetched ``window`` at a time concurrently (memory: at most ``window`` files)."""
+        with ThreadPoolExecutor(max_workers=window) as pool:
+            for start in range(0, len(files), window):
+                group = files[start : start + window]
+                yield from zip(group, pool.map(self.fetch, group), strict=True)
 
     # -- S3 ---------------------------------------------------------------------
     def _ingested(self, view: FeatureView, source_sha256: str) -> WriteManifest | None:
@@ -188,3 +196,8 @@ class OfflineStore:
 def watermark_of(manifest: WriteManifest) -> str:
     """A write's position in commit order: its created time, then its id (ties are possible)."""
     return f"{manifest.created_timestamp}#{manifest.write_id}"
+
+
+def file_batches(data: bytes, batch_rows: int) -> Iterator[pd.DataFrame]:
+    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=batch_rows):
+        yield batch.to_pandas()

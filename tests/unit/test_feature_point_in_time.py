@@ -258,3 +258,14 @@ def test_matches_a_brute_force_reference_on_random_data() -> None:
             else:
                 expected.append(float(ok.iloc[-1].amount))
         assert amounts(result) == expected
+
+
+def test_null_keys_match_nothing() -> None:
+    features = rows(("u1", "2024-01-01", "2024-01-01", 1.0))
+    features.loc[0, "user_id"] = None
+    given = pd.DataFrame({"user_id": [None, "u1"], "event_timestamp": ["2024-01-01T01:00Z"] * 2})
+    assert amounts(point_in_time_join(given, [(view(), features)])) == [None, None]
+    pair = view("pair", entities=(USER, SHOP))
+    paired = features.assign(shop_id="s1")
+    given = given.assign(shop_id="s1")
+    assert amounts(point_in_time_join(given, [(pair, paired)])) == [None, None]

@@ -16,8 +16,8 @@ later), so every feature row gets an *availability* time,
 ``max(event, created)`` in strict mode and ``event`` otherwise. Rows are
 sorted by availability per key, and a running maximum of the
 (event, created) rank gives, for every prefix, the best row available so
-far; one as-of join on availability then picks it. The cost is a few sorts:
-O((n + m) log(n + m)).
+far; one as-of join on availability then picks it. The cost is two sorts of
+the feature rows (one without strict mode) and one of the entity rows.
 """
 
 from __future__ import annotations
@@ -53,38 +53,48 @@ def to_utc(values: pd.Series, *, what: str) -> pd.Series:
 
 
 def _key_codes(left: pd.DataFrame, right: pd.DataFrame, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """One int64 code per distinct key tuple, shared by both frames (the as-of join's ``by``)."""
+    """One int64 code per distinct key tuple, shared by both frames (the as-of join's ``by``).
+
+    A null key matches nothing: null feature keys get -2, unknown entity keys -1.
+    """
+    if len(keys) == 1:
+        (key,) = keys
+        right_codes, uniques = pd.factorize(right[key].astype("string"), use_na_sentinel=True)
+        left_codes = pd.Index(uniques).get_indexer(left[key].astype("string"))
+        return left_codes.astype(np.int64), np.where(right_codes < 0, -2, right_codes).astype(np.int64)
     n = len(left)
     combined = np.zeros(n + len(right), dtype=np.int64)
+    null = np.zeros(n + len(right), dtype=bool)
     for key in keys:
         values = pd.concat([left[key].astype("string"), right[key].astype("string")], ignore_index=True)
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        null |= codes < 0
         combined = combined * (len(uniques) + 1) + (codes + 1)
+    combined[:n][null[:n]] = -1
+    combined[n:][null[n:]] = -2
     return combined[:n], combined[n:]
 
 
 def _latest_available(view_frame: pd.DataFrame, codes: np.ndarray, *, strict: bool) -> pd.DataFrame:
-    """Per key and availability time, the best row available at that time (running max)."""
+    """Rows sorted by availability time, each with the best row of its key available by then."""
     event = view_frame[EVENT_TIMESTAMP].to_numpy(dtype="datetime64[ns]").view("int64")
     created = view_frame[CREATED_TIMESTAMP].to_numpy(dtype="datetime64[ns]").view("int64")
-    available = np.maximum(event, created) if strict else event
-    # Rank of each row by (event, created): higher is better.
+    # Rows by (event, created): later is better.
     by_quality = np.lexsort((created, event))
-    rank = np.empty(len(event), dtype=np.int64)
-    rank[by_quality] = np.arange(len(event), dtype=np.int64)
-    # Rows in (key, availability, rank) order; the running max of rank within a
-    # key is the best row among those available up to each position.
-    order = np.lexsort((rank, available, codes))
-    sorted_codes, sorted_rank = codes[order], rank[order]
-    best_rank = pd.Series(sorted_rank).groupby(sorted_codes, sort=False).cummax().to_numpy()
-    best_row = by_quality[best_rank]
-    return pd.DataFrame(
-        {
-            _KEY: sorted_codes,
-            _AT: available[order].view("datetime64[ns]"),
-            _ROW: best_row,
-        }
-    )
+    if not strict:
+        # Availability is the event time itself: in this order the last row at or
+        # before any time is already the best one, ties going to the latest created.
+        order, best_row, available = by_quality, by_quality, event
+    else:
+        available = np.maximum(event, created)
+        rank = np.empty(len(event), dtype=np.int64)
+        rank[by_quality] = np.arange(len(event), dtype=np.int64)
+        # In availability order, the running max of rank within a key is the
+        # best row among those available up to each position.
+        order = np.lexsort((rank, available))
+        best_rank = pd.Series(rank[order]).groupby(codes[order], sort=False).cummax().to_numpy()
+        best_row = by_quality[best_rank]
+    return pd.DataFrame({_KEY: codes[order], _AT: available[order].view("datetime64[ns]"), _ROW: best_row})
 
 
 def point_in_time_join(
@@ -134,7 +144,6 @@ def point_in_time_join(
         left = pd.DataFrame({_KEY: left_codes, _AT: entity_at, "__entity": np.arange(len(out))})
         left = left.sort_values(_AT, kind="stable")
         right = _latest_available(rows, right_codes, strict=strict)
-        right = right.sort_values(_AT, kind="stable")
         joined = pd.merge_asof(left, right, on=_AT, by=_KEY, direction="backward", allow_exact_matches=True)
         picked = np.full(len(out), -1, dtype=np.int64)
         found = joined[_ROW].notna().to_numpy()
