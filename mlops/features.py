@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,12 @@ from rich.table import Table
 from functions.adapters.materialization import materialize
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
+from functions.adapters.training_sets import build_training_set
 from functions.core.errors import DataValidationError
 from functions.core.features.catalog import feature_view, raw_source, views_of_source
 from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView
-from functions.core.features.manifest import sha256_hex, training_set_manifest
-from functions.core.features.point_in_time import point_in_time_join, to_utc
+from functions.core.features.manifest import sha256_hex
+from functions.core.features.point_in_time import to_utc
 from functions.core.features.transformations import apply_transformation
 from functions.core.features.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
 from functions.settings import ONLINE_TTL_ATTRIBUTE, RAW_FEATURES_PREFIX
@@ -272,35 +273,27 @@ def training_set(
     entities = pd.read_parquet(entities_path) if entities_path.suffix == ".parquet" else pd.read_csv(entities_path)
     if EVENT_TIMESTAMP not in entities.columns:
         raise DataValidationError(f"{entities_path}: no {EVENT_TIMESTAMP!r} column")
-    stamps = to_utc(entities[EVENT_TIMESTAMP], what=f"{entities_path} {EVENT_TIMESTAMP}")
     chosen = [_view(v) for v in views]
     with target(store, stack) as where, _progress(console) as progress:
-        frames, files = [], []
-        task = progress.add_task("read offline partitions", total=len(chosen))
-        for view in chosen:
-            rows, used = where.offline.read(view, start=stamps.min().to_pydatetime(), end=stamps.max().to_pydatetime())
-            frames.append((view, rows))
-            files.extend(used)
-            progress.advance(task)
-        join = progress.add_task("point-in-time join", total=1)
-        result = point_in_time_join(entities, frames, strict=strict, full_feature_names=full_feature_names)
-        progress.advance(join)
+        task = progress.add_task("read partitions + point-in-time join", total=len(chosen))
+        result, manifest = build_training_set(
+            where.offline,
+            entities,
+            chosen,
+            strict=strict,
+            full_feature_names=full_feature_names,
+            progress=lambda _: progress.advance(task),
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     result.to_parquet(out, index=False)
-    manifest = training_set_manifest(
-        chosen,
-        files,
-        entity_rows=len(entities),
-        entity_sha256=hashlib.sha256(entities_path.read_bytes()).hexdigest(),
-        strict=strict,
-        output_sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
-    )
+    # The manifest names the bytes on disk.
+    manifest = replace(manifest, output_sha256=hashlib.sha256(out.read_bytes()).hexdigest())
     manifest_path = out.with_suffix(".manifest.json")
     manifest_path.write_text(manifest.to_json())
     filled = {c: int(result[c].notna().sum()) for c in result.columns if c not in entities.columns}
     console.print(f"{len(result)} rows x {len(filled)} features -> {out} (manifest {manifest_path})")
     console.print("non-null per feature: " + ", ".join(f"{k}={v}" for k, v in filled.items()))
-    console.print(f"from {len(files)} offline files of {', '.join(v.qualified_name for v in chosen)}")
+    console.print(f"from {len(manifest.files)} offline files of {', '.join(v.qualified_name for v in chosen)}")
     return 0
 
 
