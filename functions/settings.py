@@ -42,8 +42,18 @@ TRAINING_SOURCE_URI = "MLOPS_TRAINING_SOURCE_URI"
 RETRAIN_COOLDOWN_SECONDS = "MLOPS_RETRAIN_COOLDOWN_SECONDS"
 RETRAIN_DAILY_BUDGET = "MLOPS_RETRAIN_DAILY_BUDGET"
 RETRAIN_LOCK_SECONDS = "MLOPS_RETRAIN_LOCK_SECONDS"
+FEATURE_OFFLINE_BUCKET = "MLOPS_FEATURE_OFFLINE_BUCKET"
+FEATURE_ONLINE_TABLE = "MLOPS_FEATURE_ONLINE_TABLE"
+FEATURE_MAX_BAD_ROW_FRACTION = "MLOPS_FEATURE_MAX_BAD_ROW_FRACTION"
+FEATURE_CHUNK_ROWS = "MLOPS_FEATURE_CHUNK_ROWS"
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+
+# Raw files for the feature pipeline land under raw/features/<source name>/ in the data bucket;
+# a new object there starts the feature pipeline (S3 -> EventBridge rule).
+RAW_FEATURES_PREFIX = "raw/features/"
+# The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
+ONLINE_TTL_ATTRIBUTE = "expires_at"
 
 # Name of the metadata table's index that lists runs of a pipeline by start time.
 RUNS_BY_PIPELINE_INDEX = "gsi1"
@@ -233,3 +243,33 @@ class RolloutCheckSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutCheckSettings:
         env = os.environ if env is None else env
         return cls(registry_table=_require(env, REGISTRY_TABLE), model_name=_require(env, MODEL_NAME))
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Settings of the feature pipeline's step functions."""
+
+    data_bucket: str
+    offline_bucket: str
+    online_table: str
+    metadata_table: str
+    max_bad_row_fraction: float
+    chunk_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FeatureSettings:
+        env = os.environ if env is None else env
+        fraction = float(_number(env, FEATURE_MAX_BAD_ROW_FRACTION, float))
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigurationError(f"{FEATURE_MAX_BAD_ROW_FRACTION} must be within [0, 1], got {fraction}")
+        chunk_rows = int(_number(env, FEATURE_CHUNK_ROWS, int))
+        if chunk_rows < 1:
+            raise ConfigurationError(f"{FEATURE_CHUNK_ROWS} must be positive, got {chunk_rows}")
+        return cls(
+            data_bucket=_require(env, DATA_BUCKET),
+            offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
+            online_table=_require(env, FEATURE_ONLINE_TABLE),
+            metadata_table=_require(env, METADATA_TABLE),
+            max_bad_row_fraction=fraction,
+            chunk_rows=chunk_rows,
+        )

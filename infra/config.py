@@ -86,6 +86,10 @@ class StageConfig:
     dead_letter_retention_days: int = 14
     kms_rotation_days: int = 365
     kms_deletion_window_days: int = 7
+    # Feature pipeline: a batch with more bad rows than this fraction fails and stores nothing.
+    feature_max_bad_row_fraction: float = 0.05
+    feature_chunk_rows: int = 5000
+    feature_step: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=1024, timeout_s=300))
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -126,6 +130,13 @@ class StageConfig:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+        if not 0.0 <= self.feature_max_bad_row_fraction <= 1.0:
+            raise StageConfigError(
+                f"feature_max_bad_row_fraction must be within 0..1, got {self.feature_max_bad_row_fraction}"
+            )
+        if not 100 <= self.feature_chunk_rows <= 1_000_000:
+            raise StageConfigError(f"feature_chunk_rows must be within 100..1000000, got {self.feature_chunk_rows}")
+        self.feature_step.validate("feature_step")
         self._validate_canary()
         self._validate_monitoring()
         self._validate_hardening()

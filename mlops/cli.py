@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     cost_cmd.add_argument("--runs", type=int, default=None, help="training runs per month")
     cost_cmd.add_argument("--data-gb", type=float, default=None, help="data volume in GB")
     cost_cmd.add_argument("--assembly", type=Path, default=None, help="a synthesized assembly of the stage")
+    _add_feature_commands(commands)
 
     args = parser.parse_args(argv)
     if args.command == "openapi":
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         from mlops.cost_command import run_cost
 
         return run_cost(args)
+    if args.command == "features":
+        return _run_feature_command(args)
     if args.command == "synth":
         from mlops.synth import synth
 
@@ -79,6 +83,105 @@ def main(argv: list[str] | None = None) -> int:
         )
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _add_feature_commands(commands: Any) -> None:
+    from mlops.features import DEFAULT_STORE
+
+    features = commands.add_parser(
+        "features",
+        help="feature store: ingest raw data, read online features, build point-in-time training sets",
+        description=(
+            "Without --stack, commands use a local feature store kept in --store (moto in-process, loaded from and "
+            "saved back to that directory on each command). With --stack, they use the deployed stack's bucket and "
+            "table (found from its CloudFormation outputs, with your AWS credentials)."
+        ),
+    )
+    sub = features.add_subparsers(dest="features_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store", type=Path, default=DEFAULT_STORE, help=f"local store directory (default {DEFAULT_STORE})"
+    )
+    common.add_argument("--stack", default=None, help="deployed stack name (e.g. Mlops-dev): use AWS instead")
+
+    ingest = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="validate, quarantine, transform, store offline and materialize online a raw CSV/Parquet file",
+        description=(
+            "Locally, runs the feature pipeline's steps in-process. With --stack, uploads the file under "
+            "raw/features/<source>/ in the data bucket; the S3 event starts the deployed pipeline."
+        ),
+    )
+    ingest.add_argument("path", type=Path)
+    ingest.add_argument("--source", default="seattle_weather", help="raw source definition (default seattle_weather)")
+    ingest.add_argument("--max-bad-row-fraction", type=float, default=0.05)
+    ingest.add_argument("--chunk-rows", type=int, default=5000)
+
+    get = sub.add_parser("get", parents=[common], help="read online features of entities (PRESENT/NOT_FOUND/EXPIRED)")
+    get.add_argument("view", help="feature view, name or name:vN")
+    get.add_argument("keys", nargs="+", help="entity keys: a value, or k=v[,k2=v2]")
+    get.add_argument("--features", default=None, help="comma-separated subset of the view's features")
+    get.add_argument("--as-of", default=None, help="judge TTL as of this time instead of now (e.g. 2015-12-31T12:00Z)")
+
+    training = sub.add_parser(
+        "training-set", parents=[common], help="point-in-time-correct training set + manifest from the offline store"
+    )
+    training.add_argument("entities", type=Path, help="Parquet/CSV with join keys and event_timestamp")
+    training.add_argument("--views", required=True, help="comma-separated feature views (name or name:vN)")
+    training.add_argument("--out", type=Path, required=True, help="output Parquet; the manifest goes next to it")
+    training.add_argument("--strict", action="store_true", help="also require created_timestamp <= entity time")
+    training.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
+
+    sub.add_parser("views", help="the feature views defined in code, with versions, TTLs and rules")
+
+
+def _run_feature_command(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from functions.core.errors import MlopsError
+    from mlops import features
+
+    console = Console(highlight=False)
+    try:
+        if args.features_command == "views":
+            console.print_json(json.dumps(features.describe_views()))
+            return 0
+        if args.features_command == "ingest":
+            return features.ingest(
+                args.path,
+                source=args.source,
+                store=args.store,
+                stack=args.stack,
+                max_bad_row_fraction=args.max_bad_row_fraction,
+                chunk_rows=args.chunk_rows,
+                console=console,
+            )
+        if args.features_command == "get":
+            return features.get(
+                args.view,
+                args.keys,
+                features=args.features.split(",") if args.features else None,
+                as_of=args.as_of,
+                store=args.store,
+                stack=args.stack,
+                console=console,
+            )
+        return features.training_set(
+            args.entities,
+            views=args.views.split(","),
+            out=args.out,
+            strict=args.strict,
+            full_feature_names=args.full_feature_names,
+            store=args.store,
+            stack=args.stack,
+            console=console,
+        )
+    except MlopsError as exc:
+        console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+        return 1
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class PipelineRun:
     execution_arn: str
     ended_at: str | None = None
     error: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
     steps: tuple[StepRun, ...] = ()
 
 
@@ -83,13 +84,18 @@ class MetadataStore:
         except ClientError as exc:
             raise storage_error(exc, f"recording step {step.step} of run {run_id}") from exc
 
-    def finish_run(self, run_id: str, *, status: str, error: dict[str, Any] | None = None) -> None:
-        """Mark a RUNNING run as finished; a finished run is never rewritten."""
+    def finish_run(
+        self, run_id: str, *, status: str, error: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Mark a RUNNING run as finished (with an optional summary, e.g. row counts); never rewritten."""
         values: dict[str, Any] = {":status": {"S": status}, ":ended": {"S": now_iso()}, ":running": {"S": "RUNNING"}}
         update = "SET #status = :status, ended_at = :ended"
         if error is not None:
             values[":error"] = to_item({"error": error})["error"]
             update += ", #error = :error"
+        if summary is not None:
+            values[":summary"] = to_item({"summary": summary})["summary"]
+            update += ", summary = :summary"
         try:
             self._ddb.update_item(
                 TableName=self._table,

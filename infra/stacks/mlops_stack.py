@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from functions import settings as env_names
+from functions.core.features.catalog import FEATURE_VIEWS
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
+from infra.constructs.feature_store import FeatureStore
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_rollout import ModelRollout
@@ -70,6 +73,26 @@ class MlopsStack(Stack):
         )
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
+
+        # S3 -> EventBridge for the data bucket: new raw files start the feature pipeline.
+        data_bucket = storage.data.node.default_child
+        assert isinstance(data_bucket, s3.CfnBucket)
+        data_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        features = FeatureStore(
+            self,
+            "FeatureStore",
+            config=config,
+            factory=factory,
+            views=FEATURE_VIEWS,
+            access_logs=storage.access_logs,
+            raw_bucket=storage.data,
+            environment={
+                env_names.DATA_BUCKET: storage.data.bucket_name,
+                env_names.METADATA_TABLE: metadata.table.table_name,
+            },
+        )
+        for fn in features.functions.values():
+            metadata.grant(fn, write=True)
 
         rollout = ModelRollout(
             self,
@@ -134,4 +157,8 @@ class MlopsStack(Stack):
         CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
         CfnOutput(self, "RetrainGuardTableName", value=monitoring.guard_table.table_name)
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=pipeline.dead_letters.queue_url)
+        CfnOutput(self, "FeatureStateMachineArn", value=features.state_machine.state_machine_arn)
+        CfnOutput(self, "FeatureOfflineBucketName", value=features.offline.bucket_name)
+        CfnOutput(self, "FeatureOnlineTableName", value=features.online.table_name)
+        CfnOutput(self, "FeatureGlueDatabase", value=features.database.ref)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")

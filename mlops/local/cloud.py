@@ -75,6 +75,9 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
     "AWS::CloudWatch::Dashboard": "console view only: locally, read metrics from moto CloudWatch or cloud.alarms",
     "AWS::IAM::OIDCProvider": "GitHub OIDC federation: only GitHub Actions tokens use it; nothing local signs in",
+    "AWS::Glue::Database": "not emulated (no Glue catalog locally): Athena queries of the offline store exist only "
+    "in AWS; locally read the same Parquet files with pyarrow or `mlops features training-set`",
+    "AWS::Glue::Table": "not emulated (no Glue catalog locally): its partition projection serves Athena in AWS only",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
