@@ -11,7 +11,8 @@ from functions.settings import RUNS_BY_PIPELINE_INDEX
 from infra.config import StageConfig
 
 _READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
-_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+# TransactWriteItems is authorized per item action (PutItem, UpdateItem, ConditionCheckItem).
+_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
 
 
 def _table(scope: Construct, construct_id: str, config: StageConfig) -> dynamodb.Table:
