@@ -52,6 +52,14 @@ class StageConfig:
     api_rate_limit_rps: int = 50
     api_burst_limit: int = 100
     min_accuracy: float = 0.6
+    # "auto": the pipeline approves a candidate that passes the gate and makes it champion;
+    # "manual": it stays pending until a person approves and promotes it.
+    approval_policy: str = "auto"
+    # ValidateData: a majority class at or above this share of rows is a degenerate training set.
+    max_majority_share: float = 0.95
+    # ValidateData: drift limits against the champion's training set (label TVD; feature mean shift in stds).
+    max_label_drift: float = 0.5
+    max_mean_shift: float = 3.0
     model_refresh_s: int = 60
     inference_max_records: int = 1000
 
@@ -80,6 +88,12 @@ class StageConfig:
             raise StageConfigError("api_burst_limit must be at least api_rate_limit_rps")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
+        if self.approval_policy not in ("auto", "manual"):
+            raise StageConfigError(f"approval_policy must be 'auto' or 'manual', got {self.approval_policy!r}")
+        if not 0.0 < self.max_majority_share <= 1.0 or not 0.0 < self.max_label_drift <= 1.0:
+            raise StageConfigError("max_majority_share and max_label_drift must be within (0, 1]")
+        if self.max_mean_shift <= 0:
+            raise StageConfigError(f"max_mean_shift must be positive, got {self.max_mean_shift}")
         if not 0 <= self.model_refresh_s <= 3600:
             raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
         if not 1 <= self.inference_max_records <= 10000:
@@ -102,6 +116,7 @@ STAGES: dict[str, StageConfig] = {
         api_rate_limit_rps=200,
         api_burst_limit=400,
         min_accuracy=0.7,
+        approval_policy="manual",
     ),
 }
 

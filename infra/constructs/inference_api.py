@@ -97,9 +97,7 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        model = self.api.add_model(
-            "PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA
-        )
+        model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA)
         self.api.root.add_resource("predict").add_method(
             "POST",
             integration,

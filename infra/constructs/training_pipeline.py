@@ -22,10 +22,13 @@ from infra.nag import acknowledge
 # state machine placeholder -> (construct id, handler)
 STEPS: dict[str, tuple[str, str]] = {
     "RunRecorderFunctionArn": ("RunRecorder", "functions.handlers.run_recorder.handler"),
-    "LoadDataFunctionArn": ("LoadData", "functions.handlers.load_data.handler"),
+    "BuildTrainingSetFunctionArn": ("BuildTrainingSet", "functions.handlers.build_training_set.handler"),
+    "ValidateDataFunctionArn": ("ValidateData", "functions.handlers.validate_data.handler"),
+    "SplitFunctionArn": ("Split", "functions.handlers.split.handler"),
     "TrainFunctionArn": ("Train", "functions.handlers.train.handler"),
     "EvaluateFunctionArn": ("Evaluate", "functions.handlers.evaluate.handler"),
     "RegisterFunctionArn": ("Register", "functions.handlers.register.handler"),
+    "PromoteFunctionArn": ("Promote", "functions.handlers.promote.handler"),
 }
 
 
@@ -45,7 +48,7 @@ class TrainingPipeline(Construct):
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         for placeholder, (step_id, handler) in STEPS.items():
-            sizing = config.training if step_id in ("Train", "Evaluate") else config.pipeline_step
+            sizing = config.training if step_id in ("Train", "Evaluate", "ValidateData") else config.pipeline_step
             self.functions[placeholder] = factory.function(
                 step_id,
                 handler=handler,

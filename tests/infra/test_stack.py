@@ -13,6 +13,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra.app_builder import build_app
 from infra.config import STAGES, FunctionSizing, StageConfig, StageConfigError, stage_config
+from infra.constructs.training_pipeline import STEPS
 from infra.nag import add_nag_checks
 
 
@@ -50,9 +51,9 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
 
 def test_every_function_runs_from_the_container_image_with_its_own_role(template: Template) -> None:
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == len(STEPS) + 1  # the training pipeline's steps and the inference function
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(roles) == 6
+    assert len(roles) == len(functions)
     for fn in functions.values():
         assert fn["Properties"]["PackageType"] == "Image"
         assert fn["Properties"]["ImageConfig"]["Command"][0].startswith("functions.handlers.")

@@ -13,10 +13,13 @@ from mlops.local.intrinsics import IntrinsicError, PhysicalResource, Resolver
 
 STEP_ARNS = [
     "RunRecorderFunctionArn",
-    "LoadDataFunctionArn",
+    "BuildTrainingSetFunctionArn",
+    "ValidateDataFunctionArn",
+    "SplitFunctionArn",
     "TrainFunctionArn",
     "EvaluateFunctionArn",
     "RegisterFunctionArn",
+    "PromoteFunctionArn",
 ]
 TIMEOUTS = {"PipelineTimeoutSeconds": 600, "StepTimeoutSeconds": 90, "TrainTimeoutSeconds": 330}
 
