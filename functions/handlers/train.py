@@ -59,6 +59,6 @@ def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     spec = model_spec(settings().model_name)
     result = train_candidate(objects(), spec, event["split"], run_artifact(event["run_id"], "train"))
-    metadata().log_params(event["run_id"], result["params"])
+    metadata().log_params(event["run_id"], {**result["params"], "training_backend": "lambda"})
     logger.info("model trained", extra={"uri": result["artifact_uri"], "train_rows": result["train_rows"]})
     return result

@@ -55,6 +55,7 @@ class MlopsStack(Stack):
             storage.grant_run_artifacts(fn, write=True)
         steps = pipeline.functions
         storage.grant_read_raw(steps["BuildTrainingSetFunctionArn"])
+        storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
         for name in ("ValidateData", "Evaluate"):
             registry.grant(steps[f"{name}FunctionArn"], write=False)
         for name in ("Register", "Promote"):

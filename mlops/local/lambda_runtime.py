@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -126,7 +126,7 @@ class InProcessLambdaRuntime:
     def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
         """Run the handler; returns (payload JSON, errored, log text) as moto expects."""
         function = self.functions[function_name]
-        with self._lock, self._sandbox(function), self._environment(function):
+        with self._lock, self._sandbox(function.name), self._environment(function):
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
             # Re-installed per call: test runners swap sys.stdout between phases.
@@ -181,16 +181,30 @@ class InProcessLambdaRuntime:
                 self._metric_sink(document)
 
     @contextmanager
-    def _sandbox(self, function: LocalFunction) -> Iterator[None]:
+    def isolated(self, name: str, environment: Mapping[str, str]) -> Iterator[None]:
+        """Run code as another container would (e.g. a Batch job): one at a time, with its own
+        copy of the project's modules (kept under ``name``) and exactly ``environment`` added."""
+        with self._lock, self._sandbox(name):
+            saved = dict(os.environ)
+            os.environ.update(environment)
+            os.environ.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})
+            try:
+                yield
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+    @contextmanager
+    def _sandbox(self, box: str) -> Iterator[None]:
         outside = {name: module for name, module in sys.modules.items() if _ours(name)}
         for name in outside:
             del sys.modules[name]
-        sys.modules.update(self._modules.get(function.name, {}))
+        sys.modules.update(self._modules.get(box, {}))
         try:
             yield
         finally:
             mine = {name: module for name, module in sys.modules.items() if _ours(name)}
-            self._modules[function.name] = mine
+            self._modules[box] = mine
             for name in mine:
                 del sys.modules[name]
             sys.modules.update(outside)

@@ -128,3 +128,21 @@ def test_same_execution_name_started_twice_gives_one_run(cloud: LocalCloud) -> N
     assert [v.version for v in registry_of(cloud).list_versions(MODEL)] == [1]
     with pytest.raises(ModelNotFoundError):
         registry_of(cloud).resolve_alias(MODEL, "challenger")
+
+
+def test_large_training_set_trains_on_batch_with_the_same_entrypoint(cloud: LocalCloud) -> None:
+    # Given a Batch threshold below the shipped dataset's size (execution-input override)
+    source = upload_raw(cloud)
+    # When the pipeline runs
+    result = run_training(cloud, source, options={"batch_threshold_rows": 100})
+    # Then training ran as one Batch job, not on Lambda, and the pipeline went on to promote its model
+    assert result.status == "SUCCEEDED", result.cause
+    [job] = cloud.batch.jobs
+    assert (job.command, job.exit_code) == (["batch"], 0)
+    assert result.output["batch_job"]["status"] == "SUCCEEDED"
+    run = metadata_of(cloud).get_run(result.name)
+    steps = [s.step for s in run.steps]
+    assert "TrainOnBatch" in steps and "Train" not in steps
+    assert run.params["training_backend"] == "batch"
+    champion = registry_of(cloud).resolve_alias(MODEL, "champion")
+    assert champion.artifact_sha256 == result.output["candidate"]["sha256"]
