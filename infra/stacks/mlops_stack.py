@@ -86,4 +86,9 @@ class MlopsStack(Stack):
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
         CfnOutput(self, "TrainingStateMachineArn", value=pipeline.state_machine.state_machine_arn)
         CfnOutput(self, "DataBucketName", value=storage.data.bucket_name)
+        # Read by the operator CLI (`mlops models|runs|lineage|train --stack ...`).
+        CfnOutput(self, "RegistryTableName", value=registry.table.table_name)
+        CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
+        CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
+        CfnOutput(self, "ModelName", value=config.model_name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")
