@@ -90,7 +90,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
                 "champion",
             )
             console.print(
-                f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion ({version.approval_status}), "
+                f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
                 f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
             )
             console.print("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))
