@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
 
 from functions.adapters.dynamo_items import to_item
 from functions.adapters.model_store import load_registered_model
@@ -41,9 +44,25 @@ class Clock:
         return self.now
 
 
+def _serialized(method: Any, lock: threading.RLock) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return call
+
+
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    with mock_aws():
+    # DynamoDB applies each write atomically; moto's in-memory backend does not (two threads can
+    # read the same counter before either writes). Serializing moto's writes restores DynamoDB's
+    # guarantee, so the concurrency tests exercise the registry's logic, not moto's race.
+    lock = threading.RLock()
+    atomic = {
+        name: _serialized(getattr(DynamoDBBackend, name), lock)
+        for name in ("put_item", "update_item", "transact_write_items")
+    }
+    with mock_aws(), mock.patch.multiple(DynamoDBBackend, **atomic):
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(
             TableName=TABLE,
