@@ -5,6 +5,6 @@
 set -e
 if [ "$1" = "batch" ]; then
     shift
-    exec python -m functions.handlers.batch_train "$@"
+    exec python3 -m functions.handlers.batch_train "$@"
 fi
 exec /lambda-entrypoint.sh "$@"
