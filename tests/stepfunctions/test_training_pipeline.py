@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from functions.core.errors import ModelNotFoundError
 from mlops.local import LocalCloud
+from mlops.local import batch as batch_module
 from tests.helpers import metadata_of, registry_of, run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
@@ -146,3 +147,20 @@ def test_large_training_set_trains_on_batch_with_the_same_entrypoint(cloud: Loca
     assert run.params["training_backend"] == "batch"
     champion = registry_of(cloud).resolve_alias(MODEL, "champion")
     assert champion.artifact_sha256 == result.output["candidate"]["sha256"]
+
+
+def test_failed_batch_job_fails_the_run_and_registers_nothing(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Batch job whose container cannot start its entrypoint
+    monkeypatch.setitem(batch_module.ENTRYPOINTS, "batch", "functions.handlers.no_such_module")
+    # When a large training set goes to Batch
+    result = run_training(cloud, upload_raw(cloud), options={"batch_threshold_rows": 100})
+    # Then the job failed with its reason, the run is FAILED with the Batch failure, nothing is registered
+    assert result.status == "FAILED"
+    [job] = cloud.batch.jobs
+    assert job.exit_code == 1 and "no_such_module" in (job.reason or "")
+    run = metadata_of(cloud).get_run(result.name)
+    assert run.status == "FAILED"
+    assert run.error is not None and run.error["Error"] == "States.TaskFailed"
+    assert registry_of(cloud).list_versions(MODEL) == []
