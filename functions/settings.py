@@ -55,6 +55,17 @@ RAW_FEATURES_PREFIX = "raw/features/"
 # The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
 ONLINE_TTL_ATTRIBUTE = "expires_at"
 
+CODE_COMMIT = "MLOPS_CODE_COMMIT"
+REQUIREMENTS_SHA256 = "MLOPS_REQUIREMENTS_SHA256"
+APPROVAL_POLICY = "MLOPS_APPROVAL_POLICY"
+MAX_MAJORITY_SHARE = "MLOPS_MAX_MAJORITY_SHARE"
+MAX_LABEL_DRIFT = "MLOPS_MAX_LABEL_DRIFT"
+MAX_MEAN_SHIFT = "MLOPS_MAX_MEAN_SHIFT"
+
+# "auto": a candidate that passes the quality gate is approved and made champion by the pipeline;
+# "manual": it is registered pending, and a person approves and promotes it (`mlops models ...`).
+APPROVAL_POLICIES = ("auto", "manual")
+
 # Name of the metadata table's index that lists runs of a pipeline by start time.
 RUNS_BY_PIPELINE_INDEX = "gsi1"
 
@@ -84,10 +95,19 @@ class PipelineSettings:
     metadata_table: str
     model_name: str
     min_accuracy: float
+    code_commit: str
+    requirements_sha256: str
+    approval_policy: str
+    max_majority_share: float
+    max_label_drift: float
+    max_mean_shift: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
         env = os.environ if env is None else env
+        policy = _require(env, APPROVAL_POLICY)
+        if policy not in APPROVAL_POLICIES:
+            raise ConfigurationError(f"{APPROVAL_POLICY} must be one of {APPROVAL_POLICIES}, got {policy!r}")
         return cls(
             data_bucket=_require(env, DATA_BUCKET),
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
@@ -95,7 +115,17 @@ class PipelineSettings:
             metadata_table=_require(env, METADATA_TABLE),
             model_name=_require(env, MODEL_NAME),
             min_accuracy=float(_number(env, MIN_ACCURACY, float)),
+            code_commit=_require(env, CODE_COMMIT),
+            requirements_sha256=_require(env, REQUIREMENTS_SHA256),
+            approval_policy=policy,
+            max_majority_share=float(_number(env, MAX_MAJORITY_SHARE, float)),
+            max_label_drift=float(_number(env, MAX_LABEL_DRIFT, float)),
+            max_mean_shift=float(_number(env, MAX_MEAN_SHIFT, float)),
         )
+
+    @property
+    def code_version(self) -> dict[str, str]:
+        return {"git_commit": self.code_commit, "requirements_sha256": self.requirements_sha256}
 
 
 @dataclass(frozen=True)

@@ -85,11 +85,12 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
                 console.print(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
                 return 1
 
-            version = registry_of(cloud).latest(
-                cloud.runtime.functions[cloud.function_name("FunctionsRegister")].environment["MLOPS_MODEL_NAME"]
+            version = registry_of(cloud).resolve_alias(
+                cloud.runtime.functions[cloud.function_name("FunctionsRegister")].environment["MLOPS_MODEL_NAME"],
+                "champion",
             )
             console.print(
-                f"[bold]5. registry[/]: {version.model_name} v{version.version}, "
+                f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
                 f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
             )
             console.print("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))

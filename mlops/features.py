@@ -32,10 +32,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from functions.adapters.feature_training_sets import build_training_set
 from functions.adapters.materialization import materialize
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
-from functions.adapters.training_sets import build_training_set
 from functions.core.errors import DataValidationError
 from functions.core.features.catalog import feature_view, raw_source, views_of_source
 from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView

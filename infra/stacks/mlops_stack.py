@@ -10,6 +10,7 @@ from constructs import Construct
 
 from functions import settings as env_names
 from functions.core.features.catalog import FEATURE_VIEWS
+from infra.code_version import git_commit, requirements_sha256
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
@@ -48,14 +49,24 @@ class MlopsStack(Stack):
                 env_names.METADATA_TABLE: metadata.table.table_name,
                 env_names.MODEL_NAME: config.model_name,
                 env_names.MIN_ACCURACY: str(config.min_accuracy),
+                env_names.CODE_COMMIT: git_commit(),
+                env_names.REQUIREMENTS_SHA256: requirements_sha256(),
+                env_names.APPROVAL_POLICY: config.approval_policy,
+                env_names.MAX_MAJORITY_SHARE: str(config.max_majority_share),
+                env_names.MAX_LABEL_DRIFT: str(config.max_label_drift),
+                env_names.MAX_MEAN_SHIFT: str(config.max_mean_shift),
             },
         )
         for fn in pipeline.functions.values():
             metadata.grant(fn, write=True)
             storage.grant_run_artifacts(fn, write=True)
-        steps = {name: pipeline.functions[f"{name}FunctionArn"] for name in ("LoadData", "Register")}
-        storage.grant_read_raw(steps["LoadData"])
-        registry.grant(steps["Register"], write=True)
+        steps = pipeline.functions
+        storage.grant_read_raw(steps["BuildTrainingSetFunctionArn"])
+        storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
+        for name in ("ValidateData", "Evaluate"):
+            registry.grant(steps[f"{name}FunctionArn"], write=False)
+        for name in ("Register", "Promote"):
+            registry.grant(steps[f"{name}FunctionArn"], write=True)
 
         api = InferenceApi(
             self,
@@ -161,4 +172,8 @@ class MlopsStack(Stack):
         CfnOutput(self, "FeatureOfflineBucketName", value=features.offline.bucket_name)
         CfnOutput(self, "FeatureOnlineTableName", value=features.online.table_name)
         CfnOutput(self, "FeatureGlueDatabase", value=features.database.ref)
+        # Read by the operator CLI (`mlops models|runs|lineage|train --stack ...`).
+        CfnOutput(self, "RegistryTableName", value=registry.table.table_name)
+        CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
+        CfnOutput(self, "ModelName", value=config.model_name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")
