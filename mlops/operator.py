@@ -41,6 +41,7 @@ class Backend:
     artifact_bucket: str
     model_name: str
     raw_dataset_uri: str
+    events: Any = None
     cloud: LocalCloud | None = None
 
     @classmethod
@@ -58,6 +59,7 @@ class Backend:
             artifact_bucket=outputs["ArtifactBucketName"],
             model_name=outputs["ModelName"],
             raw_dataset_uri=outputs.get("RawDatasetUri", ""),
+            events=clients("events"),
             cloud=cloud,
         )
 
@@ -105,7 +107,12 @@ def show_model(backend: Backend, name: str) -> dict[str, Any]:
 
 
 def promote(backend: Backend, name: str, version: int, *, alias: str, by: str, reason: str) -> AliasChange:
-    return move_alias_with_lineage(backend.registry, backend.metadata, name, alias, version, by=by, reason=reason)
+    """Move the alias (audited, with lineage) and announce it, so a champion move rolls out to serving."""
+    from functions.adapters.alias_events import announce_alias_move
+
+    change = move_alias_with_lineage(backend.registry, backend.metadata, name, alias, version, by=by, reason=reason)
+    announce_alias_move(backend.events, change)
+    return change
 
 
 def rollback(backend: Backend, name: str, *, alias: str, by: str, reason: str) -> AliasChange:

@@ -74,7 +74,12 @@ class ModelCache:
         registry = ModelRegistry(client("dynamodb"), settings().registry_table)
         pinned = settings().model_version
         # A version published by the rollout deployer serves exactly its pinned model version.
-        latest = registry.get(settings().model_name, pinned) if pinned else registry.latest(settings().model_name)
+        # A published version is pinned by the rollout; $LATEST (unpinned) serves the champion.
+        latest = (
+            registry.get(settings().model_name, pinned)
+            if pinned
+            else registry.resolve_alias(settings().model_name, "champion")
+        )
         if loaded is not None and loaded.version.version == latest.version:
             self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded

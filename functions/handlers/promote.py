@@ -13,6 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.adapters.alias_events import announce_alias_move
+from functions.adapters.clients import client
 from functions.adapters.metadata import MetadataStore, alias_change_node, model_node
 from functions.adapters.registry import AliasChange, ModelRegistry
 from functions.handlers.pipeline_context import SETTINGS, metadata, registry, settings
@@ -57,5 +59,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         registry(), metadata(), name, CHAMPION, version, by="pipeline",
         reason=f"run {event['run_id']} passed the quality gate",
     )  # fmt: skip
-    logger.info("champion moved", extra={"from": change.from_version, "to": version})
+    event_id = announce_alias_move(client("events"), change)
+    logger.info("champion moved", extra={"from": change.from_version, "to": version, "event_id": event_id})
     return {"promoted": True, "approval_status": "approved", "alias": CHAMPION, "from_version": change.from_version}

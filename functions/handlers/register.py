@@ -13,11 +13,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.adapters.clients import client
 from functions.adapters.metadata import model_node, run_node
+from functions.adapters.monitoring import store_baseline
 from functions.adapters.objects import S3Uri
 from functions.adapters.registry import PENDING, REJECTED
+from functions.adapters.training_sets import read_verified_parquet
 from functions.core.artifact import load_verified_model
 from functions.core.model_spec import model_spec
+from functions.core.monitoring.baseline import build_baseline
 from functions.core.onnx_model import OnnxExport, export_onnx
 from functions.core.signature import ModelSignature
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, run_artifact, settings
@@ -66,6 +70,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         approval_reason="" if passed else evaluation["reason"],
         **onnx_fields,
     )
+    if passed:
+        # The drift baseline monitoring compares live traffic with: training features and predictions.
+        split = event["split"]
+        train = read_verified_parquet(objects(), split["train_uri"], split["train_sha256"])
+        features = train[spec.feature_names]
+        baseline = build_baseline(features, spec.feature_names, model.predict(features.to_numpy(dtype=float)))
+        store_baseline(client("s3"), settings().artifact_bucket, version.model_name, version.version, baseline)
     metadata().add_edge(
         run_node(event["run_id"], "training"),
         model_node(version.model_name, version.version, artifact_sha256=version.artifact_sha256),

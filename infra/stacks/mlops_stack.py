@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -67,6 +68,14 @@ class MlopsStack(Stack):
             registry.grant(steps[f"{name}FunctionArn"], write=False)
         for name in ("Register", "Promote"):
             registry.grant(steps[f"{name}FunctionArn"], write=True)
+        storage.grant_baselines_write(steps["RegisterFunctionArn"])
+        # Promote announces a champion move on the default bus; the rollout's Deployer listens.
+        steps["PromoteFunctionArn"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self.format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
+        )
 
         api = InferenceApi(
             self,
