@@ -19,6 +19,7 @@ REGISTRY_TABLE = "MLOPS_REGISTRY_TABLE"
 METADATA_TABLE = "MLOPS_METADATA_TABLE"
 CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
 CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
+ONLINE_VIEW = "MLOPS_ONLINE_VIEW"
 CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
 # Set by the rollout deployer on the version it publishes: serve exactly this model version.
@@ -158,6 +159,9 @@ class InferenceSettings:
     capture_bucket: str
     capture_stream: str
     capture_sample_rate: float
+    # Optional: where POST /predict with entity ids reads features (``name:vN`` of a feature view).
+    online_table: str = ""
+    online_view: str = ""
     model_version: int | None = None
 
     @classmethod
@@ -176,6 +180,8 @@ class InferenceSettings:
             capture_bucket=_require(env, CAPTURE_BUCKET),
             capture_stream=_require(env, CAPTURE_STREAM),
             capture_sample_rate=rate,
+            online_table=env.get(FEATURE_ONLINE_TABLE, ""),
+            online_view=env.get(ONLINE_VIEW, ""),
             model_version=pinned,
         )
 

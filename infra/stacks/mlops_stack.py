@@ -113,6 +113,10 @@ class MlopsStack(Stack):
         )
         for fn in features.functions.values():
             metadata.grant(fn, write=True)
+        # POST /predict with entity ids reads the serving model's features from the online store.
+        api.function.add_environment(env_names.FEATURE_ONLINE_TABLE, features.online.table_name)
+        api.function.add_environment(env_names.ONLINE_VIEW, f"{FEATURE_VIEWS[0].name}:v{FEATURE_VIEWS[0].version}")
+        features.grant_read_online(api.function)
 
         rollout = ModelRollout(
             self,

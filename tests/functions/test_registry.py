@@ -54,13 +54,14 @@ def _serialized(method: Any, lock: threading.RLock) -> Any:
 
 @pytest.fixture
 def aws() -> Iterator[Any]:
-    # DynamoDB applies each write atomically; moto's in-memory backend does not (two threads can
-    # read the same counter before either writes). Serializing moto's writes restores DynamoDB's
-    # guarantee, so the concurrency tests exercise the registry's logic, not moto's race.
+    # DynamoDB applies each request atomically; moto's in-memory backend does not (two threads can
+    # read the same counter before either writes, and a read can see a write half-done). Serializing
+    # moto's requests restores DynamoDB's guarantee, so the concurrency tests exercise the
+    # registry's logic, not moto's races.
     lock = threading.RLock()
     atomic = {
         name: _serialized(getattr(DynamoDBBackend, name), lock)
-        for name in ("put_item", "update_item", "transact_write_items")
+        for name in ("put_item", "update_item", "transact_write_items", "get_item", "query", "scan")
     }
     with mock_aws(), mock.patch.multiple(DynamoDBBackend, **atomic):
         ddb = boto3.client("dynamodb", region_name="us-east-1")
