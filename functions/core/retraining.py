@@ -68,14 +68,17 @@ def trigger_reason(event: dict[str, Any]) -> TriggerReason:
         )
     trigger = event.get("trigger")
     if isinstance(trigger, dict) and trigger.get("type") in ("schedule", "new_data"):
-        source = trigger.get("schedule") or trigger.get("object_key")
+        # New data names the object it came in, or the feature-pipeline execution that stored it.
+        source = trigger.get("schedule") or trigger.get("object_key") or trigger.get("execution")
         if not source:
-            raise InvalidRequestError(f"{trigger['type']} trigger must name its schedule or object_key")
+            raise InvalidRequestError(f"{trigger['type']} trigger must name its schedule, object_key or execution")
         return TriggerReason(
             type=str(trigger["type"]),
             time=parse_time(trigger.get("time")),
             source=str(source),
-            detail={k: v for k, v in trigger.items() if k not in ("type", "time", "schedule", "object_key")},
+            detail={
+                k: v for k, v in trigger.items() if k not in ("type", "time", "schedule", "object_key", "execution")
+            },
         )
     raise InvalidRequestError(
         "unknown trigger event: expected a CloudWatch alarm state change or "

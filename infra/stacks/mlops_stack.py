@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -171,6 +173,34 @@ class MlopsStack(Stack):
         )
         registry.grant(monitoring.monitor, write=False)
         storage.grant_monitoring(monitoring.monitor)
+
+        # (c) new data: a feature-pipeline run that stored new features asks the guard for a retrain.
+        events.Rule(
+            self,
+            "RetrainOnNewFeatures",
+            description="New features stored -> retrain guard (cooldown, lock, budget) -> training pipeline",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["SUCCEEDED"], "stateMachineArn": [features.state_machine.state_machine_arn]},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    monitoring.guard,
+                    event=events.RuleTargetInput.from_object(
+                        {
+                            "trigger": {
+                                "type": "new_data",
+                                "time": events.EventField.time,
+                                "execution": events.EventField.from_path("$.detail.executionArn"),
+                            }
+                        }
+                    ),
+                    dead_letter_queue=pipeline.dead_letters,
+                    retry_attempts=3,
+                )
+            ],
+        )
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)

@@ -55,14 +55,15 @@ def test_new_raw_data_starts_the_pipeline_which_quarantines_stores_and_materiali
     # When the S3 event reaches the pipeline
     [execution] = executions(cloud)
     result = cloud.wait_for_execution(execution["executionArn"])
-    # Then it succeeds (and only it: no schedule fires on an S3 event), with every row accounted for
-    assert (
-        cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.output("TrainingStateMachineArn"))[
-            "executions"
-        ]
-        == []
-    )
+    # Then it succeeds, with every row accounted for
     assert result.status == "SUCCEEDED", result.cause
+    # And the stored features ask for a retrain through the guard (no schedule fires on an S3 event):
+    # exactly one training run, whose trigger names the feature-pipeline execution
+    training = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.output("TrainingStateMachineArn"))
+    (started,) = training["executions"]
+    trained = cloud.wait_for_execution(started["executionArn"])
+    trigger = metadata_of(cloud).get_run(trained.name).trigger
+    assert (trigger["type"], trigger["source"]) == ("new_data", execution["executionArn"])
     run = metadata_of(cloud).get_run(result.name)
     assert run.status == "SUCCEEDED" and run.trigger["type"] == "s3"
     assert run.trigger["key"] == "raw/features/seattle_weather/2012-q1.csv"
