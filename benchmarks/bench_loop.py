@@ -1,4 +1,4 @@
-"""Whole local loop and test-suite wall time, and the cost model's three traffic profiles.
+"""Whole local loop and test-suite wall time (the cost model's output is ``bench_cost``).
 
 BENCH_LOOP_REPEATS=1 (times each of ``mlops demo`` and the ``make test`` steps run). There is no peer: these
 numbers say what a contributor waits for, next to nothing else. Commands run with this interpreter's
@@ -18,7 +18,7 @@ from benchmarks.results import row, write_comparison
 
 REPEATS = int(os.environ.get("BENCH_LOOP_REPEATS", "1"))
 BIN = Path(sys.executable).parent
-NO_PEER = "no peer: wall time of our own loop"
+NO_PEER = "no peer: our own wall time"
 
 
 def wall(command: list[str]) -> list[float]:
@@ -54,29 +54,6 @@ def main() -> int:
         notes=[
             f"Each command run {REPEATS} time(s) on the shared machine, sequentially, from a warm pip/venv "
             "(no installation counted)."
-        ],
-    )
-    blocks = []
-    for stage in ("dev", "prod"):
-        done = subprocess.run(
-            [str(BIN / "mlops"), "cost", "--stage", stage, "--profile", "all"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        blocks.append((f"`mlops cost --stage {stage} --profile all`", done.stdout))
-    write_comparison(
-        "cost",
-        title="Cost (mlops cost)",
-        command="mlops cost --stage <dev|prod> --profile all",
-        peer="none",
-        sizes={},
-        rows=[],
-        blocks=blocks,
-        notes=[
-            "The cost model's own output for the three documented traffic profiles (small, medium, large); "
-            "list prices are in mlops/cost.py. Not a measurement."
         ],
     )
     print(f"demo {demo}, test {total}")

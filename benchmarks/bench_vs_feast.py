@@ -111,16 +111,18 @@ class Truth:
         self.slices = {self.keys[s]: (s, e) for s, e in zip(starts, ends, strict=True)}
         self.ttl_ns = TTL_DAYS * 24 * 3600 * 10**9
 
-    def expected(self, key: str, at_ns: int) -> tuple[np.ndarray | None, bool]:
-        """(feature values or None, whether the chosen row ties with another on event time)."""
+    def expected(self, key: str, at_ns: int) -> tuple[np.ndarray | None, str]:
+        """(feature values or None, why): why is "none" (no row at or before), "stale" (latest row older
+        than the TTL), "tie" (the chosen row ties another on event time) or "row"."""
         if key not in self.slices:
-            return None, False
+            return None, "none"
         s, e = self.slices[key]
         i = s + int(np.searchsorted(self.event[s:e], at_ns, side="right")) - 1
-        if i < s or at_ns - self.event[i] > self.ttl_ns:
-            return None, False
-        tie = i > s and self.event[i - 1] == self.event[i]
-        return self.values[i], bool(tie)
+        if i < s:
+            return None, "none"
+        if at_ns - self.event[i] > self.ttl_ns:
+            return None, "stale"
+        return self.values[i], "tie" if i > s and self.event[i - 1] == self.event[i] else "row"
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,49 +134,52 @@ def compare_rows(where: Path, check_sample: int) -> dict[str, Any]:
     ours = pd.read_parquet(where / "ours.parquet").set_index("row_id").sort_index()
     feast = pd.read_parquet(where / "feast.parquet").set_index("row_id").sort_index()
     entities = ours["event_timestamp"].to_numpy(dtype="datetime64[ns]").view("int64")
+    keys = ours["entity_id"].to_numpy()
     causes: Counter[str] = Counter()
     ours_wrong: list[str] = []
-    dropped = ours.index.difference(feast.index)
     extra = feast.index.difference(ours.index)
     if len(extra):
         causes["Feast returned entity rows that were not in the input"] += len(extra)
+    present = ours.index.isin(feast.index)
+    dropped_why: dict[int, set[str]] = {int(i): set() for i in np.flatnonzero(~present)}
     rng = np.random.default_rng(0)
     verified = 0
     for view, features in VIEWS.items():
         truth = Truth(pd.read_parquet(where / f"{view}.parquet"), features)
         mine = ours[features].to_numpy(dtype=float)
         theirs = feast.reindex(ours.index)[features].to_numpy(dtype=float)
-        present = ours.index.isin(feast.index)
         differs = present & ~_same(mine, theirs).all(axis=1)
         # Rows both agree on are checked too, on a sample: agreeing is not the same as being right.
         agree = np.flatnonzero(present & ~differs)
-        to_check = np.r_[np.flatnonzero(differs), rng.choice(agree, min(check_sample, len(agree)), replace=False)]
-        keys = ours["entity_id"].to_numpy()
-        for i in to_check:
-            want, tie = truth.expected(keys[i], entities[i])
+        sample = rng.choice(agree, min(check_sample, len(agree)), replace=False)
+        for i in np.r_[np.flatnonzero(differs | ~present), sample]:
+            want, why = truth.expected(keys[i], entities[i])
             want_row = np.full(len(features), np.nan) if want is None else want.astype(float)
             verified += 1
             if not _same(mine[i], want_row).all():
                 ours_wrong.append(f"{view} row_id={ours.index[i]}: ours {mine[i]} expected {want_row}")
-                continue
-            if not differs[i]:
-                continue
-            if tie:
-                causes[f"{view}: Feast broke an event-time tie differently (documented: latest created_timestamp)"] += 1
-            elif want is None:
-                causes[f"{view}: Feast returned a row where none is within the TTL"] += 1
-            elif np.isnan(theirs[i]).all():
-                causes[f"{view}: Feast returned no row where one is within the TTL"] += 1
-            else:
-                causes[f"{view}: Feast returned another feature row"] += 1
-        for i in np.flatnonzero(~present):
-            want, _ = truth.expected(keys[i], entities[i])
-            if want is not None:
-                causes[f"{view}: Feast dropped an entity row that has a feature row within the TTL"] += 1
-    for i in ours.index.get_indexer(dropped):
-        nothing = bool(np.isnan(ours.iloc[i][[f for fs in VIEWS.values() for f in fs]].to_numpy(float)).all())
-        cause = "no feature row of any view within the TTL" if nothing else "some view has a row within the TTL"
-        causes[f"Feast dropped the entity row ({cause})"] += 1
+            elif not present[i]:
+                dropped_why[int(i)].add(why)
+            elif differs[i]:
+                label = {
+                    "tie": "Feast broke an event-time tie differently (documented: latest created_timestamp wins)",
+                    "none": "Feast returned a row where none is at or before the entity time",
+                    "stale": "Feast returned a row older than the TTL",
+                }.get(why, "Feast returned no row or another row where one is within the TTL")
+                causes[f"{view}: {label}"] += 1
+    for whys in dropped_why.values():
+        if "stale" in whys:
+            causes[
+                "Feast dropped the entity row: a view's latest row is older than the TTL "
+                "(Feast's file store filters such rows out; ours keeps the row with nulls)"
+            ] += 1
+        elif "none" in whys:
+            causes[
+                "Feast dropped the entity row: a view has no row at or before the entity time "
+                "(Feast's file store filters such rows out; ours keeps the row with nulls)"
+            ] += 1
+        else:
+            causes[f"Feast dropped the entity row: unexplained (views: {sorted(whys)})"] += 1
     if ours_wrong:
         raise AssertionError(
             f"{len(ours_wrong)} of our rows break the documented point-in-time semantics, e.g.:\n"

@@ -22,7 +22,10 @@ if __name__ == "__main__":
 
         model = joblib.load(sys.argv[2])
         example = np.array([[1.5, 11.0, 4.0, 5.2]])
-        mlflow.sklearn.save_model(model, sys.argv[3], input_example=example)
+        # MLflow's default (skops) format asks which types to trust; the model is ours, trained in this run.
+        mlflow.sklearn.save_model(
+            model, sys.argv[3], input_example=example, skops_trusted_types=["sklearn.tree._tree.Tree"]
+        )
         print(json.dumps({"version": mlflow.__version__}))
     elif mode == "cold":
         started = time.perf_counter()

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS = {"feast": ROOT / ".venv-bench-feast", "mlflow": ROOT / ".venv-bench-mlflow"}
+ENVIRONMENTS = {
+    "feast": ROOT / ".venv-bench-feast",
+    "mlflow": ROOT / ".venv-bench-mlflow",
+    "evidently": ROOT / ".venv-bench-evidently",
+}
 
 
 class PeerUnavailable(Exception):

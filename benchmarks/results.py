@@ -120,12 +120,15 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"- CPU: {m['cpu']} ({m['cores']} cores), memory {m['memory_gb']} GB",
         f"- Python {m['python']} on {m['platform']}",
     ]
+    if results.get("notes"):
+        lines += ["", "## About this run", "", *[f"- {n}" for n in results["notes"]]]
+        lines += ["", "## Libraries", ""]
     for env, versions in results.get("libraries", {}).items():
         lines.append(f"- {env}: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     lines += ["", "## Summary (ratios first)", "", "| comparison | measure | ratio vs peer |", "|---|---|---|"]
     for c in results["comparisons"]:
         for r in c["rows"]:
-            shown = _ratio(r["ratio"]) if r["peer"] else f"peer did not run: {r['peer_missing']}"
+            shown = _ratio(r["ratio"]) if r["peer"] else f"— ({r['peer_missing']})"
             lines.append(f"| {c['title']} | {r['label']} | {shown} |")
     targets = [(c["title"], t) for c in results["comparisons"] for t in c["targets"]]
     if targets:
@@ -142,7 +145,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append("Sizes: " + ", ".join(f"{k}={v}" for k, v in c["sizes"].items()) + ".")
         lines += ["", "| measure | ours | peer | ratio |", "|---|---|---|---|"]
         for r in c["rows"]:
-            peer = _ms(r["peer"]) if r["peer"] else f"did not run: {r['peer_missing']}"
+            peer = _ms(r["peer"]) if r["peer"] else f"— ({r['peer_missing']})"
             lines.append(f"| {r['label']} | {_ms(r['ours'])} | {peer} | {_ratio(r['ratio'])} |")
         if c["notes"]:
             lines += ["", *[f"- {n}" for n in c["notes"]]]
@@ -188,16 +191,29 @@ def chart(comparison: dict[str, Any], directory: Path) -> str | None:
 
 
 def write_results(
-    command: str, generated_at: str, libraries: dict[str, dict[str, str]], *, out: Path = OUT, directory: Path = HERE
+    command: str,
+    generated_at: str,
+    libraries: dict[str, dict[str, str]],
+    *,
+    notes: Sequence[str] = (),
+    out: Path = OUT,
+    directory: Path = HERE,
 ) -> dict[str, Any]:
     comparisons = collect(out)
-    for c in comparisons:
-        c["chart"] = chart(c, directory)
+    notes = list(notes)
+    try:
+        import matplotlib  # noqa: F401  (only in .venv-bench)
+    except ImportError:
+        notes.append("No charts: matplotlib is not installed in this environment.")
+    else:
+        for c in comparisons:
+            c["chart"] = chart(c, directory)
     results = {
         "command": command,
         "generated_at": generated_at,
         "machine": machine(),
         "libraries": libraries,
+        "notes": notes,
         "comparisons": comparisons,
     }
     (directory / "results.json").write_text(json.dumps(results, indent=2, default=str))

@@ -28,12 +28,12 @@ PRODUCT_LIBRARIES = (
     "scipy",
     "moto",
     "boto3",
-    "evidently",
     "matplotlib",
 )
 PEER_LIBRARIES = {
     "feast": ("feast", "pandas", "pyarrow", "dask", "moto", "boto3"),
     "mlflow": ("mlflow", "scikit-learn", "pandas", "numpy", "uvicorn", "fastapi", "flask"),
+    "evidently": ("evidently", "pandas", "numpy", "scipy"),
 }
 
 
@@ -83,7 +83,9 @@ def main() -> int:
     from benchmarks.results import write_results
 
     command = "make bench" + (f" (BENCH_ONLY={os.environ['BENCH_ONLY']})" if only else "")
-    write_results(command, datetime.now(UTC).isoformat(timespec="seconds"), libraries())
+    # BENCH_NOTES: lines (separated by "|") saying how this run differs from the defaults, shown in results.md.
+    notes = [n.strip() for n in os.environ.get("BENCH_NOTES", "").split("|") if n.strip()]
+    write_results(command, datetime.now(UTC).isoformat(timespec="seconds"), libraries(), notes=notes)
     print("written benchmarks/results.json and benchmarks/results.md")
     return status
 
