@@ -19,6 +19,7 @@ REGISTRY_TABLE = "MLOPS_REGISTRY_TABLE"
 METADATA_TABLE = "MLOPS_METADATA_TABLE"
 CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
 CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
+ONLINE_VIEW = "MLOPS_ONLINE_VIEW"
 CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
 # Set by the rollout deployer on the version it publishes: serve exactly this model version.
@@ -42,8 +43,29 @@ TRAINING_SOURCE_URI = "MLOPS_TRAINING_SOURCE_URI"
 RETRAIN_COOLDOWN_SECONDS = "MLOPS_RETRAIN_COOLDOWN_SECONDS"
 RETRAIN_DAILY_BUDGET = "MLOPS_RETRAIN_DAILY_BUDGET"
 RETRAIN_LOCK_SECONDS = "MLOPS_RETRAIN_LOCK_SECONDS"
+FEATURE_OFFLINE_BUCKET = "MLOPS_FEATURE_OFFLINE_BUCKET"
+FEATURE_ONLINE_TABLE = "MLOPS_FEATURE_ONLINE_TABLE"
+FEATURE_MAX_BAD_ROW_FRACTION = "MLOPS_FEATURE_MAX_BAD_ROW_FRACTION"
+FEATURE_CHUNK_ROWS = "MLOPS_FEATURE_CHUNK_ROWS"
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+
+# Raw files for the feature pipeline land under raw/features/<source name>/ in the data bucket;
+# a new object there starts the feature pipeline (S3 -> EventBridge rule).
+RAW_FEATURES_PREFIX = "raw/features/"
+# The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
+ONLINE_TTL_ATTRIBUTE = "expires_at"
+
+CODE_COMMIT = "MLOPS_CODE_COMMIT"
+REQUIREMENTS_SHA256 = "MLOPS_REQUIREMENTS_SHA256"
+APPROVAL_POLICY = "MLOPS_APPROVAL_POLICY"
+MAX_MAJORITY_SHARE = "MLOPS_MAX_MAJORITY_SHARE"
+MAX_LABEL_DRIFT = "MLOPS_MAX_LABEL_DRIFT"
+MAX_MEAN_SHIFT = "MLOPS_MAX_MEAN_SHIFT"
+
+# "auto": a candidate that passes the quality gate is approved and made champion by the pipeline;
+# "manual": it is registered pending, and a person approves and promotes it (`mlops models ...`).
+APPROVAL_POLICIES = ("auto", "manual")
 
 # Name of the metadata table's index that lists runs of a pipeline by start time.
 RUNS_BY_PIPELINE_INDEX = "gsi1"
@@ -74,10 +96,19 @@ class PipelineSettings:
     metadata_table: str
     model_name: str
     min_accuracy: float
+    code_commit: str
+    requirements_sha256: str
+    approval_policy: str
+    max_majority_share: float
+    max_label_drift: float
+    max_mean_shift: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
         env = os.environ if env is None else env
+        policy = _require(env, APPROVAL_POLICY)
+        if policy not in APPROVAL_POLICIES:
+            raise ConfigurationError(f"{APPROVAL_POLICY} must be one of {APPROVAL_POLICIES}, got {policy!r}")
         return cls(
             data_bucket=_require(env, DATA_BUCKET),
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
@@ -85,7 +116,17 @@ class PipelineSettings:
             metadata_table=_require(env, METADATA_TABLE),
             model_name=_require(env, MODEL_NAME),
             min_accuracy=float(_number(env, MIN_ACCURACY, float)),
+            code_commit=_require(env, CODE_COMMIT),
+            requirements_sha256=_require(env, REQUIREMENTS_SHA256),
+            approval_policy=policy,
+            max_majority_share=float(_number(env, MAX_MAJORITY_SHARE, float)),
+            max_label_drift=float(_number(env, MAX_LABEL_DRIFT, float)),
+            max_mean_shift=float(_number(env, MAX_MEAN_SHIFT, float)),
         )
+
+    @property
+    def code_version(self) -> dict[str, str]:
+        return {"git_commit": self.code_commit, "requirements_sha256": self.requirements_sha256}
 
 
 @dataclass(frozen=True)
@@ -118,6 +159,9 @@ class InferenceSettings:
     capture_bucket: str
     capture_stream: str
     capture_sample_rate: float
+    # Optional: where POST /predict with entity ids reads features (``name:vN`` of a feature view).
+    online_table: str = ""
+    online_view: str = ""
     model_version: int | None = None
 
     @classmethod
@@ -136,6 +180,8 @@ class InferenceSettings:
             capture_bucket=_require(env, CAPTURE_BUCKET),
             capture_stream=_require(env, CAPTURE_STREAM),
             capture_sample_rate=rate,
+            online_table=env.get(FEATURE_ONLINE_TABLE, ""),
+            online_view=env.get(ONLINE_VIEW, ""),
             model_version=pinned,
         )
 
@@ -233,3 +279,33 @@ class RolloutCheckSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutCheckSettings:
         env = os.environ if env is None else env
         return cls(registry_table=_require(env, REGISTRY_TABLE), model_name=_require(env, MODEL_NAME))
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Settings of the feature pipeline's step functions."""
+
+    data_bucket: str
+    offline_bucket: str
+    online_table: str
+    metadata_table: str
+    max_bad_row_fraction: float
+    chunk_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FeatureSettings:
+        env = os.environ if env is None else env
+        fraction = float(_number(env, FEATURE_MAX_BAD_ROW_FRACTION, float))
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigurationError(f"{FEATURE_MAX_BAD_ROW_FRACTION} must be within [0, 1], got {fraction}")
+        chunk_rows = int(_number(env, FEATURE_CHUNK_ROWS, int))
+        if chunk_rows < 1:
+            raise ConfigurationError(f"{FEATURE_CHUNK_ROWS} must be positive, got {chunk_rows}")
+        return cls(
+            data_bucket=_require(env, DATA_BUCKET),
+            offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
+            online_table=_require(env, FEATURE_ONLINE_TABLE),
+            metadata_table=_require(env, METADATA_TABLE),
+            max_bad_row_fraction=fraction,
+            chunk_rows=chunk_rows,
+        )

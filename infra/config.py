@@ -37,6 +37,27 @@ class FunctionSizing:
 
 
 @dataclass(frozen=True)
+class BatchSizing:
+    """AWS Batch (Fargate) training job: vCPUs, memory (MiB), timeout (s), compute environment cap."""
+
+    vcpus: float = 2.0
+    memory_mb: int = 8192
+    timeout_s: int = 3600
+    max_vcpus: int = 16
+
+    def validate(self) -> None:
+        # Fargate's valid vCPU values; memory must fit the vCPU's range (checked loosely here, exactly by Batch).
+        if self.vcpus not in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
+            raise StageConfigError(f"batch.vcpus must be a Fargate size (0.25..16), got {self.vcpus}")
+        if not 512 <= self.memory_mb <= 122880:
+            raise StageConfigError(f"batch.memory_mb must be within 512..122880, got {self.memory_mb}")
+        if not 60 <= self.timeout_s <= 86400:
+            raise StageConfigError(f"batch.timeout_s must be within 60..86400, got {self.timeout_s}")
+        if self.max_vcpus < self.vcpus:
+            raise StageConfigError("batch.max_vcpus must be at least batch.vcpus")
+
+
+@dataclass(frozen=True)
 class StageConfig:
     """Everything that differs between dev and prod."""
 
@@ -52,6 +73,17 @@ class StageConfig:
     api_rate_limit_rps: int = 50
     api_burst_limit: int = 100
     min_accuracy: float = 0.6
+    # "auto": the pipeline approves a candidate that passes the gate and makes it champion;
+    # "manual": it stays pending until a person approves and promotes it.
+    approval_policy: str = "auto"
+    # ValidateData: a majority class at or above this share of rows is a degenerate training set.
+    max_majority_share: float = 0.95
+    # ValidateData: drift limits against the champion's training set (label TVD; feature mean shift in stds).
+    max_label_drift: float = 0.5
+    max_mean_shift: float = 3.0
+    # Training sets with at least this many rows train on AWS Batch instead of Lambda.
+    batch_threshold_rows: int = 200_000
+    batch: BatchSizing = field(default_factory=BatchSizing)
     model_refresh_s: int = 60
     inference_max_records: int = 1000
     capture_sample_rate: float = 1.0
@@ -86,6 +118,10 @@ class StageConfig:
     dead_letter_retention_days: int = 14
     kms_rotation_days: int = 365
     kms_deletion_window_days: int = 7
+    # Feature pipeline: a batch with more bad rows than this fraction fails and stores nothing.
+    feature_max_bad_row_fraction: float = 0.05
+    feature_chunk_rows: int = 5000
+    feature_step: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=1024, timeout_s=300))
 
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
@@ -112,6 +148,15 @@ class StageConfig:
             raise StageConfigError("api_burst_limit must be at least api_rate_limit_rps")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
+        if self.approval_policy not in ("auto", "manual"):
+            raise StageConfigError(f"approval_policy must be 'auto' or 'manual', got {self.approval_policy!r}")
+        if not 0.0 < self.max_majority_share <= 1.0 or not 0.0 < self.max_label_drift <= 1.0:
+            raise StageConfigError("max_majority_share and max_label_drift must be within (0, 1]")
+        if self.max_mean_shift <= 0:
+            raise StageConfigError(f"max_mean_shift must be positive, got {self.max_mean_shift}")
+        if self.batch_threshold_rows < 1:
+            raise StageConfigError(f"batch_threshold_rows must be positive, got {self.batch_threshold_rows}")
+        self.batch.validate()
         if not 0 <= self.model_refresh_s <= 3600:
             raise StageConfigError(f"model_refresh_s must be within 0..3600, got {self.model_refresh_s}")
         if self.api_auth not in ("api_key", "iam"):
@@ -126,6 +171,13 @@ class StageConfig:
             raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
+        if not 0.0 <= self.feature_max_bad_row_fraction <= 1.0:
+            raise StageConfigError(
+                f"feature_max_bad_row_fraction must be within 0..1, got {self.feature_max_bad_row_fraction}"
+            )
+        if not 100 <= self.feature_chunk_rows <= 1_000_000:
+            raise StageConfigError(f"feature_chunk_rows must be within 100..1000000, got {self.feature_chunk_rows}")
+        self.feature_step.validate("feature_step")
         self._validate_canary()
         self._validate_monitoring()
         self._validate_hardening()
@@ -221,6 +273,7 @@ STAGES: dict[str, StageConfig] = {
         capture_sample_rate=0.2,
         kms_deletion_window_days=30,
         canary_minutes=10,
+        approval_policy="manual",
     ),
 }
 

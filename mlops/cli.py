@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops.operator import Backend
+
+OPERATOR_COMMANDS = ("runs", "models", "lineage", "train", "experiment")
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps toolkit: operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -44,8 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     cost_cmd.add_argument("--runs", type=int, default=None, help="training runs per month")
     cost_cmd.add_argument("--data-gb", type=float, default=None, help="data volume in GB")
     cost_cmd.add_argument("--assembly", type=Path, default=None, help="a synthesized assembly of the stage")
+    _add_feature_commands(commands)
 
+    _add_operator_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in OPERATOR_COMMANDS:
+        return _run_operator(args)
     if args.command == "openapi":
         from functions.handlers.inference import openapi_document
 
@@ -55,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         from mlops.cost_command import run_cost
 
         return run_cost(args)
+    if args.command == "features":
+        return _run_feature_command(args)
     if args.command == "synth":
         from mlops.synth import synth
 
@@ -79,6 +100,238 @@ def main(argv: list[str] | None = None) -> int:
         )
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _add_feature_commands(commands: Any) -> None:
+    from mlops.features import DEFAULT_STORE
+
+    features = commands.add_parser(
+        "features",
+        help="feature store: ingest raw data, read online features, build point-in-time training sets",
+        description=(
+            "Without --stack, commands use a local feature store kept in --store (moto in-process, loaded from and "
+            "saved back to that directory on each command). With --stack, they use the deployed stack's bucket and "
+            "table (found from its CloudFormation outputs, with your AWS credentials)."
+        ),
+    )
+    sub = features.add_subparsers(dest="features_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store", type=Path, default=DEFAULT_STORE, help=f"local store directory (default {DEFAULT_STORE})"
+    )
+    common.add_argument("--stack", default=None, help="deployed stack name (e.g. Mlops-dev): use AWS instead")
+
+    ingest = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="validate, quarantine, transform, store offline and materialize online a raw CSV/Parquet file",
+        description=(
+            "Locally, runs the feature pipeline's steps in-process. With --stack, uploads the file under "
+            "raw/features/<source>/ in the data bucket; the S3 event starts the deployed pipeline."
+        ),
+    )
+    ingest.add_argument("path", type=Path)
+    ingest.add_argument("--source", default="seattle_weather", help="raw source definition (default seattle_weather)")
+    ingest.add_argument("--max-bad-row-fraction", type=float, default=0.05)
+    ingest.add_argument("--chunk-rows", type=int, default=5000)
+
+    get = sub.add_parser("get", parents=[common], help="read online features of entities (PRESENT/NOT_FOUND/EXPIRED)")
+    get.add_argument("view", help="feature view, name or name:vN")
+    get.add_argument("keys", nargs="+", help="entity keys: a value, or k=v[,k2=v2]")
+    get.add_argument("--features", default=None, help="comma-separated subset of the view's features")
+    get.add_argument("--as-of", default=None, help="judge TTL as of this time instead of now (e.g. 2015-12-31T12:00Z)")
+
+    training = sub.add_parser(
+        "training-set", parents=[common], help="point-in-time-correct training set + manifest from the offline store"
+    )
+    training.add_argument("entities", type=Path, help="Parquet/CSV with join keys and event_timestamp")
+    training.add_argument("--views", required=True, help="comma-separated feature views (name or name:vN)")
+    training.add_argument("--out", type=Path, required=True, help="output Parquet; the manifest goes next to it")
+    training.add_argument("--strict", action="store_true", help="also require created_timestamp <= entity time")
+    training.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
+
+    sub.add_parser("views", help="the feature views defined in code, with versions, TTLs and rules")
+
+
+def _run_feature_command(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from functions.core.errors import MlopsError
+    from mlops import features
+
+    console = Console(highlight=False)
+    try:
+        if args.features_command == "views":
+            console.print_json(json.dumps(features.describe_views()))
+            return 0
+        if args.features_command == "ingest":
+            return features.ingest(
+                args.path,
+                source=args.source,
+                store=args.store,
+                stack=args.stack,
+                max_bad_row_fraction=args.max_bad_row_fraction,
+                chunk_rows=args.chunk_rows,
+                console=console,
+            )
+        if args.features_command == "get":
+            return features.get(
+                args.view,
+                args.keys,
+                features=args.features.split(",") if args.features else None,
+                as_of=args.as_of,
+                store=args.store,
+                stack=args.stack,
+                console=console,
+            )
+        return features.training_set(
+            args.entities,
+            views=args.views.split(","),
+            out=args.out,
+            strict=args.strict,
+            full_feature_names=args.full_feature_names,
+            store=args.store,
+            stack=args.stack,
+            console=console,
+        )
+    except MlopsError as exc:
+        console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+        return 1
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stack", default="Mlops-dev", help="deployed stack whose outputs to use (default Mlops-dev)")
+    where.add_argument(
+        "--local",
+        action="store_true",
+        help="run against a local cloud started from --assembly for this command only (state does not persist)",
+    )
+    parser.add_argument("--assembly", type=Path, default=Path("cdk.out"), help="cloud assembly for --local")
+
+
+def _add_operator_commands(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="pipeline and experiment runs (metadata store)")
+    runs_sub = runs.add_subparsers(dest="action", required=True)
+    runs_list = runs_sub.add_parser("list")
+    runs_list.add_argument("--pipeline", default="training", help="training (default) or experiment")
+    runs_list.add_argument("--limit", type=int, default=20)
+    runs_show = runs_sub.add_parser("show")
+    runs_show.add_argument("run_id")
+    models = commands.add_parser("models", help="model registry: versions, approval, aliases")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    models_sub.add_parser("list")
+    show = models_sub.add_parser("show")
+    show.add_argument("model", nargs="?", help="default: the stage's model")
+    for name in ("approve", "reject"):
+        decide = models_sub.add_parser(name)
+        decide.add_argument("ref", help="MODEL:VERSION")
+        decide.add_argument("--reason", required=True)
+        decide.add_argument("--by", default=getpass.getuser())
+    promote = models_sub.add_parser("promote", help="point an alias at an approved version (audited)")
+    promote.add_argument("ref", help="MODEL:VERSION")
+    promote.add_argument("--alias", default="champion")
+    promote.add_argument("--reason", required=True)
+    promote.add_argument("--by", default=getpass.getuser())
+    rollback = models_sub.add_parser("rollback", help="move an alias back to the version it replaced")
+    rollback.add_argument("model")
+    rollback.add_argument("--alias", default="champion")
+    rollback.add_argument("--reason", required=True)
+    rollback.add_argument("--by", default=getpass.getuser())
+    lineage = commands.add_parser("lineage", help="the whole chain of a model version: trigger, data, run, aliases")
+    lineage.add_argument("ref", help="MODEL:VERSION")
+    train = commands.add_parser("train", help="start the training pipeline (waits with --local)")
+    train.add_argument("--source", help="s3:// URI of the raw table (default: the stack's RawDatasetUri)")
+    train.add_argument("--name", help="execution name (idempotency: one run per name)")
+    experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
+    experiment_sub = experiment.add_subparsers(dest="action", required=True)
+    run = experiment_sub.add_parser("run")
+    run.add_argument("--source", help="s3:// URI of the raw table (default: the stack's RawDatasetUri)")
+    run.add_argument("--note", default="")
+    for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
+        _target(parser)
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    name, _, version = ref.rpartition(":")
+    if not name or not version.isdigit():
+        raise SystemExit(f"expected MODEL:VERSION, got {ref!r}")
+    return name, int(version)
+
+
+@contextmanager
+def _backend(args: argparse.Namespace) -> Iterator[Backend]:
+    from mlops.operator import Backend
+
+    if not args.local:
+        yield Backend.from_stack(args.stack)
+        return
+    from mlops.demo import shipped_dataset_csv
+    from mlops.local import LocalCloud
+
+    with LocalCloud(args.assembly) as cloud:
+        backend = Backend.from_cloud(cloud)
+        # A fresh local cloud has an empty data bucket: put the shipped dataset where the stack expects it.
+        raw = backend.raw_dataset_uri.removeprefix("s3://").split("/", 1)
+        cloud.client("s3").put_object(Bucket=raw[0], Key=raw[1], Body=shipped_dataset_csv())
+        yield backend
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=lambda o: getattr(o, "__dict__", str(o))))
+
+
+def _run_operator(args: argparse.Namespace) -> int:
+    with _backend(args) as backend:
+        return run_operator(args, backend)
+
+
+def run_operator(args: argparse.Namespace, backend: Backend) -> int:
+    """Run one operator command against ``backend`` (the CLI's and the tests' common path)."""
+    from mlops import operator as ops
+
+    if args.command == "runs":
+        if args.action == "list":
+            runs = backend.metadata.list_runs(args.pipeline, limit=args.limit)
+            _print([{"run_id": r.run_id, "status": r.status, "started_at": r.started_at, "trigger": r.trigger,
+                     "metrics": r.metrics} for r in runs])  # fmt: skip
+        else:
+            _print(backend.metadata.get_run(args.run_id))
+        return 0
+    if args.command == "models":
+        if args.action == "list":
+            _print(ops.list_models(backend))
+        elif args.action == "show":
+            _print(ops.show_model(backend, args.model or backend.model_name))
+        elif args.action in ("approve", "reject"):
+            name, version = parse_ref(args.ref)
+            decide = backend.registry.approve if args.action == "approve" else backend.registry.reject
+            _print(decide(name, version, by=args.by, reason=args.reason))
+        elif args.action == "promote":
+            name, version = parse_ref(args.ref)
+            _print(ops.promote(backend, name, version, alias=args.alias, by=args.by, reason=args.reason))
+        elif args.action == "rollback":
+            _print(ops.rollback(backend, args.model, alias=args.alias, by=args.by, reason=args.reason))
+        return 0
+    if args.command == "lineage":
+        print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
+        return 0
+    if args.command == "train":
+        source = args.source or backend.raw_dataset_uri
+        arn = ops.start_training(backend, source, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
+        if backend.cloud is None:
+            print(f"started {arn}")
+            return 0
+        result = backend.cloud.wait_for_execution(arn)
+        _print({"execution": arn, "status": result.status, "error": result.error, "cause": result.cause,
+                "run": backend.metadata.get_run(result.name)})  # fmt: skip
+        return 0 if result.status == "SUCCEEDED" else 1
+    if args.command == "experiment":
+        _print(ops.run_experiment(backend, args.source or backend.raw_dataset_uri, note=args.note))
+        return 0
+    raise SystemExit(f"unknown command {args.command}")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +86,12 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
                 console.print(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
                 return 1
 
-            version = registry_of(cloud).latest(
-                cloud.runtime.functions[cloud.function_name("FunctionsRegister")].environment["MLOPS_MODEL_NAME"]
+            version = registry_of(cloud).resolve_alias(
+                cloud.runtime.functions[cloud.function_name("FunctionsRegister")].environment["MLOPS_MODEL_NAME"],
+                "champion",
             )
             console.print(
-                f"[bold]5. registry[/]: {version.model_name} v{version.version}, "
+                f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
                 f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
             )
             console.print("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))
@@ -105,8 +107,105 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
             console.print(f"   a wrongly typed field -> {bad_status} {json.dumps(bad_body)}")
             if status != 200:
                 return 1
+            if feedback_loop(cloud, console, url=url, api_key=api_key) != 0:
+                return 1
     console.print(f"[bold green]done[/] in {time.perf_counter() - started:.1f}s")
     return 0
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def _lambda(cloud: LocalCloud, prefix: str, payload: dict[str, Any]) -> dict[str, Any]:
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.function_name(prefix), Payload=json.dumps(payload).encode()
+    )
+    body: dict[str, Any] = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise RuntimeError(f"{prefix} failed: {body}")
+    return body
+
+
+def _executions(cloud: LocalCloud) -> list[str]:
+    sfn = cloud.client("stepfunctions")
+    arn = cloud.output("TrainingStateMachineArn")
+    return [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
+
+
+def feedback_loop(cloud: LocalCloud, console: Console, *, url: str, api_key: str) -> int:
+    """Shifted traffic -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary -> serving."""
+    import pandas as pd
+
+    from mlops.operator import Backend, lineage, lineage_lines
+
+    backend = Backend.from_cloud(cloud)
+    model = backend.model_name
+    # A later slice of the real data, 8 degrees warmer: the climate the model was not trained on.
+    frame = pd.read_csv(io.BytesIO(shipped_dataset_csv()))
+    later = frame[frame["date"] >= "2014-06-01"].copy()
+    later[["temp_max", "temp_min"]] += 8.0
+    records = later[["precipitation", "temp_max", "temp_min", "wind"]].to_dict(orient="records")
+    for start in range(0, len(records), 100):
+        status, _ = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
+        if status != 200:
+            console.print(f"[red]traffic request answered {status}[/]")
+            return 1
+    console.print(f"[bold]7. traffic[/] {_stamp()}: {len(records)} predictions from a later, +8 °C slice, captured")
+
+    # The monitor's scheduled time closes its window: a minute from now covers the traffic just sent.
+    now = datetime.now(UTC) + timedelta(minutes=1)
+    report = _lambda(
+        cloud, "FunctionsMonitor", {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail-type": "Scheduled Event"}
+    )
+    drifted = [f for f, d in report.get("features", {}).items() if isinstance(d, dict) and d.get("drift")]
+    console.print(
+        f"[bold]8. monitor[/] {_stamp()}: status={report.get('status')}, "
+        f"drift share={report.get('drift_share')}, dataset drift={report.get('dataset_drift')}"
+        + (f", drifted: {', '.join(drifted)}" if drifted else "")
+    )
+    console.print(f"   report: {report.get('report_uri')}")
+    before = set(_executions(cloud))
+    assert cloud.alarms is not None
+    changes = cloud.alarms.evaluate(now)
+    for change in changes:
+        console.print(f"   alarm {change['detail']['alarmName']} -> {change['detail']['state']['value']}")
+    started = [arn for arn in _executions(cloud) if arn not in before]
+    if len(started) != 1:
+        console.print(f"[red]expected one guarded retraining run, got {len(started)}[/]")
+        return 1
+    result = cloud.wait_for_execution(started[0])
+    run = backend.metadata.get_run(result.name)
+    console.print(
+        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status}, trigger {json.dumps(run.trigger)}"
+    )
+    champion = backend.registry.resolve_alias(model, "champion")
+    console.print(
+        f"   champion is now v{champion.version} ({champion.approval_status}); "
+        f"gate: {champion.approval_reason or 'passed'}"
+    )
+
+    schedule = list(cloud.scheduler.schedules)
+    runs_before = len(_executions(cloud))
+    if schedule:
+        cloud.scheduler.fire(schedule[0])
+    runs_after = len(_executions(cloud))
+    console.print(
+        f"[bold]10. guard[/] {_stamp()}: a second trigger inside the cooldown "
+        f"({'scheduled retrain' if schedule else 'none available'}) started {runs_after - runs_before} runs"
+    )
+
+    cloud.codedeploy.step()
+    cloud.codedeploy.step(datetime.now(UTC) + timedelta(hours=1))
+    status, body = post_json(url, {"records": [records[0]]}, api_key=api_key)
+    console.print(
+        f"[bold]11. canary[/] {_stamp()}: rollout of v{champion.version} behind alias live finished; "
+        f"POST /predict -> {status}, served by v{body.get('model', {}).get('version')}"
+    )
+    console.print(f"[bold]12. lineage[/] of {model}:{champion.version}")
+    for line in lineage_lines(lineage(backend, model, champion.version)):
+        console.print(f"   {line}")
+    return 0 if body.get("model", {}).get("version") == champion.version else 1
 
 
 def _clock(iso: str) -> str:

@@ -28,6 +28,10 @@ class ModelNotFoundError(MlopsError):
     """No registered model version matches the request."""
 
 
+class ModelNotApprovedError(MlopsError):
+    """An alias may only point at an approved model version."""
+
+
 class RegistryConflictError(MlopsError):
     """A registry write lost a race it must not win silently."""
 

@@ -74,7 +74,12 @@ class ModelCache:
         registry = ModelRegistry(client("dynamodb"), settings().registry_table)
         pinned = settings().model_version
         # A version published by the rollout deployer serves exactly its pinned model version.
-        latest = registry.get(settings().model_name, pinned) if pinned else registry.latest(settings().model_name)
+        # A published version is pinned by the rollout; $LATEST (unpinned) serves the champion.
+        latest = (
+            registry.get(settings().model_name, pinned)
+            if pinned
+            else registry.resolve_alias(settings().model_name, "champion")
+        )
         if loaded is not None and loaded.version.version == latest.version:
             self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded
@@ -99,19 +104,20 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
 
 
-def parse_body(raw: str | None, *, required: str, allowed: set[str] | None = None) -> dict[str, Any]:
+def parse_body(raw: str | None, *, required: str | None, allowed: set[str] | None = None) -> dict[str, Any]:
     """The JSON object body, refusing bad JSON, NaN/Infinity, a missing ``required`` or unknown fields."""
+    expected = required or " or ".join(f"'{a}'" for a in sorted(allowed or ()))
     if not raw:
-        raise InvalidRequestError(f"request body is empty; expected a JSON object with '{required}'")
+        raise InvalidRequestError(f"request body is empty; expected a JSON object with {expected}")
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise InvalidRequestError(f"request body must be a JSON object with '{required}'")
-    if required not in body:
+        raise InvalidRequestError(f"request body must be a JSON object with {expected}")
+    if required is not None and required not in body:
         raise InvalidRequestError(f"missing field '{required}'")
-    extra = sorted(set(body) - (allowed or {required}))
+    extra = sorted(set(body) - (allowed or ({required} if required else set())))
     if extra:
         raise InvalidRequestError(f"unknown field {extra[0]!r}")
     return body
@@ -127,8 +133,12 @@ def parse_body(raw: str | None, *, required: str, allowed: set[str] | None = Non
 )
 def predict() -> dict[str, Any]:
     started = time.perf_counter()
-    body = parse_body(app.current_event.body, required="records")
+    body = parse_body(app.current_event.body, required=None, allowed={"records", "entities"})
     loaded = models.current()
+    if ("records" in body) == ("entities" in body):
+        raise InvalidRequestError("send exactly one of 'records' (feature values) or 'entities' (entity ids)")
+    if "entities" in body:
+        return predict_entities(body["entities"], loaded)
     matrix = records_to_matrix(body["records"], loaded.signature, max_records=settings().max_records)
     labels = loaded.model.predict(matrix)
     probabilities = loaded.model.predict_proba(matrix)
@@ -152,6 +162,51 @@ def predict() -> dict[str, Any]:
         "model": {"name": loaded.version.model_name, "version": loaded.version.version},
         "predictions": predictions,
     }
+
+
+def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
+    """Predict from the online store's features: one answer per entity, with its read status.
+
+    A NOT_FOUND or EXPIRED entity gets its status and no prediction (the others are still
+    answered); the features are the serving model's signature, read from the configured view.
+    """
+    from functions.adapters.online_store import OnlineStore
+    from functions.core.features.catalog import feature_view
+
+    if not settings().online_table or not settings().online_view:
+        raise InvalidRequestError("this deployment has no online feature view; send 'records'", status=422)
+    if not isinstance(entities, list) or not entities:
+        raise InvalidRequestError("'entities' must be a non-empty list of objects", status=422)
+    if len(entities) > settings().max_records:
+        raise InvalidRequestError(f"'entities' has {len(entities)} items, the limit is {settings().max_records}",
+                                  status=413)  # fmt: skip
+    name, _, version = settings().online_view.partition(":v")
+    view = feature_view(name, int(version) if version else None)
+    for index, entity in enumerate(entities):
+        if not isinstance(entity, dict) or set(entity) != set(view.join_keys):
+            raise InvalidRequestError(f"entities[{index}] must be an object with exactly {list(view.join_keys)}")
+    names = [f.name for f in loaded.signature.features]
+    reads = OnlineStore(client("dynamodb"), settings().online_table).read(view, entities, features=names)
+    present = [i for i, r in enumerate(reads) if r.status == "PRESENT"]
+    answers: list[dict[str, Any]] = [
+        {"entity": r.entity_key, "status": str(r.status), "event_timestamp": r.event_timestamp.isoformat()
+         if r.event_timestamp else None} for r in reads
+    ]  # fmt: skip
+    if present:
+        matrix = records_to_matrix([reads[i].features for i in present], loaded.signature,
+                                   max_records=settings().max_records)  # fmt: skip
+        labels = loaded.model.predict(matrix)
+        probabilities = np.atleast_2d(loaded.model.predict_proba(matrix))
+        classes = [str(c) for c in loaded.model.classes_]
+        for i, label, row in zip(present, labels, probabilities, strict=True):
+            answers[i].update(
+                prediction_id=str(uuid.uuid4()),
+                label=str(label),
+                probabilities={c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
+                features=reads[i].features,
+            )
+    metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(present))
+    return {"model": {"name": loaded.version.model_name, "version": loaded.version.version}, "predictions": answers}
 
 
 def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> None:

@@ -44,8 +44,12 @@ def settings() -> MonitorSettings:
 
 
 def champion_version() -> int:
-    """The version the monitor compares against (to be wired to the ``champion`` alias)."""
-    return ModelRegistry(client("dynamodb"), settings().registry_table).latest(settings().model_name).version
+    """The version the monitor compares against: the registry's ``champion``."""
+    return (
+        ModelRegistry(client("dynamodb"), settings().registry_table)
+        .resolve_alias(settings().model_name, "champion")
+        .version
+    )
 
 
 def monitor_window(

@@ -1,4 +1,10 @@
-"""Register: record the candidate as a new, immutable model version."""
+"""Register: record the candidate as a new, immutable model version with its full lineage.
+
+A candidate that failed the quality gate is registered too, as ``rejected`` by ``quality-gate``
+with the gate's reason: the registry then answers "what was tried and why it was refused", and
+no alias can ever point at it (aliases need an approved version). ``latest`` skips rejected
+versions.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.adapters.clients import client
+from functions.adapters.metadata import model_node, run_node
+from functions.adapters.monitoring import store_baseline
 from functions.adapters.objects import S3Uri
+from functions.adapters.registry import PENDING, REJECTED
+from functions.adapters.training_sets import read_verified_parquet
 from functions.core.artifact import load_verified_model
 from functions.core.model_spec import model_spec
+from functions.core.monitoring.baseline import build_baseline
 from functions.core.onnx_model import OnnxExport, export_onnx
 from functions.core.signature import ModelSignature
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, run_artifact, settings
@@ -24,28 +36,56 @@ logger = Logger()
 @tracked_step("Register", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     spec = model_spec(settings().model_name)
-    candidate, dataset = event["candidate"], event["dataset"]
-    model = load_verified_model(objects().get_bytes(S3Uri.parse(candidate["artifact_uri"])), candidate["sha256"])
-    onnx = export_onnx(model, len(spec.features))
-    onnx_fields: dict[str, str | None] = {"onnx_unsupported_reason": None}
-    if isinstance(onnx, OnnxExport):
-        target = run_artifact(event["run_id"], f"model-{onnx.sha256[:12]}.onnx")
-        objects().put_bytes(target, onnx.data)
-        onnx_fields = {"onnx_uri": str(target), "onnx_sha256": onnx.sha256}
-    else:
-        logger.warning("served by scikit-learn: no ONNX conversion", extra={"reason": onnx.reason})
-        onnx_fields = {"onnx_unsupported_reason": onnx.reason}
+    candidate, dataset, evaluation = event["candidate"], event["dataset"], event["evaluation"]
+    passed = bool(evaluation["passed"])
+    onnx_fields: dict[str, str | None] = {}
+    if passed:
+        # Serving form: ONNX when skl2onnx converts the model type, else scikit-learn (reason recorded).
+        model = load_verified_model(objects().get_bytes(S3Uri.parse(candidate["artifact_uri"])), candidate["sha256"])
+        onnx = export_onnx(model, len(spec.features))
+        if isinstance(onnx, OnnxExport):
+            target = run_artifact(event["run_id"], f"model-{onnx.sha256[:12]}.onnx")
+            objects().put_bytes(target, onnx.data)
+            onnx_fields = {"onnx_uri": str(target), "onnx_sha256": onnx.sha256}
+        else:
+            logger.warning("served by scikit-learn: no ONNX conversion", extra={"reason": onnx.reason})
+            onnx_fields = {"onnx_unsupported_reason": onnx.reason}
     version = registry().register(
         model_name=settings().model_name,
         artifact_uri=candidate["artifact_uri"],
         artifact_sha256=candidate["sha256"],
-        metrics=event["evaluation"]["metrics"],
+        metrics={**evaluation["metrics"], **{f"f1_{k}": v for k, v in evaluation["per_class_f1"].items()}},
         params=candidate["params"],
         signature=ModelSignature.from_spec(spec).to_dict(),
         training_data_uri=dataset["uri"],
         training_data_sha256=dataset["sha256"],
         run_id=event["run_id"],
+        manifest_uri=dataset["manifest_uri"],
+        manifest_sha256=dataset["manifest_sha256"],
+        code_version=settings().code_version,
+        execution_id=event["execution_id"],
+        trigger=event.get("trigger") or {},
+        approval_status=PENDING if passed else REJECTED,
+        approval_by="" if passed else "quality-gate",
+        approval_reason="" if passed else evaluation["reason"],
         **onnx_fields,
     )
+    if passed:
+        # The drift baseline monitoring compares live traffic with: training features and predictions.
+        split = event["split"]
+        train = read_verified_parquet(objects(), split["train_uri"], split["train_sha256"])
+        features = train[spec.feature_names]
+        baseline = build_baseline(features, spec.feature_names, model.predict(features.to_numpy(dtype=float)))
+        store_baseline(client("s3"), settings().artifact_bucket, version.model_name, version.version, baseline)
+    metadata().add_edge(
+        run_node(event["run_id"], "training"),
+        model_node(version.model_name, version.version, artifact_sha256=version.artifact_sha256),
+        "produced",
+    )
     logger.info("model registered", extra={"model": version.model_name, "version": version.version})
-    return {"model_name": version.model_name, "version": version.version, "onnx": version.onnx_uri is not None}
+    return {
+        "model_name": version.model_name,
+        "version": version.version,
+        "approval_status": version.approval_status,
+        "onnx": version.onnx_uri is not None,
+    }

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.adapters.metadata import run_node, trigger_node
 from functions.handlers.pipeline_context import SETTINGS, metadata
 
 __all__ = ["SETTINGS", "handler"]
@@ -26,6 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             execution_arn=event["execution_arn"],
             trigger=event.get("trigger") or {"type": "manual"},
         )
+        metadata().add_edge(trigger_node(run_id, run.trigger), run_node(run_id, run.pipeline), "started")
         logger.info("run started", extra={"run_id": run_id, "trigger": run.trigger})
         return {"run_id": run_id, "started_at": run.started_at}
     if action == "finish":

@@ -36,11 +36,15 @@ def tracked_step(step: str, store: Callable[[], MetadataStore]) -> Callable[[Han
                         now_iso(),
                         time.perf_counter() - clock,
                         error=f"{type(exc).__name__}: {exc}",
+                        inputs=event,
                     ),
                 )
                 raise
             store().record_step(
-                run_id, StepRun(step, "SUCCEEDED", started_at, now_iso(), time.perf_counter() - clock, outputs=result)
+                run_id,
+                StepRun(
+                    step, "SUCCEEDED", started_at, now_iso(), time.perf_counter() - clock, outputs=result, inputs=event
+                ),
             )
             return result
 

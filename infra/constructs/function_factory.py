@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The build context is the repository root, but only functions/ is sent:
 # everything else (venv, cdk.out, tests) would bloat and destabilize the hash.
-_IMAGE_EXCLUDES = ["*", "!functions", "!functions/**", "**/__pycache__", "**/*.pyc"]
+IMAGE_EXCLUDES = ["*", "!functions", "!functions/**", "**/__pycache__", "**/*.pyc"]
 
 
 class FunctionFactory(Construct):
@@ -85,7 +85,7 @@ class FunctionFactory(Construct):
             str(REPO_ROOT),
             file="functions/Dockerfile",
             cmd=[handler],
-            exclude=_IMAGE_EXCLUDES,
+            exclude=IMAGE_EXCLUDES,
             ignore_mode=IgnoreMode.DOCKER,
         )
         function = lambda_.DockerImageFunction(

@@ -28,14 +28,19 @@ PREDICT_SCHEMA = apigw.JsonSchema(
     schema=apigw.JsonSchemaVersion.DRAFT4,
     title="PredictRequest",
     type=apigw.JsonSchemaType.OBJECT,
-    required=["records"],
+    # Exactly one of the two is required; the handler says so by name when neither or both come.
     additional_properties=False,
     properties={
         "records": apigw.JsonSchema(
             type=apigw.JsonSchemaType.ARRAY,
             min_items=1,
             items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-        )
+        ),
+        "entities": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.ARRAY,
+            min_items=1,
+            items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+        ),
     },
 )
 

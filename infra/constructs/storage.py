@@ -105,6 +105,16 @@ class Storage(Construct):
             "Batch outputs are keyed by execution id; the grant is limited to batch/.",
         )
 
+    def grant_baselines_write(self, grantee: iam.IGrantable) -> None:
+        """Registration stores each approved candidate's drift baseline under ``baselines/``."""
+        self._grant_prefix(
+            grantee,
+            self.artifacts,
+            "baselines/",
+            ["s3:PutObject"],
+            "Baselines are keyed by model version, known only at registration; the grant is limited to baselines/.",
+        )
+
     def grant_monitoring(self, grantee: iam.IGrantable) -> None:
         """The monitor: read captures and feedback, read baselines, write monitor runs and reports."""
         for prefix in ("captures/", "feedback/"):

@@ -13,7 +13,8 @@ from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 
 _READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"]
-_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+# TransactWriteItems is authorized per item action (PutItem, UpdateItem, ConditionCheckItem).
+_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
 
 
 def _table(scope: Construct, construct_id: str, config: StageConfig, key: kms.IKey | None) -> dynamodb.Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -15,15 +15,23 @@ from constructs import Construct
 from infra.asl import render_asl
 from infra.config import StageConfig
 from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.constructs.training_batch import BatchTraining
 from infra.nag import acknowledge
 
 # state machine placeholder -> (construct id, handler)
 STEPS: dict[str, tuple[str, str]] = {
     "RunRecorderFunctionArn": ("RunRecorder", "functions.handlers.run_recorder.handler"),
-    "LoadDataFunctionArn": ("LoadData", "functions.handlers.load_data.handler"),
+    "BuildTrainingSetFunctionArn": ("BuildTrainingSet", "functions.handlers.build_training_set.handler"),
+    "ValidateDataFunctionArn": ("ValidateData", "functions.handlers.validate_data.handler"),
+    "SplitFunctionArn": ("Split", "functions.handlers.split.handler"),
     "TrainFunctionArn": ("Train", "functions.handlers.train.handler"),
     "EvaluateFunctionArn": ("Evaluate", "functions.handlers.evaluate.handler"),
     "RegisterFunctionArn": ("Register", "functions.handlers.register.handler"),
+    "PromoteFunctionArn": ("Promote", "functions.handlers.promote.handler"),
+    "CollectTrainingResultFunctionArn": (
+        "CollectTrainingResult",
+        "functions.handlers.collect_training_result.handler",
+    ),
 }
 
 
@@ -42,7 +50,8 @@ class TrainingPipeline(Construct):
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         for placeholder, (step_id, handler) in STEPS.items():
-            sizing = config.training if step_id in ("Train", "Evaluate") else config.pipeline_step
+            big = ("Train", "Evaluate", "ValidateData", "Split", "BuildTrainingSet")
+            sizing = config.training if step_id in big else config.pipeline_step
             self.functions[placeholder] = factory.function(
                 step_id,
                 handler=handler,
@@ -51,14 +60,21 @@ class TrainingPipeline(Construct):
                 description=f"Training pipeline step {step_id}",
             )
 
+        self.batch = BatchTraining(self, "Batch", config=config, environment=environment, key=factory.key)
+        batch_arns = {
+            "TrainingJobQueueArn": self.batch.queue.job_queue_arn,
+            "TrainingJobDefinitionArn": self.batch.job_definition.job_definition_arn,
+        }
         definition = render_asl(
             "training_pipeline",
             values={
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
                 "TrainTimeoutSeconds": config.training.timeout_s + 30,
+                "BatchTrainTimeoutSeconds": config.batch.timeout_s + 300,
+                "BatchThresholdRows": config.batch_threshold_rows,
             },
-            deferred=STEPS.keys(),
+            deferred=[*STEPS.keys(), *batch_arns.keys()],
         )
         log_group = logs.LogGroup(
             self,
@@ -71,7 +87,7 @@ class TrainingPipeline(Construct):
             self,
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions={name: fn.function_arn for name, fn in self.functions.items()},
+            definition_substitutions={**{name: fn.function_arn for name, fn in self.functions.items()}, **batch_arns},
             timeout=Duration.seconds(config.pipeline_timeout_s),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -81,11 +97,42 @@ class TrainingPipeline(Construct):
             self.state_machine.add_to_role_policy(
                 iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
             )
+        # batch:submitJob.sync: submit to this queue with this definition, then follow the job.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["batch:SubmitJob"],
+                resources=[self.batch.queue.job_queue_arn, self.batch.job_definition.job_definition_arn],
+            )
+        )
+        # DescribeJobs has no resource-level permissions; TerminateJob is limited to jobs.
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(actions=["batch:DescribeJobs"], resources=["*"]))
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["batch:TerminateJob"],
+                resources=[Stack.of(self).format_arn(service="batch", resource="job", resource_name="*")],
+            )
+        )
+        acknowledge(
+            self.state_machine.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]",
+            "submitJob.sync stops the job it started on timeout or abort; job ids exist only at run time.",
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="events", resource="rule", resource_name="StepFunctionsGetEventsForBatchJobsRule"
+                    )
+                ],
+            )
+        )
         acknowledge(
             self.state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
-            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions).",
+            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions); "
+            "batch:DescribeJobs (used by submitJob.sync) does not support them either.",
         )
 
         self.dead_letters = sqs.Queue(

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from functions import settings as env_names
+from functions.core.features.catalog import FEATURE_VIEWS
+from infra.code_version import git_commit, requirements_sha256
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
+from infra.constructs.feature_store import FeatureStore
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_rollout import ModelRollout
@@ -45,14 +50,32 @@ class MlopsStack(Stack):
                 env_names.METADATA_TABLE: metadata.table.table_name,
                 env_names.MODEL_NAME: config.model_name,
                 env_names.MIN_ACCURACY: str(config.min_accuracy),
+                env_names.CODE_COMMIT: git_commit(),
+                env_names.REQUIREMENTS_SHA256: requirements_sha256(),
+                env_names.APPROVAL_POLICY: config.approval_policy,
+                env_names.MAX_MAJORITY_SHARE: str(config.max_majority_share),
+                env_names.MAX_LABEL_DRIFT: str(config.max_label_drift),
+                env_names.MAX_MEAN_SHIFT: str(config.max_mean_shift),
             },
         )
         for fn in pipeline.functions.values():
             metadata.grant(fn, write=True)
             storage.grant_run_artifacts(fn, write=True)
-        steps = {name: pipeline.functions[f"{name}FunctionArn"] for name in ("LoadData", "Register")}
-        storage.grant_read_raw(steps["LoadData"])
-        registry.grant(steps["Register"], write=True)
+        steps = pipeline.functions
+        storage.grant_read_raw(steps["BuildTrainingSetFunctionArn"])
+        storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
+        for name in ("ValidateData", "Evaluate"):
+            registry.grant(steps[f"{name}FunctionArn"], write=False)
+        for name in ("Register", "Promote"):
+            registry.grant(steps[f"{name}FunctionArn"], write=True)
+        storage.grant_baselines_write(steps["RegisterFunctionArn"])
+        # Promote announces a champion move on the default bus; the rollout's Deployer listens.
+        steps["PromoteFunctionArn"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[self.format_arn(service="events", resource="event-bus", resource_name="default")],
+            )
+        )
 
         api = InferenceApi(
             self,
@@ -70,6 +93,30 @@ class MlopsStack(Stack):
         )
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
+
+        # S3 -> EventBridge for the data bucket: new raw files start the feature pipeline.
+        data_bucket = storage.data.node.default_child
+        assert isinstance(data_bucket, s3.CfnBucket)
+        data_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        features = FeatureStore(
+            self,
+            "FeatureStore",
+            config=config,
+            factory=factory,
+            views=FEATURE_VIEWS,
+            access_logs=storage.access_logs,
+            raw_bucket=storage.data,
+            environment={
+                env_names.DATA_BUCKET: storage.data.bucket_name,
+                env_names.METADATA_TABLE: metadata.table.table_name,
+            },
+        )
+        for fn in features.functions.values():
+            metadata.grant(fn, write=True)
+        # POST /predict with entity ids reads the serving model's features from the online store.
+        api.function.add_environment(env_names.FEATURE_ONLINE_TABLE, features.online.table_name)
+        api.function.add_environment(env_names.ONLINE_VIEW, f"{FEATURE_VIEWS[0].name}:v{FEATURE_VIEWS[0].version}")
+        features.grant_read_online(api.function)
 
         rollout = ModelRollout(
             self,
@@ -134,4 +181,12 @@ class MlopsStack(Stack):
         CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
         CfnOutput(self, "RetrainGuardTableName", value=monitoring.guard_table.table_name)
         CfnOutput(self, "TriggerDeadLetterQueueUrl", value=pipeline.dead_letters.queue_url)
+        CfnOutput(self, "FeatureStateMachineArn", value=features.state_machine.state_machine_arn)
+        CfnOutput(self, "FeatureOfflineBucketName", value=features.offline.bucket_name)
+        CfnOutput(self, "FeatureOnlineTableName", value=features.online.table_name)
+        CfnOutput(self, "FeatureGlueDatabase", value=features.database.ref)
+        # Read by the operator CLI (`mlops models|runs|lineage|train --stack ...`).
+        CfnOutput(self, "RegistryTableName", value=registry.table.table_name)
+        CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
+        CfnOutput(self, "ModelName", value=config.model_name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")

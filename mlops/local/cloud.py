@@ -53,6 +53,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
+from mlops.local.batch import LocalBatch
 from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
 from mlops.local.execution_events import execution_status_events
@@ -75,6 +76,13 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
     "AWS::CloudWatch::Dashboard": "console view only: locally, read metrics from moto CloudWatch or cloud.alarms",
     "AWS::IAM::OIDCProvider": "GitHub OIDC federation: only GitHub Actions tokens use it; nothing local signs in",
+    "AWS::Glue::Database": "not emulated (no Glue catalog locally): Athena queries of the offline store exist only "
+    "in AWS; locally read the same Parquet files with pyarrow or `mlops features training-set`",
+    "AWS::Glue::Table": "not emulated (no Glue catalog locally): its partition projection serves Athena in AWS only",
+    "AWS::EC2::RouteTable": "routing is not emulated: local Batch jobs and Lambdas reach every local service",
+    "AWS::EC2::SubnetRouteTableAssociation": "routing is not emulated (see AWS::EC2::RouteTable)",
+    "AWS::EC2::VPCEndpoint": "not needed locally: jobs call the in-process services directly",
+    "AWS::EC2::FlowLog": "no network traffic exists locally, so no flow logs are written",
 }
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
@@ -85,6 +93,8 @@ LOCAL_LIMITS = (
     "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
     "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",
     "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
+    "AWS Batch jobs run in-process, one at a time (mlops/local/batch.py): no Docker, no vCPU/memory limits, "
+    "no job timeout, no Batch-level retries",
 )
 
 
@@ -129,6 +139,7 @@ class LocalCloud:
         self._exit: ExitStack | None = None
         self._clients: dict[str, Any] = {}
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
+        self.batch = LocalBatch(self.runtime)
         self.router = EventRouter(clients=self.client, account=ACCOUNT, region=region, now=now or datetime.now(UTC))
         self.scheduler = LocalScheduler(clients=self.client, router=self.router, account=ACCOUNT, region=region)
         self.execution_events: list[dict[str, Any]] = []
@@ -185,6 +196,7 @@ class LocalCloud:
                 mock.patch.object(StepFunctionsParserBackend, "start_execution", _start_execution_named)
             )
             exit_stack.enter_context(self.runtime.installed())
+            exit_stack.enter_context(self.batch.installed())
             exit_stack.enter_context(self.router.installed())
             exit_stack.enter_context(self.aliases.installed())
             exit_stack.enter_context(self.codedeploy.installed())
@@ -380,6 +392,12 @@ class LocalCloud:
             "AWS::ApiGateway::RequestValidator": self._api_part("RequestValidator"),
             "AWS::ApiGateway::Model": self._api_model,
             "AWS::ApiGateway::GatewayResponse": self._api_part("GatewayResponse"),
+            "AWS::EC2::VPC": self._vpc,
+            "AWS::EC2::Subnet": self._subnet,
+            "AWS::EC2::SecurityGroup": self._security_group,
+            "AWS::Batch::ComputeEnvironment": self._batch_compute_environment,
+            "AWS::Batch::JobQueue": self._batch_job_queue,
+            "AWS::Batch::JobDefinition": self._batch_job_definition,
         }
 
     def _name(self, stack: str, logical_id: str, max_length: int, *, lower: bool = False) -> str:
@@ -644,6 +662,83 @@ class LocalCloud:
         self.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
         return PhysicalResource(props["AliasName"])
 
+    # -- EC2 networking (only what Batch validates) and Batch -------------------------
+    def _vpc(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        vpc = self.client("ec2").create_vpc(CidrBlock=props["CidrBlock"])["Vpc"]
+        return PhysicalResource(vpc["VpcId"], {"VpcId": vpc["VpcId"], "CidrBlock": vpc["CidrBlock"]})
+
+    def _subnet(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        subnet = self.client("ec2").create_subnet(
+            VpcId=props["VpcId"], CidrBlock=props["CidrBlock"], AvailabilityZone=props["AvailabilityZone"]
+        )["Subnet"]
+        return PhysicalResource(
+            subnet["SubnetId"], {"SubnetId": subnet["SubnetId"], "AvailabilityZone": subnet["AvailabilityZone"]}
+        )
+
+    def _security_group(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("GroupName") or self._name(stack, logical_id, 255)
+        group = self.client("ec2").create_security_group(
+            GroupName=name, Description=props["GroupDescription"], VpcId=props["VpcId"]
+        )
+        self.report.notes.append(f"{stack}/{logical_id}: security group rules are recorded in the template only")
+        return PhysicalResource(group["GroupId"], {"GroupId": group["GroupId"], "VpcId": props["VpcId"]})
+
+    def _batch_compute_environment(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("ComputeEnvironmentName") or self._name(stack, logical_id, 128)
+        resources = props["ComputeResources"]
+        service_role = props.get("ServiceRole") or self._batch_service_linked_role()
+        arn = self.client("batch").create_compute_environment(
+            computeEnvironmentName=name,
+            serviceRole=service_role,
+            type=props["Type"].upper(),
+            state=props.get("State", "ENABLED"),
+            computeResources={
+                "type": resources["Type"],
+                "maxvCpus": int(resources["MaxvCpus"]),
+                "subnets": resources["Subnets"],
+                "securityGroupIds": resources["SecurityGroupIds"],
+            },
+        )["computeEnvironmentArn"]
+        return PhysicalResource(arn, {"ComputeEnvironmentArn": arn})
+
+    def _batch_service_linked_role(self) -> str:
+        """AWS uses Batch's service-linked role when a compute environment names none; moto needs it to exist."""
+        iam = self.client("iam")
+        try:
+            return str(iam.get_role(RoleName="AWSServiceRoleForBatch")["Role"]["Arn"])
+        except iam.exceptions.NoSuchEntityException:
+            role = iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]
+            return str(role["Arn"])
+
+    def _batch_job_queue(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("JobQueueName") or self._name(stack, logical_id, 128)
+        arn = self.client("batch").create_job_queue(
+            jobQueueName=name,
+            state=props.get("State", "ENABLED"),
+            priority=int(props["Priority"]),
+            computeEnvironmentOrder=[
+                {"order": int(o["Order"]), "computeEnvironment": o["ComputeEnvironment"]}
+                for o in props["ComputeEnvironmentOrder"]
+            ],
+        )["jobQueueArn"]
+        return PhysicalResource(arn, {"JobQueueArn": arn})
+
+    def _batch_job_definition(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("JobDefinitionName") or self._name(stack, logical_id, 128)
+        kwargs: dict[str, Any] = {
+            "jobDefinitionName": name,
+            "type": props["Type"],
+            "containerProperties": _api_shape(props["ContainerProperties"]),
+        }
+        if "PlatformCapabilities" in props:
+            kwargs["platformCapabilities"] = props["PlatformCapabilities"]
+        if "Timeout" in props:
+            kwargs["timeout"] = _api_shape(props["Timeout"])
+        if "RetryStrategy" in props:
+            kwargs["retryStrategy"] = _api_shape(props["RetryStrategy"])
+        arn = self.client("batch").register_job_definition(**kwargs)["jobDefinitionArn"]
+        return PhysicalResource(arn, {"JobDefinitionArn": arn})
+
     # -- API Gateway: collected, then assembled into the local gateway ----------
     def _rest_api(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         api_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
@@ -735,6 +830,22 @@ def _start_execution_named(
     return _original_start_execution(
         backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
     )
+
+
+# Maps whose keys are user data, not CloudFormation property names.
+_VERBATIM_KEYS = frozenset({"Options", "Tags", "Parameters"})
+
+
+def _api_shape(value: Any) -> Any:
+    """CloudFormation property names (``PascalCase``) to the Batch API's (``camelCase``)."""
+    if isinstance(value, list):
+        return [_api_shape(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key[:1].lower() + key[1:]: (item if key in _VERBATIM_KEYS else _api_shape(item))
+            for key, item in value.items()
+        }
+    return value
 
 
 def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:

@@ -1,7 +1,8 @@
 """Resolve the CloudFormation intrinsic functions the stacks use.
 
 Supported: Ref, Fn::GetAtt, Fn::Join, Fn::Sub (both forms), Fn::Select,
-Fn::Split, Fn::ImportValue, Fn::If with Conditions, and the pseudo
+Fn::Split, Fn::ImportValue, Fn::If with Conditions, Fn::GetAZs (the region's
+zones a, b, c, as moto names them), and the pseudo
 parameters. Anything else is an ``IntrinsicError`` naming where it was
 found, never a silent pass-through.
 """
@@ -113,6 +114,9 @@ class Resolver:
             if name not in self.exports:
                 raise IntrinsicError(f"{here}: no stack exports {name!r}")
             return self.exports[name]
+        if key == "Fn::GetAZs":
+            region = self.resolve(argument, here) or self.region
+            return [f"{region}{zone}" for zone in "abc"]
         if key == "Fn::If":
             condition, when_true, when_false = argument
             if condition not in self.conditions:

@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -189,6 +189,20 @@ class InProcessLambdaRuntime:
                 continue
             if isinstance(document, dict) and "CloudWatchMetrics" in document.get("_aws", {}):
                 self._metric_sink(document)
+
+    @contextmanager
+    def isolated(self, name: str, environment: Mapping[str, str]) -> Iterator[None]:
+        """Run code as another container would (e.g. a Batch job): one at a time, with its own
+        copy of the project's modules (kept under ``name``) and exactly ``environment`` added."""
+        with self._lock, self._sandbox(name):
+            saved = dict(os.environ)
+            os.environ.update(environment)
+            os.environ.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})
+            try:
+                yield
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
 
     @contextmanager
     def _sandbox(self, key: str) -> Iterator[None]:

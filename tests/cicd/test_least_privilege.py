@@ -12,6 +12,10 @@ import pytest
 # Actions without resource-level permissions (IAM service authorization reference):
 # X-Ray segment upload and sampling, and CloudWatch Logs delivery set-up for Step Functions.
 RESOURCE_STAR_ALLOWED = {
+    # The Batch execution role pulls the image: GetAuthorizationToken has no resource-level permissions.
+    "ecr:GetAuthorizationToken",
+    # Followed by Step Functions' batch:submitJob.sync; DescribeJobs has no resource-level permissions.
+    "batch:DescribeJobs",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",

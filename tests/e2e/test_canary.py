@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from functions.adapters.champion import champion_history, move_champion, resolve_champion
+from functions.adapters.champion import champion_history, resolve_champion
 from functions.adapters.objects import S3Uri
 from functions.adapters.registry import ModelVersion
 from functions.core.artifact import load_verified_model, serialize_model
@@ -24,17 +24,15 @@ MODEL = "seattle-weather"
 
 
 def promote(cloud: LocalCloud, version: int) -> None:
-    """What the Promote step (issue 4) does: move champion, then announce it on the default bus."""
-    move_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL, version, by="test", reason="promoted")
-    cloud.client("events").put_events(
-        Entries=[
-            {
-                "Source": "mlops.registry",
-                "DetailType": "Model Alias Moved",
-                "Detail": json.dumps({"model_name": MODEL, "alias": "champion", "version": version}),
-            }
-        ]
-    )
+    """What `mlops models approve` + `promote` do: approve, move champion (audited), announce the move."""
+    from functions.adapters.alias_events import announce_alias_move
+    from functions.adapters.registry import ModelRegistry
+
+    registry = ModelRegistry(cloud.client("dynamodb"), registry_table(cloud))
+    if registry.get(MODEL, version).approval_status != "approved":
+        registry.approve(MODEL, version, by="test", reason="reviewed")
+    change = registry.move_alias(MODEL, "champion", version, by="test", reason="promoted")
+    announce_alias_move(cloud.client("events"), change)
 
 
 def registry_table(cloud: LocalCloud) -> str:
@@ -106,10 +104,10 @@ def predict(cloud: LocalCloud, records: list[dict[str, float]], times: int) -> l
 
 @pytest.fixture
 def serving(cloud: LocalCloud) -> tuple[LocalCloud, ModelVersion]:
-    """A trained model v1, promoted and fully rolled out: alias live serves it, pinned."""
+    """A trained model v1, promoted by the pipeline (dev approves automatically) and fully rolled out."""
     assert run_training(cloud, upload_raw(cloud)).status == "SUCCEEDED"
     v1 = registry_of(cloud).get(MODEL, 1)
-    promote(cloud, 1)
+    assert registry_of(cloud).alias_version(MODEL, "champion") == 1  # the Promote step announced it
     cloud.codedeploy.step()
     started = deployment(cloud)["startTime"]
     cloud.codedeploy.step(started + timedelta(minutes=6))

@@ -43,7 +43,7 @@ def test_valid_records_get_predictions_with_model_version(served: LocalCloud) ->
     ("body", "status", "message"),
     [
         (b"{not json", 400, "Invalid JSON"),
-        ({"rows": [GOOD]}, 400, "records"),
+        ({"rows": [GOOD]}, 400, "rows"),
         ({"records": []}, 400, "records"),
         ({"records": [{k: v for k, v in GOOD.items() if k != "wind"}]}, 400, "records[0]: missing field 'wind'"),
         ({"records": [GOOD, {**GOOD, "temp_min": "cold"}]}, 400, "records[1].temp_min: expected a number, got str"),
@@ -153,3 +153,38 @@ def test_openapi_document_is_served_and_checked_in(served: LocalCloud) -> None:
     assert set(document["paths"]) >= {"/predict", "/feedback", "/model", "/health"}
     checked_in = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
     assert checked_in == document, "docs/openapi.json is stale: run `mlops openapi > docs/openapi.json`"
+
+
+def test_entity_ids_read_online_features_with_per_entity_status(served: LocalCloud) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from functions.adapters.online_store import OnlineStore
+    from functions.core.features.catalog import DAILY_WEATHER
+
+    # Given fresh features for one station and stale ones for another in the online store
+    table = served.output("FeatureOnlineTableName")
+    now = datetime.now(UTC)
+    rows = pd.DataFrame([
+        {"station_id": "seattle", "event_timestamp": now - timedelta(hours=3), "created_timestamp": now,
+         **GOOD, "weather": "rain", "temp_range": 7.0},
+        {"station_id": "tacoma", "event_timestamp": now - timedelta(days=9), "created_timestamp": now,
+         **GOOD, "weather": "sun", "temp_range": 7.0},
+    ])  # fmt: skip
+    OnlineStore(served.client("dynamodb"), table).write(DAILY_WEATHER, rows)
+    # When predictions are asked by entity id
+    entities = [{"station_id": "seattle"}, {"station_id": "tacoma"}, {"station_id": "nowhere"}]
+    status, body = predict(served, {"entities": entities})
+    # Then each entity has its status; only the present one is predicted, from its online features
+    assert status == 200
+    seattle, tacoma, nowhere = body["predictions"]
+    assert (seattle["status"], tacoma["status"], nowhere["status"]) == ("PRESENT", "EXPIRED", "NOT_FOUND")
+    assert seattle["features"] == GOOD and seattle["label"] in {"drizzle", "fog", "rain", "snow", "sun"}
+    assert "label" not in tacoma and "label" not in nowhere
+
+
+def test_records_and_entities_together_are_refused(served: LocalCloud) -> None:
+    status, body = predict(served, {"records": [GOOD], "entities": [{"station_id": "seattle"}]})
+    assert status == 400
+    assert "exactly one of 'records'" in body["message"]

@@ -79,7 +79,7 @@ def label_of(frame: pd.DataFrame) -> list[str]:
 
 
 def champion_with_baseline(cloud: LocalCloud) -> int:
-    """Register a model version directly and store its drift baseline (the lead wires this into Register)."""
+    """Register a version directly, make it champion, and store its drift baseline (as Register does)."""
     version = (
         registry_of(cloud)
         .register(
@@ -95,6 +95,8 @@ def champion_with_baseline(cloud: LocalCloud) -> int:
         )
         .version
     )
+    registry_of(cloud).approve(MODEL, version, by="test", reason="fixture")
+    registry_of(cloud).move_alias(MODEL, "champion", version, by="test", reason="fixture")
     reference = weather(np.random.default_rng(0), 2000)
     features = model_spec(MODEL).feature_names
     baseline = build_baseline(reference, features, label_of(reference), sample_size=2000, seed=0)

@@ -24,7 +24,7 @@ def template(assembly: Path) -> Template:
 
 def test_tables_have_point_in_time_recovery(template: Template) -> None:
     tables = template.find_resources("AWS::DynamoDB::Table")
-    assert len(tables) == 3
+    assert len(tables) == 4  # registry, metadata, retrain guard, online features
     for table in tables.values():
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -41,7 +41,7 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
         }
         assert "BucketEncryption" in props
     policies = template.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == len(template.find_resources("AWS::S3::Bucket")) == 4
+    assert len(policies) == len(template.find_resources("AWS::S3::Bucket")) == 5
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
@@ -101,8 +101,9 @@ def test_retrain_schedule_goes_through_the_guard_with_a_dead_letter_queue(templa
 
 def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
-    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed
-    assert len(rules) == 5
+    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed;
+    # feature store: new raw data
+    assert len(rules) == 6
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert "DeadLetterConfig" in target

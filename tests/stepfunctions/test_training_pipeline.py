@@ -4,34 +4,52 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.core.errors import ModelNotFoundError
 from mlops.local import LocalCloud
+from mlops.local import batch as batch_module
 from tests.helpers import metadata_of, registry_of, run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
+STEPS = ["BuildTrainingSet", "ValidateData", "Split", "Train", "Evaluate", "Register", "Promote"]
 
 
-def test_pipeline_success_registers_a_version_with_lineage(cloud: LocalCloud) -> None:
+def test_gate_pass_registers_approves_and_makes_champion_with_full_lineage(cloud: LocalCloud) -> None:
     # Given the shipped dataset in the raw bucket
     source = upload_raw(cloud)
     # When the pipeline runs
     result = run_training(cloud, source)
-    # Then the execution and the run record succeed, every step is recorded
+    # Then the execution and the run record succeed, every step is recorded with inputs and outputs
     assert result.status == "SUCCEEDED", result.cause
     run = metadata_of(cloud).get_run(result.name)
     assert run.status == "SUCCEEDED"
     assert run.trigger == {"type": "test"}
-    assert [s.step for s in run.steps] == ["LoadData", "Train", "Evaluate", "Register"]
-    assert all(s.status == "SUCCEEDED" and s.duration_s >= 0 for s in run.steps)
-    # And one version is registered, pointing at its artifact, data and run
-    version = registry_of(cloud).latest(MODEL)
+    assert [s.step for s in run.steps] == STEPS
+    assert all(s.status == "SUCCEEDED" and s.duration_s >= 0 and s.inputs["run_id"] == run.run_id for s in run.steps)
+    assert run.params["seed"] == 42 and run.metrics["holdout_accuracy"] >= 0.6
+    # And one version is registered with its data, code and run, approved per the dev policy (auto)
+    registry = registry_of(cloud)
+    version = registry.resolve_alias(MODEL, "champion")
     assert version.version == 1
     assert version.run_id == run.run_id
+    assert version.execution_id == result.arn
+    assert version.trigger == {"type": "test"}
     assert version.artifact_sha256 == result.output["candidate"]["sha256"]
-    assert version.training_data_sha256 == result.output["dataset"]["sha256"]
-    assert version.metrics["accuracy"] >= 0.6
+    assert version.manifest_sha256 == result.output["dataset"]["manifest_sha256"]
+    assert len(version.code_version["git_commit"]) >= 7 and len(version.code_version["requirements_sha256"]) == 64
+    assert (version.approval_status, version.approval_by) == ("approved", "pipeline")
     assert [f["name"] for f in version.signature["features"]] == ["precipitation", "temp_max", "temp_min", "wind"]
+    assert set(version.metrics) >= {"accuracy", "macro_f1", "f1_rain", "f1_sun"}
+    [change] = registry.alias_history(MODEL, "champion")
+    assert (change.from_version, change.to_version, change.by) == (None, 1, "pipeline")
+    # And the lineage goes trigger -> run, manifest -> run -> model version -> alias change
+    lineage = metadata_of(cloud).lineage(MODEL, 1)
+    assert [n.id for n in lineage.of_kind("run")] == [f"run:{run.run_id}"]
+    assert [n.id for n in lineage.of_kind("dataset")] == [f"dataset:{version.manifest_sha256}"]
+    assert lineage.of_kind("trigger")[0].attributes == {"type": "test"}
+    assert [n.attributes["to_version"] for n in lineage.of_kind("alias_change")] == [1]
+    assert {(e.relation) for e in lineage.edges} == {"started", "input_of", "produced", "aliased_as"}
 
 
 def test_step_failure_marks_run_failed_and_registers_nothing(cloud: LocalCloud) -> None:
@@ -46,33 +64,103 @@ def test_step_failure_marks_run_failed_and_registers_nothing(cloud: LocalCloud) 
     run = metadata_of(cloud).get_run(result.name)
     assert run.status == "FAILED"
     assert run.error is not None and run.error["Error"] == "DataValidationError"
-    assert [(s.step, s.status) for s in run.steps] == [("LoadData", "FAILED")]
-    with pytest.raises(ModelNotFoundError):
-        registry_of(cloud).latest(MODEL)
+    assert [(s.step, s.status) for s in run.steps] == [("BuildTrainingSet", "SUCCEEDED"), ("ValidateData", "FAILED")]
+    assert registry_of(cloud).list_versions(MODEL) == []
 
 
-def test_quality_gate_rejects_a_model_that_learned_nothing(cloud: LocalCloud) -> None:
-    # Given labels shuffled at random, so no feature predicts them
+def test_degenerate_training_set_fails_fast(cloud: LocalCloud) -> None:
+    # Given a training set where one label is 97 % of the rows
+    frame = shipped_frame()
+    frame.loc[frame.index[: int(len(frame) * 0.97)], "weather"] = "sun"
+    result = run_training(cloud, upload_raw(cloud, frame))
+    # Then validation refuses it before anything trains
+    assert result.status == "FAILED" and result.error == "DataValidationError"
+    assert "degenerate training set" in (result.cause or "")
+
+
+def test_gate_failure_registers_rejected_and_leaves_champion_unchanged(cloud: LocalCloud) -> None:
+    # Given a champion trained on the real data
+    assert run_training(cloud, upload_raw(cloud)).status == "SUCCEEDED"
+    # And labels then shuffled at random, so no feature predicts them
     frame = shipped_frame()
     frame["weather"] = np.random.default_rng(7).permutation(frame["weather"].to_numpy())
-    source = upload_raw(cloud, frame)
-    # When the pipeline runs
-    result = run_training(cloud, source)
-    # Then the gate rejects the candidate: the run says why, and nothing is registered
-    assert result.status == "SUCCEEDED"
+    # When the pipeline runs on them
+    result = run_training(cloud, upload_raw(cloud, frame), trigger={"type": "test", "case": "shuffled"})
+    # Then the gate rejects the candidate, against the floor and the re-scored champion
+    assert result.status == "SUCCEEDED", result.cause
     assert result.output["evaluation"]["passed"] is False
+    assert result.output["evaluation"]["champion"]["version"] == 1
     run = metadata_of(cloud).get_run(result.name)
     assert run.status == "REJECTED"
-    assert run.error is not None and "below the minimum" in run.error["Cause"]
-    assert "Register" not in [s.step for s in run.steps]
-    with pytest.raises(ModelNotFoundError):
-        registry_of(cloud).latest(MODEL)
+    assert run.error is not None and "worse than champion version 1" in run.error["Cause"]
+    assert "Promote" not in [s.step for s in run.steps]
+    # And the candidate is on record as rejected by the gate; the champion did not move
+    registry = registry_of(cloud)
+    rejected = registry.get(MODEL, 2)
+    assert (rejected.approval_status, rejected.approval_by) == ("rejected", "quality-gate")
+    assert registry.resolve_alias(MODEL, "champion").version == 1
+    assert registry.latest(MODEL).version == 1
+    assert len(registry.alias_history(MODEL, "champion")) == 1
 
 
-def test_runs_of_a_pipeline_are_listed_newest_first(cloud: LocalCloud) -> None:
+def test_same_data_params_and_seed_give_the_same_artifact_through_the_pipeline(cloud: LocalCloud) -> None:
+    # Given the same training set twice
     source = upload_raw(cloud)
     first = run_training(cloud, source)
     second = run_training(cloud, source)
+    # Then both runs produced byte-identical artifacts and the same manifest data hash
+    assert first.status == second.status == "SUCCEEDED"
+    assert first.output["candidate"]["sha256"] == second.output["candidate"]["sha256"]
+    assert first.output["dataset"]["sha256"] == second.output["dataset"]["sha256"]
+    # And an equal candidate is not worse than the champion, so it is promoted
+    assert registry_of(cloud).resolve_alias(MODEL, "champion").version == 2
     runs = metadata_of(cloud).list_runs("training")
     assert [r.run_id for r in runs] == [second.name, first.name]
-    assert registry_of(cloud).latest(MODEL).version == 2
+
+
+def test_same_execution_name_started_twice_gives_one_run(cloud: LocalCloud) -> None:
+    arn = cloud.output("TrainingStateMachineArn")
+    payload = {"source_uri": upload_raw(cloud), "trigger": {"type": "test"}}
+    first = cloud.run_state_machine(arn, payload, name="nightly-1")
+    assert first.status == "SUCCEEDED", first.cause
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        cloud.run_state_machine(arn, payload, name="nightly-1")
+    assert [r.run_id for r in metadata_of(cloud).list_runs("training")] == ["nightly-1"]
+    assert [v.version for v in registry_of(cloud).list_versions(MODEL)] == [1]
+    with pytest.raises(ModelNotFoundError):
+        registry_of(cloud).resolve_alias(MODEL, "challenger")
+
+
+def test_large_training_set_trains_on_batch_with_the_same_entrypoint(cloud: LocalCloud) -> None:
+    # Given a Batch threshold below the shipped dataset's size (execution-input override)
+    source = upload_raw(cloud)
+    # When the pipeline runs
+    result = run_training(cloud, source, options={"batch_threshold_rows": 100})
+    # Then training ran as one Batch job, not on Lambda, and the pipeline went on to promote its model
+    assert result.status == "SUCCEEDED", result.cause
+    [job] = cloud.batch.jobs
+    assert (job.command, job.exit_code) == (["batch"], 0)
+    assert result.output["batch_job"]["status"] == "SUCCEEDED"
+    run = metadata_of(cloud).get_run(result.name)
+    steps = [s.step for s in run.steps]
+    assert "TrainOnBatch" in steps and "Train" not in steps
+    assert run.params["training_backend"] == "batch"
+    champion = registry_of(cloud).resolve_alias(MODEL, "champion")
+    assert champion.artifact_sha256 == result.output["candidate"]["sha256"]
+
+
+def test_failed_batch_job_fails_the_run_and_registers_nothing(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Batch job whose container cannot start its entrypoint
+    monkeypatch.setitem(batch_module.ENTRYPOINTS, "batch", "functions.handlers.no_such_module")
+    # When a large training set goes to Batch
+    result = run_training(cloud, upload_raw(cloud), options={"batch_threshold_rows": 100})
+    # Then the job failed with its reason, the run is FAILED with the Batch failure, nothing is registered
+    assert result.status == "FAILED"
+    [job] = cloud.batch.jobs
+    assert job.exit_code == 1 and "no_such_module" in (job.reason or "")
+    run = metadata_of(cloud).get_run(result.name)
+    assert run.status == "FAILED"
+    assert run.error is not None and run.error["Error"] == "States.TaskFailed"
+    assert registry_of(cloud).list_versions(MODEL) == []

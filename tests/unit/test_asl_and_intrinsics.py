@@ -13,12 +13,24 @@ from mlops.local.intrinsics import IntrinsicError, PhysicalResource, Resolver
 
 STEP_ARNS = [
     "RunRecorderFunctionArn",
-    "LoadDataFunctionArn",
+    "BuildTrainingSetFunctionArn",
+    "ValidateDataFunctionArn",
+    "SplitFunctionArn",
     "TrainFunctionArn",
     "EvaluateFunctionArn",
     "RegisterFunctionArn",
+    "PromoteFunctionArn",
+    "CollectTrainingResultFunctionArn",
+    "TrainingJobQueueArn",
+    "TrainingJobDefinitionArn",
 ]
-TIMEOUTS = {"PipelineTimeoutSeconds": 600, "StepTimeoutSeconds": 90, "TrainTimeoutSeconds": 330}
+TIMEOUTS = {
+    "PipelineTimeoutSeconds": 600,
+    "StepTimeoutSeconds": 90,
+    "TrainTimeoutSeconds": 330,
+    "BatchTrainTimeoutSeconds": 3900,
+    "BatchThresholdRows": 200000,
+}
 
 
 def test_render_turns_numeric_placeholders_into_integers_and_keeps_deferred_ones() -> None:

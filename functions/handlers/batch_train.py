@@ -1,0 +1,63 @@
+"""AWS Batch entry point of training: the same ``train_candidate`` the Train Lambda runs.
+
+Started by the pipeline's ``TrainOnBatch`` state (``batch:submitJob.sync``) with the container
+command ``batch`` (see ``functions/entrypoint.sh``) and these variables beside the stage's
+pipeline settings:
+
+- ``MLOPS_RUN_ID``: the pipeline run;
+- ``MLOPS_SPLIT``: the Split step's output (JSON: train/holdout URIs and sha256).
+
+The result (artifact URI, sha256, params) is written to ``runs/<run id>/train/train-result.json``;
+``CollectTrainingResult`` reads it back, because a Batch job returns no payload to Step Functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from functions.adapters.clients import client
+from functions.adapters.objects import ObjectStore, S3Uri
+from functions.core.errors import ConfigurationError
+from functions.core.model_spec import model_spec
+from functions.handlers.train import train_candidate
+from functions.settings import PipelineSettings
+
+__all__ = ["RUN_ID", "SETTINGS", "SPLIT", "main"]
+
+SETTINGS = PipelineSettings
+RUN_ID = "MLOPS_RUN_ID"
+SPLIT = "MLOPS_SPLIT"
+
+logger = logging.getLogger("batch_train")
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Train once; exit status 0 on success (Batch marks the job SUCCEEDED), non-zero otherwise."""
+    env = os.environ if env is None else env
+    parser = argparse.ArgumentParser(prog="batch_train", description=__doc__.splitlines()[0])
+    parser.add_argument("--run-id", default=env.get(RUN_ID), help=f"defaults to ${RUN_ID}")
+    parser.add_argument("--split", default=env.get(SPLIT), help=f"JSON; defaults to ${SPLIT}")
+    args = parser.parse_args(argv)
+    if not args.run_id or not args.split:
+        raise ConfigurationError(f"the run id and the split are required ({RUN_ID}, {SPLIT} or --run-id/--split)")
+    settings = PipelineSettings.from_env(env)
+    store = ObjectStore(client("s3"))
+    result = train_candidate(
+        store,
+        model_spec(settings.model_name),
+        json.loads(args.split),
+        S3Uri(settings.artifact_bucket, f"runs/{args.run_id}/train"),
+    )
+    logger.info("trained %s -> %s", args.run_id, result["artifact_uri"])
+    print(json.dumps({"run_id": args.run_id, **result}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(main())

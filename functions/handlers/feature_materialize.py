@@ -1,0 +1,29 @@
+"""Materialize: bring the online store up to date with each view's offline writes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters.materialization import materialize
+from functions.core.features.catalog import feature_view
+from functions.handlers.feature_context import SETTINGS, metadata, offline, online, settings
+from functions.handlers.step_tracking import tracked_step
+
+__all__ = ["SETTINGS", "handler"]
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@tracked_step("Materialize", metadata)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = []
+    for entry in event["transformed"]["views"]:
+        view = feature_view(entry["view"], entry["version"])
+        results.append(asdict(materialize(view, offline(), online(), chunk_rows=settings().chunk_rows)))
+    logger.info("materialized", extra={"views": results})
+    return {"views": results}

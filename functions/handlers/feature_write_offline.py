@@ -1,0 +1,49 @@
+"""WriteOffline: append each view's rows to the offline store (idempotent per source file)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters.objects import S3Uri
+from functions.core.features.catalog import feature_view
+from functions.handlers.feature_context import SETTINGS, metadata, objects, offline
+from functions.handlers.step_tracking import tracked_step
+
+__all__ = ["SETTINGS", "handler"]
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@tracked_step("WriteOffline", metadata)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run_id, validation = event["run_id"], event["validation"]
+    created = datetime.now(UTC)
+    writes = []
+    for entry in event["transformed"]["views"]:
+        view = feature_view(entry["view"], entry["version"])
+        rows = objects().get_parquet(S3Uri.parse(entry["staged_uri"]))
+        manifest, written = offline().write(
+            view,
+            rows,
+            source_uri=validation["source_uri"],
+            source_sha256=validation["source_sha256"],
+            created=created,
+            write_id=run_id,
+        )
+        writes.append(
+            {
+                "view": view.name,
+                "version": view.version,
+                "rows": manifest.rows,
+                "written": written,
+                "write_id": manifest.write_id,
+                "files": len(manifest.files),
+            }
+        )
+    logger.info("offline write", extra={"writes": writes})
+    return {"writes": writes}

@@ -1,0 +1,340 @@
+"""The feature store (C4): offline S3 bucket + Glue tables, online DynamoDB table, feature pipeline.
+
+- Offline: a bucket of its own (``features/<view>/v<n>/event_date=YYYY-MM-DD/``,
+  ``manifests/``, ``ingested/``, ``quarantine/``, ``staging/``), one Glue table
+  per feature view version with partition projection on ``event_date``, so
+  Athena queries it with no crawler and no partition registration.
+- Online: one DynamoDB table (``pk`` entity key, ``sk`` view#version) with
+  the TTL attribute set.
+- Pipeline: ``stepfunctions/feature_pipeline.asl.json`` and its five step
+  functions; an EventBridge rule starts it when an object lands under
+  ``raw/features/`` in the data bucket (whose EventBridge notifications the
+  stack turns on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from functions import settings as env_names
+from infra.asl import render_asl
+from infra.config import StageConfig
+from infra.constructs.encryption import grant as grant_key
+from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.nag import acknowledge
+
+if TYPE_CHECKING:
+    from functions.core.features.definitions import FeatureView
+
+# state machine placeholder -> (construct id, handler)
+STEPS: dict[str, tuple[str, str]] = {
+    "FeatureRunFunctionArn": ("FeatureRun", "functions.handlers.feature_run.handler"),
+    "ValidateFunctionArn": ("FeatureValidate", "functions.handlers.feature_validate.handler"),
+    "TransformFunctionArn": ("FeatureTransform", "functions.handlers.feature_transform.handler"),
+    "WriteOfflineFunctionArn": ("FeatureWriteOffline", "functions.handlers.feature_write_offline.handler"),
+    "MaterializeFunctionArn": ("FeatureMaterialize", "functions.handlers.feature_materialize.handler"),
+}
+
+_PARQUET = {
+    "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+}
+
+
+class FeatureStore(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        factory: FunctionFactory,
+        views: Sequence[FeatureView],
+        access_logs: s3.IBucket,
+        raw_bucket: s3.Bucket,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self._key = factory.key
+        self.offline = s3.Bucket(
+            self,
+            "Offline",
+            encryption=s3.BucketEncryption.KMS if factory.key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=factory.key,
+            bucket_key_enabled=factory.key is not None,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="features/",
+            removal_policy=removal,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireStaging", prefix="staging/", expiration=Duration.days(7))],
+        )
+        self.online = dynamodb.Table(
+            self,
+            "Online",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if factory.key else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=factory.key,
+            time_to_live_attribute=env_names.ONLINE_TTL_ATTRIBUTE,
+            removal_policy=removal,
+        )
+        self._catalog(config, views)
+
+        env = {
+            **environment,
+            env_names.FEATURE_OFFLINE_BUCKET: self.offline.bucket_name,
+            env_names.FEATURE_ONLINE_TABLE: self.online.table_name,
+            env_names.FEATURE_MAX_BAD_ROW_FRACTION: str(config.feature_max_bad_row_fraction),
+            env_names.FEATURE_CHUNK_ROWS: str(config.feature_chunk_rows),
+        }
+        self.functions: dict[str, lambda_.DockerImageFunction] = {
+            placeholder: factory.function(
+                step_id,
+                handler=handler,
+                sizing=config.pipeline_step if step_id == "FeatureRun" else config.feature_step,
+                environment=env,
+                description=f"Feature pipeline step {step_id}",
+            )
+            for placeholder, (step_id, handler) in STEPS.items()
+        }
+        self._grant_steps(raw_bucket)
+        self.state_machine = self._state_machine(config)
+        self._trigger(raw_bucket)
+
+    # -- pieces ------------------------------------------------------------------
+    def _catalog(self, config: StageConfig, views: Sequence[FeatureView]) -> None:
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=Stack.of(self).account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=f"mlops_{config.name}_features", description="Offline feature store (Parquet on S3)"
+            ),
+        )
+        self.tables: dict[str, glue.CfnTable] = {}
+        for view in views:
+            location = f"s3://{self.offline.bucket_name}/features/{view.name}/v{view.version}/"
+            table = glue.CfnTable(
+                self,
+                f"Table{view.name.title().replace('_', '')}V{view.version}",
+                catalog_id=Stack.of(self).account,
+                database_name=f"mlops_{config.name}_features",
+                table_input=glue.CfnTable.TableInputProperty(
+                    name=f"{view.name}_v{view.version}",
+                    description=view.description or view.qualified_name,
+                    table_type="EXTERNAL_TABLE",
+                    parameters={
+                        "classification": "parquet",
+                        # Partition projection: Athena derives partitions from the path template.
+                        "projection.enabled": "true",
+                        "projection.event_date.type": "date",
+                        "projection.event_date.format": "yyyy-MM-dd",
+                        "projection.event_date.range": "1970-01-01,NOW",
+                        "projection.event_date.interval": "1",
+                        "projection.event_date.interval.unit": "DAYS",
+                        "storage.location.template": location + "event_date=${event_date}/",
+                    },
+                    partition_keys=[glue.CfnTable.ColumnProperty(name="event_date", type="string")],
+                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                        location=location,
+                        input_format=_PARQUET["input_format"],
+                        output_format=_PARQUET["output_format"],
+                        serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=_PARQUET["serde"]),
+                        columns=[
+                            glue.CfnTable.ColumnProperty(name=f.name, type=f.dtype.glue_type, comment=f.description)
+                            for f in view.stored_schema
+                        ],
+                    ),
+                ),
+            )
+            table.add_dependency(self.database)
+            self.tables[view.qualified_name] = table
+
+    def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
+        definition = render_asl(
+            "feature_pipeline",
+            values={
+                "PipelineTimeoutSeconds": config.pipeline_timeout_s,
+                "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
+            },
+            deferred=STEPS.keys(),
+        )
+        log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=self._key,
+        )
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions={name: fn.function_arn for name, fn in self.functions.items()},
+            timeout=Duration.seconds(config.pipeline_timeout_s),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        for fn in self.functions.values():
+            machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
+            )
+        acknowledge(
+            machine.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
+            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions).",
+        )
+        return machine
+
+    def _trigger(self, raw_bucket: s3.Bucket) -> None:
+        self.dead_letters = sqs.Queue(
+            self,
+            "TriggerDeadLetters",
+            enforce_ssl=True,
+            encryption=sqs.QueueEncryption.KMS if self._key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=self._key,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "This queue is itself the dead-letter queue of the feature pipeline trigger; an operator inspects "
+            "and replays its messages.",
+        )
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the feature pipeline trigger; it has no DLQ of its own.",
+        )
+        bucket = events.EventField.from_path("$.detail.bucket.name")
+        key = events.EventField.from_path("$.detail.object.key")
+        self.new_raw_data = events.Rule(
+            self,
+            "NewRawData",
+            description=f"New raw data under {env_names.RAW_FEATURES_PREFIX} starts the feature pipeline",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [raw_bucket.bucket_name]},
+                    "object": {"key": [{"prefix": env_names.RAW_FEATURES_PREFIX}]},
+                },
+            ),
+        )
+        self.new_raw_data.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "source_uri": f"s3://{bucket}/{key}",
+                        "trigger": {"type": "s3", "key": key, "time": events.EventField.time},
+                    }
+                ),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=3,
+                max_event_age=Duration.hours(2),
+            )
+        )
+
+    # -- grants --------------------------------------------------------------------
+    def _grant_steps(self, raw_bucket: s3.Bucket) -> None:
+        steps = {step_id: self.functions[p] for p, (step_id, _) in STEPS.items()}
+        get, put = ["s3:GetObject"], ["s3:PutObject"]
+        self._grant_raw(steps["FeatureValidate"], raw_bucket)
+        self._grant_prefix(steps["FeatureValidate"], "staging/", put, "staged rows are keyed by run id")
+        self._grant_prefix(steps["FeatureValidate"], "quarantine/", put, "quarantine files are keyed by run id")
+        self._grant_prefix(steps["FeatureTransform"], "staging/", get + put, "staged rows are keyed by run id")
+        writer = steps["FeatureWriteOffline"]
+        self._grant_prefix(writer, "staging/", get, "staged rows are keyed by run id")
+        for prefix in ("features/", "manifests/", "ingested/"):
+            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, date and write id")
+        self.grant_read_offline(writer)
+        materializer = steps["FeatureMaterialize"]
+        self.grant_read_offline(materializer)
+        materializer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"],
+                resources=[self.online.table_arn],
+            )
+        )
+        if self._key is not None:
+            grant_key(self._key, materializer, write=True)
+
+    def grant_read_offline(self, grantee: lambda_.Function) -> None:
+        """List and read committed offline writes (manifests and feature files): what training sets need."""
+        grantee.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.offline.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["manifests/*", "features/*", "ingested/*"]}},
+            )
+        )
+        for prefix in ("manifests/", "features/", "ingested/"):
+            self._grant_prefix(grantee, prefix, ["s3:GetObject"], "offline files are keyed by view, date and write id")
+
+    def grant_read_online(self, grantee: iam.IGrantable) -> None:
+        """Read online features (BatchGetItem/GetItem on the one table)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"], resources=[self.online.table_arn]
+            )
+        )
+        if self._key is not None:
+            grant_key(self._key, grantee, write=False)
+
+    def _grant_raw(self, grantee: lambda_.Function, raw_bucket: s3.Bucket) -> None:
+        grantee.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects(f"{env_names.RAW_FEATURES_PREFIX}*")]
+            )
+        )
+        self._acknowledge_prefix(
+            grantee, raw_bucket, env_names.RAW_FEATURES_PREFIX, "raw files are named by whoever lands them"
+        )
+        if raw_bucket.encryption_key is not None:
+            grant_key(raw_bucket.encryption_key, grantee, write=False)
+
+    def _grant_prefix(self, grantee: lambda_.Function, prefix: str, actions: list[str], why: str) -> None:
+        grantee.add_to_role_policy(
+            iam.PolicyStatement(actions=actions, resources=[self.offline.arn_for_objects(f"{prefix}*")])
+        )
+        if self._key is not None:
+            grant_key(self._key, grantee, write="s3:PutObject" in actions)
+        self._acknowledge_prefix(grantee, self.offline, prefix, why)
+
+    def _acknowledge_prefix(self, grantee: lambda_.Function, bucket: s3.Bucket, prefix: str, why: str) -> None:
+        bucket_resource = bucket.node.default_child
+        assert isinstance(bucket_resource, CfnResource)
+        logical_id = Stack.of(self).get_logical_id(bucket_resource)
+        role = grantee.role
+        assert role is not None
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
+            f"Object keys are not known at deploy time ({why}); the grant is limited to {prefix}.",
+        )

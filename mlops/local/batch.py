@@ -1,0 +1,132 @@
+"""AWS Batch on the local cloud: moto's Batch resources, jobs run in-process instead of in Docker.
+
+moto's ``Job.run`` starts the job definition's image with Docker. Here it is replaced: the job's
+container command is looked up in ``ENTRYPOINTS`` (the dispatch ``functions/entrypoint.sh`` does
+in the image) and run in this process, isolated like a Lambda invocation (its own copy of the
+project's modules, the job definition's environment plus the job's overrides). Exit status 0
+marks the job SUCCEEDED, anything else (or an exception, kept as the status reason) FAILED, so
+Step Functions' ``batch:submitJob.sync`` sees what it would see in AWS.
+
+moto's Step Functions interpreter (ported from LocalStack) leaves out the boto-shape
+normalisation of service-integration requests and responses (``JobName`` -> ``jobName`` and back),
+without which ``batch:submitJob.sync`` cannot call Batch at all; ``installed`` puts it back for
+the Batch integration only, from botocore's own service model.
+
+Not emulated: vCPU/memory limits, the job timeout, retries (``retryStrategy``), array jobs'
+parallelism (children run one at a time), Fargate networking.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from unittest import mock
+
+import botocore.session
+from botocore import xform_name
+from botocore.model import OperationModel
+from moto.batch.models import Job
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch import (
+    StateTaskServiceBatch,
+)
+
+from mlops.local.lambda_runtime import InProcessLambdaRuntime
+
+# Container command (first word) -> the module whose ``main(argv, env)`` the image runs for it.
+ENTRYPOINTS = {"batch": "functions.handlers.batch_train"}
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    job_name: str
+    command: list[str]
+    exit_code: int
+    reason: str | None = None
+
+
+@dataclass
+class LocalBatch:
+    runtime: InProcessLambdaRuntime
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        batch = self
+
+        def run(job: Job) -> None:
+            batch.run(job)
+
+        with (
+            mock.patch.object(Job, "run", run),
+            mock.patch.object(StateTaskServiceBatch, "_normalise_parameters", _normalise_parameters),
+            mock.patch.object(StateTaskServiceBatch, "_normalise_response", _normalise_response),
+        ):
+            yield
+
+    def run(self, job: Job) -> None:
+        job.job_started_at = datetime.now()
+        job._start_attempt()
+        job.status = "RUNNING"
+        command = [str(part) for part in job._get_container_property("command", [])]
+        environment = {e["name"]: str(e["value"]) for e in job._get_container_property("environment", [])}
+        reason: str | None = None
+        try:
+            if not command or command[0] not in ENTRYPOINTS:
+                raise ValueError(f"container command {command!r} names no known entrypoint ({sorted(ENTRYPOINTS)})")
+            with self.runtime.isolated(f"batch:{job.job_definition.name}", environment):
+                main = importlib.import_module(ENTRYPOINTS[command[0]]).main
+                code = int(main(command[1:], environment) or 0)
+        except Exception as exc:  # the job fails, as a crashed container does; the reason is kept
+            code = 1
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.error("local Batch job %s failed:\n%s", job.job_id, "".join(traceback.format_exception(exc)))
+        job.exit_code = code
+        if reason is not None:
+            job.job_stopped_reason = reason[:250]
+        self.jobs.append(JobRecord(job.job_id, job.job_name, command, code, reason))
+        job._mark_stopped(success=code == 0)
+
+
+def _operation(service: str, action: str) -> OperationModel:
+    model = botocore.session.get_session().get_service_model(service)
+    for name in model.operation_names:
+        if xform_name(name) == action:
+            return model.operation_model(name)
+    raise KeyError(f"{service} has no operation {action!r}")
+
+
+def _normalise_parameters(
+    self: StateTaskServiceBatch,
+    parameters: dict[str, Any],
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    """Step Functions' parameter names (``JobName``) to the API's (``jobName``), as AWS does."""
+    operation = _operation(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    if operation.input_shape is not None:
+        self._to_boto_request(parameters, operation.input_shape)
+
+
+def _normalise_response(
+    self: StateTaskServiceBatch,
+    response: Any,
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    """The API's response names (``jobId``) to Step Functions' (``JobId``), as AWS does."""
+    operation = _operation(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    if operation.output_shape is not None:
+        self._from_boto_response(response, operation.output_shape)

@@ -1,0 +1,192 @@
+"""Operator commands over the registry, the metadata store and the training pipeline.
+
+A ``Backend`` is the deployed stack seen through boto3: either a real stage (``from_stack``:
+the CloudFormation outputs of ``Mlops-<stage>``) or a ``LocalCloud`` (``from_cloud``). Every
+command takes a backend, so the CLI and the tests run the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from functions.adapters.metadata import Lineage, MetadataStore, dataset_node, run_node
+from functions.adapters.objects import ObjectStore, S3Uri
+from functions.adapters.registry import AliasChange, ModelRegistry, ModelVersion
+from functions.adapters.training_sets import RawTableSource, TrainingSetRequest, store_training_set
+from functions.core.artifact import load_verified_model, sha256_hex
+from functions.core.dataset import validate_training_frame
+from functions.core.model_spec import model_spec
+from functions.core.training import evaluate_model, time_based_split
+from functions.handlers.promote import move_alias_with_lineage
+from functions.handlers.train import train_candidate
+from mlops.local import LocalCloud
+
+# Stack outputs a backend needs (see infra/stacks/mlops_stack.py).
+OUTPUTS = ("RegistryTableName", "MetadataTableName", "ArtifactBucketName", "TrainingStateMachineArn", "ModelName")
+
+
+@dataclass(frozen=True)
+class Backend:
+    registry: ModelRegistry
+    metadata: MetadataStore
+    objects: ObjectStore
+    stepfunctions: Any
+    state_machine_arn: str
+    artifact_bucket: str
+    model_name: str
+    raw_dataset_uri: str
+    events: Any = None
+    cloud: LocalCloud | None = None
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, str], clients: Any, cloud: LocalCloud | None = None) -> Backend:
+        missing = [key for key in OUTPUTS if key not in outputs]
+        if missing:
+            raise KeyError(f"stack outputs missing: {', '.join(missing)} (deploy the current version of the stack)")
+        ddb = clients("dynamodb")
+        return cls(
+            registry=ModelRegistry(ddb, outputs["RegistryTableName"]),
+            metadata=MetadataStore(ddb, outputs["MetadataTableName"]),
+            objects=ObjectStore(clients("s3")),
+            stepfunctions=clients("stepfunctions"),
+            state_machine_arn=outputs["TrainingStateMachineArn"],
+            artifact_bucket=outputs["ArtifactBucketName"],
+            model_name=outputs["ModelName"],
+            raw_dataset_uri=outputs.get("RawDatasetUri", ""),
+            events=clients("events"),
+            cloud=cloud,
+        )
+
+    @classmethod
+    def from_stack(cls, stack_name: str) -> Backend:
+        cfn = boto3.client("cloudformation")
+        [stack] = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return cls.from_outputs(outputs, boto3.client)
+
+    @classmethod
+    def from_cloud(cls, cloud: LocalCloud) -> Backend:
+        # The stage's MLOps stack is the one with a registry (the CI/CD stack has none).
+        [stack] = [name for name, outputs in cloud.outputs.items() if "RegistryTableName" in outputs]
+        return cls.from_outputs(cloud.outputs[stack], cloud.client, cloud)
+
+
+def version_summary(version: ModelVersion, aliases: dict[str, int]) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "aliases": sorted(a for a, v in aliases.items() if v == version.version),
+        "approval": version.approval_status,
+        "accuracy": version.metrics.get("accuracy"),
+        "run_id": version.run_id,
+        "created_at": version.created_at,
+    }
+
+
+def list_models(backend: Backend) -> list[dict[str, Any]]:
+    out = []
+    for name in backend.registry.list_models():
+        aliases = backend.registry.aliases(name)
+        out.append({"model": name, "versions": len(backend.registry.list_versions(name)), "aliases": aliases})
+    return out
+
+
+def show_model(backend: Backend, name: str) -> dict[str, Any]:
+    aliases = backend.registry.aliases(name)
+    return {
+        "model": name,
+        "aliases": aliases,
+        "versions": [version_summary(v, aliases) for v in backend.registry.list_versions(name)],
+        "alias_history": {a: [c.__dict__ for c in backend.registry.alias_history(name, a)] for a in aliases},
+    }
+
+
+def promote(backend: Backend, name: str, version: int, *, alias: str, by: str, reason: str) -> AliasChange:
+    """Move the alias (audited, with lineage) and announce it, so a champion move rolls out to serving."""
+    from functions.adapters.alias_events import announce_alias_move
+
+    change = move_alias_with_lineage(backend.registry, backend.metadata, name, alias, version, by=by, reason=reason)
+    announce_alias_move(backend.events, change)
+    return change
+
+
+def rollback(backend: Backend, name: str, *, alias: str, by: str, reason: str) -> AliasChange:
+    """Move ``alias`` back to the version it pointed at before its latest move."""
+    history = backend.registry.alias_history(name, alias)
+    if not history or history[-1].from_version is None:
+        raise ValueError(f"alias {alias!r} of {name!r} has no earlier version to roll back to")
+    return promote(backend, name, history[-1].from_version, alias=alias, by=by, reason=f"rollback: {reason}")
+
+
+def lineage(backend: Backend, name: str, version: int) -> Lineage:
+    return backend.metadata.lineage(name, version)
+
+
+def lineage_lines(chain: Lineage) -> list[str]:
+    """The chain as text, upstream to downstream."""
+    order = ["trigger", "dataset", "run", "model", "alias_change", "deployment"]
+    lines = []
+    for kind in order:
+        for node in chain.of_kind(kind):
+            attributes = ", ".join(f"{k}={v}" for k, v in sorted(node.attributes.items()))
+            lines.append(f"{kind:<13} {node.id}  {attributes}")
+    lines.extend(f"edge          {e.source} -[{e.relation}]-> {e.target}" for e in chain.edges)
+    return lines
+
+
+def start_training(backend: Backend, source_uri: str, *, trigger: dict[str, Any], name: str | None = None) -> str:
+    kwargs: dict[str, Any] = {
+        "stateMachineArn": backend.state_machine_arn,
+        "input": json.dumps({"source_uri": source_uri, "trigger": trigger}),
+    }
+    if name:
+        kwargs["name"] = name
+    return str(backend.stepfunctions.start_execution(**kwargs)["executionArn"])
+
+
+def run_experiment(backend: Backend, source_uri: str, *, run_id: str | None = None, note: str = "") -> dict[str, Any]:
+    """Train locally through the pipeline's own entrypoint; record an ``experiment`` run beside pipeline runs.
+
+    Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
+    experiment and the production run after it are comparable (params, metrics, data hash).
+    """
+    spec = model_spec(backend.model_name)
+    run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    store, metadata = backend.objects, backend.metadata
+    metadata.start_run(run_id=run_id, pipeline="experiment", execution_arn="local", trigger={"type": "experiment",
+                       "note": note})  # fmt: skip
+    try:
+        base = f"runs/{run_id}"
+        frame = RawTableSource(store).build(
+            TrainingSetRequest(source_uri, (spec.timestamp, *spec.feature_names, spec.label))
+        )
+        stored = store_training_set(
+            store,
+            frame,
+            data_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.parquet"),
+            manifest_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.manifest.json"),
+            manifest={"source_uri": source_uri, "model_spec": spec.name, "run_id": run_id},
+        )
+        metadata.add_edge(dataset_node(stored.manifest_uri, stored.manifest_sha256), run_node(run_id, "experiment"),
+                          "input_of")  # fmt: skip
+        split = time_based_split(validate_training_frame(frame, spec), spec)
+        pointers: dict[str, Any] = {}
+        for part, rows in (("train", split.train), ("holdout", split.holdout)):
+            uri = S3Uri(backend.artifact_bucket, f"{base}/{part}.parquet")
+            pointers.update({f"{part}_uri": str(uri), f"{part}_sha256": sha256_hex(store.put_parquet(uri, rows))})
+        result = train_candidate(store, spec, pointers, S3Uri(backend.artifact_bucket, f"{base}/train"))
+        model = load_verified_model(store.get_bytes(S3Uri.parse(result["artifact_uri"])), result["sha256"])
+        evaluation = evaluate_model(model, split.holdout, spec)
+        metrics = {f"holdout_{k}": v for k, v in evaluation.as_metrics().items()}
+        metadata.log_params(run_id, {**result["params"], "training_backend": "local"})
+        metadata.log_metrics(run_id, metrics)
+    except Exception as exc:
+        metadata.finish_run(run_id, status="FAILED", error={"Error": type(exc).__name__, "Cause": str(exc)})
+        raise
+    metadata.finish_run(run_id, status="SUCCEEDED")
+    return {"run_id": run_id, "artifact_sha256": result["sha256"], "data_sha256": stored.sha256, **metrics}

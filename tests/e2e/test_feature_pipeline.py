@@ -1,0 +1,111 @@
+"""The feature pipeline on the local cloud: started by an S3 event, through success and failure."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pandas as pd
+
+from functions.adapters.offline_store import OfflineStore
+from functions.adapters.online_store import OnlineStore
+from functions.core.features import catalog
+from functions.core.features.online import OnlineStatus
+from mlops.demo import metadata_of, shipped_dataset_csv
+from mlops.local import LocalCloud
+
+
+def raw_with_bad_rows(rows: int, bad: int) -> bytes:
+    frame = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str).head(rows)
+    for n in range(bad):
+        frame.loc[n * 3 + 1, "weather"] = "hail"
+    return frame.to_csv(index=False).encode()
+
+
+def land(cloud: LocalCloud, key: str, body: bytes) -> None:
+    cloud.client("s3").put_object(Bucket=cloud.output("DataBucketName"), Key=key, Body=body)
+
+
+def executions(cloud: LocalCloud, at_least: int = 1) -> list[dict[str, Any]]:
+    sfn, arn = cloud.client("stepfunctions"), cloud.output("FeatureStateMachineArn")
+    started = time.monotonic()
+    while True:
+        listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+        if len(listed) >= at_least or time.monotonic() - started > 30:
+            return listed
+
+
+def read_object(cloud: LocalCloud, uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    body: bytes = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def stores(cloud: LocalCloud) -> tuple[OfflineStore, OnlineStore]:
+    return (
+        OfflineStore(cloud.client("s3"), cloud.output("FeatureOfflineBucketName")),
+        OnlineStore(cloud.client("dynamodb"), cloud.output("FeatureOnlineTableName")),
+    )
+
+
+def test_new_raw_data_starts_the_pipeline_which_quarantines_stores_and_materializes(cloud: LocalCloud) -> None:
+    # Given a raw file with 1 bad row in 40 (under the 5% limit), landed under raw/features/
+    land(cloud, "raw/features/seattle_weather/2012-q1.csv", raw_with_bad_rows(40, 1))
+    # When the S3 event reaches the pipeline
+    [execution] = executions(cloud)
+    result = cloud.wait_for_execution(execution["executionArn"])
+    # Then it succeeds (and only it: no schedule fires on an S3 event), with every row accounted for
+    assert (
+        cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.output("TrainingStateMachineArn"))[
+            "executions"
+        ]
+        == []
+    )
+    assert result.status == "SUCCEEDED", result.cause
+    run = metadata_of(cloud).get_run(result.name)
+    assert run.status == "SUCCEEDED" and run.trigger["type"] == "s3"
+    assert run.trigger["key"] == "raw/features/seattle_weather/2012-q1.csv"
+    assert run.summary is not None
+    assert run.summary["counts"] == {"rows_in": 40, "rows_valid": 39, "rows_quarantined": 1}
+    assert [s.step for s in run.steps] == ["Validate", "Transform", "WriteOffline", "Materialize"]
+    offline, online = stores(cloud)
+    quarantined = pd.read_parquet(io.BytesIO(read_object(cloud, run.summary["quarantine_uri"])))
+    assert list(quarantined["source_row"]) == ["1"]
+    assert all(quarantined["quarantine_reason"].str.startswith("category: weather"))
+    for view in catalog.FEATURE_VIEWS:
+        rows, files = offline.read(view)
+        assert len(rows) == 39 and files
+    [latest] = online.read(catalog.DAILY_WEATHER, [{"station_id": "seattle"}])
+    # Online reads enforce the 2-day TTL against today's clock: 2012 data is EXPIRED, not PRESENT.
+    assert latest.status is OnlineStatus.EXPIRED
+    assert latest.event_timestamp is not None and latest.event_timestamp.date().isoformat() == "2012-02-09"
+
+
+def test_too_many_bad_rows_fail_the_run_and_write_nothing_to_the_stores(cloud: LocalCloud) -> None:
+    # Given a raw file with 10 bad rows in 60 (17% > 5%)
+    arn = cloud.output("FeatureStateMachineArn")
+    bucket = cloud.output("DataBucketName")
+    cloud.client("s3").put_object(Bucket=bucket, Key="manual/bad.csv", Body=raw_with_bad_rows(60, 10))
+    # When the pipeline is started by hand
+    result = cloud.run_state_machine(
+        arn, {"source_uri": f"s3://{bucket}/manual/bad.csv", "trigger": {"type": "manual"}}
+    )
+    # Then the run failed with a clear error, and the quarantine still shows every bad row
+    assert result.status == "FAILED"
+    assert result.error == "DataValidationError"
+    assert "raw feature files must be under raw/features/" in (result.cause or "")
+
+    land(cloud, "raw/features/seattle_weather/bad.csv", raw_with_bad_rows(60, 10))
+    [execution] = [e for e in executions(cloud, at_least=2) if e["name"] != result.name]
+    failed = cloud.wait_for_execution(execution["executionArn"])
+    assert failed.status == "FAILED" and failed.error == "DataValidationError"
+    assert "10 of 60 rows are bad" in (failed.cause or "")
+    run = metadata_of(cloud).get_run(failed.name)
+    assert run.status == "FAILED" and run.error is not None and run.error["Error"] == "DataValidationError"
+    offline, online = stores(cloud)
+    report = read_object(cloud, f"s3://{offline.bucket}/quarantine/seattle_weather/{failed.name}.json")
+    assert b'"rows_quarantined": 10' in report and b'"rows_valid": 50' in report
+    for view in catalog.FEATURE_VIEWS:
+        assert offline.manifests(view) == []
+        assert online.read(view, [{"station_id": "seattle"}])[0].status is OnlineStatus.NOT_FOUND

@@ -1,0 +1,248 @@
+"""Offline (S3 Parquet) and online (DynamoDB) stores and materialization, on moto."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from functions.adapters.materialization import materialize
+from functions.adapters.offline_store import OfflineStore
+from functions.adapters.online_store import TTL_ATTRIBUTE, OnlineStore
+from functions.core.errors import TransientStoreError
+from functions.core.features import catalog
+from functions.core.features.manifest import sha256_hex
+from functions.core.features.online import OnlineStatus
+from functions.core.features.point_in_time import point_in_time_join
+from functions.core.features.transformations import apply_transformation
+from functions.core.features.validation import validate_rows
+from mlops.demo import shipped_dataset_csv
+
+BUCKET, TABLE = "offline", "online"
+DAILY = catalog.DAILY_WEATHER
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield {"s3": s3, "ddb": ddb}
+
+
+def daily_rows(days: int = 30) -> pd.DataFrame:
+    raw = pd.read_csv(io.BytesIO(shipped_dataset_csv())).head(days)
+    valid = validate_rows(raw, catalog.SEATTLE_WEATHER.schema, unique_keys=("date",)).valid
+    return apply_transformation(DAILY, valid)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_offline_write_is_partitioned_by_event_date_with_a_manifest_of_sha256s(aws: dict[str, Any]) -> None:
+    store = OfflineStore(aws["s3"], BUCKET)
+    manifest, written = store.write(
+        DAILY, daily_rows(5), source_uri="s3://raw/a.csv", source_sha256="abc", created=at("2024-01-01"), write_id="w1"
+    )
+    assert written
+    assert [f.event_date for f in manifest.files] == [
+        "2012-01-01",
+        "2012-01-02",
+        "2012-01-03",
+        "2012-01-04",
+        "2012-01-05",
+    ]
+    first = manifest.files[0]
+    assert first.uri == f"s3://{BUCKET}/features/daily_weather/v1/event_date=2012-01-01/w1-00000.parquet"
+    body = aws["s3"].get_object(Bucket=BUCKET, Key=first.uri.split("/", 3)[3])["Body"].read()
+    assert sha256_hex(body) == first.sha256
+    assert manifest.rows == 5 and manifest.transformation == "seattle_daily_weather@v1"
+
+
+def test_reads_prune_partitions_to_the_ttl_window(aws: dict[str, Any]) -> None:
+    store = OfflineStore(aws["s3"], BUCKET)
+    store.write(
+        DAILY, daily_rows(30), source_uri="s3://raw/a.csv", source_sha256="a", created=at("2024-01-01"), write_id="w"
+    )
+    rows, files = store.read(DAILY, start=at("2012-01-10"), end=at("2012-01-12"))
+    # TTL is 2 days: 2012-01-08 .. 2012-01-12.
+    assert sorted(f.event_date for f in files) == [f"2012-01-{d:02d}" for d in range(8, 13)]
+    assert len(rows) == 5
+    assert str(rows["event_timestamp"].dt.tz) == "UTC"
+
+
+def test_reingesting_the_same_file_adds_no_rows_to_training_sets(aws: dict[str, Any]) -> None:
+    store = OfflineStore(aws["s3"], BUCKET)
+    first, _ = store.write(
+        DAILY,
+        daily_rows(10),
+        source_uri="s3://raw/a.csv",
+        source_sha256="same",
+        created=at("2024-01-01"),
+        write_id="w1",
+    )
+    again, written = store.write(
+        DAILY,
+        daily_rows(10),
+        source_uri="s3://raw/a.csv",
+        source_sha256="same",
+        created=at("2024-01-02"),
+        write_id="w2",
+    )
+    assert not written and again == first
+    rows, _ = store.read(DAILY)
+    entities = pd.DataFrame({"station_id": ["seattle"] * 3, "event_timestamp": ["2012-01-03T12:00Z"] * 3})
+    joined = point_in_time_join(entities, [(DAILY, rows)])
+    assert len(rows) == 10 and len(joined) == 3
+
+
+def test_an_older_online_write_never_replaces_a_newer_one(aws: dict[str, Any]) -> None:
+    online = OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-03"))
+    rows = daily_rows(3).assign(created_timestamp=pd.Timestamp("2024-01-01", tz="UTC"))
+    newest, older = rows.iloc[[2]], rows.iloc[[0]]
+    assert online.write(DAILY, newest).written == 1
+    assert online.write(DAILY, older).stale == 1
+    [result] = online.read(DAILY, [{"station_id": "seattle"}])
+    assert result.status is OnlineStatus.PRESENT
+    assert result.event_timestamp == at("2012-01-03")
+    assert result.features["temp_max"] == newest.iloc[0]["temp_max"]
+    # Same event time, later created: a correction wins.
+    corrected = newest.assign(temp_max=99.0, created_timestamp=pd.Timestamp("2024-02-01", tz="UTC"))
+    assert online.write(DAILY, corrected).written == 1
+    assert online.read(DAILY, [{"station_id": "seattle"}])[0].features["temp_max"] == 99.0
+
+
+def test_views_sharing_an_entity_do_not_overwrite_each_other(aws: dict[str, Any]) -> None:
+    online = OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-07"))
+    raw = validate_rows(pd.read_csv(io.BytesIO(shipped_dataset_csv())).head(7), catalog.SEATTLE_WEATHER.schema).valid
+    created = pd.Timestamp("2024-01-01", tz="UTC")
+    online.write(DAILY, apply_transformation(DAILY, raw).assign(created_timestamp=created).tail(1))
+    online.write(
+        catalog.WEATHER_7D, apply_transformation(catalog.WEATHER_7D, raw).assign(created_timestamp=created).tail(1)
+    )
+    [daily] = online.read(DAILY, [{"station_id": "seattle"}])
+    [weekly] = online.read(catalog.WEATHER_7D, [{"station_id": "seattle"}], features=["rain_days_7d"])
+    assert daily.status is weekly.status is OnlineStatus.PRESENT
+    assert set(daily.features) == set(DAILY.feature_names)
+    assert weekly.features == {"rain_days_7d": int((raw["precipitation"] > 0).sum())}
+
+
+def test_ttl_is_enforced_at_read_time_and_set_for_reclaiming(aws: dict[str, Any]) -> None:
+    now = {"t": at("2012-01-02")}
+    online = OnlineStore(aws["ddb"], TABLE, clock=lambda: now["t"])
+    online.write(DAILY, daily_rows(1).assign(created_timestamp=pd.Timestamp("2012-01-01", tz="UTC")))
+    assert online.read(DAILY, [{"station_id": "seattle"}])[0].status is OnlineStatus.PRESENT
+    now["t"] = at("2012-01-03") + timedelta(seconds=1)
+    [expired, missing] = online.read(DAILY, [{"station_id": "seattle"}, {"station_id": "tacoma"}])
+    assert expired.status is OnlineStatus.EXPIRED and expired.features == {}
+    assert missing.status is OnlineStatus.NOT_FOUND
+    item = aws["ddb"].get_item(
+        TableName=TABLE, Key={"pk": {"S": "station_id=seattle"}, "sk": {"S": "daily_weather#v1"}}
+    )
+    assert int(item["Item"][TTL_ATTRIBUTE]["N"]) == int(at("2012-01-03").timestamp())
+
+
+def _item(key: str) -> dict[str, Any]:
+    return {
+        "pk": {"S": key},
+        "sk": {"S": "daily_weather#v1"},
+        "event_ts": {"N": str(int(at("2012-01-01").timestamp() * 1_000_000))},
+        "created_ts": {"N": "0"},
+        "features": {"M": {"temp_max": {"N": "10.5"}}},
+    }
+
+
+def _keys(keys: list[str]) -> dict[str, Any]:
+    return {TABLE: {"Keys": [{"pk": {"S": k}, "sk": {"S": "daily_weather#v1"}} for k in keys]}}
+
+
+def test_unprocessed_keys_are_retried_with_backoff_in_chunks_of_100() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    keys = [f"station_id=s{n:03d}" for n in range(150)]
+    sleeps: list[float] = []
+    online = OnlineStore(client, TABLE, sleep=sleeps.append, clock=lambda: at("2012-01-01T12:00"))
+    with Stubber(client) as stub:
+        first, second = keys[:100], keys[100:]
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {TABLE: [_item(k) for k in first[:60]]}, "UnprocessedKeys": _keys(first[60:])},
+            {"RequestItems": _keys(first)},
+        )
+        stub.add_response(
+            "batch_get_item",
+            {"Responses": {TABLE: [_item(k) for k in first[60:]]}, "UnprocessedKeys": {}},
+            {"RequestItems": _keys(first[60:])},
+        )
+        stub.add_response(
+            "batch_get_item", {"Responses": {TABLE: [_item(k) for k in second]}}, {"RequestItems": _keys(second)}
+        )
+        results = online.read(DAILY, [{"station_id": f"s{n:03d}"} for n in range(150)], features=["temp_max"])
+        stub.assert_no_pending_responses()
+    assert [r.status for r in results] == [OnlineStatus.PRESENT] * 150
+    assert results[99].features == {"temp_max": 10.5}
+    assert len(sleeps) == 1
+
+
+def test_keys_left_unprocessed_after_every_attempt_are_a_clear_error() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    online = OnlineStore(client, TABLE, sleep=lambda _: None, max_attempts=3)
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_response("batch_get_item", {"Responses": {TABLE: []}, "UnprocessedKeys": _keys(["station_id=a"])})
+        with pytest.raises(TransientStoreError, match="1 keys still unprocessed after 3 attempts"):
+            online.read(DAILY, [{"station_id": "a"}])
+
+
+def test_materialization_is_incremental_from_the_watermark(aws: dict[str, Any]) -> None:
+    offline, online = OfflineStore(aws["s3"], BUCKET), OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-20"))
+    rows = daily_rows(20)
+    offline.write(DAILY, rows.head(10), source_uri="a", source_sha256="a", created=at("2024-01-01"), write_id="w1")
+    first = materialize(DAILY, offline, online, chunk_rows=3)
+    assert (first.writes, first.rows_read) == (1, 10)
+    assert online.read(DAILY, [{"station_id": "seattle"}])[0].event_timestamp == at("2012-01-10")
+    assert materialize(DAILY, offline, online).writes == 0
+    offline.write(DAILY, rows.tail(10), source_uri="b", source_sha256="b", created=at("2024-01-02"), write_id="w2")
+    second = materialize(DAILY, offline, online, chunk_rows=4)
+    assert (second.writes, second.rows_read) == (1, 10)
+    [now] = online.read(DAILY, [{"station_id": "seattle"}])
+    assert now.status is OnlineStatus.PRESENT and now.event_timestamp == at("2012-01-20")
+
+
+def test_a_failed_chunk_leaves_the_watermark_where_it_was(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    offline, online = OfflineStore(aws["s3"], BUCKET), OnlineStore(aws["ddb"], TABLE)
+    offline.write(DAILY, daily_rows(10), source_uri="a", source_sha256="a", created=at("2024-01-01"), write_id="w1")
+    real_write, calls = online.write, {"n": 0}
+
+    def flaky(view: Any, rows: pd.DataFrame) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TransientStoreError("throttled")
+        return real_write(view, rows)
+
+    monkeypatch.setattr(online, "write", flaky)
+    with pytest.raises(TransientStoreError):
+        materialize(DAILY, offline, online, chunk_rows=4)
+    assert online.watermark(DAILY) is None
+    monkeypatch.setattr(online, "write", real_write)
+    assert materialize(DAILY, offline, online, chunk_rows=4).rows_read == 10
+    assert online.watermark(DAILY) is not None

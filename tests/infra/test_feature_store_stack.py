@@ -1,0 +1,83 @@
+"""CDK assertions on the feature store: tables, catalog, trigger, pipeline, grants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from functions.core.features.catalog import FEATURE_VIEWS
+from functions.settings import ONLINE_TTL_ATTRIBUTE
+from infra.asl import load_asl
+
+
+@pytest.fixture(scope="module")
+def template(assembly: Path) -> Template:
+    return Template.from_json(json.loads((assembly / "Mlops-dev.template.json").read_text()))
+
+
+def test_online_table_has_its_ttl_attribute(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {"TimeToLiveSpecification": {"AttributeName": ONLINE_TTL_ATTRIBUTE, "Enabled": True}},
+    )
+
+
+def test_every_feature_view_has_a_glue_table_with_partition_projection(template: Template) -> None:
+    tables = template.find_resources("AWS::Glue::Table")
+    names = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"] for t in tables.values()}
+    assert set(names) == {f"{v.name}_v{v.version}" for v in FEATURE_VIEWS}
+    for view in FEATURE_VIEWS:
+        table = names[f"{view.name}_v{view.version}"]
+        assert table["Parameters"]["projection.enabled"] == "true"
+        assert table["PartitionKeys"] == [{"Name": "event_date", "Type": "string"}]
+        columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+        assert columns == [f.name for f in view.stored_schema]
+
+
+def test_new_objects_under_raw_features_start_the_feature_pipeline(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::S3::Bucket", {"NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}}
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": Match.object_like({"object": {"key": [{"prefix": "raw/features/"}]}}),
+            },
+            "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value()})],
+        },
+    )
+
+
+def _tasks(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in document["States"].items() if state["Type"] == "Task"}
+
+
+def test_every_feature_pipeline_task_has_a_timeout_retry_with_jitter_and_a_catch() -> None:
+    document = load_asl("feature_pipeline")
+    tasks = _tasks(document)
+    assert set(tasks) >= {"Validate", "Transform", "WriteOffline", "Materialize"}
+    for name, state in tasks.items():
+        assert "TimeoutSeconds" in state, name
+        (retry,) = state["Retry"]
+        assert "TransientStoreError" in retry["ErrorEquals"] and retry["JitterStrategy"] == "FULL", name
+        if name != "RecordFailure":
+            assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_feature_steps_get_only_their_prefixes(template: Template) -> None:
+    policies = template.find_resources("AWS::IAM::Policy")
+    validate = next(p for k, p in policies.items() if "FeatureValidate" in k)
+    resources = json.dumps([s["Resource"] for s in validate["Properties"]["PolicyDocument"]["Statement"]])
+    assert "raw/features/*" in resources and "staging/*" in resources and "quarantine/*" in resources
+    assert "features/*" not in resources.replace("raw/features/*", "")
+    # Validate never touches the online table; only Materialize writes it.
+    assert "FeatureStoreOnline" not in resources
+    materialize = next(p for k, p in policies.items() if "FeatureMaterialize" in k)
+    assert "FeatureStoreOnline" in json.dumps(materialize)
