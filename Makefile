@@ -23,8 +23,28 @@ test: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/mlops synth --stage $(STAGE) --out cdk.out
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+# Benchmarks run in .venv-bench (the product + matplotlib); Feast, MLflow and Evidently each get their own
+# environment, since their pins clash with the product's (see benchmarks/requirements-peers.txt). A peer that
+# fails to install is reported by its benchmark ("did not run"), never replaced by a number.
+BENCH := .venv-bench
+BENCH_STAMP := $(BENCH)/.installed-$(shell cat requirements.txt functions/requirements.txt pyproject.toml benchmarks/requirements-peers*.txt | sha256sum | cut -c1-12)
+
+bench: $(BENCH_STAMP)
+	$(BENCH)/bin/python -m benchmarks.run
+
+$(BENCH_STAMP): requirements.txt functions/requirements.txt pyproject.toml benchmarks/requirements-peers.txt benchmarks/requirements-peers-feast.txt benchmarks/requirements-peers-mlflow.txt benchmarks/requirements-peers-evidently.txt | check-tools
+	@test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet -r requirements.txt
+	$(BENCH)/bin/python -m pip install --quiet --no-deps -e .
+	$(BENCH)/bin/python -m pip install --quiet -r requirements.txt -r benchmarks/requirements-peers.txt \
+		|| echo "warning: matplotlib did not install; charts will be missing"
+	@for peer in feast mlflow evidently; do \
+		test -x $(BENCH)-$$peer/bin/python || $(PYTHON) -m venv $(BENCH)-$$peer; \
+		$(BENCH)-$$peer/bin/python -m pip install --quiet -r benchmarks/requirements-peers-$$peer.txt \
+			|| echo "warning: $$peer did not install; its comparison will say so"; \
+	done
+	@rm -f $(BENCH)/.installed-*
+	@touch $(BENCH_STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

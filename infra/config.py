@@ -65,7 +65,8 @@ class StageConfig:
     model_name: str = "seattle-weather"
     retain_data: bool = False
     log_retention_days: int = 14
-    training: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=2048, timeout_s=300))
+    # Lambda's 15-minute maximum: larger sets go to AWS Batch (batch_threshold_rows), not a longer Lambda.
+    training: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=2048, timeout_s=900))
     inference: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=1024, timeout_s=10))
     pipeline_step: FunctionSizing = field(default_factory=lambda: FunctionSizing(memory_mb=512, timeout_s=60))
     pipeline_timeout_s: int = 1800

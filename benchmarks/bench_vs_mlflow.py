@@ -1,0 +1,318 @@
+"""Ours vs MLflow's pyfunc scoring server on the same scikit-learn model, same client, same concurrency.
+
+Measured in one run: our handler in-process (scikit-learn and ONNX runtimes), our API through the local
+gateway (HTTP on loopback), ``mlflow models serve --env-manager local`` (HTTP on loopback, its own process),
+and bare ``predict`` + ``predict_proba`` as the floor; warm p50/p99 for 1 and 100 records sequentially, then
+BENCH_VS_MLFLOW_CLIENTS concurrent clients; cold start in fresh processes.
+
+Sizes: BENCH_VS_MLFLOW_WARM=300 (sequential requests per case), BENCH_VS_MLFLOW_LOAD=2000 (concurrent requests),
+BENCH_VS_MLFLOW_CLIENTS=8, BENCH_INFERENCE_COLD=5 (fresh processes per side).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bench_inference
+from benchmarks.common import summary
+from benchmarks.peers import ENVIRONMENTS, PeerUnavailable, python_of, run_json, version_in
+from benchmarks.results import row_of_stats, target, write_comparison
+
+HERE = Path(__file__).resolve().parent
+WARM = int(os.environ.get("BENCH_VS_MLFLOW_WARM", "300"))
+LOAD = int(os.environ.get("BENCH_VS_MLFLOW_LOAD", "2000"))
+CLIENTS = int(os.environ.get("BENCH_VS_MLFLOW_CLIENTS", "8"))
+COMMAND = "make bench (python -m benchmarks.bench_vs_mlflow)"
+FEATURES = ("precipitation", "temp_max", "temp_min", "wind")
+
+Call = Callable[[int], float]
+
+
+def http_caller(url: str, headers: dict[str, str], body_for: Callable[[int], bytes]) -> Callable[[int], float]:
+    """A function posting ``size`` records and returning the seconds taken; any non-200 answer raises."""
+    bodies: dict[int, bytes] = {}
+
+    def call(size: int) -> float:
+        body = bodies.setdefault(size, body_for(size))
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={**headers, "Content-Type": "application/json"}
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}")
+        return time.perf_counter() - started
+
+    return call
+
+
+def sequential(call: Callable[[int], float], size: int) -> dict[str, float]:
+    call(size)
+    return summary([call(size) for _ in range(WARM)])
+
+
+def concurrent(call: Callable[[int], float]) -> dict[str, Any]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        samples = list(pool.map(lambda _: call(1), range(LOAD)))
+    return {**summary(samples), "requests_per_s": LOAD / (time.perf_counter() - started)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mlflow_side(model_path: Path, scratch: Path) -> dict[str, Any]:
+    python = python_of("mlflow")
+    saved = scratch / "mlflow-model"
+    run_json([str(python), str(HERE / "peer_mlflow.py"), "save", str(model_path), str(saved)], timeout=600)
+    cold = [
+        run_json([str(python), str(HERE / "peer_mlflow.py"), "cold", str(saved)], timeout=600)["seconds"]
+        for _ in range(bench_inference.COLD)
+    ]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(ENVIRONMENTS["mlflow"] / "bin" / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(saved),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(scratch / "mlflow-serve.log", "wb"),  # noqa: SIM115
+        env={**os.environ, "PATH": f"{ENVIRONMENTS['mlflow'] / 'bin'}:{os.environ['PATH']}"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "mlflow models serve did not start:\n" + (scratch / "mlflow-serve.log").read_text()[-2000:]
+                )
+            time.sleep(0.2)
+        record = [1.5, 11.0, 4.0, 5.2]
+        call = http_caller(
+            f"http://127.0.0.1:{port}/invocations", {}, lambda n: json.dumps({"inputs": [record] * n}).encode()
+        )
+        return {
+            "warm": {n: sequential(call, n) for n in (1, 100)},
+            "concurrent": concurrent(call),
+            "cold": summary(cold),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def gateway_side() -> dict[str, Any]:
+    from mlops.demo import shipped_dataset_csv
+    from mlops.local import LocalCloud
+    from mlops.synth import synth
+
+    with tempfile.TemporaryDirectory() as scratch, LocalCloud(synth(Path(scratch) / "cdk.out")) as cloud:
+        uri = cloud.output("RawDatasetUri")
+        bucket, key = uri[5:].split("/", 1)
+        cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=shipped_dataset_csv())
+        result = cloud.run_state_machine(
+            cloud.output("TrainingStateMachineArn"), {"source_uri": uri, "trigger": {"type": "benchmark"}}
+        )
+        assert result.status == "SUCCEEDED", result.cause
+        assert cloud.gateway is not None
+        call = http_caller(
+            f"{cloud.gateway.url()}/predict",
+            {"x-api-key": cloud.gateway.api_key()},
+            lambda n: json.dumps({"records": [bench_inference.RECORD] * n}).encode(),
+        )
+        return {"warm": {n: sequential(call, n) for n in (1, 100)}, "concurrent": concurrent(call)}
+
+
+def ours_side(scratch: Path) -> tuple[dict[str, Any], Path]:
+    out: dict[str, Any] = {}
+    model_path = scratch / "sklearn" / "model.joblib"
+    for runtime in ("sklearn", "onnx"):
+        directory = scratch / runtime
+        directory.mkdir()
+        seed, model = bench_inference.prepare(runtime, directory)
+        seed_path = directory / "seed.json"
+        seed_path.write_text(json.dumps(seed))
+        cold, _ = bench_inference.cold_starts(seed_path)
+        out[runtime] = {"warm": bench_inference.warm(runtime, seed, model), "cold_without_boto3": cold}
+    boto3_s = summary(bench_inference.boto3_import())["p50_ms"] / 1e3
+    for runtime in ("sklearn", "onnx"):
+        out[runtime]["cold"] = summary([s + boto3_s for s in out[runtime]["cold_without_boto3"]])
+    out["gateway"] = gateway_side()
+    return out, model_path
+
+
+def main() -> int:
+    try:
+        peer_name, missing = f"MLflow {version_in('mlflow', 'mlflow')} scoring server", None
+    except PeerUnavailable as exc:
+        peer_name, missing = "MLflow (not installed)", str(exc)
+    with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as scratch_name:
+        scratch = Path(scratch_name)
+        ours, model_path = ours_side(scratch)
+        theirs: dict[str, Any] | None = None
+        if missing is None:
+            try:
+                theirs = mlflow_side(model_path, scratch)
+            except (RuntimeError, OSError) as exc:
+                missing = f"MLflow failed: {exc}"
+    rows = []
+    for n in (1, 100):
+        key = f"{n}_records"
+        peer = theirs["warm"][n] if theirs else None
+        rows.append(
+            row_of_stats(
+                f"bare predict+predict_proba (floor), {n} rec",
+                ours["sklearn"]["warm"][key]["bare_predict"],
+                None,
+                peer_missing="the floor: no peer",
+            )
+        )
+        rows.append(
+            row_of_stats(
+                f"handler in-process (scikit-learn), {n} rec",
+                ours["sklearn"]["warm"][key]["handler"],
+                peer,
+                peer_missing=missing,
+            )
+        )
+        rows.append(
+            row_of_stats(
+                f"handler in-process (ONNX), {n} rec", ours["onnx"]["warm"][key]["handler"], peer, peer_missing=missing
+            )
+        )
+        rows.append(
+            row_of_stats(
+                f"HTTP: local gateway vs MLflow server, {n} rec", ours["gateway"]["warm"][n], peer, peer_missing=missing
+            )
+        )
+    rows.append(
+        row_of_stats(
+            f"HTTP, {CLIENTS} concurrent clients, 1 rec",
+            ours["gateway"]["concurrent"],
+            theirs["concurrent"] if theirs else None,
+            peer_missing=missing,
+        )
+    )
+    rows.append(
+        row_of_stats(
+            "cold start (scikit-learn)",
+            ours["sklearn"]["cold"],
+            theirs["cold"] if theirs else None,
+            peer_missing=missing,
+        )
+    )
+    rows.append(
+        row_of_stats(
+            "cold start (ONNX)", ours["onnx"]["cold"], theirs["cold"] if theirs else None, peer_missing=missing
+        )
+    )
+    http1 = rows[3]["ratio"]
+    onnx_cold = ours["onnx"]["cold"]["p50_ms"]
+    targets = [
+        target(
+            "inference ≥ 3x lower latency than MLflow's scoring server",
+            None if http1 is None else http1 >= 3,
+            "not measured: " + str(missing)
+            if http1 is None
+            else f"over HTTP, 1 record: {http1:.2f}x at p50; in-process handler: {rows[2]['ratio']:.2f}x with ONNX, "
+            f"{rows[1]['ratio']:.2f}x with scikit-learn. "
+            + (
+                ""
+                if http1 >= 3
+                else f"Why: the ONNX handler answers in {rows[2]['ours']['p50_ms']:.2f} ms, but the local gateway (an "
+                "in-process emulation of API Gateway + Lambda, sharing the GIL with the client threads) answers in "
+                f"{rows[3]['ours']['p50_ms']:.1f} ms, and with scikit-learn our handler runs predict and predict_proba (two "
+                "forest passes) where MLflow runs predict only. What would close it: compare the deployed "
+                "API Gateway + Lambda against a deployed MLflow server, or serve the local gateway from its "
+                "own process; on the handler code path the target is met with ONNX."
+            ),
+        ),
+        target(
+            "cold start ≤ 0.5 s for ONNX-convertible models",
+            onnx_cold <= 500,
+            f"ONNX cold start median {onnx_cold:.0f} ms (import + model load from S3 on moto + first answer, boto3 import included)",
+        ),
+    ]
+    notes = [
+        "Same estimator on both sides: the joblib artifact our training writes, saved for MLflow with mlflow.sklearn.save_model "
+        "(scikit-learn pinned to the same version in both environments).",
+        'MLflow gets its fastest input: {"inputs": [[...]]} (a NumPy array, no DataFrame conversion) and runs in its own process '
+        "(`mlflow models serve --env-manager local -w 1`); our local gateway runs in the benchmark's process, sharing the GIL "
+        "with the client threads. Ours answers predictions and class probabilities and validates every record; MLflow only predicts.",
+        "In-process handler rows compare our Lambda handler (no HTTP) with MLflow over loopback HTTP: a code-path number, "
+        "not a like-for-like deployment; the HTTP rows are the like-for-like ones.",
+        "Cold start: ours = fresh interpreter importing the handler, loading the registry entry and model from S3 on moto, first "
+        "answer, plus boto3's import measured separately; MLflow = fresh interpreter importing mlflow.pyfunc, loading the saved "
+        "model from disk, first predict.",
+    ]
+    sizes = {
+        "sequential_requests": WARM,
+        "concurrent_requests": LOAD,
+        "clients": CLIENTS,
+        "cold_processes": bench_inference.COLD,
+    }
+    write_comparison(
+        "inference",
+        title="Inference vs MLflow scoring server",
+        command=COMMAND,
+        peer=peer_name,
+        sizes=sizes,
+        rows=rows,
+        targets=targets,
+        notes=notes,
+        details={
+            "ours": ours,
+            "mlflow": theirs,
+            "concurrent_rps": {
+                "ours": ours["gateway"]["concurrent"]["requests_per_s"],
+                "mlflow": theirs["concurrent"]["requests_per_s"] if theirs else None,
+            },
+        },
+    )
+    for r in rows:
+        print(
+            r["label"],
+            "ours p50",
+            r["ours"]["p50_ms"] if r["ours"] else None,
+            "peer p50",
+            r["peer"]["p50_ms"] if r["peer"] else None,
+            "ratio",
+            r["ratio"],
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
