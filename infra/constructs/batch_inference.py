@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.asl import render_asl
 from infra.config import StageConfig
-from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.state_machines import asl_state_machine
 from infra.nag import acknowledge
 
 
@@ -35,35 +33,19 @@ class BatchInference(Construct):
             environment=environment,
             description="Batch inference: resolve the model, predict a partition, summarize",
         )
-        definition = render_asl(
-            "batch_inference",
+        name = f"{config.prefix}-batch-inference"
+        self.state_machine = asl_state_machine(
+            self,
+            config=config,
+            key=factory.key,
+            asl="batch_inference",
             values={
                 "BatchTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
                 "PartitionTimeoutSeconds": config.training.timeout_s + 30,
             },
-            deferred=["BatchPredictFunctionArn"],
-        )
-        name = f"{config.prefix}-batch-inference"
-        log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=log_retention(config.log_retention_days),
-            encryption_key=factory.key,
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions={"BatchPredictFunctionArn": self.function.function_arn},
-            timeout=Duration.seconds(config.pipeline_timeout_s),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.function.function_arn])
+            functions={"BatchPredictFunctionArn": self.function},
+            name=name,
         )
         # A Distributed Map runs its items as child executions of this state machine.
         stack = Stack.of(self)
@@ -83,10 +65,4 @@ class BatchInference(Construct):
             self.state_machine.role,
             f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}/*]",
             "Distributed Map child execution ids are generated at run time; the grant is limited to this machine's.",
-        )
-        acknowledge(
-            self.state_machine.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
-            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions).",
         )

@@ -24,17 +24,16 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions import settings as env_names
-from infra.asl import render_asl
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
-from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.state_machines import asl_state_machine
 from infra.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -175,41 +174,17 @@ class FeatureStore(Construct):
             self.tables[view.qualified_name] = table
 
     def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
-        definition = render_asl(
-            "feature_pipeline",
+        return asl_state_machine(
+            self,
+            config=config,
+            key=self._key,
+            asl="feature_pipeline",
             values={
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
             },
-            deferred=STEPS.keys(),
+            functions=self.functions,
         )
-        log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-            encryption_key=self._key,
-        )
-        machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions={name: fn.function_arn for name, fn in self.functions.items()},
-            timeout=Duration.seconds(config.pipeline_timeout_s),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        for fn in self.functions.values():
-            machine.add_to_role_policy(
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
-            )
-        acknowledge(
-            machine.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
-            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions).",
-        )
-        return machine
 
     def _trigger(self, raw_bucket: s3.Bucket) -> None:
         self.dead_letters = sqs.Queue(

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.asl import render_asl
 from infra.config import StageConfig
-from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.state_machines import asl_state_machine
 from infra.constructs.training_batch import BatchTraining
 from infra.nag import acknowledge
 
@@ -65,8 +63,11 @@ class TrainingPipeline(Construct):
             "TrainingJobQueueArn": self.batch.queue.job_queue_arn,
             "TrainingJobDefinitionArn": self.batch.job_definition.job_definition_arn,
         }
-        definition = render_asl(
-            "training_pipeline",
+        self.state_machine = asl_state_machine(
+            self,
+            config=config,
+            key=factory.key,
+            asl="training_pipeline",
             values={
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
@@ -74,29 +75,10 @@ class TrainingPipeline(Construct):
                 "BatchTrainTimeoutSeconds": config.batch.timeout_s + 300,
                 "BatchThresholdRows": config.batch_threshold_rows,
             },
-            deferred=[*STEPS.keys(), *batch_arns.keys()],
+            functions=self.functions,
+            other_substitutions=batch_arns,
+            resource_star_also="; batch:DescribeJobs (used by submitJob.sync) does not support them either",
         )
-        log_group = logs.LogGroup(
-            self,
-            "ExecutionLogs",
-            retention=log_retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-            encryption_key=factory.key,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions={**{name: fn.function_arn for name, fn in self.functions.items()}, **batch_arns},
-            timeout=Duration.seconds(config.pipeline_timeout_s),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        for fn in self.functions.values():
-            # Exact function ARNs only: the ASL invokes the unqualified function.
-            self.state_machine.add_to_role_policy(
-                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn])
-            )
         # batch:submitJob.sync: submit to this queue with this definition, then follow the job.
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
@@ -127,14 +109,6 @@ class TrainingPipeline(Construct):
                 ],
             )
         )
-        acknowledge(
-            self.state_machine.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
-            "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions); "
-            "batch:DescribeJobs (used by submitJob.sync) does not support them either.",
-        )
-
         self.dead_letters = sqs.Queue(
             self,
             "TriggerDeadLetters",

@@ -1,0 +1,71 @@
+"""A state machine from an ASL file, with the defaults every pipeline shares.
+
+Encrypted execution log group (ALL events, with data), X-Ray tracing, the stage timeout, and
+``lambda:InvokeFunction`` on exactly the functions the definition names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.asl import render_asl
+from infra.config import StageConfig
+from infra.constructs.function_factory import log_retention
+from infra.nag import acknowledge
+
+_RESOURCE_STAR = (
+    "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
+    "(xray:PutTraceSegments and logs:*LogDelivery do not support resource-level permissions)"
+)
+
+
+def asl_state_machine(
+    scope: Construct,
+    *,
+    config: StageConfig,
+    key: kms.IKey | None,
+    asl: str,
+    values: Mapping[str, int | str],
+    functions: Mapping[str, lambda_.IFunction],
+    other_substitutions: Mapping[str, str] | None = None,
+    name: str | None = None,
+    resource_star_also: str = "",
+) -> sfn.StateMachine:
+    """``stepfunctions/<asl>.asl.json`` rendered with ``values``; ARN placeholders substituted at deploy.
+
+    ``functions`` maps placeholders to the functions the definition invokes (each gets an exact
+    invoke grant); ``other_substitutions`` are further ARNs the caller grants itself.
+    ``resource_star_also`` extends the reason of the one Resource '*' acknowledgement.
+    """
+    others = dict(other_substitutions or {})
+    definition = render_asl(asl, values=values, deferred=[*functions.keys(), *others.keys()])
+    log_group = logs.LogGroup(
+        scope,
+        "ExecutionLogs",
+        retention=log_retention(config.log_retention_days),
+        removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        encryption_key=key,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        state_machine_name=name,
+        definition_body=sfn.DefinitionBody.from_string(definition),
+        definition_substitutions={**{p: fn.function_arn for p, fn in functions.items()}, **others},
+        timeout=Duration.seconds(config.pipeline_timeout_s),
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+    )
+    for fn in functions.values():
+        # Exact function ARNs only: the ASL invokes the unqualified function.
+        machine.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn]))
+    acknowledge(machine.role, "AwsSolutions-IAM5[Resource::*]", f"{_RESOURCE_STAR}{resource_star_also}.")
+    return machine
