@@ -25,12 +25,12 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.state_machines import asl_state_machine
@@ -122,7 +122,7 @@ class FeatureStore(Construct):
         }
         self._grant_steps(raw_bucket)
         self.state_machine = self._state_machine(config)
-        self._trigger(raw_bucket)
+        self._trigger(config, raw_bucket)
 
     # -- pieces ------------------------------------------------------------------
     def _catalog(self, config: StageConfig, views: Sequence[FeatureView]) -> None:
@@ -186,25 +186,9 @@ class FeatureStore(Construct):
             functions=self.functions,
         )
 
-    def _trigger(self, raw_bucket: s3.Bucket) -> None:
-        self.dead_letters = sqs.Queue(
-            self,
-            "TriggerDeadLetters",
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.KMS if self._key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=self._key,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "This queue is itself the dead-letter queue of the feature pipeline trigger; an operator inspects "
-            "and replays its messages.",
-        )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is the dead-letter queue of the feature pipeline trigger; it has no DLQ of its own.",
+    def _trigger(self, config: StageConfig, raw_bucket: s3.Bucket) -> None:
+        self.dead_letters = dead_letter_queue(
+            self, "TriggerDeadLetters", config=config, key=self._key, serves="the feature pipeline trigger"
         )
         bucket = events.EventField.from_path("$.detail.bucket.name")
         key = events.EventField.from_path("$.detail.object.key")

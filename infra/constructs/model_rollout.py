@@ -21,11 +21,11 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import settings as env_names
 from infra.config import StageConfig
+from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory
 from infra.nag import acknowledge
 
@@ -46,23 +46,8 @@ class ModelRollout(Construct):
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "RolloutEventsDlq",
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.KMS if factory.key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=factory.key,
-            retention_period=Duration.days(config.dead_letter_retention_days),
-        )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is the dead-letter queue of the rollout rules and functions.",
-        )
-        acknowledge(
-            self.dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "This queue is itself a dead-letter queue; an operator inspects and replays its messages.",
+        self.dead_letters = dead_letter_queue(
+            self, "RolloutEventsDlq", config=config, key=factory.key, serves="the rollout rules and functions"
         )
         self.alarms = self._canary_alarms(config)
         self.pre_traffic_hook = factory.function(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.state_machines import asl_state_machine
 from infra.constructs.training_batch import BatchTraining
@@ -109,22 +109,7 @@ class TrainingPipeline(Construct):
                 ],
             )
         )
-        self.dead_letters = sqs.Queue(
-            self,
-            "TriggerDeadLetters",
-            enforce_ssl=True,
-            encryption=sqs.QueueEncryption.KMS if factory.key else sqs.QueueEncryption.SQS_MANAGED,
-            encryption_master_key=factory.key,
-            retention_period=Duration.days(config.dead_letter_retention_days),
-        )
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is the dead-letter queue of the retraining and monitoring triggers; it has no DLQ of its own.",
-        )
-        acknowledge(
-            self.dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "This queue is itself the dead-letter queue of the retraining and monitoring triggers; nothing "
-            "consumes it automatically, an operator inspects and replays its messages (docs/operations.md).",
-        )
+        self.dead_letters = dead_letter_queue(
+            self, "TriggerDeadLetters", config=config, key=factory.key,
+            serves="the retraining and monitoring triggers",
+        )  # fmt: skip
