@@ -39,7 +39,7 @@ MONITOR_QUALITY_WINDOW_MINUTES = "MLOPS_MONITOR_QUALITY_WINDOW_MINUTES"
 MONITOR_MIN_LABELLED = "MLOPS_MONITOR_MIN_LABELLED"
 GUARD_TABLE = "MLOPS_GUARD_TABLE"
 TRAINING_STATE_MACHINE_ARN = "MLOPS_TRAINING_STATE_MACHINE_ARN"
-TRAINING_SOURCE_URI = "MLOPS_TRAINING_SOURCE_URI"
+TRAINING_WINDOW_DAYS = "MLOPS_TRAINING_WINDOW_DAYS"
 RETRAIN_COOLDOWN_SECONDS = "MLOPS_RETRAIN_COOLDOWN_SECONDS"
 RETRAIN_DAILY_BUDGET = "MLOPS_RETRAIN_DAILY_BUDGET"
 RETRAIN_LOCK_SECONDS = "MLOPS_RETRAIN_LOCK_SECONDS"
@@ -53,6 +53,10 @@ SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 # Raw files for the feature pipeline land under raw/features/<source name>/ in the data bucket;
 # a new object there starts the feature pipeline (S3 -> EventBridge rule).
 RAW_FEATURES_PREFIX = "raw/features/"
+# Backfills (history loaded by hand) land under raw/backfill/<source name>/: nothing starts on its own there,
+# and feature-pipeline executions named backfill-* do not ask for a retrain (see BACKFILL_EXECUTION_PREFIX).
+RAW_BACKFILL_PREFIX = "raw/backfill/"
+BACKFILL_EXECUTION_PREFIX = "backfill-"
 # The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
 ONLINE_TTL_ATTRIBUTE = "expires_at"
 
@@ -215,12 +219,25 @@ class MonitorSettings:
 
 
 @dataclass(frozen=True)
+class TrainingSetSettings(PipelineSettings):
+    """BuildTrainingSet's settings: the pipeline's, plus the feature store it reads training sets from."""
+
+    feature_offline_bucket: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrainingSetSettings:
+        env = os.environ if env is None else env
+        base = PipelineSettings.from_env(env)
+        return cls(**{**base.__dict__, "feature_offline_bucket": _require(env, FEATURE_OFFLINE_BUCKET)})
+
+
+@dataclass(frozen=True)
 class RetrainGuardSettings:
     """Settings of the retrain guard in front of the training pipeline."""
 
     guard_table: str
     state_machine_arn: str
-    source_uri: str
+    training_window_days: int
     model_name: str
     cooldown_seconds: int
     daily_budget: int
@@ -232,7 +249,7 @@ class RetrainGuardSettings:
         return cls(
             guard_table=_require(env, GUARD_TABLE),
             state_machine_arn=_require(env, TRAINING_STATE_MACHINE_ARN),
-            source_uri=_require(env, TRAINING_SOURCE_URI),
+            training_window_days=int(_number(env, TRAINING_WINDOW_DAYS, int)),
             model_name=_require(env, MODEL_NAME),
             cooldown_seconds=int(_number(env, RETRAIN_COOLDOWN_SECONDS, int)),
             daily_budget=int(_number(env, RETRAIN_DAILY_BUDGET, int)),

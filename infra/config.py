@@ -111,6 +111,8 @@ class StageConfig:
     api_5xx_rate_alarm: float = 0.05
     retrain_cooldown_s: int = 6 * 3600
     retrain_daily_budget: int = 2
+    # Retrains read the feature store over this many days before the trigger (0: all history).
+    training_window_days: int = 0
     # Hardening and operations (issue 7).
     inference_reserved_concurrency: int | None = None
     server_errors_alarm_threshold: int = 1
@@ -220,6 +222,8 @@ class StageConfig:
             raise StageConfigError("api_p99_latency_ms must be positive and api_5xx_rate_alarm within (0, 1]")
         if not 0 <= self.retrain_cooldown_s <= 30 * 86400:
             raise StageConfigError(f"retrain_cooldown_s must be within 0..2592000, got {self.retrain_cooldown_s}")
+        if not 0 <= self.training_window_days <= 3650:
+            raise StageConfigError(f"training_window_days must be within 0..3650, got {self.training_window_days}")
         if not 1 <= self.retrain_daily_budget <= 100:
             raise StageConfigError(f"retrain_daily_budget must be within 1..100, got {self.retrain_daily_budget}")
 

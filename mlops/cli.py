@@ -243,12 +243,16 @@ def _add_operator_commands(commands: Any) -> None:
     lineage = commands.add_parser("lineage", help="the whole chain of a model version: trigger, data, run, aliases")
     lineage.add_argument("ref", help="MODEL:VERSION")
     train = commands.add_parser("train", help="start the training pipeline (waits with --local)")
-    train.add_argument("--source", help="s3:// URI of the raw table (default: the stack's RawDatasetUri)")
+    train.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
+    train.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
+    train.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
     train.add_argument("--name", help="execution name (idempotency: one run per name)")
     experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
     experiment_sub = experiment.add_subparsers(dest="action", required=True)
     run = experiment_sub.add_parser("run")
-    run.add_argument("--source", help="s3:// URI of the raw table (default: the stack's RawDatasetUri)")
+    run.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
+    run.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
+    run.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
     run.add_argument("--note", default="")
     for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
         _target(parser)
@@ -268,14 +272,18 @@ def _backend(args: argparse.Namespace) -> Iterator[Backend]:
     if not args.local:
         yield Backend.from_stack(args.stack)
         return
-    from mlops.demo import shipped_dataset_csv
+    from mlops.demo import backfill_features, shipped_dataset_csv
     from mlops.local import LocalCloud
 
     with LocalCloud(args.assembly) as cloud:
         backend = Backend.from_cloud(cloud)
-        # A fresh local cloud has an empty data bucket: put the shipped dataset where the stack expects it.
+        # A fresh local cloud is empty: put the shipped dataset where the stack expects a table, and
+        # backfill the feature store with it through the feature pipeline.
         raw = backend.raw_dataset_uri.removeprefix("s3://").split("/", 1)
         cloud.client("s3").put_object(Bucket=raw[0], Key=raw[1], Body=shipped_dataset_csv())
+        loaded = backfill_features(cloud)
+        if loaded.status != "SUCCEEDED":
+            raise SystemExit(f"backfilling the local feature store failed: {loaded.error}: {loaded.cause}")
         yield backend
 
 
@@ -319,8 +327,8 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
         return 0
     if args.command == "train":
-        source = args.source or backend.raw_dataset_uri
-        arn = ops.start_training(backend, source, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
+        request = ops.training_request(args.source, start=args.start, end=args.end)
+        arn = ops.start_training(backend, request, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
         if backend.cloud is None:
             print(f"started {arn}")
             return 0
@@ -329,7 +337,8 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
                 "run": backend.metadata.get_run(result.name)})  # fmt: skip
         return 0 if result.status == "SUCCEEDED" else 1
     if args.command == "experiment":
-        _print(ops.run_experiment(backend, args.source or backend.raw_dataset_uri, note=args.note))
+        request = ops.training_request(args.source, start=args.start, end=args.end)
+        _print(ops.run_experiment(backend, request, note=args.note))
         return 0
     raise SystemExit(f"unknown command {args.command}")
 

@@ -8,16 +8,18 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from functions.adapters.metadata import MetadataStore
-from functions.adapters.objects import S3Uri
 from functions.adapters.registry import ModelRegistry
+from functions.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
 from mlops.local import LocalCloud
 from mlops.synth import synth
 
@@ -38,6 +40,22 @@ def post_json(url: str, body: Any, *, api_key: str | None) -> tuple[int, dict[st
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def backfill_features(cloud: LocalCloud, body: bytes | None = None, *, file: str = "seattle-weather.csv") -> Any:
+    """Load history into the feature store through the feature pipeline, as a backfill.
+
+    The file goes under ``raw/backfill/seattle_weather/`` (nothing starts on its own there) and the
+    execution is named ``backfill-*``, so its success does not ask the retrain guard for a run.
+    """
+    bucket = cloud.output("DataBucketName")
+    key = f"{RAW_BACKFILL_PREFIX}seattle_weather/{file}"
+    cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=shipped_dataset_csv() if body is None else body)
+    return cloud.run_state_machine(
+        cloud.output("FeatureStateMachineArn"),
+        {"source_uri": f"s3://{bucket}/{key}", "trigger": {"type": "backfill", "key": key}},
+        name=f"{BACKFILL_EXECUTION_PREFIX}{uuid.uuid4().hex[:12]}",
+    )
 
 
 def registry_of(cloud: LocalCloud) -> ModelRegistry:
@@ -67,14 +85,26 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
                 f"   {len(cloud.report.not_emulated)} resources not emulated (listed by `mlops local report`)"
             )
 
-            raw_uri = S3Uri.parse(cloud.output("RawDatasetUri"))
-            cloud.client("s3").put_object(Bucket=raw_uri.bucket, Key=raw_uri.key, Body=shipped_dataset_csv())
-            console.print(f"[bold]3. data[/]: seattle-weather.csv uploaded to {raw_uri}")
+            console.print("[bold]3. feature store[/]: seattle-weather.csv backfilled through the feature pipeline")
+            loaded = backfill_features(cloud)
+            feature_run = metadata_of(cloud).get_run(loaded.name)
+            if loaded.status != "SUCCEEDED" or feature_run.summary is None:
+                console.print(f"[red]feature pipeline did not succeed: {loaded.error}: {loaded.cause}[/]")
+                return 1
+            counts = feature_run.summary["counts"]
+            console.print(
+                f"   run {feature_run.run_id}: {counts['rows_in']} rows in = {counts['rows_valid']} stored "
+                f"+ {counts['rows_quarantined']} quarantined; "
+                + ", ".join(f"{w['view']}:v{w['version']} {w['rows']} rows" for w in feature_run.summary["writes"])
+            )
 
-            console.print("[bold]4. training pipeline[/]: Step Functions execution of the synthesized definition")
+            console.print(
+                "[bold]4. training pipeline[/]: Step Functions execution of the synthesized definition, "
+                "training set = point-in-time join from the feature store"
+            )
             result = cloud.run_state_machine(
                 cloud.output("TrainingStateMachineArn"),
-                {"source_uri": str(raw_uri), "trigger": {"type": "manual", "by": "make demo"}},
+                {"feature_store": {}, "trigger": {"type": "manual", "by": "make demo"}},
             )
             run = metadata_of(cloud).get_run(result.name)
             console.print(f"   run {run.run_id}: execution {result.status}, run record {run.status}")
@@ -135,8 +165,6 @@ def _executions(cloud: LocalCloud) -> list[str]:
 
 def feedback_loop(cloud: LocalCloud, console: Console, *, url: str, api_key: str) -> int:
     """Shifted traffic -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary -> serving."""
-    import pandas as pd
-
     from mlops.operator import Backend, lineage, lineage_lines
 
     backend = Backend.from_cloud(cloud)

@@ -37,7 +37,7 @@ from functions.adapters.materialization import materialize
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
 from functions.core.errors import DataValidationError
-from functions.core.features.catalog import feature_view, raw_source, views_of_source
+from functions.core.features.catalog import raw_source, view_by_ref, views_of_source
 from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.core.features.manifest import sha256_hex
 from functions.core.features.point_in_time import to_utc
@@ -240,7 +240,7 @@ def get(
     stack: str | None,
     console: Console,
 ) -> int:
-    view = _view(view_ref)
+    view = view_by_ref(view_ref)
     with target(store, stack) as where:
         online = where.online
         if as_of:
@@ -273,7 +273,7 @@ def training_set(
     entities = pd.read_parquet(entities_path) if entities_path.suffix == ".parquet" else pd.read_csv(entities_path)
     if EVENT_TIMESTAMP not in entities.columns:
         raise DataValidationError(f"{entities_path}: no {EVENT_TIMESTAMP!r} column")
-    chosen = [_view(v) for v in views]
+    chosen = [view_by_ref(v) for v in views]
     with target(store, stack) as where, _progress(console) as progress:
         task = progress.add_task("read partitions + point-in-time join", total=len(chosen))
         result, manifest = build_training_set(
@@ -295,12 +295,6 @@ def training_set(
     console.print("non-null per feature: " + ", ".join(f"{k}={v}" for k, v in filled.items()))
     console.print(f"from {len(manifest.files)} offline files of {', '.join(v.qualified_name for v in chosen)}")
     return 0
-
-
-def _view(ref: str) -> FeatureView:
-    """``name`` or ``name:vN`` / ``name:N``."""
-    name, _, version = ref.partition(":")
-    return feature_view(name, int(version.lstrip("v")) if version else None)
 
 
 def describe_views() -> list[dict[str, Any]]:

@@ -17,8 +17,9 @@ import boto3
 
 from functions.adapters.metadata import Lineage, MetadataStore, dataset_node, run_node
 from functions.adapters.objects import ObjectStore, S3Uri
+from functions.adapters.offline_store import OfflineStore
 from functions.adapters.registry import AliasChange, ModelRegistry, ModelVersion
-from functions.adapters.training_sets import RawTableSource, TrainingSetRequest, store_training_set
+from functions.adapters.training_sets import store_training_set, training_source
 from functions.core.artifact import load_verified_model, sha256_hex
 from functions.core.dataset import validate_training_frame
 from functions.core.model_spec import model_spec
@@ -41,6 +42,7 @@ class Backend:
     artifact_bucket: str
     model_name: str
     raw_dataset_uri: str
+    offline: OfflineStore | None = None
     events: Any = None
     cloud: LocalCloud | None = None
 
@@ -59,6 +61,11 @@ class Backend:
             artifact_bucket=outputs["ArtifactBucketName"],
             model_name=outputs["ModelName"],
             raw_dataset_uri=outputs.get("RawDatasetUri", ""),
+            offline=(
+                OfflineStore(clients("s3"), outputs["FeatureOfflineBucketName"])
+                if "FeatureOfflineBucketName" in outputs
+                else None
+            ),
             events=clients("events"),
             cloud=cloud,
         )
@@ -139,17 +146,32 @@ def lineage_lines(chain: Lineage) -> list[str]:
     return lines
 
 
-def start_training(backend: Backend, source_uri: str, *, trigger: dict[str, Any], name: str | None = None) -> str:
+def training_request(
+    source_uri: str | None = None, *, start: str | None = None, end: str | None = None
+) -> dict[str, Any]:
+    """The training pipeline's input for a table in S3, or (the default) the feature store over [start, end]."""
+    if source_uri:
+        if start or end:
+            raise ValueError("--start/--end select a feature-store window; they do not apply to --source")
+        return {"source_uri": source_uri}
+    return {"feature_store": {k: v for k, v in (("start", start), ("end", end)) if v}}
+
+
+def start_training(
+    backend: Backend, request: dict[str, Any], *, trigger: dict[str, Any], name: str | None = None
+) -> str:
     kwargs: dict[str, Any] = {
         "stateMachineArn": backend.state_machine_arn,
-        "input": json.dumps({"source_uri": source_uri, "trigger": trigger}),
+        "input": json.dumps({**request, "trigger": trigger}),
     }
     if name:
         kwargs["name"] = name
     return str(backend.stepfunctions.start_execution(**kwargs)["executionArn"])
 
 
-def run_experiment(backend: Backend, source_uri: str, *, run_id: str | None = None, note: str = "") -> dict[str, Any]:
+def run_experiment(
+    backend: Backend, request: dict[str, Any], *, run_id: str | None = None, note: str = ""
+) -> dict[str, Any]:
     """Train locally through the pipeline's own entrypoint; record an ``experiment`` run beside pipeline runs.
 
     Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
@@ -162,15 +184,14 @@ def run_experiment(backend: Backend, source_uri: str, *, run_id: str | None = No
                        "note": note})  # fmt: skip
     try:
         base = f"runs/{run_id}"
-        frame = RawTableSource(store).build(
-            TrainingSetRequest(source_uri, (spec.timestamp, *spec.feature_names, spec.label))
-        )
+        built = training_source(request, objects=store, offline=backend.offline).build(spec)
+        frame = built.frame
         stored = store_training_set(
             store,
             frame,
             data_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.parquet"),
             manifest_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.manifest.json"),
-            manifest={"source_uri": source_uri, "model_spec": spec.name, "run_id": run_id},
+            manifest={**built.origin, "model_spec": spec.name, "run_id": run_id},
         )
         metadata.add_edge(dataset_node(stored.manifest_uri, stored.manifest_sha256), run_node(run_id, "experiment"),
                           "input_of")  # fmt: skip

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import pandas as pd
 
@@ -22,6 +23,25 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+def entity_events(
+    rows: pd.DataFrame, view: FeatureView, *, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """The distinct (join keys, event time) of ``view``'s ``rows`` within ``[start, end]``, oldest first.
+
+    These are the entity rows of a training set whose label lives in the store:
+    each stored event becomes one example, joined point-in-time to every view.
+    """
+    columns = [*view.join_keys, EVENT_TIMESTAMP]
+    events = rows[columns].drop_duplicates()
+    stamps = to_utc(events[EVENT_TIMESTAMP], what=EVENT_TIMESTAMP)
+    inside = pd.Series(True, index=events.index)
+    if start is not None:
+        inside &= stamps >= pd.Timestamp(start)
+    if end is not None:
+        inside &= stamps <= pd.Timestamp(end)
+    return events[inside].sort_values([EVENT_TIMESTAMP, *view.join_keys], kind="stable").reset_index(drop=True)
+
+
 def build_training_set(
     offline: OfflineStore,
     entities: pd.DataFrame,
@@ -30,8 +50,13 @@ def build_training_set(
     strict: bool = False,
     full_feature_names: bool = False,
     progress: Callable[[str], None] | None = None,
+    preloaded: Mapping[str, tuple[pd.DataFrame, list[StoredFile]]] | None = None,
 ) -> tuple[pd.DataFrame, TrainingSetManifest]:
-    """Read only the partitions the entity times need, join point-in-time, and describe what was read."""
+    """Read only the partitions the entity times need, join point-in-time, and describe what was read.
+
+    ``preloaded`` maps a view's qualified name to rows already read with ``offline.read`` over a window
+    covering the entity times (so a view read to find the entity rows is not read twice).
+    """
     if EVENT_TIMESTAMP not in entities.columns:
         raise DataValidationError(f"entity frame has no {EVENT_TIMESTAMP!r} column")
     stamps = to_utc(entities[EVENT_TIMESTAMP], what=f"entity {EVENT_TIMESTAMP}")
@@ -39,7 +64,10 @@ def build_training_set(
     frames: list[tuple[FeatureView, pd.DataFrame]] = []
     files: list[StoredFile] = []
     for view in views:
-        rows, used = offline.read(view, start=start, end=end)
+        if preloaded and view.qualified_name in preloaded:
+            rows, used = preloaded[view.qualified_name]
+        else:
+            rows, used = offline.read(view, start=start, end=end)
         frames.append((view, rows))
         files.extend(used)
         if progress is not None:

@@ -25,6 +25,26 @@ class NumericColumn:
 
 
 @dataclass(frozen=True)
+class FeatureStoreInputs:
+    """Where a model's training set comes from in the feature store.
+
+    ``views`` are joined point-in-time onto the entity rows; without an entity
+    file, the entity rows are the events of ``label_view`` (its join keys and
+    event times), which is how a label that lives in the store becomes a
+    training example. Spec columns are found by name among the views' features;
+    the spec's timestamp column is the entity row's ``event_timestamp``.
+    """
+
+    views: tuple[str, ...]
+    label_view: str
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.label_view not in self.views:
+            raise ValueError(f"label_view {self.label_view!r} must be one of views {self.views}")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """How to turn a table into a trained classifier."""
 
@@ -37,6 +57,7 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
     holdout_fraction: float = 0.2
     seed: int = 42
+    feature_store: FeatureStoreInputs | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -61,6 +82,8 @@ SEATTLE_WEATHER = ModelSpec(
     labels=("drizzle", "fog", "rain", "snow", "sun"),
     estimator=RandomForestClassifier,
     params={"n_estimators": 100, "min_samples_leaf": 3, "n_jobs": 1},
+    # The feature store's daily_weather view holds the four features and the label.
+    feature_store=FeatureStoreInputs(views=("daily_weather:v1",), label_view="daily_weather:v1"),
 )
 
 MODEL_SPECS: dict[str, ModelSpec] = {SEATTLE_WEATHER.name: SEATTLE_WEATHER}

@@ -10,7 +10,7 @@ from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
 from functions.core.errors import DataValidationError
-from functions.settings import RAW_FEATURES_PREFIX, FeatureSettings
+from functions.settings import RAW_BACKFILL_PREFIX, RAW_FEATURES_PREFIX, FeatureSettings
 
 SETTINGS = FeatureSettings
 
@@ -42,7 +42,10 @@ def staged(run_id: str, name: str) -> S3Uri:
 
 
 def source_name_of(key: str) -> str:
-    """``raw/features/<source>/<file>`` -> ``<source>``."""
-    if not key.startswith(RAW_FEATURES_PREFIX) or key.count("/") < 3:
-        raise DataValidationError(f"raw feature files must be under {RAW_FEATURES_PREFIX}<source>/, got {key!r}")
-    return key.removeprefix(RAW_FEATURES_PREFIX).split("/", 1)[0]
+    """``raw/features/<source>/<file>`` or ``raw/backfill/<source>/<file>`` -> ``<source>``."""
+    for prefix in (RAW_FEATURES_PREFIX, RAW_BACKFILL_PREFIX):
+        if key.startswith(prefix) and key.count("/") >= 3:
+            return key.removeprefix(prefix).split("/", 1)[0]
+    raise DataValidationError(
+        f"raw feature files must be under {RAW_FEATURES_PREFIX}<source>/ or {RAW_BACKFILL_PREFIX}<source>/, got {key!r}"
+    )

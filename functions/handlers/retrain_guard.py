@@ -1,8 +1,10 @@
 """Retrain guard: every retraining trigger passes here before the training pipeline starts.
 
 Triggers (all through EventBridge): the retrain schedule (EventBridge
-Scheduler), the drift and quality alarms entering ALARM, and new data. The
-guard refuses a start inside the cooldown, while another run holds the lock,
+Scheduler), the drift and quality alarms entering ALARM, and new data. Every
+retrain reads its training set from the feature store (point-in-time join of
+the model's views) over ``training_window_days`` before the trigger, or all
+history. The guard refuses a start inside the cooldown, while another run holds the lock,
 or once the daily budget is spent; otherwise it starts the pipeline with the
 trigger reason as the run's ``trigger``. "Step Functions Execution Status
 Change" events of the training state machine release the lock.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -65,6 +68,14 @@ def _stale(decision: Decision) -> bool:
     return status != "RUNNING" and _store().release(decision.holder)
 
 
+def training_window(at: datetime, config: RetrainGuardSettings) -> dict[str, str]:
+    """The feature-store window a retrain reads: the last N days before the trigger, or all history (N = 0)."""
+    if config.training_window_days == 0:
+        return {"end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    start = at - timedelta(days=config.training_window_days)
+    return {"start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def _start(event: dict[str, Any]) -> dict[str, Any]:
     config, store = settings(), _store()
     reason = trigger_reason(event)
@@ -83,7 +94,7 @@ def _start(event: dict[str, Any]) -> dict[str, Any]:
     try:
         execution = client("stepfunctions").start_execution(
             stateMachineArn=config.state_machine_arn,
-            input=json.dumps({"source_uri": config.source_uri, "trigger": trigger}),
+            input=json.dumps({"feature_store": training_window(reason.time, config), "trigger": trigger}),
         )
     except ClientError as exc:
         store.abandon(reason.time, token)

@@ -267,14 +267,11 @@ class FeatureStore(Construct):
             grant_key(self._key, grantee, write=False)
 
     def _grant_raw(self, grantee: lambda_.Function, raw_bucket: s3.Bucket) -> None:
-        grantee.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects(f"{env_names.RAW_FEATURES_PREFIX}*")]
+        for prefix in (env_names.RAW_FEATURES_PREFIX, env_names.RAW_BACKFILL_PREFIX):
+            grantee.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects(f"{prefix}*")])
             )
-        )
-        self._acknowledge_prefix(
-            grantee, raw_bucket, env_names.RAW_FEATURES_PREFIX, "raw files are named by whoever lands them"
-        )
+            self._acknowledge_prefix(grantee, raw_bucket, prefix, "raw files are named by whoever lands them")
         if raw_bucket.encryption_key is not None:
             grant_key(raw_bucket.encryption_key, grantee, write=False)
 

@@ -55,7 +55,6 @@ class Monitoring(Construct):
         artifact_bucket: str,
         registry_table: str,
         state_machine: sfn.StateMachine,
-        training_source_uri: str,
         api: apigw.RestApi,
         serving: lambda_.IFunction,
         alarm_topic: sns.ITopic,
@@ -110,7 +109,7 @@ class Monitoring(Construct):
             environment={
                 env_names.GUARD_TABLE: self.guard_table.table_name,
                 env_names.TRAINING_STATE_MACHINE_ARN: state_machine.state_machine_arn,
-                env_names.TRAINING_SOURCE_URI: training_source_uri,
+                env_names.TRAINING_WINDOW_DAYS: str(config.training_window_days),
                 env_names.MODEL_NAME: config.model_name,
                 env_names.RETRAIN_COOLDOWN_SECONDS: str(config.retrain_cooldown_s),
                 env_names.RETRAIN_DAILY_BUDGET: str(config.retrain_daily_budget),

@@ -116,6 +116,10 @@ class MlopsStack(Stack):
         for fn in features.functions.values():
             metadata.grant(fn, write=True)
         # POST /predict with entity ids reads the serving model's features from the online store.
+        # BuildTrainingSet reads point-in-time training sets from the offline store.
+        build_training_set = steps["BuildTrainingSetFunctionArn"]
+        build_training_set.add_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
+        features.grant_read_offline(build_training_set)
         api.function.add_environment(env_names.FEATURE_ONLINE_TABLE, features.online.table_name)
         api.function.add_environment(env_names.ONLINE_VIEW, f"{FEATURE_VIEWS[0].name}:v{FEATURE_VIEWS[0].version}")
         features.grant_read_online(api.function)
@@ -165,7 +169,6 @@ class MlopsStack(Stack):
             artifact_bucket=storage.artifacts.bucket_name,
             registry_table=registry.table.table_name,
             state_machine=pipeline.state_machine,
-            training_source_uri=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}",
             api=api.api,
             serving=api.function,
             alarm_topic=alarms,
@@ -174,7 +177,8 @@ class MlopsStack(Stack):
         registry.grant(monitoring.monitor, write=False)
         storage.grant_monitoring(monitoring.monitor)
 
-        # (c) new data: a feature-pipeline run that stored new features asks the guard for a retrain.
+        # (c) new data: a feature-pipeline run that stored new features asks the guard for a retrain;
+        # a backfill (execution named backfill-*) loads history and does not.
         events.Rule(
             self,
             "RetrainOnNewFeatures",
@@ -182,7 +186,11 @@ class MlopsStack(Stack):
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
-                detail={"status": ["SUCCEEDED"], "stateMachineArn": [features.state_machine.state_machine_arn]},
+                detail={
+                    "status": ["SUCCEEDED"],
+                    "stateMachineArn": [features.state_machine.state_machine_arn],
+                    "name": [{"anything-but": {"prefix": env_names.BACKFILL_EXECUTION_PREFIX}}],
+                },
             ),
             targets=[
                 targets.LambdaFunction(

@@ -57,7 +57,7 @@ def test_experiment_trains_through_the_pipeline_entrypoint_and_is_recorded(
     pipeline_run = run_training(cloud, source)
     backend = Backend.from_cloud(cloud)
     # When a data scientist runs an experiment on the same data
-    result = json.loads(cli(capsys, backend, "experiment", "run", "--note", "baseline", "--local"))
+    result = json.loads(cli(capsys, backend, "experiment", "run", "--source", source, "--note", "baseline", "--local"))
     # Then it is recorded beside pipeline runs, comparable: same data hash, same artifact bytes, metrics
     run = backend.metadata.get_run(result["run_id"])
     assert run.pipeline == "experiment" and run.status == "SUCCEEDED"

@@ -101,5 +101,14 @@ def feature_view(name: str, version: int | None = None) -> FeatureView:
     return max(matches, key=lambda v: v.version)
 
 
+def view_by_ref(ref: str) -> FeatureView:
+    """``name``, ``name:vN`` or ``name:N`` (the latest version when none is given)."""
+    name, _, version = ref.partition(":")
+    digits = version.lstrip("v")
+    if version and not digits.isdigit():
+        raise ConfigurationError(f"feature view reference {ref!r}: the version must be vN or N")
+    return feature_view(name, int(digits) if version else None)
+
+
 def views_of_source(source: str) -> tuple[FeatureView, ...]:
     return tuple(v for v in FEATURE_VIEWS if v.source == source)
