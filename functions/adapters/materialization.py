@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
+import pyarrow as pa
 
 from functions.adapters.offline_store import OfflineStore, file_batches, watermark_of
 from functions.adapters.online_store import OnlineStore, WriteCounts
@@ -51,12 +51,12 @@ def materialize(
     for manifest in pending:
         # Batches from consecutive files are pooled up to chunk_rows, so small
         # (daily) files cost one reduced write per entity per chunk, not per file.
-        buffered: list[pd.DataFrame] = []
+        buffered: list[pa.RecordBatch] = []
         size = 0
         for _, data in offline.fetch_ahead(manifest.files):
             for batch in file_batches(data, chunk_rows):
                 buffered.append(batch)
-                size += len(batch)
+                size += batch.num_rows
                 if size >= chunk_rows:
                     counts = _flush(view, online, buffered)
                     rows_read, written, stale = rows_read + size, written + counts.written, stale + counts.stale
@@ -73,5 +73,9 @@ def materialize(
     return MaterializationResult(view.qualified_name, len(pending), rows_read, written, stale, mark)
 
 
-def _flush(view: FeatureView, online: OnlineStore, batches: list[pd.DataFrame]) -> WriteCounts:
-    return online.write(view, latest_per_entity(view, pd.concat(batches, ignore_index=True)))
+def _flush(view: FeatureView, online: OnlineStore, batches: list[pa.RecordBatch]) -> WriteCounts:
+    # One pandas conversion per chunk, not per (daily) file.
+    return online.write(
+        view,
+        latest_per_entity(view, pa.Table.from_batches([b.replace_schema_metadata(None) for b in batches]).to_pandas()),
+    )

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
@@ -61,15 +62,14 @@ class OfflineStore:
             "%Y-%m-%dT%H:%M:%S.%fZ"
         )
 
-        def put_partition(numbered: tuple[int, tuple[str, pd.DataFrame]]) -> StoredFile:
-            part, (event_date, day_rows) = numbered
+        def put_partition(numbered: tuple[int, tuple[str, bytes, int]]) -> StoredFile:
+            part, (event_date, data, count) = numbered
             key = layout.partition_key(view, event_date, write_id, part)
-            data = layout.to_parquet_bytes(view, day_rows)
             self._put(key, data, "application/vnd.apache.parquet")
-            return StoredFile(self.uri(key), sha256_hex(data), len(day_rows), event_date)
+            return StoredFile(self.uri(key), sha256_hex(data), count, event_date)
 
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
-            files = list(pool.map(put_partition, enumerate(layout.split_by_event_date(stamped))))
+            files = list(pool.map(put_partition, enumerate(layout.parquet_partitions(view, stamped))))
         manifest = WriteManifest(
             write_id=write_id,
             view=view.name,
@@ -130,19 +130,20 @@ class OfflineStore:
         """Rows a point-in-time join over entity times ``[start, end]`` can need, and their files."""
         first, last = layout.needed_dates(view, start, end) if start and end else (None, None)
         files = self.files(view, first, last)
-        # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe).
+        # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe),
+        # and convert to pandas once, not per file.
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
-            frames = list(pool.map(self.read_file, files))
+            tables = list(pool.map(lambda stored: pq.read_table(io.BytesIO(self.fetch(stored))), files))
         columns = [f.name for f in view.stored_schema]
-        if not frames:
+        if not tables:
             empty = layout.from_parquet_bytes(layout.to_parquet_bytes(view, pd.DataFrame(columns=columns)))
             return empty, files
-        rows = pd.concat(frames, ignore_index=True)
+        rows = pa.concat_tables(tables).to_pandas()
         # The same row stored twice (same keys, times and values) is one row.
         rows = rows.drop_duplicates(subset=[*view.join_keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP], keep="last")
         return rows.reset_index(drop=True), files
 
-    def iter_file_batches(self, stored: StoredFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+    def iter_file_batches(self, stored: StoredFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """A file's rows in batches of at most ``batch_rows`` (bounded memory for materialization)."""
         return file_batches(self.fetch(stored), batch_rows)
 
@@ -198,6 +199,6 @@ def watermark_of(manifest: WriteManifest) -> str:
     return f"{manifest.created_timestamp}#{manifest.write_id}"
 
 
-def file_batches(data: bytes, batch_rows: int) -> Iterator[pd.DataFrame]:
-    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=batch_rows):
-        yield batch.to_pandas()
+def file_batches(data: bytes, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows as Arrow batches of at most ``batch_rows`` (converted to pandas by the caller, pooled)."""
+    yield from pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=batch_rows)
