@@ -190,6 +190,15 @@ def chart(comparison: dict[str, Any], directory: Path) -> str | None:
     return name
 
 
+def kept_comparisons(previous: Path, measured: set[str]) -> list[dict[str, Any]]:
+    """The comparisons of the previous ``results.json`` that this run did not measure (``BENCH_ONLY``, or a
+    fresh checkout where ``benchmarks/out`` is empty): kept as they were, so a partial run loses none."""
+    if not previous.exists():
+        return []
+    earlier = json.loads(previous.read_text()).get("comparisons", [])
+    return [c for c in earlier if c["name"] not in measured]
+
+
 def write_results(
     command: str,
     generated_at: str,
@@ -201,6 +210,13 @@ def write_results(
 ) -> dict[str, Any]:
     comparisons = collect(out)
     notes = list(notes)
+    kept = kept_comparisons(directory / "results.json", {c["name"] for c in comparisons})
+    if kept:
+        comparisons = sorted([*comparisons, *kept], key=lambda c: str(c["name"]))
+        notes.append(
+            "Not measured by this run, kept from the previous results.json (see each one's 'Measured at'): "
+            + ", ".join(str(c["name"]) for c in kept)
+        )
     try:
         import matplotlib  # noqa: F401  (only in .venv-bench)
     except ImportError:
