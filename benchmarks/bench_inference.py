@@ -65,6 +65,9 @@ ENV = {
     "MLOPS_ARTIFACT_BUCKET": "artifacts",
     "MLOPS_REGISTRY_TABLE": "registry",
     "MLOPS_MODEL_NAME": "m",
+    # As a published version serves (the one API Gateway reaches through alias live): pinned by the rollout.
+    # Unpinned, the handler would resolve the registry's champion alias, which this seed does not set.
+    "MLOPS_MODEL_VERSION": "1",
     "MLOPS_MODEL_REFRESH_SECONDS": "60",
     "MLOPS_MAX_RECORDS": "1000",
     "MLOPS_CAPTURE_BUCKET": "captures",

@@ -190,6 +190,25 @@ def chart(comparison: dict[str, Any], directory: Path) -> str | None:
     return name
 
 
+MISSING_ENVIRONMENT = {"(environment)": "missing"}
+
+
+def kept_comparisons(previous: dict[str, Any], measured: set[str]) -> list[dict[str, Any]]:
+    """The comparisons of the previous ``results.json`` that this run did not measure (``BENCH_ONLY``, or a
+    fresh checkout where ``benchmarks/out`` is empty): kept as they were, so a partial run loses none."""
+    return [c for c in previous.get("comparisons", []) if c["name"] not in measured]
+
+
+def kept_libraries(previous: dict[str, Any], libraries: dict[str, dict[str, str]]) -> list[str]:
+    """Environments missing here whose versions the previous run recorded (a peer this run did not need)."""
+    earlier = previous.get("libraries", {})
+    return [
+        label
+        for label, versions in libraries.items()
+        if versions == MISSING_ENVIRONMENT and earlier.get(label, MISSING_ENVIRONMENT) != MISSING_ENVIRONMENT
+    ]
+
+
 def write_results(
     command: str,
     generated_at: str,
@@ -201,6 +220,20 @@ def write_results(
 ) -> dict[str, Any]:
     comparisons = collect(out)
     notes = list(notes)
+    previous_path = directory / "results.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else {}
+    libraries = dict(libraries)
+    environments = kept_libraries(previous, libraries)
+    if environments:
+        libraries.update({label: previous["libraries"][label] for label in environments})
+        notes.append("Missing from this checkout, listed as the previous run recorded them: " + ", ".join(environments))
+    kept = kept_comparisons(previous, {c["name"] for c in comparisons})
+    if kept:
+        comparisons = sorted([*comparisons, *kept], key=lambda c: str(c["name"]))
+        notes.append(
+            "Not measured by this run, kept from the previous results.json (see each one's 'Measured at'): "
+            + ", ".join(str(c["name"]) for c in kept)
+        )
     try:
         import matplotlib  # noqa: F401  (only in .venv-bench)
     except ImportError:

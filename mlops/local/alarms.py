@@ -2,8 +2,12 @@
 
 moto's CloudWatch stores metrics but never evaluates alarms. Here:
 
-- Embedded Metric Format documents printed by handlers become
-  ``PutMetricData`` calls, as CloudWatch Logs does in AWS;
+- Embedded Metric Format documents printed by handlers become datapoints in
+  moto's CloudWatch, as CloudWatch Logs turns them into metrics in AWS. They
+  are written to moto's CloudWatch backend directly (its own ``put_metric_data``,
+  validation included), not through a boto3 client: in AWS this extraction is
+  off the request path, and here it runs inside every invocation, where a
+  boto3 round trip per document cost milliseconds per request;
 - ``AlarmEvaluator.evaluate(now)`` applies each synthesized alarm's
   statistic, period, evaluation periods, datapoints-to-alarm, comparison and
   missing-data treatment to the stored datapoints, sets the alarm state in
@@ -20,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from moto.cloudwatch.models import cloudwatch_backends
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -137,13 +143,18 @@ class AlarmEvaluator:
         self._region = region
         self._datapoints: list[tuple[str, dict[str, Any]]] = []
 
+    def _store(self, namespace: str, data: list[dict[str, Any]]) -> None:
+        """``PutMetricData`` on moto's backend; timestamps naive UTC, as moto's request parser leaves them."""
+        stored = [{**d, "Timestamp": d["Timestamp"].astimezone(UTC).replace(tzinfo=None)} for d in data]
+        cloudwatch_backends[self._account][self._region].put_metric_data(namespace, stored)
+
     def add(self, alarm: LocalAlarm) -> None:
         self.alarms[alarm.name] = alarm
 
     def ingest_emf(self, document: dict[str, Any]) -> None:
         for namespace, data in emf_to_metric_data(document):
             if data:
-                self._cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+                self._store(namespace, data)
                 self._datapoints.extend((namespace, d) for d in data)
 
     def _values_in(self, alarm: LocalAlarm, start: datetime, end: datetime) -> list[float]:

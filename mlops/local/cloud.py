@@ -42,6 +42,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -60,7 +61,7 @@ from mlops.local.execution_events import execution_status_events
 from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
 from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
-from mlops.local.lambda_versions import WeightedAliases, create_alias, publish_version
+from mlops.local.lambda_versions import WeightedAliases, create_alias, invoke_in_backend, publish_version
 from mlops.local.scheduler import LocalScheduler
 
 ACCOUNT = "123456789012"
@@ -210,7 +211,9 @@ class LocalCloud:
                 account=ACCOUNT,
                 region=self.region,
             )
-            self.gateway = LocalGateway(lambda_client=self.client("lambda"), account=ACCOUNT, region=self.region)
+            self.gateway = LocalGateway(
+                invoke=partial(invoke_in_backend, ACCOUNT, self.region), account=ACCOUNT, region=self.region
+            )
             for stack in self.stacks:
                 self._provision(stack)
             if self.gateway.apis:

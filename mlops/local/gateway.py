@@ -3,8 +3,10 @@
 Routes, API-key requirements, usage plans, request validators with their
 JSON-schema models, gateway responses and Lambda proxy integrations all come
 from the synthesized template. A request becomes the API Gateway proxy event
-(v1) that Lambda receives in AWS, and is invoked through moto's Lambda API,
-so the in-process runtime runs the real handler. Behaviour as in AWS:
+(v1) that Lambda receives in AWS, and is passed to ``invoke`` (the local cloud's
+synchronous Invoke through moto's Lambda backend: alias and weighted-alias
+resolution as for ``lambda.invoke``, no boto3 serialization), so the in-process
+runtime runs the real handler. Behaviour as in AWS:
 
 - unknown route -> 403 ``Missing Authentication Token``;
 - missing or unknown ``x-api-key`` on a key-required method -> 403 ``Forbidden``;
@@ -20,6 +22,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +31,9 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 
 _LAMBDA_URI = re.compile(r"functions/(?P<arn>arn:[^/]+)/invocations$")
+
+# Synchronous Lambda Invoke: (function or alias ARN, event JSON) -> (response payload, function errored).
+Invoke = Callable[[str, bytes], tuple[bytes, bool]]
 
 
 @dataclass
@@ -66,9 +72,9 @@ class GatewayResponse:
 
 
 class LocalGateway:
-    def __init__(self, *, lambda_client: Any, account: str, region: str) -> None:
+    def __init__(self, *, invoke: Invoke, account: str, region: str) -> None:
         self.apis: dict[str, RestApi] = {}
-        self._lambda = lambda_client
+        self._invoke = invoke
         self._account = account
         self._region = region
         self._server: ThreadingHTTPServer | None = None
@@ -182,9 +188,8 @@ class LocalGateway:
             source_ip=source_ip,
             api_key=api_key,
         )
-        response = self._lambda.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
-        payload = response["Payload"].read()
-        if response.get("FunctionError"):
+        payload, function_error = self._invoke(route.function_arn, json.dumps(event).encode())
+        if function_error:
             return _json(502, {"message": "Internal server error"})
         try:
             proxy = json.loads(payload)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from benchmarks.results import collect, render_markdown, row, target, write_comparison
+from benchmarks.results import collect, render_markdown, row, target, write_comparison, write_results
 
 MACHINE = {"cpu": "test cpu", "cores": 2, "memory_gb": 4.0, "python": "3.11", "platform": "linux"}
 
@@ -65,3 +66,32 @@ def test_markdown_leads_with_ratios_and_states_missed_targets(tmp_path: Path) ->
     assert "| Drift | ≥ 5x faster | **missed** | 2.00x |" in text
     assert "- same decisions" in text
     assert "small  $1" in text
+
+
+def test_a_partial_run_keeps_the_comparisons_it_did_not_measure(tmp_path: Path) -> None:
+    # Given results.json from an earlier run with two comparisons and the feast environment's libraries
+    out, directory = tmp_path / "out", tmp_path / "site"
+    directory.mkdir()
+    for name in ("drift", "pit"):
+        write_comparison(name, title=name, command="make bench", peer="p", sizes={}, rows=[], out=out)
+    first_libraries = {"feast environment": {"feast": "0.67.0"}, "product": {"pandas": "3"}}
+    write_results("make bench", "2026-01-01T00:00:00+00:00", first_libraries, out=out, directory=directory)
+    first = {c["name"]: c for c in json.loads((directory / "results.json").read_text())["comparisons"]}
+
+    # When a later run measures only drift (and its out directory holds nothing else)
+    for stale in out.iterdir():
+        stale.unlink()
+    write_comparison("drift", title="drift again", command="make bench", peer="p", sizes={}, rows=[], out=out)
+    libraries = {"feast environment": {"(environment)": "missing"}, "product": {"pandas": "3.1"}}
+    results = write_results(
+        "make bench (BENCH_ONLY=drift)", "2026-01-02T00:00:00+00:00", libraries, out=out, directory=directory
+    )
+
+    # Then pit is kept as it was, drift is the new one, and the notes say what was kept
+    # (and the libraries of an environment missing here are the previous run's, said so)
+    by_name = {c["name"]: c for c in results["comparisons"]}
+    assert by_name["pit"] == first["pit"]
+    assert by_name["drift"]["title"] == "drift again"
+    assert any("kept from the previous results.json" in n and "pit" in n for n in results["notes"])
+    assert results["libraries"] == {"feast environment": {"feast": "0.67.0"}, "product": {"pandas": "3.1"}}
+    assert any("as the previous run recorded them: feast environment" in n for n in results["notes"])
