@@ -53,6 +53,11 @@ SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 # Raw files for the feature pipeline land under raw/features/<source name>/ in the data bucket;
 # a new object there starts the feature pipeline (S3 -> EventBridge rule).
 RAW_FEATURES_PREFIX = "raw/features/"
+# A batch too large for one function lands as part files under raw/feature-batches/<source>/<batch>/;
+# its _SUCCESS marker (written last) starts one partitioned run over the folder. A prefix of its own,
+# so that part files never start single-file runs (EventBridge cannot AND a prefix with "not nested").
+RAW_FEATURE_BATCHES_PREFIX = "raw/feature-batches/"
+BATCH_MARKER = "_SUCCESS"
 # The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
 ONLINE_TTL_ATTRIBUTE = "expires_at"
 

@@ -88,9 +88,13 @@ class OfflineStore:
         self._put(layout.ingested_key(view, source_sha256), marker, "application/json")
         return manifest, True
 
-    def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame) -> str:
-        """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing)."""
-        key = f"quarantine/{source}/{run_id}.parquet"
+    def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame, *, part: str | None = None) -> str:
+        """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing).
+
+        A partitioned run writes one file per ``part`` under ``quarantine/<source>/<run_id>/``.
+        """
+        name = run_id if part is None else f"{run_id}/{part}"
+        key = f"quarantine/{source}/{name}.parquet"
         text = rows.astype("string")
         buffer = io.BytesIO()
         text.to_parquet(buffer, index=False, engine="pyarrow")
