@@ -38,16 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     folder, source = batch_folder(event["input"])
     raw_source(source)  # an unknown source fails here, before any partition is read
-    staging = batch_staging(event["run_id"])
-    return {
-        "source": source,
-        "source_prefix": str(folder),
-        "bucket": folder.bucket,
-        "prefix": folder.key,
-        "staging_bucket": staging.bucket,
-        "validate_results_prefix": f"{staging.prefix}map/validate",
-        "transform_results_prefix": f"{staging.prefix}map/transform",
-    }
+    return {"source": source, "source_prefix": str(folder), "bucket": folder.bucket, "prefix": folder.key}
 
 
 @tracked_step("Reconcile", metadata)

@@ -202,6 +202,8 @@ class FeatureStore(Construct):
                 "PartitionConcurrency": PARTITION_CONCURRENCY,
             },
             functions=self.functions,
+            # The Maps write their result files (not the state payload) under staging/map-results/.
+            other_substitutions={"FeatureOfflineBucketName": self.offline.bucket_name},
             name=name,
         )
         allow_distributed_map(machine, name)

@@ -108,7 +108,7 @@ def cross_partition_duplicates(keys: Sequence[pd.DataFrame], unique_keys: Sequen
     if not keys or not unique_keys:
         return [np.array([], dtype="int64") for _ in keys]
     columns = list(unique_keys)
-    stacked = pd.concat([frame[columns].reset_index(drop=True) for frame in keys], ignore_index=True, copy=False)
+    stacked = pd.concat([frame[columns].reset_index(drop=True) for frame in keys], ignore_index=True)
     repeated = stacked.duplicated(subset=columns, keep="first").to_numpy()
     bounds = np.cumsum([0, *(len(frame) for frame in keys)])
     return [np.flatnonzero(repeated[start:stop]) for start, stop in itertools.pairwise(bounds)]
