@@ -25,6 +25,7 @@ from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.offline_store import OfflineStore
 from functions.core.errors import DataValidationError
 from functions.core.features.definitions import FeatureView, RawSource
+from functions.core.features.manifest import sha256_hex
 from functions.core.features.partitions import (
     SOURCE_FILE,
     PartitionSummary,
@@ -32,10 +33,18 @@ from functions.core.features.partitions import (
     check_time_ordered,
     context_partitions,
     cross_partition_duplicates,
+    partition_id,
     transform_with_context,
+    valid_source_rows,
 )
 from functions.core.features.transformations import lookback
-from functions.core.features.validation import REASON, ROW_NUMBER, check_bad_row_fraction
+from functions.core.features.validation import (
+    REASON,
+    ROW_NUMBER,
+    check_bad_row_fraction,
+    read_raw_table,
+    validate_rows,
+)
 
 
 class BatchStaging:
@@ -87,6 +96,36 @@ class BatchStaging:
 
     def _get_json(self, key: str) -> Any:
         return json.loads(self._objects.get_bytes(S3Uri(self.bucket, key)))
+
+
+def validate_partition(
+    staging: BatchStaging,
+    objects: ObjectStore,
+    offline: OfflineStore,
+    *,
+    source: RawSource,
+    source_uri: str,
+    data: bytes,
+) -> PartitionSummary:
+    """Phase 1 for one part: validate it as a single file is validated, quarantine, stage; no store write."""
+    part = partition_id(source_uri)
+    result = validate_rows(read_raw_table(data, source_uri), source.schema, unique_keys=source.unique_keys)
+    quarantine_uri = None
+    if result.rows_quarantined:
+        bad = result.quarantined.assign(**{SOURCE_FILE: source_uri})
+        quarantine_uri = offline.write_quarantine(source.name, staging.run_id, bad, part=part)
+    objects.put_parquet(staging.valid_uri(part), result.valid.assign(**{ROW_NUMBER: valid_source_rows(result)}))
+    summary = PartitionSummary(
+        id=part,
+        source_uri=source_uri,
+        source_sha256=sha256_hex(data),
+        **result.counts(),
+        staged_uri=str(staging.valid_uri(part)),
+        quarantine_uri=quarantine_uri,
+        reasons=result.reasons(),
+    )
+    staging.put_summary(summary)
+    return summary
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,15 @@ class OfflineStore:
         self._put(key, buffer.getvalue(), "application/vnd.apache.parquet")
         return self.uri(key)
 
+    def delete(self, key: str) -> None:
+        """Remove a scratch object (staging/); the feature files themselves are append-only."""
+        if not key.startswith("staging/"):
+            raise ValueError(f"only staging/ objects are deleted, not {key!r}")
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise storage_error(exc, f"deleting {self.uri(key)}") from exc
+
     def put_json(self, key: str, value: Any) -> str:
         self._put(key, json.dumps(value, indent=1, default=str).encode(), "application/json")
         return self.uri(key)
