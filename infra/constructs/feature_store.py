@@ -218,11 +218,12 @@ class FeatureStore(Construct):
                 conditions={"StringLike": {"s3:prefix": [f"{env_names.RAW_FEATURE_BATCHES_PREFIX}*"]}},
             )
         )
+        # GetObject: the plan (second Map's ItemReader); the rest: ResultWriter's (multipart) result files.
         self._grant_prefix(
             self.state_machine,
             "staging/",
-            ["s3:GetObject", "s3:PutObject"],
-            "the batch plan and the Map results are keyed by run id",
+            ["s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+            "the batch plan and the Map result files are keyed by run id and map run id",
         )
 
     def _trigger(self, config: StageConfig, raw_bucket: s3.Bucket) -> None:
