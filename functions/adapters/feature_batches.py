@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,9 @@ from functions.core.features.validation import (
     validate_rows,
 )
 
+# A batch has many small staged files: fetch them concurrently (boto3 clients are thread-safe).
+_IO_THREADS = 16
+
 
 class BatchStaging:
     """The staged files of one partitioned run (``staging/<run_id>/`` of the offline bucket)."""
@@ -71,7 +75,8 @@ class BatchStaging:
 
     def summaries(self) -> list[PartitionSummary]:
         """Every validated partition of the run, in batch order (by source object key)."""
-        found = [PartitionSummary.from_dict(self._get_json(key)) for key in self._keys("partitions/")]
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            found = [PartitionSummary.from_dict(d) for d in pool.map(self._get_json, self._keys("partitions/"))]
         return sorted(found, key=lambda s: s.source_uri)
 
     def put_plan(self, plan: Sequence[PlannedPartition]) -> S3Uri:
@@ -85,7 +90,8 @@ class BatchStaging:
         self._put_json(f"written/{partition}.json", {"partition": partition, "writes": writes})
 
     def written(self) -> list[dict[str, Any]]:
-        return [self._get_json(key) for key in self._keys("written/")]
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            return list(pool.map(self._get_json, self._keys("written/")))
 
     def _keys(self, folder: str) -> list[str]:
         return list(self._objects.keys(self.bucket, f"{self.prefix}{folder}"))
@@ -157,7 +163,8 @@ def reconcile_batch(
         raise DataValidationError(f"no part files under {source_prefix} (names starting with '_' or '.' are skipped)")
     key_columns = list(dict.fromkeys([*source.unique_keys, source.timestamp_field]))
     with_rows = [s for s in summaries if s.rows_valid]
-    keys = [objects.get_parquet(S3Uri.parse(s.staged_uri), columns=key_columns) for s in with_rows]
+    with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+        keys = list(pool.map(lambda s: objects.get_parquet(S3Uri.parse(s.staged_uri), columns=key_columns), with_rows))
     repeats = cross_partition_duplicates(keys, source.unique_keys)
     plan, duplicates = [], 0
     for summary, key_frame, repeated in zip(with_rows, keys, repeats, strict=True):
