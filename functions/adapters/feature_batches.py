@@ -197,6 +197,8 @@ def reconcile_batch(
     rows_in = sum(s.rows_in for s in summaries)
     rows_quarantined = sum(s.rows_quarantined for s in summaries) + duplicates
     counts = {"rows_in": rows_in, "rows_valid": rows_in - rows_quarantined, "rows_quarantined": rows_quarantined}
+    if sum(p.rows for p in plan) != counts["rows_valid"]:
+        raise AssertionError("reconcile lost rows: the planned partitions do not hold every valid row")
     offline.put_json(
         f"quarantine/{source.name}/{staging.run_id}.json",
         {
