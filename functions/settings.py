@@ -57,6 +57,11 @@ RAW_FEATURES_PREFIX = "raw/features/"
 # and feature-pipeline executions named backfill-* do not ask for a retrain (see BACKFILL_EXECUTION_PREFIX).
 RAW_BACKFILL_PREFIX = "raw/backfill/"
 BACKFILL_EXECUTION_PREFIX = "backfill-"
+# A batch too large for one function lands as part files under raw/feature-batches/<source>/<batch>/;
+# its _SUCCESS marker (written last) starts one partitioned run over the folder. A prefix of its own,
+# so that part files never start single-file runs (EventBridge cannot AND a prefix with "not nested").
+RAW_FEATURE_BATCHES_PREFIX = "raw/feature-batches/"
+BATCH_MARKER = "_SUCCESS"
 # The online feature table's TTL attribute (epoch seconds), set on the table so DynamoDB reclaims storage.
 ONLINE_TTL_ATTRIBUTE = "expires_at"
 

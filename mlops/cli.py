@@ -127,10 +127,12 @@ def _add_feature_commands(commands: Any) -> None:
         help="validate, quarantine, transform, store offline and materialize online a raw CSV/Parquet file",
         description=(
             "Locally, runs the feature pipeline's steps in-process. With --stack, uploads the file under "
-            "raw/features/<source>/ in the data bucket; the S3 event starts the deployed pipeline."
+            "raw/features/<source>/ in the data bucket; the S3 event starts the deployed pipeline. PATH may "
+            "be a directory of part files: one batch, run as the partitioned pipeline runs it (with --stack, "
+            "uploaded under raw/feature-batches/<source>/<directory name>/ followed by its _SUCCESS marker)."
         ),
     )
-    ingest.add_argument("path", type=Path)
+    ingest.add_argument("path", type=Path, help="a raw CSV/Parquet file, or a directory of part files")
     ingest.add_argument("--source", default="seattle_weather", help="raw source definition (default seattle_weather)")
     ingest.add_argument("--max-bad-row-fraction", type=float, default=0.05)
     ingest.add_argument("--chunk-rows", type=int, default=5000)

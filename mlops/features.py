@@ -32,18 +32,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from functions.adapters.feature_batches import (
+    BatchStaging,
+    reconcile_batch,
+    summarize_writes,
+    validate_partition,
+    write_partition,
+)
 from functions.adapters.feature_training_sets import build_training_set
 from functions.adapters.materialization import materialize
+from functions.adapters.objects import ObjectStore
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
 from functions.core.errors import DataValidationError
 from functions.core.features.catalog import raw_source, view_by_ref, views_of_source
 from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.core.features.manifest import sha256_hex
+from functions.core.features.partitions import is_partition_file
 from functions.core.features.point_in_time import to_utc
 from functions.core.features.transformations import apply_transformation
 from functions.core.features.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
-from functions.settings import ONLINE_TTL_ATTRIBUTE, RAW_FEATURES_PREFIX
+from functions.settings import BATCH_MARKER, ONLINE_TTL_ATTRIBUTE, RAW_FEATURE_BATCHES_PREFIX, RAW_FEATURES_PREFIX
 
 DEFAULT_STORE = Path(".mlops/features")
 _LOCAL_BUCKET, _LOCAL_TABLE, _REGION = "local-feature-offline", "local-feature-online", "us-east-1"
@@ -158,6 +167,16 @@ def ingest(
     chunk_rows: int,
     console: Console,
 ) -> int:
+    if path.is_dir():
+        return ingest_batch(
+            path,
+            source=source,
+            store=store,
+            stack=stack,
+            max_bad_row_fraction=max_bad_row_fraction,
+            chunk_rows=chunk_rows,
+            console=console,
+        )
     data = path.read_bytes()
     spec = raw_source(source)
     with target(store, stack) as where:
@@ -212,6 +231,90 @@ def ingest(
         for view, rows_stored, fresh in written:
             state = "written" if fresh else "already ingested (same file sha256): nothing new stored"
             console.print(f"{view.qualified_name}: {rows_stored} rows {state}")
+        console.print(f"into {where.description}")
+    return 0
+
+
+def ingest_batch(
+    folder: Path,
+    *,
+    source: str,
+    store: Path,
+    stack: str | None,
+    max_bad_row_fraction: float,
+    chunk_rows: int,
+    console: Console,
+) -> int:
+    """A directory of part files as one batch: the partitioned pipeline's steps, in-process, part by part."""
+    spec = raw_source(source)
+    parts = sorted(p for p in folder.iterdir() if p.is_file() and is_partition_file(p.name))
+    if not parts:
+        raise DataValidationError(f"no part files in {folder} (names starting with '_' or '.' are skipped)")
+    with target(store, stack) as where:
+        import boto3
+
+        if stack:
+            assert where.data_bucket is not None
+            prefix = f"{RAW_FEATURE_BATCHES_PREFIX}{spec.name}/{folder.name}/"
+            s3 = boto3.client("s3")
+            for part in parts:
+                s3.put_object(Bucket=where.data_bucket, Key=f"{prefix}{part.name}", Body=part.read_bytes())
+            # Last: the marker's S3 event starts one partitioned run over the folder.
+            s3.put_object(Bucket=where.data_bucket, Key=f"{prefix}{BATCH_MARKER}", Body=b"")
+            console.print(f"uploaded {len(parts)} parts and {BATCH_MARKER} to s3://{where.data_bucket}/{prefix}")
+            console.print("the marker's S3 event starts a partitioned feature pipeline run (FeatureStateMachineArn)")
+            return 0
+        run_id = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        views = views_of_source(spec.name)
+        objects = ObjectStore(boto3.client("s3", region_name=_REGION))
+        staging = BatchStaging(objects, where.offline.bucket, run_id)
+        with _progress(console) as progress:
+            step = progress.add_task("validate parts", total=len(parts))
+            for part in parts:
+                validate_partition(
+                    staging, objects, where.offline, source=spec, source_uri=str(part), data=part.read_bytes()
+                )
+                progress.advance(step)
+            batch = reconcile_batch(
+                staging,
+                objects,
+                where.offline,
+                source=spec,
+                views=views,
+                source_prefix=str(folder),
+                max_bad_row_fraction=max_bad_row_fraction,
+            )
+            step = progress.add_task("transform + offline", total=len(batch.plan))
+            created = datetime.now(UTC)
+            for planned in batch.plan:
+                write_partition(
+                    staging, objects, where.offline, partition=planned, views=views, source=spec, created=created
+                )
+                progress.advance(step)
+            for view in views:
+                task = progress.add_task(f"{view.qualified_name}: materialize", total=None)
+                materialize(
+                    view,
+                    where.offline,
+                    where.online,
+                    chunk_rows=chunk_rows,
+                    progress=lambda n, task=task: progress.advance(task, n),
+                )
+                progress.update(task, total=progress.tasks[task].completed)
+        writes = summarize_writes(staging, views)
+        # Staged rows are a run's scratch space: not part of the store directory.
+        for key in list(objects.keys(where.offline.bucket, staging.prefix)):
+            where.offline.delete(key)
+        counts = batch.counts
+        console.print(
+            f"{counts['rows_in']} rows in = {counts['rows_valid']} stored + {counts['rows_quarantined']} quarantined"
+            f" ({len(parts)} parts; report quarantine/{spec.name}/{run_id}.json)"
+        )
+        for write in writes:
+            console.print(
+                f"{write['view']}:v{write['version']}: {write['rows']} rows; {write['written']} parts written, "
+                f"{write['skipped']} already ingested (same file sha256)"
+            )
         console.print(f"into {where.description}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +62,27 @@ class ObjectStore:
         self.put_bytes(uri, data, content_type="application/vnd.apache.parquet")
         return data
 
-    def get_parquet(self, uri: S3Uri) -> pd.DataFrame:
+    def get_parquet(
+        self, uri: S3Uri, *, columns: Sequence[str] | None = None, filters: list[tuple[str, str, Any]] | None = None
+    ) -> pd.DataFrame:
+        """A Parquet object's rows; only ``columns`` and rows passing ``filters`` (pyarrow DNF) are decoded."""
         import pandas as pd  # here, not at import: the inference function never reads tables
 
-        return pd.read_parquet(io.BytesIO(self.get_bytes(uri)), engine="pyarrow")
+        return pd.read_parquet(
+            io.BytesIO(self.get_bytes(uri)),
+            engine="pyarrow",
+            columns=list(columns) if columns else None,
+            filters=filters,
+        )
+
+    def keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        """Object keys under ``prefix``, in key order."""
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for entry in page.get("Contents", []):
+                    yield entry["Key"]
+        except ClientError as exc:
+            raise storage_error(exc, f"listing s3://{bucket}/{prefix}") from exc
 
     def get_csv(self, uri: S3Uri) -> pd.DataFrame:
         import pandas as pd

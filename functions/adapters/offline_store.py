@@ -88,14 +88,27 @@ class OfflineStore:
         self._put(layout.ingested_key(view, source_sha256), marker, "application/json")
         return manifest, True
 
-    def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame) -> str:
-        """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing)."""
-        key = f"quarantine/{source}/{run_id}.parquet"
+    def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame, *, part: str | None = None) -> str:
+        """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing).
+
+        A partitioned run writes one file per ``part`` under ``quarantine/<source>/<run_id>/``.
+        """
+        name = run_id if part is None else f"{run_id}/{part}"
+        key = f"quarantine/{source}/{name}.parquet"
         text = rows.astype("string")
         buffer = io.BytesIO()
         text.to_parquet(buffer, index=False, engine="pyarrow")
         self._put(key, buffer.getvalue(), "application/vnd.apache.parquet")
         return self.uri(key)
+
+    def delete(self, key: str) -> None:
+        """Remove a scratch object (staging/); the feature files themselves are append-only."""
+        if not key.startswith("staging/"):
+            raise ValueError(f"only staging/ objects are deleted, not {key!r}")
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise storage_error(exc, f"deleting {self.uri(key)}") from exc
 
     def put_json(self, key: str, value: Any) -> str:
         self._put(key, json.dumps(value, indent=1, default=str).encode(), "application/json")

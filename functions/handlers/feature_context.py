@@ -5,12 +5,19 @@ from __future__ import annotations
 from functools import lru_cache
 
 from functions.adapters.clients import client
+from functions.adapters.feature_batches import BatchStaging
 from functions.adapters.metadata import MetadataStore
 from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.offline_store import OfflineStore
 from functions.adapters.online_store import OnlineStore
 from functions.core.errors import DataValidationError
-from functions.settings import RAW_BACKFILL_PREFIX, RAW_FEATURES_PREFIX, FeatureSettings
+from functions.settings import (
+    BATCH_MARKER,
+    RAW_BACKFILL_PREFIX,
+    RAW_FEATURE_BATCHES_PREFIX,
+    RAW_FEATURES_PREFIX,
+    FeatureSettings,
+)
 
 SETTINGS = FeatureSettings
 
@@ -49,3 +56,30 @@ def source_name_of(key: str) -> str:
     raise DataValidationError(
         f"raw feature files must be under {RAW_FEATURES_PREFIX}<source>/ or {RAW_BACKFILL_PREFIX}<source>/, got {key!r}"
     )
+
+
+def batch_staging(run_id: str) -> BatchStaging:
+    return BatchStaging(objects(), settings().offline_bucket, run_id)
+
+
+def batch_folder(event: dict[str, str]) -> tuple[S3Uri, str]:
+    """``(s3://bucket/raw/feature-batches/<source>/<batch>/, <source>)`` from a ``source_prefix`` or a marker.
+
+    ``source_prefix`` names the folder (started by hand); ``batch_marker_uri`` names its ``_SUCCESS``
+    object (the S3 event of the marker a producer writes last).
+    """
+    if event.get("batch_marker_uri"):
+        marker = S3Uri.parse(event["batch_marker_uri"])
+        if not marker.key.endswith(f"/{BATCH_MARKER}"):
+            raise DataValidationError(f"a batch marker is named {BATCH_MARKER}, got {marker}")
+        folder = S3Uri(marker.bucket, marker.key.removesuffix(BATCH_MARKER))
+    else:
+        folder = S3Uri.parse(event["source_prefix"])
+        if not folder.key.endswith("/"):
+            raise DataValidationError(f"source_prefix must name a folder (end with '/'), got {folder}")
+    parts = folder.key.removeprefix(RAW_FEATURE_BATCHES_PREFIX).split("/")
+    if not folder.key.startswith(RAW_FEATURE_BATCHES_PREFIX) or len(parts) < 3 or not all(parts[:-1]):
+        raise DataValidationError(
+            f"a partitioned batch is a folder {RAW_FEATURE_BATCHES_PREFIX}<source>/<batch>/, got {folder}"
+        )
+    return folder, parts[0]

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.function_factory import FunctionFactory
-from infra.constructs.state_machines import asl_state_machine
-from infra.nag import acknowledge
+from infra.constructs.state_machines import allow_distributed_map, asl_state_machine
 
 
 class BatchInference(Construct):
@@ -47,22 +44,4 @@ class BatchInference(Construct):
             functions={"BatchPredictFunctionArn": self.function},
             name=name,
         )
-        # A Distributed Map runs its items as child executions of this state machine.
-        stack = Stack.of(self)
-        machine_arn = stack.format_arn(
-            service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn])
-        )
-        executions = stack.format_arn(
-            service="states", resource="execution", resource_name=f"{name}/*", arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions])
-        )
-        acknowledge(
-            self.state_machine.role,
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}/*]",
-            "Distributed Map child execution ids are generated at run time; the grant is limited to this machine's.",
-        )
+        allow_distributed_map(self.state_machine, name)

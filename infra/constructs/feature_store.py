@@ -6,10 +6,12 @@
   Athena queries it with no crawler and no partition registration.
 - Online: one DynamoDB table (``pk`` entity key, ``sk`` view#version) with
   the TTL attribute set.
-- Pipeline: ``stepfunctions/feature_pipeline.asl.json`` and its five step
+- Pipeline: ``stepfunctions/feature_pipeline.asl.json`` and its step
   functions; an EventBridge rule starts it when an object lands under
   ``raw/features/`` in the data bucket (whose EventBridge notifications the
-  stack turns on).
+  stack turns on), another when a batch's ``_SUCCESS`` marker lands under
+  ``raw/feature-batches/<source>/<batch>/`` (a partitioned run: two
+  Distributed Maps over the batch's part files).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory
-from infra.constructs.state_machines import asl_state_machine
+from infra.constructs.state_machines import allow_distributed_map, asl_state_machine
 from infra.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -46,7 +48,20 @@ STEPS: dict[str, tuple[str, str]] = {
     "TransformFunctionArn": ("FeatureTransform", "functions.handlers.feature_transform.handler"),
     "WriteOfflineFunctionArn": ("FeatureWriteOffline", "functions.handlers.feature_write_offline.handler"),
     "MaterializeFunctionArn": ("FeatureMaterialize", "functions.handlers.feature_materialize.handler"),
+    "FeatureBatchFunctionArn": ("FeatureBatch", "functions.handlers.feature_batch.handler"),
+    "ValidatePartitionFunctionArn": (
+        "FeatureValidatePartition",
+        "functions.handlers.feature_validate_partition.handler",
+    ),
+    "TransformPartitionFunctionArn": (
+        "FeatureTransformPartition",
+        "functions.handlers.feature_transform_partition.handler",
+    ),
 }
+# What a prefix grant is given to: a step function, or the state machine (its Maps read and write S3).
+_RoleHolder = lambda_.Function | sfn.StateMachine
+# Child executions of each Distributed Map running at once (each one Lambda invocation of feature_step size).
+PARTITION_CONCURRENCY = 10
 
 _PARQUET = {
     "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -122,6 +137,7 @@ class FeatureStore(Construct):
         }
         self._grant_steps(raw_bucket)
         self.state_machine = self._state_machine(config)
+        self._grant_maps(raw_bucket)
         self._trigger(config, raw_bucket)
 
     # -- pieces ------------------------------------------------------------------
@@ -174,7 +190,8 @@ class FeatureStore(Construct):
             self.tables[view.qualified_name] = table
 
     def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
-        return asl_state_machine(
+        name = f"{config.prefix}-feature-pipeline"
+        machine = asl_state_machine(
             self,
             config=config,
             key=self._key,
@@ -182,8 +199,31 @@ class FeatureStore(Construct):
             values={
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
+                "PartitionConcurrency": PARTITION_CONCURRENCY,
             },
             functions=self.functions,
+            # The Maps write their result files (not the state payload) under staging/map-results/.
+            other_substitutions={"FeatureOfflineBucketName": self.offline.bucket_name},
+            name=name,
+        )
+        allow_distributed_map(machine, name)
+        return machine
+
+    def _grant_maps(self, raw_bucket: s3.Bucket) -> None:
+        """The Maps list a batch folder, read the reconciled plan, and write their results to staging/."""
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[raw_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{env_names.RAW_FEATURE_BATCHES_PREFIX}*"]}},
+            )
+        )
+        # GetObject: the plan (second Map's ItemReader); the rest: ResultWriter's (multipart) result files.
+        self._grant_prefix(
+            self.state_machine,
+            "staging/",
+            ["s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+            "the batch plan and the Map result files are keyed by run id and map run id",
         )
 
     def _trigger(self, config: StageConfig, raw_bucket: s3.Bucket) -> None:
@@ -219,12 +259,46 @@ class FeatureStore(Construct):
                 max_event_age=Duration.hours(2),
             )
         )
+        # A batch's part files start nothing (they are under their own prefix); its _SUCCESS marker,
+        # written last by the producer, starts one partitioned run over the folder.
+        marker = f"{env_names.RAW_FEATURE_BATCHES_PREFIX}*/{env_names.BATCH_MARKER}"
+        self.new_raw_batch = events.Rule(
+            self,
+            "NewRawBatch",
+            description=(
+                f"A {env_names.BATCH_MARKER} marker under {env_names.RAW_FEATURE_BATCHES_PREFIX}<source>/<batch>/ "
+                "starts a partitioned feature pipeline run"
+            ),
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [raw_bucket.bucket_name]},
+                    "object": {"key": [{"wildcard": marker}]},
+                },
+            ),
+        )
+        self.new_raw_batch.add_target(
+            targets.SfnStateMachine(
+                self.state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "batch_marker_uri": f"s3://{bucket}/{key}",
+                        "trigger": {"type": "s3", "key": key, "time": events.EventField.time},
+                    }
+                ),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=3,
+                max_event_age=Duration.hours(2),
+            )
+        )
 
     # -- grants --------------------------------------------------------------------
     def _grant_steps(self, raw_bucket: s3.Bucket) -> None:
         steps = {step_id: self.functions[p] for p, (step_id, _) in STEPS.items()}
         get, put = ["s3:GetObject"], ["s3:PutObject"]
         self._grant_raw(steps["FeatureValidate"], raw_bucket)
+        self._grant_raw(steps["FeatureValidate"], raw_bucket, env_names.RAW_BACKFILL_PREFIX)
         self._grant_prefix(steps["FeatureValidate"], "staging/", put, "staged rows are keyed by run id")
         self._grant_prefix(steps["FeatureValidate"], "quarantine/", put, "quarantine files are keyed by run id")
         self._grant_prefix(steps["FeatureTransform"], "staging/", get + put, "staged rows are keyed by run id")
@@ -233,6 +307,7 @@ class FeatureStore(Construct):
         for prefix in ("features/", "manifests/", "ingested/"):
             self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, date and write id")
         self.grant_read_offline(writer)
+        self._grant_batch_steps(steps, raw_bucket)
         materializer = steps["FeatureMaterialize"]
         self.grant_read_offline(materializer)
         materializer.add_to_role_policy(
@@ -243,6 +318,28 @@ class FeatureStore(Construct):
         )
         if self._key is not None:
             grant_key(self._key, materializer, write=True)
+
+    def _grant_batch_steps(self, steps: Mapping[str, lambda_.Function], raw_bucket: s3.Bucket) -> None:
+        get, put = ["s3:GetObject"], ["s3:PutObject"]
+        validate = steps["FeatureValidatePartition"]
+        self._grant_raw(validate, raw_bucket, env_names.RAW_FEATURE_BATCHES_PREFIX)
+        self._grant_prefix(validate, "staging/", put, "staged rows are keyed by run id")
+        self._grant_prefix(validate, "quarantine/", put, "quarantine files are keyed by run id")
+        batch = steps["FeatureBatch"]
+        batch.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.offline.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["staging/*"]}},
+            )
+        )
+        self._grant_prefix(batch, "staging/", get + put, "staged rows are keyed by run id")
+        self._grant_prefix(batch, "quarantine/", put, "quarantine files are keyed by run id")
+        writer = steps["FeatureTransformPartition"]
+        self._grant_prefix(writer, "staging/", get + put, "staged rows are keyed by run id")
+        for prefix in ("features/", "manifests/", "ingested/"):
+            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, date and write id")
+        self.grant_read_offline(writer)
 
     def grant_read_offline(self, grantee: lambda_.Function) -> None:
         """List and read committed offline writes (manifests and feature files): what training sets need."""
@@ -266,16 +363,17 @@ class FeatureStore(Construct):
         if self._key is not None:
             grant_key(self._key, grantee, write=False)
 
-    def _grant_raw(self, grantee: lambda_.Function, raw_bucket: s3.Bucket) -> None:
-        for prefix in (env_names.RAW_FEATURES_PREFIX, env_names.RAW_BACKFILL_PREFIX):
-            grantee.add_to_role_policy(
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects(f"{prefix}*")])
-            )
-            self._acknowledge_prefix(grantee, raw_bucket, prefix, "raw files are named by whoever lands them")
+    def _grant_raw(
+        self, grantee: lambda_.Function, raw_bucket: s3.Bucket, prefix: str = env_names.RAW_FEATURES_PREFIX
+    ) -> None:
+        grantee.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[raw_bucket.arn_for_objects(f"{prefix}*")])
+        )
+        self._acknowledge_prefix(grantee, raw_bucket, prefix, "raw files are named by whoever lands them")
         if raw_bucket.encryption_key is not None:
             grant_key(raw_bucket.encryption_key, grantee, write=False)
 
-    def _grant_prefix(self, grantee: lambda_.Function, prefix: str, actions: list[str], why: str) -> None:
+    def _grant_prefix(self, grantee: _RoleHolder, prefix: str, actions: list[str], why: str) -> None:
         grantee.add_to_role_policy(
             iam.PolicyStatement(actions=actions, resources=[self.offline.arn_for_objects(f"{prefix}*")])
         )
@@ -283,7 +381,7 @@ class FeatureStore(Construct):
             grant_key(self._key, grantee, write="s3:PutObject" in actions)
         self._acknowledge_prefix(grantee, self.offline, prefix, why)
 
-    def _acknowledge_prefix(self, grantee: lambda_.Function, bucket: s3.Bucket, prefix: str, why: str) -> None:
+    def _acknowledge_prefix(self, grantee: _RoleHolder, bucket: s3.Bucket, prefix: str, why: str) -> None:
         bucket_resource = bucket.node.default_child
         assert isinstance(bucket_resource, CfnResource)
         logical_id = Stack.of(self).get_logical_id(bucket_resource)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -69,3 +69,26 @@ def asl_state_machine(
         machine.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn]))
     acknowledge(machine.role, "AwsSolutions-IAM5[Resource::*]", f"{_RESOURCE_STAR}{resource_star_also}.")
     return machine
+
+
+def allow_distributed_map(machine: sfn.StateMachine, name: str) -> None:
+    """A Distributed Map runs its items as child executions of the machine ``name`` itself.
+
+    The machine must have a fixed name: a grant on its own ARN token would be a circular dependency.
+    """
+    stack = Stack.of(machine)
+    machine_arn = stack.format_arn(
+        service="states", resource="stateMachine", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    machine.add_to_role_policy(iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine_arn]))
+    executions = stack.format_arn(
+        service="states", resource="execution", resource_name=f"{name}/*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    machine.add_to_role_policy(
+        iam.PolicyStatement(actions=["states:DescribeExecution", "states:StopExecution"], resources=[executions])
+    )
+    acknowledge(
+        machine.role,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}/*]",
+        "Distributed Map child execution ids are generated at run time; the grant is limited to this machine's.",
+    )

@@ -52,6 +52,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from mlops.local import map_runs
 from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
 from mlops.local.batch import LocalBatch
@@ -197,6 +198,7 @@ class LocalCloud:
                 mock.patch.object(StepFunctionsParserBackend, "start_execution", _start_execution_named)
             )
             exit_stack.enter_context(self.runtime.installed())
+            exit_stack.enter_context(map_runs.installed())
             exit_stack.enter_context(self.batch.installed())
             exit_stack.enter_context(self.router.installed())
             exit_stack.enter_context(self.aliases.installed())

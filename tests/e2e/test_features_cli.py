@@ -47,3 +47,30 @@ def test_ingest_get_and_training_set_through_a_local_store(tmp_path: Path, capsy
     expected = {f"2012-01-{d:02d}" for d in range(1, 11)} - {"2012-01-04"}
     assert {f["event_date"] for f in manifest["files"]} == expected
     assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+
+
+def test_ingest_a_directory_of_parts_as_one_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given 30 days in three part files, a bad row in the second and the first's last day repeated in the third
+    raw = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str).head(30)
+    raw.loc[12, "wind"] = "-3"
+    batch = tmp_path / "2012-01"
+    batch.mkdir()
+    raw.iloc[0:10].to_csv(batch / "part-0.csv", index=False)
+    raw.iloc[10:20].to_csv(batch / "part-1.csv", index=False)
+    pd.concat([raw.iloc[9:10], raw.iloc[20:30]]).to_csv(batch / "part-2.csv", index=False)
+    (batch / "_SUCCESS").write_bytes(b"")
+    store = ["--store", str(tmp_path / "store"), "--max-bad-row-fraction", "0.1"]
+    # When the directory is ingested, twice
+    assert main(["features", "ingest", str(batch), *store]) == 0
+    out = capsys.readouterr().out
+    assert "31 rows in = 29 stored + 2 quarantined (3 parts" in out
+    assert "weather_7d:v1: 29 rows; 3 parts written, 0 already ingested" in out
+    assert main(["features", "ingest", str(batch), *store]) == 0
+    assert "weather_7d:v1: 29 rows; 0 parts written, 3 already ingested" in capsys.readouterr().out
+    # Then the store holds the features, and no run's scratch files
+    assert main(["features", "get", "weather_7d", "seattle", "--as-of", "2012-01-31T00:00Z", *store[:2]]) == 0
+    assert "PRESENT" in capsys.readouterr().out
+    assert not (tmp_path / "store" / "offline" / "staging").exists()
+    # And each run kept its two quarantine files (the bad row's part, the repeated day's part)
+    runs = [d for d in (tmp_path / "store" / "offline" / "quarantine" / "seattle_weather").iterdir() if d.is_dir()]
+    assert [len(list(run.glob("*.parquet"))) for run in runs] == [2, 2]

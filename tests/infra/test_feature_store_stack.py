@@ -81,3 +81,54 @@ def test_feature_steps_get_only_their_prefixes(template: Template) -> None:
     assert "FeatureStoreOnline" not in resources
     materialize = next(p for k, p in policies.items() if "FeatureMaterialize" in k)
     assert "FeatureStoreOnline" in json.dumps(materialize)
+
+
+def _feature_rules_matching(template: Template, key: str) -> list[str]:
+    """The feature-store S3 rules whose object-key pattern matches ``key`` (moto's EventBridge matcher)."""
+    from moto.events.models import EventPattern
+
+    matched = []
+    for logical_id, rule in template.find_resources("AWS::Events::Rule").items():
+        pattern = rule["Properties"].get("EventPattern", {})
+        if pattern.get("source") != ["aws.s3"]:
+            continue
+        key_only = {"detail": {"object": pattern["detail"]["object"]}}
+        if EventPattern.load(json.dumps(key_only)).matches_event({"detail": {"object": {"key": key}}}):
+            matched.append(logical_id.removeprefix("FeatureStore").rstrip("0123456789ABCDEF"))
+    return matched
+
+
+def test_a_batch_marker_starts_one_partitioned_run_and_its_part_files_start_none(template: Template) -> None:
+    batch = "raw/feature-batches/seattle_weather/2012-q1/"
+    assert _feature_rules_matching(template, "raw/features/seattle_weather/2012.csv") == ["NewRawData"]
+    assert _feature_rules_matching(template, f"{batch}part-00000.csv") == []
+    assert _feature_rules_matching(template, f"{batch}_SUCCESS") == ["NewRawBatch"]
+    (rule,) = [r for k, r in template.find_resources("AWS::Events::Rule").items() if "NewRawBatch" in k]
+    (target,) = rule["Properties"]["Targets"]
+    assert "DeadLetterConfig" in target and "batch_marker_uri" in json.dumps(target["InputTransformer"])
+
+
+def test_partition_maps_are_distributed_with_bounded_timeouts_retries_and_a_catch() -> None:
+    document = load_asl("feature_pipeline")
+    for name, reader in (("ValidatePartitions", "s3:listObjectsV2"), ("TransformPartitions", "s3:getObject")):
+        state = document["States"][name]
+        assert state["ItemReader"]["Resource"] == f"arn:aws:states:::{reader}"
+        assert state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        assert state["ToleratedFailurePercentage"] == 0
+        assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject" and state["ResultPath"] is None
+        assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"]
+        for inner in state["ItemProcessor"]["States"].values():
+            assert "TimeoutSeconds" in inner and inner["Retry"][0]["JitterStrategy"] == "FULL"
+
+
+def test_the_state_machine_lists_only_batch_folders_and_writes_only_staging(template: Template) -> None:
+    policies = template.find_resources("AWS::IAM::Policy")
+    machine = next(p for k, p in policies.items() if "FeatureStoreStateMachineRole" in k)
+    statements = machine["Properties"]["PolicyDocument"]["Statement"]
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["raw/feature-batches/*"]}}
+    s3_objects = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert [json.dumps(s["Resource"]).count("/staging/*") for s in s3_objects] == [1]
+    assert any(s["Action"] == "states:StartExecution" for s in statements)
+    validate = next(p for k, p in policies.items() if "FeatureValidatePartition" in k)
+    assert "raw/feature-batches/*" in json.dumps(validate) and "FeatureStoreOnline" not in json.dumps(validate)

@@ -102,8 +102,8 @@ def test_retrain_schedule_goes_through_the_guard_with_a_dead_letter_queue(templa
 def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
     # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed;
-    # feature store: new raw data; new features stored -> retrain guard
-    assert len(rules) == 7
+    # feature store: new raw data, new raw batch (its _SUCCESS marker); new features stored -> retrain guard
+    assert len(rules) == 8
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert "DeadLetterConfig" in target

@@ -11,6 +11,8 @@ computes means registering a new version, never editing an old one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 import pandas as pd
 
@@ -19,27 +21,53 @@ from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView, Tr
 
 Rule = Callable[[pd.DataFrame], pd.DataFrame]
 
-_RULES: dict[tuple[str, int], Rule] = {}
+
+@dataclass(frozen=True)
+class RegisteredRule:
+    """A rule and how far back in event time an output row can look (zero: row by row)."""
+
+    fn: Rule
+    lookback: timedelta
 
 
-def transformation(name: str, version: int) -> Callable[[Rule], Rule]:
-    """Register ``fn`` as rule ``name`` version ``version`` (each pair once)."""
+_RULES: dict[tuple[str, int], RegisteredRule] = {}
+
+
+def transformation(name: str, version: int, *, lookback: timedelta = timedelta(0)) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as rule ``name`` version ``version`` (each pair once).
+
+    ``lookback``: a windowed rule's output row at event time ``t`` may depend on raw rows
+    in ``[t - lookback, t]``. A partitioned run gives each partition, as context, the other
+    partitions' rows in that span before the partition's first row; a windowed rule keeps
+    the raw row's timestamp as its ``event_timestamp`` (so context rows can be told apart).
+    """
+    if lookback < timedelta(0):
+        raise ConfigurationError(f"transformation {name}@v{version}: lookback must not be negative")
 
     def register(fn: Rule) -> Rule:
         if (name, version) in _RULES:
             raise ConfigurationError(f"transformation {name}@v{version} is registered twice")
-        _RULES[(name, version)] = fn
+        _RULES[(name, version)] = RegisteredRule(fn, lookback)
         return fn
 
     return register
 
 
-def rule(ref: TransformationRef) -> Rule:
+def _registered(ref: TransformationRef) -> RegisteredRule:
     try:
         return _RULES[(ref.name, ref.version)]
     except KeyError:
         known = ", ".join(f"{n}@v{v}" for n, v in sorted(_RULES))
         raise ConfigurationError(f"no transformation {ref}; registered: {known}") from None
+
+
+def rule(ref: TransformationRef) -> Rule:
+    return _registered(ref).fn
+
+
+def lookback(ref: TransformationRef) -> timedelta:
+    """How far back in event time the rule ``ref`` reads (zero for row-by-row rules)."""
+    return _registered(ref).lookback
 
 
 def apply_transformation(view: FeatureView, raw: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +117,7 @@ def seattle_daily_weather(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@transformation("seattle_weather_7d", version=1)
+@transformation("seattle_weather_7d", version=1, lookback=timedelta(days=7))
 def seattle_weather_7d(raw: pd.DataFrame) -> pd.DataFrame:
     """Trailing 7-day aggregates per station, over the days present in the batch.
 

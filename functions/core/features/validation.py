@@ -151,11 +151,16 @@ def validate_rows(
 
 def enforce_bad_row_fraction(result: ValidationResult, max_fraction: float) -> None:
     """Raise ``DataValidationError`` when more than ``max_fraction`` of the rows are bad."""
-    if result.rows_in == 0:
+    check_bad_row_fraction(result.rows_in, result.rows_quarantined, result.reasons(), max_fraction)
+
+
+def check_bad_row_fraction(rows_in: int, rows_quarantined: int, reasons: dict[str, int], max_fraction: float) -> None:
+    """The same rule on counts (a partitioned batch enforces it on the counts summed over its partitions)."""
+    if rows_in == 0:
         raise DataValidationError("the input has no rows")
-    if result.bad_row_fraction > max_fraction:
-        top = ", ".join(f"{kind}={n}" for kind, n in result.reasons().items())
+    fraction = rows_quarantined / rows_in
+    if fraction > max_fraction:
+        top = ", ".join(f"{kind}={n}" for kind, n in sorted(reasons.items()))
         raise DataValidationError(
-            f"{result.rows_quarantined} of {result.rows_in} rows are bad "
-            f"({result.bad_row_fraction:.1%} > allowed {max_fraction:.1%}): {top}"
+            f"{rows_quarantined} of {rows_in} rows are bad ({fraction:.1%} > allowed {max_fraction:.1%}): {top}"
         )
