@@ -248,6 +248,7 @@ def _add_operator_commands(commands: Any) -> None:
     train.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
     train.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
     train.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
+    train.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
     train.add_argument("--name", help="execution name (idempotency: one run per name)")
     experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
     experiment_sub = experiment.add_subparsers(dest="action", required=True)
@@ -255,6 +256,7 @@ def _add_operator_commands(commands: Any) -> None:
     run.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
     run.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
     run.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
+    run.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
     run.add_argument("--note", default="")
     for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
         _target(parser)
@@ -329,7 +331,7 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
         return 0
     if args.command == "train":
-        request = ops.training_request(args.source, start=args.start, end=args.end)
+        request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of)
         arn = ops.start_training(backend, request, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
         if backend.cloud is None:
             print(f"started {arn}")
@@ -339,7 +341,7 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
                 "run": backend.metadata.get_run(result.name)})  # fmt: skip
         return 0 if result.status == "SUCCEEDED" else 1
     if args.command == "experiment":
-        request = ops.training_request(args.source, start=args.start, end=args.end)
+        request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of)
         _print(ops.run_experiment(backend, request, note=args.note))
         return 0
     raise SystemExit(f"unknown command {args.command}")

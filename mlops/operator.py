@@ -147,14 +147,17 @@ def lineage_lines(chain: Lineage) -> list[str]:
 
 
 def training_request(
-    source_uri: str | None = None, *, start: str | None = None, end: str | None = None
+    source_uri: str | None = None, *, start: str | None = None, end: str | None = None, as_of: str | None = None
 ) -> dict[str, Any]:
-    """The training pipeline's input for a table in S3, or (the default) the feature store over [start, end]."""
+    """The training pipeline's input for a table in S3, or (the default) the feature store over [start, end].
+
+    ``as_of`` reads the feature store as it was at that time (rebuild a past training set exactly).
+    """
     if source_uri:
-        if start or end:
-            raise ValueError("--start/--end select a feature-store window; they do not apply to --source")
+        if start or end or as_of:
+            raise ValueError("--start/--end/--as-of select from the feature store; they do not apply to --source")
         return {"source_uri": source_uri}
-    return {"feature_store": {k: v for k, v in (("start", start), ("end", end)) if v}}
+    return {"feature_store": {k: v for k, v in (("start", start), ("end", end), ("as_of", as_of)) if v}}
 
 
 def start_training(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
@@ -51,11 +52,13 @@ def build_training_set(
     full_feature_names: bool = False,
     progress: Callable[[str], None] | None = None,
     preloaded: Mapping[str, tuple[pd.DataFrame, list[StoredFile]]] | None = None,
+    as_of: datetime | None = None,
 ) -> tuple[pd.DataFrame, TrainingSetManifest]:
     """Read only the partitions the entity times need, join point-in-time, and describe what was read.
 
     ``preloaded`` maps a view's qualified name to rows already read with ``offline.read`` over a window
     covering the entity times (so a view read to find the entity rows is not read twice).
+    ``as_of`` reads the store as it was then (writes created after it are left out) and is recorded.
     """
     if EVENT_TIMESTAMP not in entities.columns:
         raise DataValidationError(f"entity frame has no {EVENT_TIMESTAMP!r} column")
@@ -67,7 +70,7 @@ def build_training_set(
         if preloaded and view.qualified_name in preloaded:
             rows, used = preloaded[view.qualified_name]
         else:
-            rows, used = offline.read(view, start=start, end=end)
+            rows, used = offline.read(view, start=start, end=end, as_of=as_of)
         frames.append((view, rows))
         files.extend(used)
         if progress is not None:
@@ -81,4 +84,6 @@ def build_training_set(
         strict=strict,
         output_sha256=frame_sha256(result),
     )
+    if as_of is not None:
+        manifest = replace(manifest, extra={**manifest.extra, "as_of": as_of.isoformat()})
     return result, manifest

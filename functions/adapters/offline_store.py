@@ -124,10 +124,18 @@ class OfflineStore:
                 found.append(manifest)
         return sorted(found, key=lambda m: (m.created_timestamp, m.write_id))
 
-    def files(self, view: FeatureView, start: date | None = None, end: date | None = None) -> list[StoredFile]:
-        """Files of committed writes whose event-date partition is within ``[start, end]`` (pruning)."""
+    def files(
+        self, view: FeatureView, start: date | None = None, end: date | None = None, *, as_of: datetime | None = None
+    ) -> list[StoredFile]:
+        """Files of committed writes whose event-date partition is within ``[start, end]`` (pruning).
+
+        With ``as_of``, only writes created at or before it: the store as it was then (the store is
+        append-only, so a training set rebuilt with the same ``as_of`` reads the same files).
+        """
         chosen = []
         for manifest in self.manifests(view):
+            if as_of is not None and pd.Timestamp(manifest.created_timestamp) > pd.Timestamp(as_of):
+                continue
             for stored in manifest.files:
                 day = date.fromisoformat(stored.event_date)
                 if (start is None or day >= start) and (end is None or day <= end):
@@ -138,11 +146,16 @@ class OfflineStore:
         return layout.from_parquet_bytes(self.fetch(stored))
 
     def read(
-        self, view: FeatureView, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        view: FeatureView,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        as_of: datetime | None = None,
     ) -> tuple[pd.DataFrame, list[StoredFile]]:
         """Rows a point-in-time join over entity times ``[start, end]`` can need, and their files."""
         first, last = layout.needed_dates(view, start, end) if start and end else (None, None)
-        files = self.files(view, first, last)
+        files = self.files(view, first, last, as_of=as_of)
         # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe),
         # and convert to pandas once, not per file.
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:

@@ -14,7 +14,7 @@ came from (recorded in the manifest). Two sources:
   that is not in the store yet; its description is the file's sha256.
 
 ``training_source(input)`` picks one from the training pipeline's input:
-``{"feature_store": {"start", "end", "entities_uri"}}`` or ``{"source_uri"}``.
+``{"feature_store": {"start", "end", "entities_uri", "as_of"}}`` or ``{"source_uri"}``.
 
 A manifest is a small JSON document describing one training set: where its Parquet file is,
 the file's sha256, the source, row count and the statistics later runs compare
@@ -88,9 +88,12 @@ class FeatureStoreSource:
         start: str | None = None,
         end: str | None = None,
         entities_uri: str | None = None,
+        as_of: str | None = None,
     ) -> None:
         self._offline, self._objects = offline, objects
         self._start, self._end = _instant(start, "start"), _instant(end, "end")
+        # The store as it is now unless told otherwise, recorded so the set can be rebuilt exactly.
+        self._as_of = _instant(as_of, "as_of") or datetime.now(UTC)
         self._entities_uri = entities_uri
 
     def build(self, spec: ModelSpec) -> BuiltTrainingSet:
@@ -105,7 +108,7 @@ class FeatureStoreSource:
             # are the join's input for that view: one read.
             first = self._start or datetime(1970, 1, 1, tzinfo=UTC)
             last = self._end or datetime.now(UTC)
-            rows, files = self._offline.read(label_view, start=first, end=last)
+            rows, files = self._offline.read(label_view, start=first, end=last, as_of=self._as_of)
             preloaded[label_view.qualified_name] = (rows, files)
             entities = entity_events(rows, label_view, start=self._start, end=self._end)
             if entities.empty:
@@ -115,7 +118,9 @@ class FeatureStoreSource:
                 )
         else:
             entities = self._entity_file(label_view)
-        joined, manifest = build_training_set(self._offline, entities, views, strict=inputs.strict, preloaded=preloaded)
+        joined, manifest = build_training_set(
+            self._offline, entities, views, strict=inputs.strict, preloaded=preloaded, as_of=self._as_of
+        )
         frame = joined.rename(columns={EVENT_TIMESTAMP: spec.timestamp})
         missing = [c for c in spec_columns(spec) if c not in frame.columns]
         if missing:
@@ -126,6 +131,7 @@ class FeatureStoreSource:
         origin = {
             "source": "feature_store",
             "window": {"start": _iso(self._start), "end": _iso(self._end)},
+            "as_of": _iso(self._as_of),
             "entities_uri": self._entities_uri,
             "feature_store": manifest.to_dict(),
         }
@@ -151,7 +157,7 @@ def training_source(
         options = request["feature_store"] or {}
         if not isinstance(options, dict):
             raise DataValidationError(f"'feature_store' must be an object, got {type(options).__name__}")
-        unknown = set(options) - {"start", "end", "entities_uri"}
+        unknown = set(options) - {"start", "end", "entities_uri", "as_of"}
         if unknown:
             raise DataValidationError(f"'feature_store' has unknown option(s) {sorted(unknown)}")
         if offline is None:
@@ -160,7 +166,7 @@ def training_source(
     if "source_uri" in request:
         return RawTableSource(objects, request["source_uri"])
     raise DataValidationError(
-        "the training input needs 'feature_store' ({start, end, entities_uri}, all optional) "
+        "the training input needs 'feature_store' ({start, end, entities_uri, as_of}, all optional) "
         f"or 'source_uri' (a CSV or Parquet table in S3); got keys {sorted(request)}"
     )
 

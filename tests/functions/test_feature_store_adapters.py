@@ -246,3 +246,30 @@ def test_a_failed_chunk_leaves_the_watermark_where_it_was(aws: dict[str, Any], m
     monkeypatch.setattr(online, "write", real_write)
     assert materialize(DAILY, offline, online, chunk_rows=4).rows_read == 10
     assert online.watermark(DAILY) is not None
+
+
+def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: dict[str, Any]) -> None:
+    from functions.adapters.objects import ObjectStore
+    from functions.adapters.training_sets import FeatureStoreSource
+    from functions.core.model_spec import model_spec
+
+    # Given January written on the 1st of February, then February written on the 1st of March
+    offline = OfflineStore(aws["s3"], BUCKET)
+    rows = daily_rows(60)
+    january = rows[rows["event_timestamp"] < pd.Timestamp("2012-02-01", tz="UTC")]
+    february = rows[rows["event_timestamp"] >= pd.Timestamp("2012-02-01", tz="UTC")]
+    for part, created, write_id in ((january, "2026-02-01", "w-jan"), (february, "2026-03-01", "w-feb")):
+        offline.write(DAILY, part, source_uri=write_id, source_sha256=write_id, created=at(created), write_id=write_id)
+    spec = model_spec("seattle-weather")
+    # When a training set is built as of mid-February, and another one now
+    then = FeatureStoreSource(offline, ObjectStore(aws["s3"]), as_of="2026-02-15T00:00:00Z").build(spec)
+    now = FeatureStoreSource(offline, ObjectStore(aws["s3"])).build(spec)
+    # Then the past one has January only, read from January's files, and records its as_of
+    assert len(then.frame) == len(january) and len(now.frame) == len(rows)
+    files = then.origin["feature_store"]["files"]
+    assert files and all("w-jan" in f["uri"] for f in files)
+    assert then.origin["as_of"] == "2026-02-15T00:00:00+00:00"
+    assert then.origin["feature_store"]["extra"] == {"as_of": "2026-02-15T00:00:00+00:00"}
+    # And rebuilding with the recorded as_of gives the same rows
+    again = FeatureStoreSource(offline, ObjectStore(aws["s3"]), as_of=then.origin["as_of"]).build(spec)
+    pd.testing.assert_frame_equal(again.frame, then.frame)

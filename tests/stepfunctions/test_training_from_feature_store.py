@@ -51,6 +51,7 @@ def test_backfilled_features_train_a_champion_whose_lineage_names_views_rules_an
     # And its training-set manifest records the point-in-time join: views and rules by version, files by sha256
     manifest = manifest_of(cloud, result.output["dataset"]["manifest_uri"])
     assert manifest["source"] == "feature_store"
+    assert isinstance(manifest["as_of"], str)  # the store's state it read, to rebuild the set exactly
     store = manifest["feature_store"]
     assert isinstance(store, dict)
     assert [(v["name"], v["version"], v["transformation"]) for v in store["views"]] == [
