@@ -6,6 +6,7 @@ import json
 import random
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,6 +36,8 @@ SETTINGS = InferenceSettings
 
 logger = Logger()
 metrics = Metrics()
+# GET /health, /model and /openapi.json publish no metric on purpose (Powertools' documented way to say so).
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 app = APIGatewayRestResolver()
 
 
