@@ -33,14 +33,19 @@ def entity_events(
     each stored event becomes one example, joined point-in-time to every view.
     """
     columns = [*view.join_keys, EVENT_TIMESTAMP]
-    events = rows[columns].drop_duplicates()
-    stamps = to_utc(events[EVENT_TIMESTAMP], what=EVENT_TIMESTAMP)
-    inside = pd.Series(True, index=events.index)
+    events = within(rows[columns].drop_duplicates(), start=start, end=end)
+    return events.sort_values([EVENT_TIMESTAMP, *view.join_keys], kind="stable").reset_index(drop=True)
+
+
+def within(entities: pd.DataFrame, *, start: datetime | None, end: datetime | None) -> pd.DataFrame:
+    """The rows whose ``event_timestamp`` lies in ``[start, end]`` (an open side when ``None``)."""
+    stamps = to_utc(entities[EVENT_TIMESTAMP], what=f"entity {EVENT_TIMESTAMP}")
+    inside = pd.Series(True, index=entities.index)
     if start is not None:
         inside &= stamps >= pd.Timestamp(start)
     if end is not None:
         inside &= stamps <= pd.Timestamp(end)
-    return events[inside].sort_values([EVENT_TIMESTAMP, *view.join_keys], kind="stable").reset_index(drop=True)
+    return entities[inside]
 
 
 def build_training_set(

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from functions.adapters.feature_training_sets import build_training_set, entity_events
+from functions.adapters.feature_training_sets import build_training_set, entity_events, within
 from functions.adapters.objects import ObjectStore, S3Uri
 from functions.adapters.offline_store import OfflineStore
 from functions.core.artifact import sha256_hex
@@ -40,7 +40,6 @@ from functions.core.errors import ArtifactIntegrityError, ConfigurationError, Da
 from functions.core.features.catalog import view_by_ref
 from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.core.features.manifest import StoredFile
-from functions.core.features.point_in_time import to_utc
 from functions.core.model_spec import ModelSpec
 
 
@@ -144,9 +143,7 @@ class FeatureStoreSource:
         missing = [c for c in needed if c not in entities.columns]
         if missing:
             raise DataValidationError(f"entity file {self._entities_uri} has no column(s) {missing}")
-        stamps = to_utc(entities[EVENT_TIMESTAMP], what=f"entity {EVENT_TIMESTAMP}")
-        keep = (stamps >= self._start if self._start else True) & (stamps <= self._end if self._end else True)
-        return entities[keep].reset_index(drop=True)
+        return within(entities, start=self._start, end=self._end).reset_index(drop=True)
 
 
 def training_source(

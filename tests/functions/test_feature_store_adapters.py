@@ -273,3 +273,33 @@ def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: di
     # And rebuilding with the recorded as_of gives the same rows
     again = FeatureStoreSource(offline, ObjectStore(aws["s3"]), as_of=then.origin["as_of"]).build(spec)
     pd.testing.assert_frame_equal(again.frame, then.frame)
+
+
+def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_columns(aws: dict[str, Any]) -> None:
+    from functions.adapters.objects import ObjectStore, S3Uri
+    from functions.adapters.training_sets import FeatureStoreSource
+    from functions.core.errors import DataValidationError
+    from functions.core.model_spec import model_spec
+
+    # Given 30 stored days and an entity file asking for three of them, in its own order
+    offline, objects = OfflineStore(aws["s3"], BUCKET), ObjectStore(aws["s3"])
+    offline.write(DAILY, daily_rows(30), source_uri="s", source_sha256="s", created=at("2026-01-01"), write_id="w")
+    stamps = pd.to_datetime(["2012-01-20", "2012-01-03", "2012-01-10"], utc=True)
+    objects.put_parquet(S3Uri(BUCKET, "entities.parquet"), pd.DataFrame({"station_id": ["seattle"] * 3,
+                                                                         "event_timestamp": stamps}))  # fmt: skip
+    spec = model_spec("seattle-weather")
+    # When a training set is built from it, with and without a window
+    built = FeatureStoreSource(offline, objects, entities_uri=f"s3://{BUCKET}/entities.parquet").build(spec)
+    windowed = FeatureStoreSource(
+        offline, objects, entities_uri=f"s3://{BUCKET}/entities.parquet", start="2012-01-05"
+    ).build(spec)
+    # Then every entity row gets that day's features, in the file's order, and the window keeps two
+    assert list(built.frame["date"]) == list(stamps)
+    expected = daily_rows(30).set_index("event_timestamp").loc[stamps, "temp_max"].tolist()
+    assert built.frame["temp_max"].tolist() == expected
+    assert list(windowed.frame["date"]) == [stamps[0], stamps[2]]
+    assert built.origin["entities_uri"] == f"s3://{BUCKET}/entities.parquet"
+    # And an entity file without the join key is refused by name
+    objects.put_parquet(S3Uri(BUCKET, "bad.parquet"), pd.DataFrame({"event_timestamp": stamps}))
+    with pytest.raises(DataValidationError, match=r"has no column\(s\) \['station_id'\]"):
+        FeatureStoreSource(offline, objects, entities_uri=f"s3://{BUCKET}/bad.parquet").build(spec)
