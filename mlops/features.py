@@ -214,16 +214,7 @@ def ingest(
                 )
                 progress.advance(task)
                 written.append((view, manifest.rows, fresh))
-            for view in views:
-                task = progress.add_task(f"{view.qualified_name}: materialize", total=None)
-                materialize(
-                    view,
-                    where.offline,
-                    where.online,
-                    chunk_rows=chunk_rows,
-                    progress=lambda n, task=task: progress.advance(task, n),
-                )
-                progress.update(task, total=progress.tasks[task].completed)
+            _materialize_all(where, views, chunk_rows, progress)
         console.print(
             f"{result.rows_in} rows in = {result.rows_valid} stored + {result.rows_quarantined} quarantined"
             + (f" ({quarantine})" if quarantine else "")
@@ -291,16 +282,7 @@ def ingest_batch(
                     staging, objects, where.offline, partition=planned, views=views, source=spec, created=created
                 )
                 progress.advance(step)
-            for view in views:
-                task = progress.add_task(f"{view.qualified_name}: materialize", total=None)
-                materialize(
-                    view,
-                    where.offline,
-                    where.online,
-                    chunk_rows=chunk_rows,
-                    progress=lambda n, task=task: progress.advance(task, n),
-                )
-                progress.update(task, total=progress.tasks[task].completed)
+            _materialize_all(where, views, chunk_rows, progress)
         writes = summarize_writes(staging, views)
         # Staged rows are a run's scratch space: not part of the store directory.
         for key in list(objects.keys(where.offline.bucket, staging.prefix)):
@@ -317,6 +299,20 @@ def ingest_batch(
             )
         console.print(f"into {where.description}")
     return 0
+
+
+def _materialize_all(where: Target, views: Sequence[FeatureView], chunk_rows: int, progress: Progress) -> None:
+    """Materialize each view offline -> online, with a progress bar per view."""
+    for view in views:
+        task = progress.add_task(f"{view.qualified_name}: materialize", total=None)
+        materialize(
+            view,
+            where.offline,
+            where.online,
+            chunk_rows=chunk_rows,
+            progress=lambda n, task=task: progress.advance(task, n),
+        )
+        progress.update(task, total=progress.tasks[task].completed)
 
 
 def parse_entities(view: FeatureView, keys: Sequence[str]) -> list[dict[str, str]]:
