@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.offline_store import OfflineStore
+from functions.adapters.offline_store import OfflineStore, write_summary
 from functions.core.errors import DataValidationError
 from functions.core.features.definitions import FeatureView, RawSource
 from functions.core.features.manifest import sha256_hex
@@ -279,16 +279,7 @@ def write_partition(
             created=created,
             write_id=f"{staging.run_id}-{partition.id}",
         )
-        writes.append(
-            {
-                "view": view.name,
-                "version": view.version,
-                "rows": manifest.rows,
-                "written": written,
-                "write_id": manifest.write_id,
-                "files": len(manifest.files),
-            }
-        )
+        writes.append(write_summary(view, manifest, written))
     staging.put_written(partition.id, writes)
     return writes
 

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.adapters.errors import storage_error
+from functions.adapters.objects import ObjectStore
 from functions.core.errors import ArtifactIntegrityError
 from functions.core.features import offline_layout as layout
 from functions.core.features.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView
@@ -199,12 +200,7 @@ class OfflineStore:
         return WriteManifest.from_dict(json.loads(self._get(marker["manifest"])))
 
     def _keys(self, prefix: str) -> Iterator[str]:
-        try:
-            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                for entry in page.get("Contents", []):
-                    yield entry["Key"]
-        except ClientError as exc:
-            raise storage_error(exc, f"listing s3://{self.bucket}/{prefix}") from exc
+        return ObjectStore(self._s3).keys(self.bucket, prefix)
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         try:
@@ -218,6 +214,18 @@ class OfflineStore:
         except ClientError as exc:
             raise storage_error(exc, f"reading {self.uri(key)}") from exc
         return body
+
+
+def write_summary(view: FeatureView, manifest: WriteManifest, written: bool) -> dict[str, Any]:
+    """What a run records of one offline write (``written`` False: the source was already ingested)."""
+    return {
+        "view": view.name,
+        "version": view.version,
+        "rows": manifest.rows,
+        "written": written,
+        "write_id": manifest.write_id,
+        "files": len(manifest.files),
+    }
 
 
 def watermark_of(manifest: WriteManifest) -> str:

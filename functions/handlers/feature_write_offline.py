@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters.objects import S3Uri
+from functions.adapters.offline_store import write_summary
 from functions.core.features.catalog import feature_view
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
@@ -35,15 +36,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             created=created,
             write_id=run_id,
         )
-        writes.append(
-            {
-                "view": view.name,
-                "version": view.version,
-                "rows": manifest.rows,
-                "written": written,
-                "write_id": manifest.write_id,
-                "files": len(manifest.files),
-            }
-        )
+        writes.append(write_summary(view, manifest, written))
     logger.info("offline write", extra={"writes": writes})
     return {"writes": writes}
