@@ -24,8 +24,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from functions.core.monitoring.baseline import build_baseline
-from functions.core.monitoring.drift import detect_drift
+from functions.monitoring.baseline import build_baseline
+from functions.monitoring.drift import detect_drift
 
 ROWS = 100_000
 NUMERIC, CATEGORICAL = 14, 6

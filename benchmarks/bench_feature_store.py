@@ -64,8 +64,8 @@ _PIT_RUN = r"""
 import json, resource, sys, time
 from datetime import timedelta
 import pandas as pd
-from functions.core.features.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
-from functions.core.features.point_in_time import point_in_time_join
+from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.point_in_time import point_in_time_join
 
 where, mode = sys.argv[1], sys.argv[2]
 features = pd.read_parquet(f"{where}/features.parquet")
@@ -125,9 +125,9 @@ def bench_ingestion(repeats: int) -> None:
 
     import pandas as pd
 
-    from functions.core.features import catalog
-    from functions.core.features.transformations import apply_transformation
-    from functions.core.features.validation import validate_rows
+    from functions.feature_store import catalog
+    from functions.feature_store.transformations import apply_transformation
+    from functions.feature_store.validation import validate_rows
     from mlops.demo import shipped_dataset_csv
 
     raw = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str, keep_default_na=False)
@@ -143,9 +143,9 @@ def bench_ingestion(repeats: int) -> None:
     print(f"validation (core, no I/O): {n:,} rows in {seconds:.2f} s = {n / seconds:,.0f} rows/s")
 
     with _moto() as (s3, ddb):
-        from functions.adapters.materialization import materialize
-        from functions.adapters.offline_store import OfflineStore
-        from functions.adapters.online_store import OnlineStore
+        from functions.feature_store.materialization import materialize
+        from functions.feature_store.offline_store import OfflineStore
+        from functions.feature_store.online_store import OnlineStore
 
         offline, online = OfflineStore(s3, "offline"), OnlineStore(ddb, "online")
         counter = iter(range(10**6))
@@ -178,10 +178,10 @@ def bench_ingestion(repeats: int) -> None:
 def bench_online_reads(repeats: int) -> None:
     import pandas as pd
 
-    from functions.core.features import catalog
+    from functions.feature_store import catalog
 
     with _moto() as (_, ddb):
-        from functions.adapters.online_store import OnlineStore
+        from functions.feature_store.online_store import OnlineStore
 
         view = catalog.DAILY_WEATHER
         online = OnlineStore(ddb, "online", clock=lambda: datetime(2024, 1, 1, 12, tzinfo=UTC))
@@ -225,7 +225,7 @@ def bench_materialization_memory() -> None:
     import numpy as np
     import pandas as pd
 
-    from functions.core.features import catalog
+    from functions.feature_store import catalog
 
     n = _env("BENCH_FS_MATERIALIZE_ROWS", 10_000)
     view = catalog.DAILY_WEATHER
@@ -233,9 +233,9 @@ def bench_materialization_memory() -> None:
     print(f"materialization peak Python memory (tracemalloc; S3 on moto, DynamoDB a dict), chunk_rows={chunk}:")
     for size in (n, n * 10):
         with _moto() as (s3, _):
-            from functions.adapters.materialization import materialize
-            from functions.adapters.offline_store import OfflineStore
-            from functions.adapters.online_store import OnlineStore
+            from functions.feature_store.materialization import materialize
+            from functions.feature_store.offline_store import OfflineStore
+            from functions.feature_store.online_store import OnlineStore
 
             # DynamoDB is a dict here: moto's table bookkeeping grows with every request,
             # which would be counted by tracemalloc and hide what materialization holds.

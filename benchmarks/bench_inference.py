@@ -116,13 +116,13 @@ def prepare(runtime: str, directory: Path) -> tuple[dict[str, Any], Any]:
     from boto3.dynamodb.types import TypeSerializer
     from vega_datasets import local_data
 
-    from functions.adapters.dynamo_items import to_item
-    from functions.core.artifact import serialize_model
-    from functions.core.dataset import validate_training_frame
-    from functions.core.model_spec import SEATTLE_WEATHER
-    from functions.core.onnx_model import OnnxExport, export_onnx
-    from functions.core.signature import ModelSignature
-    from functions.core.training import time_based_split, train_model
+    from functions.registry.artifact import serialize_model
+    from functions.registry.onnx_model import OnnxExport, export_onnx
+    from functions.serving.signature import ModelSignature
+    from functions.shared.dynamo_items import to_item
+    from functions.training.dataset import validate_training_frame
+    from functions.training.fit import time_based_split, train_model
+    from functions.training.model_spec import SEATTLE_WEATHER
 
     spec = SEATTLE_WEATHER
     split = time_based_split(validate_training_frame(local_data.seattle_weather(), spec), spec)
@@ -204,7 +204,7 @@ def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any) -> dict[str, An
         ddb.create_table(**seed["table"])
         ddb.put_item(TableName="registry", Item=seed["item"])
         os.environ.update(seed["env"])
-        for name in [m for m in sys.modules if m.startswith(("functions.handlers", "functions.adapters.clients"))]:
+        for name in [m for m in sys.modules if m.startswith(("functions.handlers", "functions.shared.clients"))]:
             del sys.modules[name]
         from functions.handlers.inference import handler, models
 

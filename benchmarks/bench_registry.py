@@ -14,7 +14,7 @@ from collections.abc import Callable
 import boto3
 from moto import mock_aws
 
-from functions.adapters.registry import ModelRegistry
+from functions.registry.model_registry import ModelRegistry
 
 ROUNDS = 200
 

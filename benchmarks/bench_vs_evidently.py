@@ -22,8 +22,8 @@ import numpy as np
 from benchmarks.bench_drift import CATEGORICAL, NUMERIC, mixed_frame
 from benchmarks.peers import PeerUnavailable, python_of, run_json, version_in
 from benchmarks.results import row, target, write_comparison
-from functions.core.monitoring.baseline import build_baseline
-from functions.core.monitoring.drift import detect_drift
+from functions.monitoring.baseline import build_baseline
+from functions.monitoring.drift import detect_drift
 
 ROWS = int(os.environ.get("BENCH_DRIFT_ROWS", "100000"))
 REPEATS = int(os.environ.get("BENCH_DRIFT_REPEATS", "5"))

@@ -80,8 +80,8 @@ import json, sys, time
 from datetime import timedelta
 from pathlib import Path
 import pandas as pd
-from functions.core.features.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
-from functions.core.features.point_in_time import point_in_time_join
+from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.point_in_time import point_in_time_join
 where, repeats, ttl_days = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 VIEWS = {"view_a": ["a1", "a2"], "view_b": ["b1", "b2"]}
 views = [FeatureView(name, 1, (Entity("entity", ("entity_id",)),), tuple(Field(f, ValueType.FLOAT64) for f in fs),
@@ -206,8 +206,8 @@ import json, os, sys, time
 from datetime import UTC, datetime, timedelta
 import boto3, pandas as pd
 from moto import mock_aws
-from functions.adapters.online_store import OnlineStore
-from functions.core.features.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.online_store import OnlineStore
+from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
 n_entities, n_features, repeats = (int(a) for a in sys.argv[1:4])
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
 names = [f"f{i}" for i in range(n_features)]
@@ -238,8 +238,8 @@ print(json.dumps({"seconds": seconds}))
 def _ours_available() -> str | None:
     import importlib.util
 
-    if importlib.util.find_spec("functions.core.features") is None:
-        return "the feature store (functions/core/features) is not on this branch"
+    if importlib.util.find_spec("functions.feature_store") is None:
+        return "the feature store (functions/feature_store) is not on this branch"
     return None
 
 

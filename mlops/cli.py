@@ -160,7 +160,7 @@ def _run_feature_command(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from functions.core.errors import MlopsError
+    from functions.shared.errors import MlopsError
     from mlops import features
 
     console = Console(highlight=False)

@@ -17,9 +17,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from functions.adapters.metadata import MetadataStore
-from functions.adapters.registry import ModelRegistry
-from functions.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
+from functions.metadata.metadata_store import MetadataStore
+from functions.registry.model_registry import ModelRegistry
+from functions.shared.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
 from mlops.local import LocalCloud
 from mlops.synth import synth
 

@@ -32,27 +32,32 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from functions.adapters.feature_batches import (
+from functions.feature_store.batches import (
     BatchStaging,
     reconcile_batch,
     summarize_writes,
     validate_partition,
     write_partition,
 )
-from functions.adapters.feature_training_sets import build_training_set
-from functions.adapters.materialization import materialize
-from functions.adapters.objects import ObjectStore
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.online_store import OnlineStore
-from functions.core.errors import DataValidationError
-from functions.core.features.catalog import raw_source, view_by_ref, views_of_source
-from functions.core.features.definitions import EVENT_TIMESTAMP, FeatureView
-from functions.core.features.manifest import sha256_hex
-from functions.core.features.partitions import is_partition_file
-from functions.core.features.point_in_time import to_utc
-from functions.core.features.transformations import apply_transformation
-from functions.core.features.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
-from functions.settings import BATCH_MARKER, ONLINE_TTL_ATTRIBUTE, RAW_FEATURE_BATCHES_PREFIX, RAW_FEATURES_PREFIX
+from functions.feature_store.catalog import raw_source, view_by_ref, views_of_source
+from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
+from functions.feature_store.manifest import sha256_hex
+from functions.feature_store.materialization import materialize
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.online_store import OnlineStore
+from functions.feature_store.partitions import is_partition_file
+from functions.feature_store.point_in_time import to_utc
+from functions.feature_store.training_sets import build_training_set
+from functions.feature_store.transformations import apply_transformation
+from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
+from functions.shared.errors import DataValidationError
+from functions.shared.objects import ObjectStore
+from functions.shared.settings import (
+    BATCH_MARKER,
+    ONLINE_TTL_ATTRIBUTE,
+    RAW_FEATURE_BATCHES_PREFIX,
+    RAW_FEATURES_PREFIX,
+)
 
 DEFAULT_STORE = Path(".mlops/features")
 _LOCAL_BUCKET, _LOCAL_TABLE, _REGION = "local-feature-offline", "local-feature-online", "us-east-1"
@@ -397,7 +402,7 @@ def training_set(
 
 
 def describe_views() -> list[dict[str, Any]]:
-    from functions.core.features.catalog import FEATURE_VIEWS
+    from functions.feature_store.catalog import FEATURE_VIEWS
 
     return [
         {

@@ -6,7 +6,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from functions.adapters.monitoring import MonitorRunStore
+from functions.monitoring.monitor_store import MonitorRunStore
 
 
 def artifact_bucket_of_stack(cloudformation: Any, stack_name: str) -> str:

@@ -15,17 +15,17 @@ from typing import Any
 
 import boto3
 
-from functions.adapters.metadata import Lineage, MetadataStore, dataset_node, run_node
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.registry import AliasChange, ModelRegistry, ModelVersion
-from functions.adapters.training_sets import store_training_set, training_source
-from functions.core.artifact import load_verified_model, sha256_hex
-from functions.core.dataset import validate_training_frame
-from functions.core.model_spec import model_spec
-from functions.core.training import evaluate_model, time_based_split
+from functions.feature_store.offline_store import OfflineStore
 from functions.handlers.promote import move_alias_with_lineage
 from functions.handlers.train import train_candidate
+from functions.metadata.metadata_store import Lineage, MetadataStore, dataset_node, run_node
+from functions.registry.artifact import load_verified_model, sha256_hex
+from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.training.dataset import validate_training_frame
+from functions.training.fit import evaluate_model, time_based_split
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import store_training_set, training_source
 from mlops.local import LocalCloud
 
 # Stack outputs a backend needs (see infra/stacks/mlops_stack.py).
@@ -115,7 +115,7 @@ def show_model(backend: Backend, name: str) -> dict[str, Any]:
 
 def promote(backend: Backend, name: str, version: int, *, alias: str, by: str, reason: str) -> AliasChange:
     """Move the alias (audited, with lineage) and announce it, so a champion move rolls out to serving."""
-    from functions.adapters.alias_events import announce_alias_move
+    from functions.registry.alias_events import announce_alias_move
 
     change = move_alias_with_lineage(backend.registry, backend.metadata, name, alias, version, by=by, reason=reason)
     announce_alias_move(backend.events, change)

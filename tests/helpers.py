@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from functions.adapters.objects import S3Uri
+from functions.shared.objects import S3Uri
 from mlops.demo import metadata_of, registry_of, shipped_dataset_csv
 from mlops.local import LocalCloud
 

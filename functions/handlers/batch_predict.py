@@ -10,14 +10,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.registry import ModelRegistry, ModelVersion
-from functions.core.artifact import sha256_hex
-from functions.core.batch import predict_frame
-from functions.core.onnx_model import OnnxClassifier
-from functions.core.signature import ModelSignature
-from functions.settings import BatchSettings
+from functions.registry.artifact import sha256_hex
+from functions.registry.model_registry import ModelRegistry, ModelVersion
+from functions.registry.onnx_model import OnnxClassifier
+from functions.serving.batch_scoring import predict_frame
+from functions.serving.signature import ModelSignature
+from functions.shared.clients import client
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import BatchSettings
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -38,7 +38,7 @@ def registry() -> ModelRegistry:
 @lru_cache(maxsize=4)
 def classifier(model_name: str, version: int) -> tuple[Any, ModelVersion]:
     """The pinned version's model (ONNX when registered), cached per warm container."""
-    from functions.core.artifact import load_verified_model
+    from functions.registry.artifact import load_verified_model
 
     record = registry().get(model_name, version)
     store = ObjectStore(client("s3"))

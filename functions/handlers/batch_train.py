@@ -20,12 +20,12 @@ import os
 import sys
 from collections.abc import Mapping
 
-from functions.adapters.clients import client
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.core.errors import ConfigurationError
-from functions.core.model_spec import model_spec
 from functions.handlers.train import train_candidate
-from functions.settings import PipelineSettings
+from functions.shared.clients import client
+from functions.shared.errors import ConfigurationError
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import PipelineSettings
+from functions.training.model_spec import model_spec
 
 __all__ = ["RUN_ID", "SETTINGS", "SPLIT", "main"]
 

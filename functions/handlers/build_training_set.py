@@ -13,14 +13,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.metadata import dataset_node, run_node
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.training_sets import store_training_set, training_source
-from functions.core.model_spec import model_spec
+from functions.feature_store.offline_store import OfflineStore
 from functions.handlers.pipeline_context import metadata, objects, run_artifact
 from functions.handlers.step_tracking import tracked_step
-from functions.settings import TrainingSetSettings
+from functions.metadata.metadata_store import dataset_node, run_node
+from functions.shared.clients import client
+from functions.shared.settings import TrainingSetSettings
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import store_training_set, training_source
 
 __all__ = ["SETTINGS", "handler"]
 

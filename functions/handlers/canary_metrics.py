@@ -6,7 +6,7 @@ the canary's own traffic, not the mixture with the stable version's:
 
 - ``ServerError``: 1 for a 5xx answer, else 0 (Average = 5xx rate);
 - ``Latency``: handler time in milliseconds (p99 alarm);
-- ``BaselineAgreement``: see ``functions.core.rollout`` (Average alarm).
+- ``BaselineAgreement``: see ``functions.rollout.canary`` (Average alarm).
 
 The pre-traffic hook's smoke-test requests (header ``x-mlops-smoke-test``)
 are left out: one synthetic record is not a prediction distribution.
@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from functions import settings as env_names
-from functions.core.rollout import baseline_agreement, baseline_from_metrics, is_smoke_test
+from functions.rollout.canary import baseline_agreement, baseline_from_metrics, is_smoke_test
+from functions.shared import settings as env_names
 
 VERSION_DIMENSION = "ModelVersion"
 

@@ -14,13 +14,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.registry import ModelRegistry
-from functions.adapters.rollout import Deployments, ServingFunction, point_alarms_at
-from functions.core.errors import RolloutError
-from functions.core.rollout import RolloutContext, lambda_appspec
 from functions.handlers.canary_metrics import VERSION_DIMENSION
-from functions.settings import RolloutSettings
+from functions.registry.model_registry import ModelRegistry
+from functions.rollout.canary import RolloutContext, lambda_appspec
+from functions.rollout.deployments import Deployments, ServingFunction, point_alarms_at
+from functions.shared.clients import client
+from functions.shared.errors import RolloutError
+from functions.shared.settings import RolloutSettings
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -13,15 +13,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.model_store import load_registered_model
-from functions.adapters.objects import S3Uri
-from functions.adapters.training_sets import read_verified_parquet
-from functions.core.artifact import load_verified_model
-from functions.core.errors import ModelNotFoundError
-from functions.core.model_spec import model_spec
-from functions.core.training import evaluate_model
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.registry.artifact import load_verified_model
+from functions.registry.model_store import load_registered_model
+from functions.shared.errors import ModelNotFoundError
+from functions.shared.objects import S3Uri
+from functions.training.fit import evaluate_model
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.feature_batches import reconcile_batch, summarize_writes
-from functions.core.features.catalog import raw_source, views_of_source
+from functions.feature_store.batches import reconcile_batch, summarize_writes
+from functions.feature_store.catalog import raw_source, views_of_source
 from functions.handlers.feature_context import (
     SETTINGS,
     batch_folder,

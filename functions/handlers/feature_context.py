@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from functions.adapters.clients import client
-from functions.adapters.feature_batches import BatchStaging
-from functions.adapters.metadata import MetadataStore
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.online_store import OnlineStore
-from functions.core.errors import DataValidationError
-from functions.settings import (
+from functions.feature_store.batches import BatchStaging
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.online_store import OnlineStore
+from functions.metadata.metadata_store import MetadataStore
+from functions.shared.clients import client
+from functions.shared.errors import DataValidationError
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import (
     BATCH_MARKER,
     RAW_BACKFILL_PREFIX,
     RAW_FEATURE_BATCHES_PREFIX,

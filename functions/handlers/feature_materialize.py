@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.materialization import materialize
-from functions.core.features.catalog import feature_view
+from functions.feature_store.catalog import feature_view
+from functions.feature_store.materialization import materialize
 from functions.handlers.feature_context import SETTINGS, metadata, offline, online, settings
 from functions.handlers.step_tracking import tracked_step
 

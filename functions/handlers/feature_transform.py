@@ -7,11 +7,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.objects import S3Uri
-from functions.core.features.catalog import views_of_source
-from functions.core.features.transformations import apply_transformation
+from functions.feature_store.catalog import views_of_source
+from functions.feature_store.transformations import apply_transformation
 from functions.handlers.feature_context import SETTINGS, metadata, objects, staged
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.objects import S3Uri
 
 __all__ = ["SETTINGS", "handler"]
 

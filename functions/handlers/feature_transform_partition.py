@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.feature_batches import write_partition
-from functions.core.features.catalog import raw_source, views_of_source
-from functions.core.features.partitions import PlannedPartition
+from functions.feature_store.batches import write_partition
+from functions.feature_store.catalog import raw_source, views_of_source
+from functions.feature_store.partitions import PlannedPartition
 from functions.handlers.feature_context import SETTINGS, batch_staging, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
 

@@ -7,12 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.objects import S3Uri
-from functions.core.features.catalog import raw_source
-from functions.core.features.manifest import sha256_hex
-from functions.core.features.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
+from functions.feature_store.catalog import raw_source
+from functions.feature_store.manifest import sha256_hex
+from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline, settings, source_name_of, staged
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.objects import S3Uri
 
 __all__ = ["SETTINGS", "handler"]
 

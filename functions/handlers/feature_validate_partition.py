@@ -7,12 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.feature_batches import validate_partition
-from functions.adapters.objects import S3Uri
-from functions.core.features.catalog import raw_source
-from functions.core.features.partitions import is_partition_file
+from functions.feature_store.batches import validate_partition
+from functions.feature_store.catalog import raw_source
+from functions.feature_store.partitions import is_partition_file
 from functions.handlers.feature_context import SETTINGS, batch_staging, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.objects import S3Uri
 
 __all__ = ["SETTINGS", "handler"]
 

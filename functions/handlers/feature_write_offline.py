@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.objects import S3Uri
-from functions.adapters.offline_store import write_summary
-from functions.core.features.catalog import feature_view
+from functions.feature_store.catalog import feature_view
+from functions.feature_store.offline_store import write_summary
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.objects import S3Uri
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -19,16 +19,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.capture import FeedbackStore, PredictionCapture, capture_record
-from functions.adapters.clients import client
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.registry import ModelRegistry, ModelVersion
-from functions.core.artifact import load_verified_model
-from functions.core.errors import InvalidRequestError, MlopsError, ModelNotFoundError
-from functions.core.onnx_model import OnnxClassifier
-from functions.core.signature import ModelSignature, records_to_matrix
 from functions.handlers import canary_metrics
-from functions.settings import InferenceSettings
+from functions.registry.artifact import load_verified_model
+from functions.registry.model_registry import ModelRegistry, ModelVersion
+from functions.registry.onnx_model import OnnxClassifier
+from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
+from functions.serving.signature import ModelSignature, records_to_matrix
+from functions.shared.clients import client
+from functions.shared.errors import InvalidRequestError, MlopsError, ModelNotFoundError
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import InferenceSettings
 
 __all__ = ["SETTINGS", "app", "handler"]
 
@@ -173,8 +173,8 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
     A NOT_FOUND or EXPIRED entity gets its status and no prediction (the others are still
     answered); the features are the serving model's signature, read from the configured view.
     """
-    from functions.adapters.online_store import OnlineStore
-    from functions.core.features.catalog import feature_view
+    from functions.feature_store.catalog import feature_view
+    from functions.feature_store.online_store import OnlineStore
 
     if not settings().online_table or not settings().online_view:
         raise InvalidRequestError("this deployment has no online feature view; send 'records'", status=422)

@@ -19,16 +19,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.monitoring import CaptureStore, MonitorRunStore, load_baseline
-from functions.adapters.registry import ModelRegistry
-from functions.core.errors import ModelNotFoundError
-from functions.core.monitoring.captures import feature_frame
-from functions.core.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
-from functions.core.monitoring.quality import live_quality
-from functions.core.monitoring.report import render_report
-from functions.core.retraining import parse_time
-from functions.settings import MonitorSettings
+from functions.monitoring.captures import feature_frame
+from functions.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
+from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, load_baseline
+from functions.monitoring.quality import live_quality
+from functions.monitoring.report import render_report
+from functions.registry.model_registry import ModelRegistry
+from functions.retraining.triggers import parse_time
+from functions.shared.clients import client
+from functions.shared.errors import ModelNotFoundError
+from functions.shared.settings import MonitorSettings
 
 __all__ = ["SETTINGS", "handler", "monitor_window"]
 

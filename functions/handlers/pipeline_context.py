@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from functions.adapters.clients import client
-from functions.adapters.metadata import MetadataStore
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.registry import ModelRegistry
-from functions.settings import PipelineSettings
+from functions.metadata.metadata_store import MetadataStore
+from functions.registry.model_registry import ModelRegistry
+from functions.shared.clients import client
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import PipelineSettings
 
 SETTINGS = PipelineSettings
 

@@ -14,12 +14,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.registry import ModelRegistry
-from functions.adapters.rollout import Deployments, ServingFunction
-from functions.core.errors import MlopsError
-from functions.core.rollout import RolloutContext, proxy_event, smoke_record, smoke_test_failures
-from functions.settings import RolloutCheckSettings
+from functions.registry.model_registry import ModelRegistry
+from functions.rollout.canary import RolloutContext, proxy_event, smoke_record, smoke_test_failures
+from functions.rollout.deployments import Deployments, ServingFunction
+from functions.shared.clients import client
+from functions.shared.errors import MlopsError
+from functions.shared.settings import RolloutCheckSettings
 
 __all__ = ["SETTINGS", "handler"]
 

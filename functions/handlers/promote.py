@@ -13,12 +13,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.alias_events import announce_alias_move
-from functions.adapters.clients import client
-from functions.adapters.metadata import MetadataStore, alias_change_node, model_node
-from functions.adapters.registry import AliasChange, ModelRegistry
 from functions.handlers.pipeline_context import SETTINGS, metadata, registry, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.metadata.metadata_store import MetadataStore, alias_change_node, model_node
+from functions.registry.alias_events import announce_alias_move
+from functions.registry.model_registry import AliasChange, ModelRegistry
+from functions.shared.clients import client
 
 __all__ = ["SETTINGS", "handler", "move_alias_with_lineage"]
 

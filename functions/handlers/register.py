@@ -13,19 +13,19 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.clients import client
-from functions.adapters.metadata import model_node, run_node
-from functions.adapters.monitoring import store_baseline
-from functions.adapters.objects import S3Uri
-from functions.adapters.registry import PENDING, REJECTED
-from functions.adapters.training_sets import read_verified_parquet
-from functions.core.artifact import load_verified_model
-from functions.core.model_spec import model_spec
-from functions.core.monitoring.baseline import build_baseline
-from functions.core.onnx_model import OnnxExport, export_onnx
-from functions.core.signature import ModelSignature
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, run_artifact, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.metadata.metadata_store import model_node, run_node
+from functions.monitoring.baseline import build_baseline
+from functions.monitoring.monitor_store import store_baseline
+from functions.registry.artifact import load_verified_model
+from functions.registry.model_registry import PENDING, REJECTED
+from functions.registry.onnx_model import OnnxExport, export_onnx
+from functions.serving.signature import ModelSignature
+from functions.shared.clients import client
+from functions.shared.objects import S3Uri
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
 

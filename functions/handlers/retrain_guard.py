@@ -23,11 +23,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from functions.adapters.clients import client
-from functions.adapters.errors import storage_error
-from functions.adapters.retrain_guard import LOCKED, RACE, STARTED, Decision, GuardPolicy, RetrainGuardStore
-from functions.core.retraining import EXECUTION_STATUS_CHANGE, FINISHED_STATUSES, trigger_reason
-from functions.settings import RetrainGuardSettings
+from functions.retraining.guard_store import LOCKED, RACE, STARTED, Decision, GuardPolicy, RetrainGuardStore
+from functions.retraining.triggers import EXECUTION_STATUS_CHANGE, FINISHED_STATUSES, trigger_reason
+from functions.shared.aws_errors import storage_error
+from functions.shared.clients import client
+from functions.shared.settings import RetrainGuardSettings
 
 __all__ = ["SETTINGS", "handler"]
 

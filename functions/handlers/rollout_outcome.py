@@ -12,11 +12,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.champion import move_champion
-from functions.adapters.clients import client
-from functions.adapters.rollout import Deployments
-from functions.core.rollout import RolloutContext, rollback_cause
-from functions.settings import RolloutCheckSettings
+from functions.registry.champion import move_champion
+from functions.rollout.canary import RolloutContext, rollback_cause
+from functions.rollout.deployments import Deployments
+from functions.shared.clients import client
+from functions.shared.settings import RolloutCheckSettings
 
 __all__ = ["SETTINGS", "handler"]
 

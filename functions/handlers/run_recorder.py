@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.metadata import run_node, trigger_node
 from functions.handlers.pipeline_context import SETTINGS, metadata
+from functions.metadata.metadata_store import run_node, trigger_node
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -7,13 +7,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.training_sets import read_verified_parquet
-from functions.core.artifact import sha256_hex
-from functions.core.dataset import validate_training_frame
-from functions.core.model_spec import model_spec
-from functions.core.training import time_based_split
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_artifact, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.registry.artifact import sha256_hex
+from functions.training.dataset import validate_training_frame
+from functions.training.fit import time_based_split
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from functions.adapters.metadata import MetadataStore, StepRun, now_iso
+from functions.metadata.metadata_store import MetadataStore, StepRun, now_iso
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

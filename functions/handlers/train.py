@@ -13,13 +13,13 @@ import pandas as pd
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.training_sets import read_verified_parquet
-from functions.core.artifact import serialize_model
-from functions.core.model_spec import ModelSpec, model_spec
-from functions.core.training import train_model
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_artifact, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.registry.artifact import serialize_model
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.training.fit import train_model
+from functions.training.model_spec import ModelSpec, model_spec
+from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler", "read_dataset", "train_candidate"]
 

@@ -7,13 +7,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.training_sets import read_manifest, read_verified_parquet
-from functions.core.dataset import validate_training_frame
-from functions.core.errors import ModelNotFoundError
-from functions.core.model_spec import model_spec
-from functions.core.validation import check_drift, check_label_balance, dataset_stats, drift
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.errors import ModelNotFoundError
+from functions.training.data_checks import check_drift, check_label_balance, dataset_stats, drift
+from functions.training.dataset import validate_training_frame
+from functions.training.model_spec import model_spec
+from functions.training.training_sets import read_manifest, read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
 

@@ -30,7 +30,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions import settings as env_names
+from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.encryption import grant as grant_key
@@ -39,7 +39,7 @@ from infra.constructs.state_machines import allow_distributed_map, asl_state_mac
 from infra.nag import acknowledge
 
 if TYPE_CHECKING:
-    from functions.core.features.definitions import FeatureView
+    from functions.feature_store.definitions import FeatureView
 
 # state machine placeholder -> (construct id, handler)
 STEPS: dict[str, tuple[str, str]] = {

@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions import settings as env_names
+from functions.shared import settings as env_names
 from infra.config import FunctionSizing, StageConfig
 from infra.nag import acknowledge
 

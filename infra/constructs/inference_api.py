@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from functions import settings as env_names
+from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory, log_retention

@@ -30,7 +30,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions import settings as env_names
+from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory

@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from functions.settings import RUNS_BY_PIPELINE_INDEX
+from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 
@@ -34,7 +34,7 @@ def _table(scope: Construct, construct_id: str, config: StageConfig, key: kms.IK
 
 
 class RegistryTable(Construct):
-    """Model versions and their counter (``functions/adapters/registry.py``)."""
+    """Model versions and their counter (``functions/registry/model_registry.py``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
@@ -51,7 +51,7 @@ class RegistryTable(Construct):
 
 
 class MetadataTable(Construct):
-    """Pipeline runs and step runs (``functions/adapters/metadata.py``)."""
+    """Pipeline runs and step runs (``functions/metadata/metadata_store.py``)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None

@@ -11,8 +11,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from functions import settings as env_names
-from functions.core.features.catalog import FEATURE_VIEWS
+from functions.feature_store.catalog import FEATURE_VIEWS
+from functions.shared import settings as env_names
 from infra.code_version import git_commit, requirements_sha256
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference

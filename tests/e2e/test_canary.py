@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from functions.adapters.champion import champion_history, resolve_champion
-from functions.adapters.objects import S3Uri
-from functions.adapters.registry import ModelVersion
-from functions.core.artifact import load_verified_model, serialize_model
-from functions.core.rollout import smoke_record
+from functions.registry.artifact import load_verified_model, serialize_model
+from functions.registry.champion import champion_history, resolve_champion
+from functions.registry.model_registry import ModelVersion
+from functions.rollout.canary import smoke_record
+from functions.shared.objects import S3Uri
 from mlops.local import LocalCloud
 from tests.fixtures.slow_model import SlowModel
 from tests.helpers import registry_of, run_training, shipped_frame, upload_raw
@@ -25,8 +25,8 @@ MODEL = "seattle-weather"
 
 def promote(cloud: LocalCloud, version: int) -> None:
     """What `mlops models approve` + `promote` do: approve, move champion (audited), announce the move."""
-    from functions.adapters.alias_events import announce_alias_move
-    from functions.adapters.registry import ModelRegistry
+    from functions.registry.alias_events import announce_alias_move
+    from functions.registry.model_registry import ModelRegistry
 
     registry = ModelRegistry(cloud.client("dynamodb"), registry_table(cloud))
     if registry.get(MODEL, version).approval_status != "approved":

@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.online_store import OnlineStore
-from functions.core.features import catalog
-from functions.core.features.online import OnlineStatus
+from functions.feature_store import catalog
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.online import OnlineStatus
+from functions.feature_store.online_store import OnlineStore
 from mlops.demo import metadata_of, shipped_dataset_csv
 from mlops.local import LocalCloud
 

@@ -160,8 +160,8 @@ def test_entity_ids_read_online_features_with_per_entity_status(served: LocalClo
 
     import pandas as pd
 
-    from functions.adapters.online_store import OnlineStore
-    from functions.core.features.catalog import DAILY_WEATHER
+    from functions.feature_store.catalog import DAILY_WEATHER
+    from functions.feature_store.online_store import OnlineStore
 
     # Given fresh features for one station and stale ones for another in the online store
     table = served.output("FeatureOnlineTableName")

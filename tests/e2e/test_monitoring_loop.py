@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from functions.adapters.monitoring import MonitorRunStore, store_baseline
-from functions.adapters.retrain_guard import BUDGET, GuardPolicy, RetrainGuardStore
-from functions.core.model_spec import model_spec
-from functions.core.monitoring.baseline import build_baseline
+from functions.monitoring.baseline import build_baseline
+from functions.monitoring.monitor_store import MonitorRunStore, store_baseline
+from functions.retraining.guard_store import BUDGET, GuardPolicy, RetrainGuardStore
+from functions.training.model_spec import model_spec
 from mlops.local import LocalCloud
 from mlops.monitor_report import save_report
 from tests.helpers import registry_of, upload_raw

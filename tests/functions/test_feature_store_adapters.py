@@ -13,16 +13,16 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from functions.adapters.materialization import materialize
-from functions.adapters.offline_store import OfflineStore
-from functions.adapters.online_store import TTL_ATTRIBUTE, OnlineStore
-from functions.core.errors import TransientStoreError
-from functions.core.features import catalog
-from functions.core.features.manifest import sha256_hex
-from functions.core.features.online import OnlineStatus
-from functions.core.features.point_in_time import point_in_time_join
-from functions.core.features.transformations import apply_transformation
-from functions.core.features.validation import validate_rows
+from functions.feature_store import catalog
+from functions.feature_store.manifest import sha256_hex
+from functions.feature_store.materialization import materialize
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.online import OnlineStatus
+from functions.feature_store.online_store import TTL_ATTRIBUTE, OnlineStore
+from functions.feature_store.point_in_time import point_in_time_join
+from functions.feature_store.transformations import apply_transformation
+from functions.feature_store.validation import validate_rows
+from functions.shared.errors import TransientStoreError
 from mlops.demo import shipped_dataset_csv
 
 BUCKET, TABLE = "offline", "online"
@@ -249,9 +249,9 @@ def test_a_failed_chunk_leaves_the_watermark_where_it_was(aws: dict[str, Any], m
 
 
 def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: dict[str, Any]) -> None:
-    from functions.adapters.objects import ObjectStore
-    from functions.adapters.training_sets import FeatureStoreSource
-    from functions.core.model_spec import model_spec
+    from functions.shared.objects import ObjectStore
+    from functions.training.model_spec import model_spec
+    from functions.training.training_sets import FeatureStoreSource
 
     # Given January written on the 1st of February, then February written on the 1st of March
     offline = OfflineStore(aws["s3"], BUCKET)
@@ -276,10 +276,10 @@ def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: di
 
 
 def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_columns(aws: dict[str, Any]) -> None:
-    from functions.adapters.objects import ObjectStore, S3Uri
-    from functions.adapters.training_sets import FeatureStoreSource
-    from functions.core.errors import DataValidationError
-    from functions.core.model_spec import model_spec
+    from functions.shared.errors import DataValidationError
+    from functions.shared.objects import ObjectStore, S3Uri
+    from functions.training.model_spec import model_spec
+    from functions.training.training_sets import FeatureStoreSource
 
     # Given 30 stored days and an entity file asking for three of them, in its own order
     offline, objects = OfflineStore(aws["s3"], BUCKET), ObjectStore(aws["s3"])

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.adapters.metadata import (
+from functions.metadata.metadata_store import (
     MetadataStore,
     alias_change_node,
     dataset_node,
@@ -18,7 +18,7 @@ from functions.adapters.metadata import (
     run_node,
     trigger_node,
 )
-from functions.settings import RUNS_BY_PIPELINE_INDEX
+from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
 
 TABLE = "metadata"
 

@@ -14,17 +14,17 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
-from functions.adapters.dynamo_items import to_item
-from functions.adapters.model_store import load_registered_model
-from functions.adapters.objects import ObjectStore, S3Uri
-from functions.adapters.registry import ModelRegistry
-from functions.core.artifact import serialize_model
-from functions.core.errors import (
+from functions.registry.artifact import serialize_model
+from functions.registry.model_registry import ModelRegistry
+from functions.registry.model_store import load_registered_model
+from functions.shared.dynamo_items import to_item
+from functions.shared.errors import (
     ArtifactIntegrityError,
     ModelNotApprovedError,
     ModelNotFoundError,
     RegistryConflictError,
 )
+from functions.shared.objects import ObjectStore, S3Uri
 
 MODEL = "m"
 TABLE = "registry"

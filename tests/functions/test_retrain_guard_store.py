@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.adapters.retrain_guard import BUDGET, COOLDOWN, LOCKED, GuardPolicy, RetrainGuardStore
+from functions.retraining.guard_store import BUDGET, COOLDOWN, LOCKED, GuardPolicy, RetrainGuardStore
 
 POLICY = GuardPolicy(cooldown_s=3600, daily_budget=2, lock_s=1800)
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from functions.core.features.catalog import FEATURE_VIEWS
-from functions.settings import ONLINE_TTL_ATTRIBUTE
+from functions.feature_store.catalog import FEATURE_VIEWS
+from functions.shared.settings import ONLINE_TTL_ATTRIBUTE
 from infra.asl import load_asl
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from functions.adapters.objects import S3Uri
+from functions.shared.objects import S3Uri
 from mlops.local import LocalCloud
 from tests.helpers import run_training, shipped_frame, upload_raw
 

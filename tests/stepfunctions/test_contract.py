@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from functions.core import errors as domain_errors
+from functions.shared import errors as domain_errors
 from infra.asl import ASL_DIR, placeholders
 from mlops.local.assembly import load_assembly
 

@@ -7,9 +7,9 @@ import json
 
 import pandas as pd
 
-from functions.core.features import catalog
-from functions.core.features.definitions import CREATED_TIMESTAMP, FeatureView
-from functions.core.features.online import OnlineStatus
+from functions.feature_store import catalog
+from functions.feature_store.definitions import CREATED_TIMESTAMP, FeatureView
+from functions.feature_store.online import OnlineStatus
 from mlops.demo import metadata_of, shipped_dataset_csv
 from mlops.local import LocalCloud
 from tests.e2e.test_feature_pipeline import executions, land, read_object, stores

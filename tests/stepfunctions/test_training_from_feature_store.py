@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from functions.adapters.objects import S3Uri
+from functions.shared.objects import S3Uri
 from mlops.demo import backfill_features
 from mlops.local import LocalCloud
 from tests.helpers import metadata_of, registry_of, shipped_frame

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.core.errors import ModelNotFoundError
+from functions.shared.errors import ModelNotFoundError
 from mlops.local import LocalCloud
 from mlops.local import batch as batch_module
 from tests.helpers import metadata_of, registry_of, run_training, shipped_frame, upload_raw

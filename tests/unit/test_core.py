@@ -2,46 +2,27 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from vega_datasets import local_data
 
-from functions.core.artifact import load_verified_model, serialize_model
-from functions.core.dataset import validate_training_frame
-from functions.core.errors import ArtifactIntegrityError, DataValidationError, InvalidRequestError
-from functions.core.model_spec import SEATTLE_WEATHER
-from functions.core.signature import ModelSignature, records_to_matrix
-from functions.core.training import evaluate_model, time_based_split, train_model
+from functions.registry.artifact import load_verified_model, serialize_model
+from functions.serving.signature import ModelSignature, records_to_matrix
+from functions.shared.errors import ArtifactIntegrityError, DataValidationError, InvalidRequestError
+from functions.training.dataset import validate_training_frame
+from functions.training.fit import evaluate_model, time_based_split, train_model
+from functions.training.model_spec import SEATTLE_WEATHER
 
-CORE = Path(__file__).resolve().parents[2] / "functions" / "core"
 SIGNATURE = ModelSignature.from_spec(SEATTLE_WEATHER)
 
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
     return validate_training_frame(local_data.seattle_weather(), SEATTLE_WEATHER)
-
-
-def test_core_never_touches_aws_or_the_environment() -> None:
-    banned_modules = {"boto3", "botocore", "aws_lambda_powertools", "moto"}
-    for path in CORE.rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [(node.module or "").split(".")[0]]
-            else:
-                names = []
-            assert not banned_modules & set(names), f"{path.name} imports {names}"
-            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
-                pytest.fail(f"{path.name} reads the environment")
 
 
 def test_split_is_by_time_with_the_latest_rows_held_out(frame: pd.DataFrame) -> None:

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from functions.core.errors import ConfigurationError, DataValidationError
-from functions.core.features import catalog
-from functions.core.features.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
-from functions.core.features.manifest import StoredFile, training_set_manifest
-from functions.core.features.transformations import apply_transformation, rule
-from functions.core.features.validation import REASON, enforce_bad_row_fraction, validate_rows
+from functions.feature_store import catalog
+from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.manifest import StoredFile, training_set_manifest
+from functions.feature_store.transformations import apply_transformation, rule
+from functions.feature_store.validation import REASON, enforce_bad_row_fraction, validate_rows
+from functions.shared.errors import ConfigurationError, DataValidationError
 from mlops.demo import shipped_dataset_csv
 
 

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from functions.core.errors import ConfigurationError, DataValidationError
-from functions.core.features import catalog
-from functions.core.features.partitions import (
+from functions.feature_store import catalog
+from functions.feature_store.partitions import (
     PlannedPartition,
     check_time_ordered,
     context_partitions,
@@ -20,9 +19,10 @@ from functions.core.features.partitions import (
     transform_with_context,
     valid_source_rows,
 )
-from functions.core.features.transformations import apply_transformation, lookback, transformation
-from functions.core.features.validation import check_bad_row_fraction, validate_rows
+from functions.feature_store.transformations import apply_transformation, lookback, transformation
+from functions.feature_store.validation import check_bad_row_fraction, validate_rows
 from functions.handlers.feature_context import batch_folder
+from functions.shared.errors import ConfigurationError, DataValidationError
 from mlops.demo import shipped_dataset_csv
 from mlops.local.map_runs import exceeds_tolerance
 

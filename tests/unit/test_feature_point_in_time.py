@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from functions.core.errors import DataValidationError
-from functions.core.features.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
-from functions.core.features.point_in_time import point_in_time_join
+from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.point_in_time import point_in_time_join
+from functions.shared.errors import DataValidationError
 
 USER = Entity("user", join_keys=("user_id",))
 SHOP = Entity("shop", join_keys=("shop_id",))

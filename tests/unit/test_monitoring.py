@@ -11,10 +11,9 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from functions.core.errors import DataValidationError
-from functions.core.monitoring.baseline import DriftBaseline, build_baseline
-from functions.core.monitoring.captures import feature_frame, parse_captures, parse_feedback
-from functions.core.monitoring.drift import (
+from functions.monitoring.baseline import DriftBaseline, build_baseline
+from functions.monitoring.captures import feature_frame, parse_captures, parse_feedback
+from functions.monitoring.drift import (
     CHI_SQUARE,
     JENSEN_SHANNON,
     KS,
@@ -23,8 +22,9 @@ from functions.core.monitoring.drift import (
     DriftPolicy,
     detect_drift,
 )
-from functions.core.monitoring.quality import live_quality
-from functions.core.monitoring.report import render_report
+from functions.monitoring.quality import live_quality
+from functions.monitoring.report import render_report
+from functions.shared.errors import DataValidationError
 
 LABELS = np.array(["sun", "rain", "fog"])
 

@@ -8,11 +8,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestCentroid
 from vega_datasets import local_data
 
-from functions.core.dataset import validate_training_frame
-from functions.core.errors import ArtifactIntegrityError
-from functions.core.model_spec import SEATTLE_WEATHER
-from functions.core.onnx_model import OnnxClassifier, OnnxExport, OnnxUnsupported, export_onnx
-from functions.core.training import time_based_split, train_model
+from functions.registry.onnx_model import OnnxClassifier, OnnxExport, OnnxUnsupported, export_onnx
+from functions.shared.errors import ArtifactIntegrityError
+from functions.training.dataset import validate_training_frame
+from functions.training.fit import time_based_split, train_model
+from functions.training.model_spec import SEATTLE_WEATHER
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from functions.core.errors import InvalidRequestError
-from functions.core.retraining import trigger_reason
+from functions.retraining.triggers import trigger_reason
+from functions.shared.errors import InvalidRequestError
 
 
 def alarm(state: str = "ALARM", points: list[float] | None = None) -> dict[str, object]:

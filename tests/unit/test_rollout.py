@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from functions.core.errors import RolloutError
-from functions.core.rollout import (
+from functions.rollout.canary import (
     RolloutContext,
     baseline_agreement,
     baseline_from_metrics,
@@ -19,6 +18,7 @@ from functions.core.rollout import (
     rollback_cause,
     smoke_test_failures,
 )
+from functions.shared.errors import RolloutError
 from mlops.local.codedeploy import ALARM_MESSAGE
 
 BASELINE = {"sun": 0.6, "rain": 0.3, "snow": 0.1}

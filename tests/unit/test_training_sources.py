@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from functions.adapters.feature_training_sets import entity_events
-from functions.core.features.catalog import DAILY_WEATHER, view_by_ref
-from functions.core.model_spec import FeatureStoreInputs
+from functions.feature_store.catalog import DAILY_WEATHER, view_by_ref
+from functions.feature_store.training_sets import entity_events
 from functions.handlers.retrain_guard import training_window
-from functions.settings import RetrainGuardSettings
+from functions.shared.settings import RetrainGuardSettings
+from functions.training.model_spec import FeatureStoreInputs
 from mlops.operator import training_request
 
 

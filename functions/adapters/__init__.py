@@ -1,1 +1,0 @@
-"""boto3 I/O. Clients are passed in; errors become ``MlopsError`` subclasses."""

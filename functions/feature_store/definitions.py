@@ -1,0 +1,166 @@
+"""Typed feature store definitions: entities, fields, feature views, raw sources.
+
+Definitions are plain frozen dataclasses checked when they are built, so a
+mistake (an unknown type, a key missing from the schema, a negative TTL)
+fails at import time with a message naming it, not deep inside a pipeline.
+A feature view is identified by ``name`` and ``version``: a change to its
+schema or to the transformation producing it is a new version, and a
+training set records the versions it read (see ``manifest.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from functions.shared.errors import ConfigurationError
+
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+
+
+class ValueType(StrEnum):
+    """Value types a field may have; each maps to one pandas and one Glue/Athena type."""
+
+    INT64 = "int64"
+    FLOAT64 = "float64"
+    STRING = "string"
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"
+
+    @property
+    def glue_type(self) -> str:
+        return _GLUE_TYPES[self]
+
+
+_GLUE_TYPES = {
+    ValueType.INT64: "bigint",
+    ValueType.FLOAT64: "double",
+    ValueType.STRING: "string",
+    ValueType.BOOL: "boolean",
+    ValueType.TIMESTAMP: "timestamp",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A typed column with the checks validation applies to it."""
+
+    name: str
+    dtype: ValueType
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ConfigurationError(f"field name {self.name!r} must be an identifier")
+        numeric = self.dtype in (ValueType.INT64, ValueType.FLOAT64)
+        if (self.minimum is not None or self.maximum is not None) and not numeric:
+            raise ConfigurationError(f"field {self.name!r}: a range needs a numeric type, not {self.dtype}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ConfigurationError(f"field {self.name!r}: minimum {self.minimum} exceeds maximum {self.maximum}")
+        if self.allowed is not None and self.dtype is not ValueType.STRING:
+            raise ConfigurationError(f"field {self.name!r}: allowed categories need type string, not {self.dtype}")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What features describe (a station, a customer), identified by its join keys."""
+
+    name: str
+    join_keys: tuple[str, ...]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.join_keys:
+            raise ConfigurationError(f"entity {self.name!r} needs at least one join key")
+
+
+@dataclass(frozen=True)
+class TransformationRef:
+    """A transformation rule by name and version (resolved in ``transformations.py``)."""
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """Raw data as it lands (a CSV or Parquet file): its schema and the keys that must be unique."""
+
+    name: str
+    schema: tuple[Field, ...]
+    timestamp_field: str
+    unique_keys: tuple[str, ...]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.schema]
+        for required in (self.timestamp_field, *self.unique_keys):
+            if required not in names:
+                raise ConfigurationError(f"raw source {self.name!r}: {required!r} is not in its schema")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.schema]
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """A versioned group of features of one or more entities, with a TTL and its producing rule.
+
+    Join keys are stored as strings (offline and online) so one key encoding serves both.
+    """
+
+    name: str
+    version: int
+    entities: tuple[Entity, ...]
+    schema: tuple[Field, ...]
+    ttl: timedelta
+    source: str
+    transformation: TransformationRef
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ConfigurationError(f"feature view name {self.name!r} must be an identifier")
+        if self.version < 1:
+            raise ConfigurationError(f"feature view {self.name!r}: version must be >= 1, got {self.version}")
+        if self.ttl <= timedelta(0):
+            raise ConfigurationError(f"feature view {self.name!r}: ttl must be positive, got {self.ttl}")
+        if not self.entities:
+            raise ConfigurationError(f"feature view {self.name!r} needs at least one entity")
+        reserved = {EVENT_TIMESTAMP, CREATED_TIMESTAMP, *self.join_keys}
+        clash = sorted(reserved & {f.name for f in self.schema})
+        if clash:
+            raise ConfigurationError(f"feature view {self.name!r}: schema redefines reserved columns {clash}")
+        names = [f.name for f in self.schema]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"feature view {self.name!r}: duplicate feature names")
+
+    @property
+    def join_keys(self) -> tuple[str, ...]:
+        return tuple(key for entity in self.entities for key in entity.join_keys)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.schema]
+
+    @property
+    def qualified_name(self) -> str:
+        """``name:vN``, the identity recorded in manifests and online keys."""
+        return f"{self.name}:v{self.version}"
+
+    @property
+    def stored_schema(self) -> tuple[Field, ...]:
+        """Every column of an offline row: keys, timestamps, then features."""
+        keys = tuple(Field(key, ValueType.STRING) for key in self.join_keys)
+        stamps = (Field(EVENT_TIMESTAMP, ValueType.TIMESTAMP), Field(CREATED_TIMESTAMP, ValueType.TIMESTAMP))
+        return keys + stamps + self.schema

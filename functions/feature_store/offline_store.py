@@ -1,0 +1,238 @@
+"""The offline feature store: Parquet files on S3, Hive-partitioned by event date, append-only.
+
+A write puts one file per event date, then its manifest (every file with
+its sha256), then an ``ingested/`` marker keyed by the source file's sha256.
+The manifest is the commit: reads go through manifests, so files of a write
+that failed half-way are never read into a training set, and ingesting the
+same source file again finds the marker and stores nothing new.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from functions.feature_store import offline_layout as layout
+from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView
+from functions.feature_store.manifest import StoredFile, WriteManifest, sha256_hex
+from functions.shared.aws_errors import storage_error
+from functions.shared.errors import ArtifactIntegrityError
+from functions.shared.objects import ObjectStore
+
+_IO_THREADS = 16
+
+
+class OfflineStore:
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    # -- writes ---------------------------------------------------------------
+    def write(
+        self,
+        view: FeatureView,
+        rows: pd.DataFrame,
+        *,
+        source_uri: str,
+        source_sha256: str,
+        created: datetime,
+        write_id: str,
+    ) -> tuple[WriteManifest, bool]:
+        """Append ``rows`` (keys, event_timestamp, features); ``(manifest, written)``.
+
+        ``written`` is False when this source file was already ingested for
+        this view version: the earlier write's manifest comes back instead.
+        """
+        earlier = self._ingested(view, source_sha256)
+        if earlier is not None:
+            return earlier, False
+        stamped = layout.stamp_created(rows, created)
+        created_iso = pd.Timestamp(stamped[CREATED_TIMESTAMP].iloc[0] if len(stamped) else created).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ"
+        )
+
+        def put_partition(numbered: tuple[int, tuple[str, bytes, int]]) -> StoredFile:
+            part, (event_date, data, count) = numbered
+            key = layout.partition_key(view, event_date, write_id, part)
+            self._put(key, data, "application/vnd.apache.parquet")
+            return StoredFile(self.uri(key), sha256_hex(data), count, event_date)
+
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            files = list(pool.map(put_partition, enumerate(layout.parquet_partitions(view, stamped))))
+        manifest = WriteManifest(
+            write_id=write_id,
+            view=view.name,
+            version=view.version,
+            transformation=str(view.transformation),
+            source_uri=source_uri,
+            source_sha256=source_sha256,
+            created_timestamp=created_iso,
+            files=tuple(files),
+            rows=len(stamped),
+        )
+        body = json.dumps(manifest.to_dict(), indent=1).encode()
+        manifest_key = layout.manifest_key(view, write_id)
+        self._put(manifest_key, body, "application/json")
+        marker = json.dumps({"manifest": manifest_key}).encode()
+        self._put(layout.ingested_key(view, source_sha256), marker, "application/json")
+        return manifest, True
+
+    def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame, *, part: str | None = None) -> str:
+        """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing).
+
+        A partitioned run writes one file per ``part`` under ``quarantine/<source>/<run_id>/``.
+        """
+        name = run_id if part is None else f"{run_id}/{part}"
+        key = f"quarantine/{source}/{name}.parquet"
+        text = rows.astype("string")
+        buffer = io.BytesIO()
+        text.to_parquet(buffer, index=False, engine="pyarrow")
+        self._put(key, buffer.getvalue(), "application/vnd.apache.parquet")
+        return self.uri(key)
+
+    def delete(self, key: str) -> None:
+        """Remove a scratch object (staging/); the feature files themselves are append-only."""
+        if not key.startswith("staging/"):
+            raise ValueError(f"only staging/ objects are deleted, not {key!r}")
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise storage_error(exc, f"deleting {self.uri(key)}") from exc
+
+    def put_json(self, key: str, value: Any) -> str:
+        self._put(key, json.dumps(value, indent=1, default=str).encode(), "application/json")
+        return self.uri(key)
+
+    # -- reads ------------------------------------------------------------------
+    def manifests(self, view: FeatureView, *, created_after: str | None = None) -> list[WriteManifest]:
+        """Committed writes of ``view``, oldest first; only those created after ``created_after``."""
+        found = []
+        for key in self._keys(layout.manifests_prefix(view)):
+            manifest = WriteManifest.from_dict(json.loads(self._get(key)))
+            if created_after is None or watermark_of(manifest) > created_after:
+                found.append(manifest)
+        return sorted(found, key=lambda m: (m.created_timestamp, m.write_id))
+
+    def files(
+        self, view: FeatureView, start: date | None = None, end: date | None = None, *, as_of: datetime | None = None
+    ) -> list[StoredFile]:
+        """Files of committed writes whose event-date partition is within ``[start, end]`` (pruning).
+
+        With ``as_of``, only writes created at or before it: the store as it was then (the store is
+        append-only, so a training set rebuilt with the same ``as_of`` reads the same files).
+        """
+        chosen = []
+        for manifest in self.manifests(view):
+            if as_of is not None and pd.Timestamp(manifest.created_timestamp) > pd.Timestamp(as_of):
+                continue
+            for stored in manifest.files:
+                day = date.fromisoformat(stored.event_date)
+                if (start is None or day >= start) and (end is None or day <= end):
+                    chosen.append(stored)
+        return chosen
+
+    def read_file(self, stored: StoredFile) -> pd.DataFrame:
+        return layout.from_parquet_bytes(self.fetch(stored))
+
+    def read(
+        self,
+        view: FeatureView,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        as_of: datetime | None = None,
+    ) -> tuple[pd.DataFrame, list[StoredFile]]:
+        """Rows a point-in-time join over entity times ``[start, end]`` can need, and their files."""
+        first, last = layout.needed_dates(view, start, end) if start and end else (None, None)
+        files = self.files(view, first, last, as_of=as_of)
+        # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe),
+        # and convert to pandas once, not per file.
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            tables = list(pool.map(lambda stored: pq.read_table(io.BytesIO(self.fetch(stored))), files))
+        columns = [f.name for f in view.stored_schema]
+        if not tables:
+            empty = layout.from_parquet_bytes(layout.to_parquet_bytes(view, pd.DataFrame(columns=columns)))
+            return empty, files
+        rows = pa.concat_tables(tables).to_pandas()
+        # The same row stored twice (same keys, times and values) is one row.
+        rows = rows.drop_duplicates(subset=[*view.join_keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP], keep="last")
+        return rows.reset_index(drop=True), files
+
+    def iter_file_batches(self, stored: StoredFile, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """A file's rows in batches of at most ``batch_rows`` (bounded memory for materialization)."""
+        return file_batches(self.fetch(stored), batch_rows)
+
+    def fetch(self, stored: StoredFile) -> bytes:
+        """A stored file's bytes, checked against the sha256 its manifest recorded."""
+        data = self._get(stored.uri.removeprefix(f"s3://{self.bucket}/"))
+        if sha256_hex(data) != stored.sha256:
+            raise ArtifactIntegrityError(f"{stored.uri}: sha256 does not match its manifest")
+        return data
+
+    def fetch_ahead(self, files: Sequence[StoredFile], window: int = _IO_THREADS) -> Iterator[tuple[StoredFile, bytes]]:
+        """Files in order, fetched ``window`` at a time concurrently (memory: at most ``window`` files)."""
+        with ThreadPoolExecutor(max_workers=window) as pool:
+            for start in range(0, len(files), window):
+                group = files[start : start + window]
+                yield from zip(group, pool.map(self.fetch, group), strict=True)
+
+    # -- S3 ---------------------------------------------------------------------
+    def _ingested(self, view: FeatureView, source_sha256: str) -> WriteManifest | None:
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=layout.ingested_key(view, source_sha256))
+            marker = json.loads(response["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise storage_error(exc, f"checking whether {source_sha256} was ingested") from exc
+        return WriteManifest.from_dict(json.loads(self._get(marker["manifest"])))
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        return ObjectStore(self._s3).keys(self.bucket, prefix)
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except ClientError as exc:
+            raise storage_error(exc, f"writing {self.uri(key)}") from exc
+
+    def _get(self, key: str) -> bytes:
+        try:
+            body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise storage_error(exc, f"reading {self.uri(key)}") from exc
+        return body
+
+
+def write_summary(view: FeatureView, manifest: WriteManifest, written: bool) -> dict[str, Any]:
+    """What a run records of one offline write (``written`` False: the source was already ingested)."""
+    return {
+        "view": view.name,
+        "version": view.version,
+        "rows": manifest.rows,
+        "written": written,
+        "write_id": manifest.write_id,
+        "files": len(manifest.files),
+    }
+
+
+def watermark_of(manifest: WriteManifest) -> str:
+    """A write's position in commit order: its created time, then its id (ties are possible)."""
+    return f"{manifest.created_timestamp}#{manifest.write_id}"
+
+
+def file_batches(data: bytes, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows as Arrow batches of at most ``batch_rows`` (converted to pandas by the caller, pooled)."""
+    yield from pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=batch_rows)

@@ -1,0 +1,1 @@
+"""C7 metadata store: runs, steps, params, metrics and the lineage graph (DynamoDB)."""

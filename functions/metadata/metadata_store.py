@@ -1,0 +1,298 @@
+"""ML metadata store (C7) on DynamoDB: runs, step runs, params, metrics and lineage.
+
+Item layout (one table):
+- ``pk=RUN#<run_id>, sk=RUN``: the run (pipeline, trigger, status, times, error);
+  ``gsi1pk=PIPELINE#<name>, gsi1sk=<started_at>`` lists runs of a pipeline by time
+  (experiments are runs of the pipeline ``experiment``).
+- ``pk=RUN#<run_id>, sk=STEP#<started_at>#<step>``: one step attempt (inputs, outputs, error).
+- ``pk=RUN#<run_id>, sk=PARAM#<name>`` / ``sk=METRIC#<name>``: one param or metric of the run.
+- ``pk=NODE#<id>, sk=NODE``: a lineage node (``kind``: trigger, dataset, run, model, alias_change,
+  deployment) and its attributes;
+- ``pk=NODE#<src>, sk=OUT#<dst>`` and ``pk=NODE#<dst>, sk=IN#<src>``: one lineage edge, written
+  with both of its nodes in one transaction so the graph never has a dangling edge.
+
+The lineage chain is: trigger -> run, training-set manifest -> run -> model version -> alias
+change -> deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.shared.aws_errors import storage_error
+from functions.shared.dynamo_items import from_item, to_item
+from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
+
+
+@dataclass(frozen=True)
+class StepRun:
+    step: str
+    status: str
+    started_at: str
+    ended_at: str
+    duration_s: float
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    run_id: str
+    pipeline: str
+    status: str
+    started_at: str
+    trigger: dict[str, Any]
+    execution_arn: str
+    ended_at: str | None = None
+    error: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    steps: tuple[StepRun, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A lineage node: ``id`` is ``<kind>:<key>``."""
+
+    id: str
+    kind: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    relation: str
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The chain around one model version: everything upstream of it and everything downstream."""
+
+    root: str
+    nodes: dict[str, Node]
+    edges: tuple[Edge, ...]
+
+    def of_kind(self, kind: str) -> list[Node]:
+        return sorted((n for n in self.nodes.values() if n.kind == kind), key=lambda n: n.id)
+
+
+def trigger_node(run_id: str, trigger: dict[str, Any]) -> Node:
+    return Node(f"trigger:{run_id}", "trigger", dict(trigger))
+
+
+def dataset_node(manifest_uri: str, manifest_sha256: str, **attributes: Any) -> Node:
+    return Node(f"dataset:{manifest_sha256}", "dataset", {"manifest_uri": manifest_uri, **attributes})
+
+
+def run_node(run_id: str, pipeline: str) -> Node:
+    return Node(f"run:{run_id}", "run", {"run_id": run_id, "pipeline": pipeline})
+
+
+def model_node(model_name: str, version: int, **attributes: Any) -> Node:
+    return Node(f"model:{model_name}:{version}", "model", {"model_name": model_name, "version": version, **attributes})
+
+
+def alias_change_node(model_name: str, alias: str, change_id: str, **attributes: Any) -> Node:
+    return Node(f"alias_change:{model_name}:{alias}:{change_id}", "alias_change", {"alias": alias, **attributes})
+
+
+def deployment_node(deployment_id: str, **attributes: Any) -> Node:
+    return Node(f"deployment:{deployment_id}", "deployment", dict(attributes))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class MetadataStore:
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._ddb = dynamodb_client
+        self._table = table_name
+
+    def start_run(self, *, run_id: str, pipeline: str, execution_arn: str, trigger: dict[str, Any]) -> PipelineRun:
+        """Create the run record; a retried start of the same run keeps the first."""
+        started_at = now_iso()
+        item = to_item(
+            {
+                "pk": f"RUN#{run_id}",
+                "sk": "RUN",
+                "gsi1pk": f"PIPELINE#{pipeline}",
+                "gsi1sk": started_at,
+                "run_id": run_id,
+                "pipeline": pipeline,
+                "status": "RUNNING",
+                "started_at": started_at,
+                "execution_arn": execution_arn,
+                "trigger": trigger,
+            }
+        )
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise storage_error(exc, f"starting run {run_id}") from exc
+        return self.get_run(run_id)
+
+    def record_step(self, run_id: str, step: StepRun) -> None:
+        item = to_item({"pk": f"RUN#{run_id}", "sk": f"STEP#{step.started_at}#{step.step}", **step.__dict__})
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item)
+        except ClientError as exc:
+            raise storage_error(exc, f"recording step {step.step} of run {run_id}") from exc
+
+    def finish_run(
+        self, run_id: str, *, status: str, error: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Mark a RUNNING run as finished (with an optional summary, e.g. row counts); never rewritten."""
+        values: dict[str, Any] = {":status": {"S": status}, ":ended": {"S": now_iso()}, ":running": {"S": "RUNNING"}}
+        update = "SET #status = :status, ended_at = :ended"
+        if error is not None:
+            values[":error"] = to_item({"error": error})["error"]
+            update += ", #error = :error"
+        if summary is not None:
+            values[":summary"] = to_item({"summary": summary})["summary"]
+            update += ", summary = :summary"
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}},
+                UpdateExpression=update,
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames={"#status": "status", **({"#error": "error"} if error is not None else {})},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return
+            raise storage_error(exc, f"finishing run {run_id}") from exc
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        self._put_values(run_id, "PARAM", params)
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        self._put_values(run_id, "METRIC", metrics)
+
+    def _put_values(self, run_id: str, kind: str, values: dict[str, Any]) -> None:
+        try:
+            for name, value in values.items():
+                item = to_item({"pk": f"RUN#{run_id}", "sk": f"{kind}#{name}", "name": name, "value": value})
+                self._ddb.put_item(TableName=self._table, Item=item)
+        except ClientError as exc:
+            raise storage_error(exc, f"recording {kind.lower()}s of run {run_id}") from exc
+
+    # -- lineage -------------------------------------------------------------------
+    def add_edge(self, source: Node, target: Node, relation: str) -> None:
+        """Record ``source -> target`` with both nodes, in one transaction (idempotent)."""
+        edge = {"source": source.id, "target": target.id, "relation": relation}
+        items = [
+            {"pk": f"NODE#{node.id}", "sk": "NODE", "id": node.id, "kind": node.kind, "attributes": node.attributes}
+            for node in (source, target)
+        ]
+        items.append({"pk": f"NODE#{source.id}", "sk": f"OUT#{target.id}", **edge})
+        items.append({"pk": f"NODE#{target.id}", "sk": f"IN#{source.id}", **edge})
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": self._table, "Item": to_item(item)}} for item in items]
+            )
+        except ClientError as exc:
+            raise storage_error(exc, f"recording lineage {source.id} -> {target.id}") from exc
+
+    def node(self, node_id: str) -> Node:
+        items = self._node_items(node_id, "NODE")
+        if not items:
+            raise KeyError(f"no lineage node {node_id!r}")
+        values = from_item(items[0])
+        return Node(values["id"], values["kind"], values.get("attributes", {}))
+
+    def _node_items(self, node_id: str, prefix: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": f"NODE#{node_id}"}, ":prefix": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        try:
+            while True:
+                response = self._ddb.query(**kwargs)
+                items.extend(response["Items"])
+                if "LastEvaluatedKey" not in response:
+                    return items
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        except ClientError as exc:
+            raise storage_error(exc, f"reading lineage of {node_id}") from exc
+
+    def lineage(self, model_name: str, version: int) -> Lineage:
+        """Everything upstream of the model version (run, data, trigger) and downstream (aliases, deployments)."""
+        root = model_node(model_name, version).id
+        nodes = {root: self.node(root)}
+        edges: set[Edge] = set()
+        for direction in ("IN#", "OUT#"):
+            frontier = [root]
+            while frontier:
+                current = frontier.pop()
+                for raw in self._node_items(current, direction):
+                    values = from_item(raw)
+                    edge = Edge(values["source"], values["target"], values["relation"])
+                    edges.add(edge)
+                    neighbour = edge.source if direction == "IN#" else edge.target
+                    if neighbour not in nodes:
+                        nodes[neighbour] = self.node(neighbour)
+                        frontier.append(neighbour)
+        return Lineage(root, nodes, tuple(sorted(edges, key=lambda e: (e.source, e.target))))
+
+    def get_run(self, run_id: str) -> PipelineRun:
+        try:
+            response = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise storage_error(exc, f"reading run {run_id}") from exc
+        run: dict[str, Any] | None = None
+        steps: list[StepRun] = []
+        params: dict[str, Any] = {}
+        metrics: dict[str, float] = {}
+        for raw in response["Items"]:
+            values = from_item(raw)
+            sk = values.pop("sk")
+            values.pop("pk")
+            if sk == "RUN":
+                run = values
+            elif sk.startswith("PARAM#"):
+                params[values["name"]] = values["value"]
+            elif sk.startswith("METRIC#"):
+                metrics[values["name"]] = values["value"]
+            else:
+                steps.append(StepRun(**values))
+        if run is None:
+            raise KeyError(f"no run {run_id!r}")
+        run.pop("gsi1pk", None)
+        run.pop("gsi1sk", None)
+        return PipelineRun(
+            **run, steps=tuple(sorted(steps, key=lambda s: s.started_at)), params=params, metrics=metrics
+        )
+
+    def list_runs(self, pipeline: str, *, limit: int = 20) -> list[PipelineRun]:
+        try:
+            response = self._ddb.query(
+                TableName=self._table,
+                IndexName=RUNS_BY_PIPELINE_INDEX,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline}"}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except ClientError as exc:
+            raise storage_error(exc, f"listing runs of {pipeline}") from exc
+        return [self.get_run(from_item(item)["run_id"]) for item in response["Items"]]

@@ -1,0 +1,1 @@
+"""C6 model registry: versions, approval, aliases (DynamoDB), artifacts (S3, sha256), the model loader."""

@@ -1,0 +1,1 @@
+"""P6 continuous training: trigger reasons and the retrain guard (cooldown, lock, budget)."""

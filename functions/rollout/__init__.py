@@ -1,0 +1,1 @@
+"""Safe rollout of a promoted model: canary signals, CodeDeploy AppSpec, smoke test."""

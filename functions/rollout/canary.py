@@ -1,0 +1,179 @@
+"""Safe rollout of a promoted model: the pure parts.
+
+- The canary's distribution signal. Evaluation records the share of each
+  label among the holdout predictions (``predicted_share.<label>`` in the
+  version's registered metrics). For each request the inference function
+  emits the *baseline agreement*: the mean, over the request's records, of
+  the baseline share of the predicted label, divided by the baseline's
+  self-agreement ``sum(share**2)``. Its expectation is 1.0 when predictions
+  are distributed as on the holdout and falls towards 0 as predictions move
+  to labels the model rarely predicted there. It is linear in records, so
+  CloudWatch's Average over a minute of requests is meaningful at any batch
+  size; the canary alarm fires when that average drops below the stage's
+  ``canary_min_baseline_agreement``.
+- The CodeDeploy Lambda AppSpec and the context the deployer stores in the
+  deployment's description, read back by the pre-traffic hook and by the
+  outcome recorder.
+- The smoke test the pre-traffic hook runs against the new version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from functions.shared.errors import RolloutError
+
+BASELINE_PREFIX = "predicted_share."
+# Marks the pre-traffic hook's synthetic requests: they are kept out of the canary metrics.
+SMOKE_TEST_HEADER = "x-mlops-smoke-test"
+
+
+def predicted_shares(predicted: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    """Share of each of ``labels`` among ``predicted`` (labels never predicted get 0.0)."""
+    if not predicted:
+        return {label: 0.0 for label in labels}
+    counts = Counter(predicted)
+    return {label: counts.get(label, 0) / len(predicted) for label in labels}
+
+
+def baseline_metrics(shares: Mapping[str, float]) -> dict[str, float]:
+    return {f"{BASELINE_PREFIX}{label}": float(share) for label, share in shares.items()}
+
+
+def baseline_from_metrics(metrics: Mapping[str, float]) -> dict[str, float] | None:
+    """The holdout prediction shares recorded with a version, or None for versions registered without them."""
+    shares = {k.removeprefix(BASELINE_PREFIX): float(v) for k, v in metrics.items() if k.startswith(BASELINE_PREFIX)}
+    return shares if shares and sum(shares.values()) > 0 else None
+
+
+def baseline_agreement(predicted: Sequence[str], baseline: Mapping[str, float]) -> float:
+    """Mean baseline share of the predicted labels over the baseline's self-agreement (1.0 = as on holdout)."""
+    if not predicted:
+        raise ValueError("baseline agreement of an empty prediction list")
+    self_agreement = sum(share * share for share in baseline.values())
+    mean_share = sum(baseline.get(label, 0.0) for label in predicted) / len(predicted)
+    return mean_share / self_agreement
+
+
+@dataclass(frozen=True)
+class RolloutContext:
+    """What a deployment rolls out; stored as the CodeDeploy deployment's description."""
+
+    model_name: str
+    model_version: int
+    previous_model_version: int | None
+    function_name: str
+    alias: str
+    current_function_version: str
+    target_function_version: str
+
+    def to_description(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_description(cls, description: str | None) -> RolloutContext:
+        try:
+            return cls(**json.loads(description or ""))
+        except (ValueError, TypeError) as exc:
+            raise RolloutError(f"deployment description is not a rollout context: {exc}") from None
+
+
+def lambda_appspec(context: RolloutContext, *, before_allow_traffic: str | None) -> dict[str, Any]:
+    """The CodeDeploy AppSpec shifting ``context.alias`` from the current to the target version."""
+    spec: dict[str, Any] = {
+        "version": 0.0,
+        "Resources": [
+            {
+                "InferenceFunction": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "Name": context.function_name,
+                        "Alias": context.alias,
+                        "CurrentVersion": context.current_function_version,
+                        "TargetVersion": context.target_function_version,
+                    },
+                }
+            }
+        ],
+    }
+    if before_allow_traffic:
+        spec["Hooks"] = [{"BeforeAllowTraffic": before_allow_traffic}]
+    return spec
+
+
+def smoke_record(signature: Mapping[str, Any]) -> dict[str, float]:
+    """A valid record: each feature at the middle of its signature range (or its bound, or 0)."""
+    record: dict[str, float] = {}
+    for feature in signature["features"]:
+        low, high = feature.get("minimum"), feature.get("maximum")
+        if low is not None and high is not None:
+            record[feature["name"]] = (float(low) + float(high)) / 2
+        else:
+            record[feature["name"]] = float(low if low is not None else high if high is not None else 0.0)
+    return record
+
+
+def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as the stage sends it, for invoking the function directly."""
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json", SMOKE_TEST_HEADER: "1"},
+        "multiValueHeaders": {"content-type": ["application/json"], SMOKE_TEST_HEADER: ["1"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/smoke{path}",
+            "stage": "smoke",
+            "requestId": "pre-traffic-smoke-test",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def smoke_test_failures(
+    model_answer: Mapping[str, Any], predict_answer: Mapping[str, Any], *, model_version: int, labels: Sequence[str]
+) -> list[str]:
+    """What is wrong with the new version's answers to GET /model and POST /predict (empty: passed)."""
+    problems: list[str] = []
+    if model_answer.get("statusCode") != 200:
+        problems.append(f"GET /model answered {model_answer.get('statusCode')}: {model_answer.get('body')}")
+    elif json.loads(model_answer["body"]).get("version") != model_version:
+        problems.append(
+            f"GET /model serves version {json.loads(model_answer['body']).get('version')}, expected {model_version}"
+        )
+    if predict_answer.get("statusCode") != 200:
+        problems.append(f"POST /predict answered {predict_answer.get('statusCode')}: {predict_answer.get('body')}")
+        return problems
+    body = json.loads(predict_answer["body"])
+    if body.get("model", {}).get("version") != model_version:
+        problems.append(f"POST /predict answered with model version {body.get('model')}, expected {model_version}")
+    predictions = body.get("predictions", [])
+    if len(predictions) != 1 or predictions[0].get("label") not in labels:
+        problems.append(f"POST /predict gave no valid label for the smoke record: {predictions}")
+    return problems
+
+
+def rollback_cause(error_information: Mapping[str, Any] | None, status: str) -> str:
+    """A short cause from CodeDeploy's errorInformation: the activated alarms, or the error message."""
+    info = error_information or {}
+    message = str(info.get("message") or "")
+    marker = "Activated alarms:"
+    if marker in message:
+        return message.split(marker, 1)[1].strip()
+    return f"{info.get('code', status)}: {message}" if message else str(info.get("code", status))
+
+
+def is_smoke_test(headers: Mapping[str, str] | None) -> bool:
+    return any(name.lower() == SMOKE_TEST_HEADER for name in headers or {})

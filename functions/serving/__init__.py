@@ -1,0 +1,1 @@
+"""C8 serving: request signatures, online and batch prediction, prediction capture."""

@@ -1,0 +1,1 @@
+"""C5 training: training sets, data checks, split, fit, evaluate."""

@@ -1,0 +1,223 @@
+"""Where training sets come from, and their manifests.
+
+A ``TrainingSetSource`` turns a model spec into a table with the spec's
+timestamp, feature and label columns, plus a description of where the rows
+came from (recorded in the manifest). Two sources:
+
+- ``FeatureStoreSource``: a point-in-time-correct join of the spec's feature
+  views onto entity rows (an entity file, or the label view's own events in a
+  time window); its description is the feature store's training-set manifest
+  (views and transformation rules by version, every offline file by sha256).
+  This is how the pipeline trains by default (P3, P4: the features a model
+  saw are the features the store serves).
+- ``RawTableSource``: a table (CSV or Parquet) in S3, for bringing a dataset
+  that is not in the store yet; its description is the file's sha256.
+
+``training_source(input)`` picks one from the training pipeline's input:
+``{"feature_store": {"start", "end", "entities_uri", "as_of"}}`` or ``{"source_uri"}``.
+
+A manifest is a small JSON document describing one training set: where its Parquet file is,
+the file's sha256, the source, row count and the statistics later runs compare
+against (drift). The manifest's own sha256 identifies the training set in the registry and the
+lineage graph.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pandas as pd
+
+from functions.feature_store.catalog import view_by_ref
+from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
+from functions.feature_store.manifest import StoredFile
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.training_sets import build_training_set, entity_events, within
+from functions.registry.artifact import sha256_hex
+from functions.shared.errors import ArtifactIntegrityError, ConfigurationError, DataValidationError
+from functions.shared.objects import ObjectStore, S3Uri
+from functions.training.model_spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class BuiltTrainingSet:
+    """A training table and where its rows came from."""
+
+    frame: pd.DataFrame
+    origin: dict[str, Any]
+
+
+class TrainingSetSource(Protocol):
+    def build(self, spec: ModelSpec) -> BuiltTrainingSet: ...
+
+
+def spec_columns(spec: ModelSpec) -> list[str]:
+    return [spec.timestamp, *spec.feature_names, spec.label]
+
+
+class RawTableSource:
+    """A table as shipped: every row, the spec's columns (missing ones are left to validation)."""
+
+    def __init__(self, objects: ObjectStore, source_uri: str) -> None:
+        self._objects = objects
+        self._uri = S3Uri.parse(source_uri)
+
+    def build(self, spec: ModelSpec) -> BuiltTrainingSet:
+        data = self._objects.get_bytes(self._uri)
+        reader = pd.read_csv if self._uri.key.endswith(".csv") else pd.read_parquet
+        frame = reader(io.BytesIO(data))
+        frame = frame[[c for c in spec_columns(spec) if c in frame.columns]]
+        return BuiltTrainingSet(
+            frame, {"source": "table", "source_uri": str(self._uri), "source_sha256": sha256_hex(data)}
+        )
+
+
+class FeatureStoreSource:
+    """The spec's feature views joined point-in-time onto entity rows, read from the offline store."""
+
+    def __init__(
+        self,
+        offline: OfflineStore,
+        objects: ObjectStore,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        entities_uri: str | None = None,
+        as_of: str | None = None,
+    ) -> None:
+        self._offline, self._objects = offline, objects
+        self._start, self._end = _instant(start, "start"), _instant(end, "end")
+        # The store as it is now unless told otherwise, recorded so the set can be rebuilt exactly.
+        self._as_of = _instant(as_of, "as_of") or datetime.now(UTC)
+        self._entities_uri = entities_uri
+
+    def build(self, spec: ModelSpec) -> BuiltTrainingSet:
+        inputs = spec.feature_store
+        if inputs is None:
+            raise ConfigurationError(f"model spec {spec.name!r} declares no feature_store inputs to train from")
+        views = [view_by_ref(ref) for ref in inputs.views]
+        label_view = view_by_ref(inputs.label_view)
+        preloaded: dict[str, tuple[pd.DataFrame, list[StoredFile]]] = {}
+        if self._entities_uri is None:
+            # The label view's rows over the window (TTL back from its start) give the entity rows and
+            # are the join's input for that view: one read.
+            first = self._start or datetime(1970, 1, 1, tzinfo=UTC)
+            last = self._end or datetime.now(UTC)
+            rows, files = self._offline.read(label_view, start=first, end=last, as_of=self._as_of)
+            preloaded[label_view.qualified_name] = (rows, files)
+            entities = entity_events(rows, label_view, start=self._start, end=self._end)
+            if entities.empty:
+                raise DataValidationError(
+                    f"no events of {label_view.qualified_name} in the offline store between "
+                    f"{_iso(self._start) or 'the beginning'} and {_iso(self._end) or 'now'}: ingest data first"
+                )
+        else:
+            entities = self._entity_file(label_view)
+        joined, manifest = build_training_set(
+            self._offline, entities, views, strict=inputs.strict, preloaded=preloaded, as_of=self._as_of
+        )
+        frame = joined.rename(columns={EVENT_TIMESTAMP: spec.timestamp})
+        missing = [c for c in spec_columns(spec) if c not in frame.columns]
+        if missing:
+            names = ", ".join(v.qualified_name for v in views)
+            raise ConfigurationError(
+                f"feature views {names} provide no column(s) {missing} of model spec {spec.name!r}"
+            )
+        origin = {
+            "source": "feature_store",
+            "window": {"start": _iso(self._start), "end": _iso(self._end)},
+            "as_of": _iso(self._as_of),
+            "entities_uri": self._entities_uri,
+            "feature_store": manifest.to_dict(),
+        }
+        return BuiltTrainingSet(frame[spec_columns(spec)], origin)
+
+    def _entity_file(self, label_view: FeatureView) -> pd.DataFrame:
+        assert self._entities_uri is not None
+        entities = self._objects.get_parquet(S3Uri.parse(self._entities_uri))
+        needed = [*label_view.join_keys, EVENT_TIMESTAMP]
+        missing = [c for c in needed if c not in entities.columns]
+        if missing:
+            raise DataValidationError(f"entity file {self._entities_uri} has no column(s) {missing}")
+        return within(entities, start=self._start, end=self._end).reset_index(drop=True)
+
+
+def training_source(
+    request: dict[str, Any], *, objects: ObjectStore, offline: OfflineStore | None
+) -> TrainingSetSource:
+    """The source a training pipeline input asks for, or an error naming what the input lacks."""
+    if "feature_store" in request:
+        options = request["feature_store"] or {}
+        if not isinstance(options, dict):
+            raise DataValidationError(f"'feature_store' must be an object, got {type(options).__name__}")
+        unknown = set(options) - {"start", "end", "entities_uri", "as_of"}
+        if unknown:
+            raise DataValidationError(f"'feature_store' has unknown option(s) {sorted(unknown)}")
+        if offline is None:
+            raise ConfigurationError("no feature store configured to read a training set from")
+        return FeatureStoreSource(offline, objects, **options)
+    if "source_uri" in request:
+        return RawTableSource(objects, request["source_uri"])
+    raise DataValidationError(
+        "the training input needs 'feature_store' ({start, end, entities_uri, as_of}, all optional) "
+        f"or 'source_uri' (a CSV or Parquet table in S3); got keys {sorted(request)}"
+    )
+
+
+def _instant(value: str | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"feature_store {what} {value!r} is not a time") from exc
+    if pd.isna(stamp):
+        raise DataValidationError(f"feature_store {what} {value!r} is not a time")
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class StoredTrainingSet:
+    uri: str
+    sha256: str
+    manifest_uri: str
+    manifest_sha256: str
+    rows: int
+
+    def pointer(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def store_training_set(
+    objects: ObjectStore, frame: pd.DataFrame, *, data_uri: S3Uri, manifest_uri: S3Uri, manifest: dict[str, Any]
+) -> StoredTrainingSet:
+    data = objects.put_parquet(data_uri, frame)
+    document = {**manifest, "data_uri": str(data_uri), "data_sha256": sha256_hex(data), "rows": len(frame)}
+    body = json.dumps(document, sort_keys=True, indent=1).encode()
+    objects.put_bytes(manifest_uri, body, content_type="application/json")
+    return StoredTrainingSet(str(data_uri), sha256_hex(data), str(manifest_uri), sha256_hex(body), len(frame))
+
+
+def read_manifest(objects: ObjectStore, uri: str, sha256: str) -> dict[str, Any]:
+    """The manifest at ``uri``, refused if its bytes are not the recorded ones."""
+    body = objects.get_bytes(S3Uri.parse(uri))
+    if sha256_hex(body) != sha256:
+        raise ArtifactIntegrityError(f"training-set manifest {uri} does not match its recorded sha256")
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def read_verified_parquet(objects: ObjectStore, uri: str, sha256: str) -> pd.DataFrame:
+    """A Parquet file of the run, refused if its bytes changed since they were hashed."""
+    data = objects.get_bytes(S3Uri.parse(uri))
+    if sha256_hex(data) != sha256:
+        raise ArtifactIntegrityError(f"{uri} changed since it was recorded (sha256 mismatch)")
+    return pd.read_parquet(io.BytesIO(data))
