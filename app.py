@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
-"""CDK app: pick the stage (``-c stage=dev|prod``, default dev), build its stack, run cdk-nag."""
+"""CDK app: pick the stage (``-c stage=dev|prod``) and the project (``-c project=PATH``), build, run cdk-nag.
+
+Both defaults live in ``cdk.json``'s context (stage ``dev``, the shipped demo project).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 from aws_cdk import App, Environment
 
+from functions.shared.errors import ProjectError
 from infra.app_builder import build_app
+from infra.config import StageConfigError
 
 
 def main() -> None:
     app = App()
     stage = app.node.try_get_context("stage") or "dev"
+    project = app.node.try_get_context("project")
+    if not project:
+        sys.exit("error: no project: pass -c project=PATH (cdk.json sets the shipped demo by default)")
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
-    build_app(app, stage, env=Environment(account=account, region=region) if account and region else None)
+    try:
+        build_app(app, stage, project, env=Environment(account=account, region=region) if account and region else None)
+    except (ProjectError, StageConfigError) as exc:
+        sys.exit(f"error: {exc}")
     app.synth()
 
 

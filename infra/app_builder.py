@@ -1,9 +1,13 @@
-"""Build the stacks of a stage into an app; shared by ``app.py`` and the tests."""
+"""Build the stacks of a stage and a project into an app; shared by ``app.py`` and the tests."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from aws_cdk import App, Environment, Stack, Tags
 
+from functions.project import load_project
 from infra.cicd_config import CICD
 from infra.config import stage_config
 from infra.nag import add_nag_checks
@@ -12,16 +16,26 @@ from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.mlops_stack import MlopsStack
 
 
-def build_app(app: App, stage: str, *, env: Environment | None = None) -> list[Stack]:
-    """The stage's MlopsStack first, then the account's CI/CD stack (deployed separately, once)."""
-    config = stage_config(stage)
+def build_app(app: App, stage: str, project_dir: str | Path, *, env: Environment | None = None) -> list[Stack]:
+    """The stage's MlopsStack for the project in ``project_dir``, then the account's CI/CD stack.
+
+    The project is loaded (and so checked) here: a broken project fails synth, before anything deploys.
+    """
+    project = load_project(project_dir)
+    config = replace(stage_config(stage), model_name=project.models[0].name)
     stack = MlopsStack(
-        app, config.prefix, config=config, env=env, description=f"Serverless MLOps toolkit, stage {config.name}"
+        app,
+        config.prefix,
+        config=config,
+        project=project,
+        env=env,
+        description=f"Serverless MLOps toolkit, stage {config.name}, project {project.name}",
     )
     cicd = CicdStack(
         app, CICD_STACK_NAME, config=CICD, env=env, description="GitHub OIDC deploy roles of the MLOps toolkit"
     )
     Tags.of(app).add("project", "serverless-mlops")
     Tags.of(stack).add("stage", config.name)
+    Tags.of(stack).add("mlops-project", project.name)
     add_nag_checks(app)
     return [stack, cicd]

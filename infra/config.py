@@ -62,7 +62,8 @@ class StageConfig:
     """Everything that differs between dev and prod."""
 
     name: str
-    model_name: str = "seattle-weather"
+    # The served model: set from the project by ``infra.app_builder`` (the project declares its models).
+    model_name: str = ""
     retain_data: bool = False
     log_retention_days: int = 14
     # Lambda's 15-minute maximum: larger sets go to AWS Batch (batch_threshold_rows), not a longer Lambda.
@@ -73,7 +74,6 @@ class StageConfig:
     retrain_schedule: str = "cron(0 3 ? * MON *)"
     api_rate_limit_rps: int = 50
     api_burst_limit: int = 100
-    min_accuracy: float = 0.6
     # "auto": the pipeline approves a candidate that passes the gate and makes it champion;
     # "manual": it stays pending until a person approves and promotes it.
     approval_policy: str = "auto"
@@ -129,7 +129,7 @@ class StageConfig:
     def __post_init__(self) -> None:
         if not _STAGE_NAME.match(self.name):
             raise StageConfigError(f"name must match {_STAGE_NAME.pattern}, got {self.name!r}")
-        if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", self.model_name):
+        if self.model_name and not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", self.model_name):
             raise StageConfigError(f"model_name must be lowercase letters, digits and '-', got {self.model_name!r}")
         if self.log_retention_days not in _LOG_RETENTION_DAYS:
             raise StageConfigError(
@@ -149,8 +149,6 @@ class StageConfig:
             raise StageConfigError("api_rate_limit_rps and api_burst_limit must be positive")
         if self.api_burst_limit < self.api_rate_limit_rps:
             raise StageConfigError("api_burst_limit must be at least api_rate_limit_rps")
-        if not 0.0 <= self.min_accuracy <= 1.0:
-            raise StageConfigError(f"min_accuracy must be within 0..1, got {self.min_accuracy}")
         if self.approval_policy not in ("auto", "manual"):
             raise StageConfigError(f"approval_policy must be 'auto' or 'manual', got {self.approval_policy!r}")
         if not 0.0 < self.max_majority_share <= 1.0 or not 0.0 < self.max_label_drift <= 1.0:
@@ -274,7 +272,6 @@ STAGES: dict[str, StageConfig] = {
         inference=FunctionSizing(memory_mb=2048, timeout_s=10),
         api_rate_limit_rps=200,
         api_burst_limit=400,
-        min_accuracy=0.65,
         capture_sample_rate=0.2,
         kms_deletion_window_days=30,
         canary_minutes=10,

@@ -7,8 +7,9 @@ from functions.feature_store.definitions import (
     FeatureView,
     Field,
     RawSource,
-    TransformationRef,
+    Transformation,
     ValueType,
+    transformation,
 )
 from functions.feature_store.manifest import StoredFile, TrainingSetManifest, WriteManifest, training_set_manifest
 from functions.feature_store.point_in_time import point_in_time_join
@@ -23,12 +24,13 @@ __all__ = [
     "RawSource",
     "StoredFile",
     "TrainingSetManifest",
-    "TransformationRef",
+    "Transformation",
     "ValidationResult",
     "ValueType",
     "WriteManifest",
     "enforce_bad_row_fraction",
     "point_in_time_join",
     "training_set_manifest",
+    "transformation",
     "validate_rows",
 ]

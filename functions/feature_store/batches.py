@@ -36,7 +36,6 @@ from functions.feature_store.partitions import (
     transform_with_context,
     valid_source_rows,
 )
-from functions.feature_store.transformations import lookback
 from functions.feature_store.validation import (
     REASON,
     ROW_NUMBER,
@@ -212,7 +211,7 @@ def reconcile_batch(
     )
     # After the report and the quarantine, so a rejected batch still shows why; before any store write.
     check_bad_row_fraction(rows_in, rows_quarantined, reasons, max_bad_row_fraction)
-    check_time_ordered(plan, [v for v in views if lookback(v.transformation) > timedelta(0)])
+    check_time_ordered(plan, [v for v in views if v.transformation.lookback > timedelta(0)])
     staging.put_plan(plan)
     return ReconciledBatch(counts=counts, reasons=reasons, plan=plan, duplicates=duplicates)
 
@@ -263,11 +262,11 @@ def write_partition(
     before this partition (pyarrow filters): memory is bounded by the partition plus that lookback.
     """
     own = objects.get_parquet(S3Uri.parse(partition.staged_uri)).drop(columns=[ROW_NUMBER])
-    plan = staging.plan() if any(lookback(v.transformation) > timedelta(0) for v in views) else []
+    plan = staging.plan() if any(v.transformation.lookback > timedelta(0) for v in views) else []
     contexts: dict[timedelta, pd.DataFrame] = {}
     writes = []
     for view in views:
-        span = lookback(view.transformation)
+        span = view.transformation.lookback
         if span not in contexts:
             contexts[span] = _context(objects, source, partition, plan, span)
         rows = transform_with_context(view, own, contexts[span], partition.start)

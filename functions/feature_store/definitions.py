@@ -2,17 +2,21 @@
 
 Definitions are plain frozen dataclasses checked when they are built, so a
 mistake (an unknown type, a key missing from the schema, a negative TTL)
-fails at import time with a message naming it, not deep inside a pipeline.
-A feature view is identified by ``name`` and ``version``: a change to its
+fails when the project loads, with a message naming it, not deep inside a pipeline.
+They are the vocabulary of a project (see ``functions/project``). A feature view is
+identified by ``name`` and ``version``: a change to its
 schema or to the transformation producing it is a new version, and a
 training set records the versions it read (see ``manifest.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+
+import pandas as pd
 
 from functions.shared.errors import ConfigurationError
 
@@ -80,15 +84,52 @@ class Entity:
             raise ConfigurationError(f"entity {self.name!r} needs at least one join key")
 
 
+Rule = Callable[[pd.DataFrame], pd.DataFrame]
+
+
 @dataclass(frozen=True)
-class TransformationRef:
-    """A transformation rule by name and version (resolved in ``transformations.py``)."""
+class Transformation:
+    """A versioned rule: a pure function from validated raw rows to one view's feature rows.
+
+    ``lookback``: a windowed rule's output row at event time ``t`` may depend on raw rows
+    in ``[t - lookback, t]``. A partitioned run gives each partition, as context, the other
+    partitions' rows in that span before the partition's first row; a windowed rule keeps
+    the raw row's timestamp as its ``event_timestamp`` (so context rows can be told apart).
+    Changing what a rule computes means a new version, never an edit of an old one: the
+    offline write manifest and the training-set manifest record ``name@vN``.
+    """
 
     name: str
     version: int
+    fn: Rule = field(compare=False, repr=False)
+    lookback: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "_").isidentifier():
+            raise ConfigurationError(f"transformation name {self.name!r} must be an identifier")
+        if self.version < 1:
+            raise ConfigurationError(f"transformation {self.name!r}: version must be >= 1, got {self.version}")
+        if self.lookback < timedelta(0):
+            raise ConfigurationError(f"transformation {self}: lookback must not be negative")
+        if not callable(self.fn):
+            raise ConfigurationError(f"transformation {self}: fn must be a function of a DataFrame")
+
+    def __call__(self, raw: pd.DataFrame) -> pd.DataFrame:
+        return self.fn(raw)
 
     def __str__(self) -> str:
         return f"{self.name}@v{self.version}"
+
+
+def transformation(
+    name: str, version: int, *, lookback: timedelta = timedelta(0)
+) -> Callable[[Rule], Transformation]:
+    """Decorator: ``@transformation("daily", version=1)`` turns a function into a ``Transformation``."""
+
+    def wrap(fn: Rule) -> Transformation:
+        return Transformation(name, version, fn, lookback)
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -125,7 +166,7 @@ class FeatureView:
     schema: tuple[Field, ...]
     ttl: timedelta
     source: str
-    transformation: TransformationRef
+    transformation: Transformation
     description: str = ""
 
     def __post_init__(self) -> None:

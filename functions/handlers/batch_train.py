@@ -24,8 +24,7 @@ from functions.handlers.train import train_candidate
 from functions.shared.clients import client
 from functions.shared.errors import ConfigurationError
 from functions.shared.objects import ObjectStore, S3Uri
-from functions.shared.settings import PipelineSettings
-from functions.training.model_spec import model_spec
+from functions.shared.settings import PipelineSettings, project
 
 __all__ = ["RUN_ID", "SETTINGS", "SPLIT", "main"]
 
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     store = ObjectStore(client("s3"))
     result = train_candidate(
         store,
-        model_spec(settings.model_name),
+        project().model(settings.model_name),
         json.loads(args.split),
         S3Uri(settings.artifact_bucket, f"runs/{args.run_id}/train"),
     )

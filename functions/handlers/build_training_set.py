@@ -18,8 +18,7 @@ from functions.handlers.pipeline_context import metadata, objects, run_artifact
 from functions.handlers.step_tracking import tracked_step
 from functions.metadata.metadata_store import dataset_node, run_node
 from functions.shared.clients import client
-from functions.shared.settings import TrainingSetSettings
-from functions.training.model_spec import model_spec
+from functions.shared.settings import TrainingSetSettings, project
 from functions.training.training_sets import store_training_set, training_source
 
 __all__ = ["SETTINGS", "handler"]
@@ -37,10 +36,10 @@ def settings() -> TrainingSetSettings:
 @logger.inject_lambda_context
 @tracked_step("BuildTrainingSet", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = model_spec(settings().model_name)
+    spec = project().model(settings().model_name)
     request = {k: v for k, v in event["input"].items() if k != "trigger"}
     offline = OfflineStore(client("s3"), settings().feature_offline_bucket)
-    built = training_source(request, objects=objects(), offline=offline).build(spec)
+    built = training_source(request, objects=objects(), offline=offline, project=project()).build(spec)
     stored = store_training_set(
         objects(),
         built.frame,

@@ -1,8 +1,7 @@
-"""Evaluate: score the candidate and the current champion on the same holdout; apply the gate.
+"""Evaluate: score the candidate and the current champion on the same holdout; apply the model's gate.
 
-The gate passes when the candidate meets the absolute minimum from the stage config AND is not
-worse than the champion re-scored on this run's holdout (accuracy and macro F1). With no
-champion yet, only the absolute minimum applies.
+The rule is ``functions/training/gate.py``: floors, per-class floors, and the primary metric
+against the champion re-scored on this run's holdout (with no champion, only the floors).
 """
 
 from __future__ import annotations
@@ -19,8 +18,9 @@ from functions.registry.artifact import load_verified_model
 from functions.registry.model_store import load_registered_model
 from functions.shared.errors import ModelNotFoundError
 from functions.shared.objects import S3Uri
+from functions.shared.settings import project
 from functions.training.fit import evaluate_model
-from functions.training.model_spec import model_spec
+from functions.training.gate import decide
 from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
@@ -33,39 +33,46 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @tracked_step("Evaluate", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = model_spec(settings().model_name)
+    spec = project().model(settings().model_name)
     candidate, split = event["candidate"], event["split"]
     holdout = read_verified_parquet(objects(), split["holdout_uri"], split["holdout_sha256"])
     model = load_verified_model(objects().get_bytes(S3Uri.parse(candidate["artifact_uri"])), candidate["sha256"])
     evaluation = evaluate_model(model, holdout, spec)
-    reasons: list[str] = []
-    if evaluation.accuracy < settings().min_accuracy:
-        reasons.append(f"holdout accuracy {evaluation.accuracy:.4f} is below the minimum {settings().min_accuracy}")
     champion_out: dict[str, Any] | None = None
     try:
         champion = registry().resolve_alias(spec.name, "champion")
     except ModelNotFoundError:
         champion = None
+    rescored = None
     if champion is not None:
         rescored = evaluate_model(load_registered_model(objects(), champion), holdout, spec)
-        champion_out = {"version": champion.version, "metrics": rescored.as_metrics()}
-        for name, value in rescored.as_metrics().items():
-            if evaluation.as_metrics()[name] < value:
-                reasons.append(
-                    f"holdout {name} {evaluation.as_metrics()[name]:.4f} is worse than champion version "
-                    f"{champion.version}'s {value:.4f} on the same holdout"
-                )
-    passed = not reasons
+        champion_out = {"version": champion.version, "metrics": rescored.quality}
+    decision = decide(
+        spec.gate,
+        spec.task,
+        evaluation.quality,
+        per_class_f1=evaluation.per_class_f1,
+        champion=rescored.quality if rescored else None,
+        champion_version=champion.version if champion else None,
+    )
     metadata().log_metrics(event["run_id"], {f"holdout_{k}": v for k, v in evaluation.as_metrics().items()})
     metrics.add_dimension(name="Model", value=spec.name)
-    metrics.add_metric(name="HoldoutAccuracy", unit=MetricUnit.NoUnit, value=evaluation.accuracy)
-    logger.info("candidate evaluated", extra={"accuracy": evaluation.accuracy, "passed": passed, "reasons": reasons})
+    metrics.add_metric(
+        name="HoldoutPrimaryMetric", unit=MetricUnit.NoUnit, value=evaluation.quality[spec.gate.primary_metric]
+    )
+    logger.info("candidate evaluated", extra={"quality": evaluation.quality, "passed": decision.passed,
+                                              "reasons": decision.reasons})  # fmt: skip
     return {
         "metrics": evaluation.as_metrics(),
         "per_class_f1": evaluation.per_class_f1,
         "holdout_rows": evaluation.holdout_rows,
-        "min_accuracy": settings().min_accuracy,
+        "gate": {
+            "primary_metric": spec.gate.primary_metric,
+            "floors": dict(spec.gate.floors),
+            "per_class_floors": dict(spec.gate.per_class_floors),
+            "tolerance": spec.gate.tolerance,
+        },
         "champion": champion_out,
-        "passed": passed,
-        "reason": "; ".join(reasons) if reasons else "quality gate passed",
+        "passed": decision.passed,
+        "reason": decision.reason,
     }

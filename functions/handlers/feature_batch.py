@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.batches import reconcile_batch, summarize_writes
-from functions.feature_store.catalog import raw_source, views_of_source
 from functions.handlers.feature_context import (
     SETTINGS,
     batch_folder,
@@ -19,6 +18,7 @@ from functions.handlers.feature_context import (
     settings,
 )
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -37,15 +37,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracked_step("PlanBatch", metadata)
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     folder, source = batch_folder(event["input"])
-    raw_source(source)  # an unknown source fails here, before any partition is read
+    project().raw_source(source)  # an unknown source fails here, before any partition is read
     return {"source": source, "source_prefix": str(folder), "bucket": folder.bucket, "prefix": folder.key}
 
 
 @tracked_step("Reconcile", metadata)
 def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id, batch = event["run_id"], event["batch"]
-    source = raw_source(batch["source"])
-    views = views_of_source(source.name)
+    source = project().raw_source(batch["source"])
+    views = project().views_of_source(source.name)
     staging = batch_staging(run_id)
     result = reconcile_batch(
         staging,
@@ -73,5 +73,5 @@ def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @tracked_step("SummarizeWrites", metadata)
 def summarize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    views = views_of_source(event["batch"]["source"])
+    views = project().views_of_source(event["batch"]["source"])
     return {"writes": summarize_writes(batch_staging(event["run_id"]), views)}

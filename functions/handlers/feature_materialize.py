@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.catalog import feature_view
 from functions.feature_store.materialization import materialize
 from functions.handlers.feature_context import SETTINGS, metadata, offline, online, settings
 from functions.handlers.step_tracking import tracked_step
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -23,7 +23,7 @@ logger = Logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = []
     for entry in event["transformed"]["views"]:
-        view = feature_view(entry["view"], entry["version"])
+        view = project().feature_view(entry["view"], entry["version"])
         results.append(asdict(materialize(view, offline(), online(), chunk_rows=settings().chunk_rows)))
     logger.info("materialized", extra={"views": results})
     return {"views": results}

@@ -7,11 +7,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.catalog import views_of_source
 from functions.feature_store.transformations import apply_transformation
 from functions.handlers.feature_context import SETTINGS, metadata, objects, staged
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -24,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id, validation = event["run_id"], event["validation"]
     valid = objects().get_parquet(S3Uri.parse(validation["staged_uri"]))
     views = []
-    for view in views_of_source(validation["source"]):
+    for view in project().views_of_source(validation["source"]):
         rows = apply_transformation(view, valid)
         target = staged(run_id, f"{view.name}-v{view.version}.parquet")
         objects().put_parquet(target, rows)

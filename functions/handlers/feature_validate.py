@@ -7,12 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.catalog import raw_source
 from functions.feature_store.manifest import sha256_hex
 from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline, settings, source_name_of, staged
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -24,7 +24,7 @@ logger = Logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = event["run_id"]
     uri = S3Uri.parse(event["source_uri"])
-    source = raw_source(event.get("source") or source_name_of(uri.key))
+    source = project().raw_source(event.get("source") or source_name_of(uri.key))
     data = objects().get_bytes(uri)
     result = validate_rows(read_raw_table(data, uri.key), source.schema, unique_keys=source.unique_keys)
     quarantine_uri = (

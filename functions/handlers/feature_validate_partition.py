@@ -8,11 +8,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.batches import validate_partition
-from functions.feature_store.catalog import raw_source
 from functions.feature_store.partitions import is_partition_file
 from functions.handlers.feature_context import SETTINGS, batch_staging, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         batch_staging(event["run_id"]),
         objects(),
         offline(),
-        source=raw_source(event["source"]),
+        source=project().raw_source(event["source"]),
         source_uri=str(uri),
         data=objects().get_bytes(uri),
     )

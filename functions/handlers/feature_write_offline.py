@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.catalog import feature_view
 from functions.feature_store.offline_store import write_summary
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
+from functions.shared.settings import project
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -26,7 +26,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     created = datetime.now(UTC)
     writes = []
     for entry in event["transformed"]["views"]:
-        view = feature_view(entry["view"], entry["version"])
+        view = project().feature_view(entry["view"], entry["version"])
         rows = objects().get_parquet(S3Uri.parse(entry["staged_uri"]))
         manifest, written = offline().write(
             view,

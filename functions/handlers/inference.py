@@ -173,8 +173,8 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
     A NOT_FOUND or EXPIRED entity gets its status and no prediction (the others are still
     answered); the features are the serving model's signature, read from the configured view.
     """
-    from functions.feature_store.catalog import feature_view
     from functions.feature_store.online_store import OnlineStore
+    from functions.shared.settings import project
 
     if not settings().online_table or not settings().online_view:
         raise InvalidRequestError("this deployment has no online feature view; send 'records'", status=422)
@@ -184,7 +184,7 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
         raise InvalidRequestError(f"'entities' has {len(entities)} items, the limit is {settings().max_records}",
                                   status=413)  # fmt: skip
     name, _, version = settings().online_view.partition(":v")
-    view = feature_view(name, int(version) if version else None)
+    view = project().feature_view(name, int(version) if version else None)
     for index, entity in enumerate(entities):
         if not isinstance(entity, dict) or set(entity) != set(view.join_keys):
             raise InvalidRequestError(f"entities[{index}] must be an object with exactly {list(view.join_keys)}")

@@ -24,7 +24,8 @@ from functions.registry.onnx_model import OnnxExport, export_onnx
 from functions.serving.signature import ModelSignature
 from functions.shared.clients import client
 from functions.shared.objects import S3Uri
-from functions.training.model_spec import model_spec
+from functions.shared.settings import project
+from functions.training.fit import model_input
 from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
@@ -35,7 +36,7 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Register", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = model_spec(settings().model_name)
+    spec = project().model(settings().model_name)
     candidate, dataset, evaluation = event["candidate"], event["dataset"], event["evaluation"]
     passed = bool(evaluation["passed"])
     onnx_fields: dict[str, str | None] = {}
@@ -75,7 +76,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         split = event["split"]
         train = read_verified_parquet(objects(), split["train_uri"], split["train_sha256"])
         features = train[spec.feature_names]
-        baseline = build_baseline(features, spec.feature_names, model.predict(features.to_numpy(dtype=float)))
+        baseline = build_baseline(features, spec.feature_names, model.predict(model_input(train, spec)))
         store_baseline(client("s3"), settings().artifact_bucket, version.model_name, version.version, baseline)
     metadata().add_edge(
         run_node(event["run_id"], "training"),

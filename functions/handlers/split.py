@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_artifact, settings
 from functions.handlers.step_tracking import tracked_step
 from functions.registry.artifact import sha256_hex
+from functions.shared.settings import project
 from functions.training.dataset import validate_training_frame
 from functions.training.fit import time_based_split
-from functions.training.model_spec import model_spec
 from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler"]
@@ -23,7 +23,7 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Split", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = model_spec(settings().model_name)
+    spec = project().model(settings().model_name)
     dataset = event["dataset"]
     frame = validate_training_frame(read_verified_parquet(objects(), dataset["uri"], dataset["sha256"]), spec)
     split = time_based_split(frame, spec)

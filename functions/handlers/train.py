@@ -17,8 +17,9 @@ from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run
 from functions.handlers.step_tracking import tracked_step
 from functions.registry.artifact import serialize_model
 from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.settings import project
 from functions.training.fit import train_model
-from functions.training.model_spec import ModelSpec, model_spec
+from functions.training.model_spec import ModelSpec
 from functions.training.training_sets import read_verified_parquet
 
 __all__ = ["SETTINGS", "handler", "read_dataset", "train_candidate"]
@@ -42,7 +43,7 @@ def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], 
         "artifact_uri": str(target),
         "sha256": artifact.sha256,
         "spec": spec.name,
-        "params": {**spec.params, "seed": spec.seed, "estimator": spec.estimator.__name__},
+        "params": {**spec.params, "seed": spec.seed, "estimator": type(model).__name__},
         "train_rows": len(train),
     }
     # The Batch path cannot return a payload to Step Functions: the result travels as this pointer.
@@ -57,7 +58,7 @@ def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], 
 @logger.inject_lambda_context
 @tracked_step("Train", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = model_spec(settings().model_name)
+    spec = project().model(settings().model_name)
     result = train_candidate(objects(), spec, event["split"], run_artifact(event["run_id"], "train"))
     metadata().log_params(event["run_id"], {**result["params"], "training_backend": "lambda"})
     logger.info("model trained", extra={"uri": result["artifact_uri"], "train_rows": result["train_rows"]})

@@ -13,43 +13,66 @@ from functions.shared.errors import InvalidRequestError
 if TYPE_CHECKING:
     from functions.training.model_spec import ModelSpec
 
+# How a feature's value type reads in a signature (and in the API's request model).
+_DTYPES = {"float64": "float", "int64": "int", "bool": "bool", "string": "string"}
+
 
 @dataclass(frozen=True)
 class FeatureSignature:
     name: str
-    dtype: str
-    minimum: float
-    maximum: float
+    dtype: str  # "float", "int", "bool" or "string"
+    minimum: float | None = None
+    maximum: float | None = None
+    allowed: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
 class ModelSignature:
     features: tuple[FeatureSignature, ...]
     labels: tuple[str, ...]
+    task: str = "classification"
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> ModelSignature:
         return cls(
-            features=tuple(FeatureSignature(c.name, "float", c.minimum, c.maximum) for c in spec.features),
-            labels=spec.labels,
+            features=tuple(
+                FeatureSignature(f.name, _DTYPES[f.dtype], f.minimum, f.maximum, f.allowed) for f in spec.inputs
+            ),
+            labels=tuple(spec.labels),
+            task=str(spec.task),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "features": [
-                {"name": f.name, "dtype": f.dtype, "minimum": f.minimum, "maximum": f.maximum} for f in self.features
+                {
+                    "name": f.name,
+                    "dtype": f.dtype,
+                    "minimum": f.minimum,
+                    "maximum": f.maximum,
+                    **({"allowed": list(f.allowed)} if f.allowed is not None else {}),
+                }
+                for f in self.features
             ],
             "labels": list(self.labels),
+            "task": self.task,
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ModelSignature:
         return cls(
             features=tuple(
-                FeatureSignature(f["name"], f["dtype"], float(f["minimum"]), float(f["maximum"]))
+                FeatureSignature(
+                    f["name"],
+                    f["dtype"],
+                    None if f.get("minimum") is None else float(f["minimum"]),
+                    None if f.get("maximum") is None else float(f["maximum"]),
+                    tuple(f["allowed"]) if f.get("allowed") is not None else None,
+                )
                 for f in raw["features"]
             ),
-            labels=tuple(raw["labels"]),
+            labels=tuple(raw.get("labels", ())),
+            task=raw.get("task", "classification"),
         )
 
 

@@ -54,3 +54,7 @@ class InvalidRequestError(MlopsError):
 
 class RolloutError(MlopsError):
     """A model rollout cannot start or its deployment is not one the rollout made."""
+
+
+class ProjectError(ConfigurationError):
+    """A project folder does not load or its definitions are inconsistent; the message names file and field."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
+from functions.project.definition import Project
+from functions.project.loader import load_project
 from functions.shared.errors import ConfigurationError
 
 ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
@@ -22,6 +25,9 @@ CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
 ONLINE_VIEW = "MLOPS_ONLINE_VIEW"
 CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
+# Where the deployment's project is (set on every function; the image ships it at IMAGE_PROJECT_DIR).
+PROJECT_DIR = "MLOPS_PROJECT_DIR"
+IMAGE_PROJECT_DIR = "/var/task/project"
 # Set by the rollout deployer on the version it publishes: serve exactly this model version.
 MODEL_VERSION = "MLOPS_MODEL_VERSION"
 INFERENCE_FUNCTION = "MLOPS_INFERENCE_FUNCTION"
@@ -30,7 +36,6 @@ DEPLOY_APPLICATION = "MLOPS_DEPLOY_APPLICATION"
 DEPLOY_GROUP = "MLOPS_DEPLOY_GROUP"
 PRE_TRAFFIC_HOOK = "MLOPS_PRE_TRAFFIC_HOOK"
 CANARY_ALARMS = "MLOPS_CANARY_ALARMS"
-MIN_ACCURACY = "MLOPS_MIN_ACCURACY"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
 MONITOR_WINDOW_MINUTES = "MLOPS_MONITOR_WINDOW_MINUTES"
@@ -80,6 +85,12 @@ APPROVAL_POLICIES = ("auto", "manual")
 RUNS_BY_PIPELINE_INDEX = "gsi1"
 
 
+@lru_cache(maxsize=1)
+def project() -> Project:
+    """The deployment's project, loaded once per process (a cold start) from ``MLOPS_PROJECT_DIR``."""
+    return load_project(_require(os.environ, PROJECT_DIR))
+
+
 def _require(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "")
     if not value:
@@ -104,7 +115,6 @@ class PipelineSettings:
     registry_table: str
     metadata_table: str
     model_name: str
-    min_accuracy: float
     code_commit: str
     requirements_sha256: str
     approval_policy: str
@@ -124,7 +134,6 @@ class PipelineSettings:
             registry_table=_require(env, REGISTRY_TABLE),
             metadata_table=_require(env, METADATA_TABLE),
             model_name=_require(env, MODEL_NAME),
-            min_accuracy=float(_number(env, MIN_ACCURACY, float)),
             code_commit=_require(env, CODE_COMMIT),
             requirements_sha256=_require(env, REQUIREMENTS_SHA256),
             approval_policy=policy,

@@ -14,19 +14,23 @@ from typing import Any
 
 import pandas as pd
 
+from functions.feature_store.definitions import ValueType
 from functions.shared.errors import DataValidationError
 from functions.training.model_spec import ModelSpec
 
 
 def dataset_stats(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, Any]:
     """Row count, label shares and per-feature mean/std: what the manifest keeps for drift checks."""
-    labels = frame[spec.label].astype(str).value_counts(normalize=True).sort_index()
+    numeric = [f.name for f in spec.inputs if f.dtype in (ValueType.FLOAT64, ValueType.INT64)]
+    if not spec.is_classifier:
+        # A regression target drifts like a feature: its mean moving in previous standard deviations.
+        numeric.append(spec.label)
+    labels = frame[spec.label].astype(str).value_counts(normalize=True).sort_index() if spec.is_classifier else {}
     return {
         "rows": len(frame),
-        "label_shares": {str(k): float(v) for k, v in labels.items()},
+        "label_shares": {str(k): float(v) for k, v in dict(labels).items()},
         "features": {
-            name: {"mean": float(frame[name].mean()), "std": float(frame[name].std(ddof=0))}
-            for name in spec.feature_names
+            name: {"mean": float(frame[name].mean()), "std": float(frame[name].std(ddof=0))} for name in numeric
         },
     }
 
@@ -34,6 +38,8 @@ def dataset_stats(frame: pd.DataFrame, spec: ModelSpec) -> dict[str, Any]:
 def check_label_balance(stats: dict[str, Any], *, max_majority_share: float) -> None:
     """Refuse a set whose majority class alone is ``max_majority_share`` or more of the rows."""
     shares: dict[str, float] = stats["label_shares"]
+    if not shares:  # a regression target has no classes to be degenerate in
+        return
     label, share = max(shares.items(), key=lambda kv: kv[1])
     if share >= max_majority_share:
         raise DataValidationError(

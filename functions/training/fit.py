@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
 
+from functions.feature_store.definitions import ValueType
 from functions.rollout.canary import baseline_metrics, predicted_shares
 from functions.shared.errors import DataValidationError
-from functions.training.model_spec import ModelSpec
+from functions.training.model_spec import ModelSpec, Task
+
+_NUMERIC = (ValueType.FLOAT64, ValueType.INT64)
 
 
 @dataclass(frozen=True)
@@ -21,15 +33,35 @@ class Split:
 
 @dataclass(frozen=True)
 class Evaluation:
-    accuracy: float
-    macro_f1: float
-    per_class_f1: dict[str, float]
+    """Holdout quality of one model (``quality``: the task's metrics), and the canary's baseline."""
+
+    quality: dict[str, float]
     holdout_rows: int
+    per_class_f1: dict[str, float] = field(default_factory=dict)
     # Share of each label among the holdout predictions: the baseline a canary is compared with.
     predicted_shares: dict[str, float] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, float]:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, **baseline_metrics(self.predicted_shares)}
+        """What the registry records with the version: quality metrics, then the canary baseline."""
+        return {**self.quality, **baseline_metrics(self.predicted_shares)}
+
+
+def model_input(frame: pd.DataFrame, spec: ModelSpec) -> Any:
+    """The estimator's input for ``frame``: the one rule every fit, score and prediction goes through.
+
+    All-numeric models take a float matrix (what ONNX's single tensor input serves); a model
+    with string or bool features takes the DataFrame of its features, columns by name, so a
+    ``ColumnTransformer`` can pick and encode them.
+    """
+    if all(f.dtype in _NUMERIC for f in spec.inputs):
+        return frame[spec.feature_names].to_numpy(dtype=float)
+    return frame[spec.feature_names]
+
+
+def target(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    if spec.is_classifier:
+        return frame[spec.label].astype(str).to_numpy()
+    return frame[spec.label].to_numpy(dtype=float)
 
 
 def time_based_split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
@@ -45,23 +77,37 @@ def time_based_split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
     return Split(train=ordered.iloc[:cut], holdout=ordered.iloc[cut:])
 
 
-def train_model(train: pd.DataFrame, spec: ModelSpec) -> ClassifierMixin:
+def train_model(train: pd.DataFrame, spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
     """Fit the spec's estimator; seeded, so the same data gives the same model."""
-    model = spec.build_estimator()
-    model.fit(train[spec.feature_names].to_numpy(dtype=float), train[spec.label].astype(str).to_numpy())
+    model = spec.build_estimator(overrides)
+    model.fit(model_input(train, spec), target(train, spec))
     return model
 
 
-def evaluate_model(model: ClassifierMixin, holdout: pd.DataFrame, spec: ModelSpec) -> Evaluation:
-    """Holdout accuracy, macro F1 and F1 per class."""
-    truth = holdout[spec.label].astype(str).to_numpy()
-    predicted = model.predict(holdout[spec.feature_names].to_numpy(dtype=float))
+def evaluate_model(model: Any, holdout: pd.DataFrame, spec: ModelSpec) -> Evaluation:
+    """The task's holdout metrics (classification: accuracy, macro and per-class F1; regression: rmse, mae, r2)."""
+    truth = target(holdout, spec)
+    predicted = np.asarray(model.predict(model_input(holdout, spec)))
+    if spec.task is Task.REGRESSION:
+        predicted = predicted.astype(float).ravel()
+        r2 = float(r2_score(truth, predicted)) if len(truth) > 1 else float("nan")
+        return Evaluation(
+            quality={
+                "rmse": float(math.sqrt(mean_squared_error(truth, predicted))),
+                "mae": float(mean_absolute_error(truth, predicted)),
+                "r2": r2 if math.isfinite(r2) else 0.0,
+            },
+            holdout_rows=len(holdout),
+        )
     classes = list(spec.labels)
     per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0)
     return Evaluation(
-        accuracy=float(accuracy_score(truth, predicted)),
-        macro_f1=float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
-        per_class_f1={label: float(score) for label, score in zip(classes, per_class, strict=True)},
+        quality={
+            "accuracy": float(accuracy_score(truth, predicted)),
+            "macro_f1": float(f1_score(truth, predicted, labels=classes, average="macro", zero_division=0)),
+            "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
+        },
         holdout_rows=len(holdout),
+        per_class_f1={label: float(score) for label, score in zip(classes, per_class, strict=True)},
         predicted_shares=predicted_shares([str(p) for p in predicted], classes),
     )

@@ -1,27 +1,90 @@
-"""The model definition a data scientist edits: data schema, features, estimator.
+"""A model as a project declares it: task, inputs, estimator factory, params, split, gate, search space.
 
-A ``ModelSpec`` is code in the repository, versioned with it (P4). The training
-pipeline refers to a spec by name, so a run records exactly which definition
-produced its model.
+A ``ModelSpec`` is code in the project's repository, versioned with it (P4). The training
+pipeline refers to a spec by name, so a run records exactly which definition produced its
+model. The spec names its features; their types, ranges and categories come from the
+feature views that provide them, resolved once when the project loads (``inputs``), so a
+feature is declared in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
+from functions.feature_store.definitions import EVENT_TIMESTAMP, Field
+from functions.shared.errors import ConfigurationError
+
+
+class Task(StrEnum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+# The holdout metrics each task computes, and whether higher is better.
+METRICS: dict[Task, dict[str, bool]] = {
+    Task.CLASSIFICATION: {"accuracy": True, "macro_f1": True, "balanced_accuracy": True},
+    Task.REGRESSION: {"rmse": False, "mae": False, "r2": True},
+}
 
 
 @dataclass(frozen=True)
-class NumericColumn:
-    """A numeric input column and the range a valid value must fall in."""
+class QualityGate:
+    """What a candidate must reach on the holdout to be registered as approvable.
 
-    name: str
-    minimum: float
-    maximum: float
+    - ``primary_metric``: the one metric compared with the champion (re-scored on the same
+      holdout); the candidate passes when it is no worse than the champion by more than
+      ``tolerance`` (in the metric's units);
+    - ``floors``: absolute bounds per metric: a minimum for higher-is-better metrics
+      (accuracy >= 0.6), a maximum for lower-is-better ones (rmse <= 12.0);
+    - ``per_class_floors`` (classification): the F1 each named class must reach; ``"*"``
+      applies to every class without a floor of its own.
+    """
+
+    primary_metric: str
+    floors: Mapping[str, float] = field(default_factory=dict)
+    per_class_floors: Mapping[str, float] = field(default_factory=dict)
+    tolerance: float = 0.0
+
+    def validate(self, task: Task, model: str, labels: tuple[str, ...]) -> None:
+        known = METRICS[task]
+        for metric in (self.primary_metric, *self.floors):
+            if metric not in known:
+                raise ConfigurationError(
+                    f"model {model!r}: gate metric {metric!r} is not a {task} metric; use one of {sorted(known)}"
+                )
+        for metric, bound in self.floors.items():
+            if not math.isfinite(bound):
+                raise ConfigurationError(f"model {model!r}: gate floor of {metric!r} must be finite, got {bound}")
+        if self.per_class_floors and task is not Task.CLASSIFICATION:
+            raise ConfigurationError(f"model {model!r}: per_class_floors apply to classification, not {task}")
+        for label, floor in self.per_class_floors.items():
+            if label != "*" and label not in labels:
+                raise ConfigurationError(f"model {model!r}: per_class_floors names unknown class {label!r}")
+            if not 0.0 <= floor <= 1.0:
+                raise ConfigurationError(f"model {model!r}: per-class F1 floor of {label!r} must be within 0..1")
+        if not math.isfinite(self.tolerance) or self.tolerance < 0:
+            raise ConfigurationError(f"model {model!r}: gate tolerance must be >= 0, got {self.tolerance}")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Hyperparameters to search: candidate values per parameter, drawn as a grid or at random."""
+
+    params: Mapping[str, tuple[Any, ...]]
+    strategy: str = "grid"
+    max_trials: int = 8
+
+    def validate(self, model: str) -> None:
+        if self.strategy not in ("grid", "random"):
+            raise ConfigurationError(f"model {model!r}: search_space strategy must be 'grid' or 'random'")
+        if not self.params or any(not values for values in self.params.values()):
+            raise ConfigurationError(f"model {model!r}: search_space needs at least one value per parameter")
+        if not 1 <= self.max_trials <= 1000:
+            raise ConfigurationError(f"model {model!r}: search_space max_trials must be within 1..1000")
 
 
 @dataclass(frozen=True)
@@ -41,57 +104,81 @@ class FeatureStoreInputs:
 
     def __post_init__(self) -> None:
         if self.label_view not in self.views:
-            raise ValueError(f"label_view {self.label_view!r} must be one of views {self.views}")
+            raise ConfigurationError(f"label_view {self.label_view!r} must be one of views {self.views}")
+
+
+Estimator = Any  # a scikit-learn estimator or Pipeline: fit / predict (and classes_ for a classifier)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to turn a table into a trained classifier."""
+    """How to turn a point-in-time training set into a trained, gated model.
+
+    ``estimator`` is a factory: ``estimator(**params)`` returns any scikit-learn estimator
+    or ``Pipeline`` (a ``ColumnTransformer`` with one-hot encoding for string features
+    works). Every ``random_state`` parameter it exposes is set to ``seed``, so the same
+    data and definition give the same artifact bytes. ``labels`` (classification) default
+    to the label field's allowed values.
+    """
 
     name: str
-    timestamp: str
+    task: Task
+    features: tuple[str, ...]
     label: str
-    features: tuple[NumericColumn, ...]
-    labels: tuple[str, ...]
-    estimator: Callable[..., ClassifierMixin]
-    params: dict[str, Any] = field(default_factory=dict)
+    estimator: Callable[..., Estimator]
+    feature_store: FeatureStoreInputs
+    gate: QualityGate
+    params: Mapping[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
     holdout_fraction: float = 0.2
     seed: int = 42
-    feature_store: FeatureStoreInputs | None = None
+    search_space: SearchSpace | None = None
+    timestamp: str = EVENT_TIMESTAMP
+    description: str = ""
+    # Resolved when the project loads: the typed field of each feature, from the views that provide it.
+    inputs: tuple[Field, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.islower() or c.isdigit() or c == "-" for c in self.name):
+            raise ConfigurationError(f"model name {self.name!r} must be lowercase letters, digits and '-'")
+        if not isinstance(self.task, Task):
+            try:
+                object.__setattr__(self, "task", Task(self.task))
+            except ValueError:
+                raise ConfigurationError(
+                    f"model {self.name!r}: task must be one of {[t.value for t in Task]}, got {self.task!r}"
+                ) from None
+        if not self.features:
+            raise ConfigurationError(f"model {self.name!r} needs at least one feature")
+        if len(set(self.features)) != len(self.features):
+            raise ConfigurationError(f"model {self.name!r}: a feature is listed twice")
+        if self.label in self.features:
+            raise ConfigurationError(f"model {self.name!r}: label {self.label!r} is also a feature")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ConfigurationError(f"model {self.name!r}: holdout_fraction must be within (0, 1)")
+        if not callable(self.estimator):
+            raise ConfigurationError(f"model {self.name!r}: estimator must be a factory returning an estimator")
+        if self.search_space is not None:
+            self.search_space.validate(self.name)
 
     @property
     def feature_names(self) -> list[str]:
-        return [column.name for column in self.features]
+        return list(self.features)
 
-    def build_estimator(self) -> ClassifierMixin:
-        return self.estimator(**self.params, random_state=self.seed)
+    @property
+    def is_classifier(self) -> bool:
+        return self.task is Task.CLASSIFICATION
 
+    def input(self, name: str) -> Field:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise ConfigurationError(f"model {self.name!r} has no resolved input {name!r}")
 
-SEATTLE_WEATHER = ModelSpec(
-    name="seattle-weather",
-    timestamp="date",
-    label="weather",
-    # Physical bounds, generous on purpose: they catch unit mistakes and
-    # corrupt rows, not unusual weather.
-    features=(
-        NumericColumn("precipitation", 0.0, 500.0),
-        NumericColumn("temp_max", -40.0, 50.0),
-        NumericColumn("temp_min", -50.0, 45.0),
-        NumericColumn("wind", 0.0, 60.0),
-    ),
-    labels=("drizzle", "fog", "rain", "snow", "sun"),
-    estimator=RandomForestClassifier,
-    params={"n_estimators": 100, "min_samples_leaf": 3, "n_jobs": 1},
-    # The feature store's daily_weather view holds the four features and the label.
-    feature_store=FeatureStoreInputs(views=("daily_weather:v1",), label_view="daily_weather:v1"),
-)
-
-MODEL_SPECS: dict[str, ModelSpec] = {SEATTLE_WEATHER.name: SEATTLE_WEATHER}
-
-
-def model_spec(name: str) -> ModelSpec:
-    """The spec registered under ``name``."""
-    try:
-        return MODEL_SPECS[name]
-    except KeyError:
-        raise KeyError(f"unknown model spec {name!r}; known: {', '.join(sorted(MODEL_SPECS))}") from None
+    def build_estimator(self, overrides: Mapping[str, Any] | None = None) -> Estimator:
+        """A fresh, unfitted estimator with the spec's params (and ``overrides``), seeded."""
+        estimator = self.estimator(**{**self.params, **(overrides or {})})
+        seeded = {name: self.seed for name in estimator.get_params(deep=True) if name.endswith("random_state")}
+        if seeded:
+            estimator.set_params(**seeded)
+        return estimator

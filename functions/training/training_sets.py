@@ -32,11 +32,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from functions.feature_store.catalog import view_by_ref
 from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.feature_store.manifest import StoredFile
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.training_sets import build_training_set, entity_events, within
+from functions.project.definition import Project
 from functions.registry.artifact import sha256_hex
 from functions.shared.errors import ArtifactIntegrityError, ConfigurationError, DataValidationError
 from functions.shared.objects import ObjectStore, S3Uri
@@ -84,12 +84,13 @@ class FeatureStoreSource:
         offline: OfflineStore,
         objects: ObjectStore,
         *,
+        project: Project,
         start: str | None = None,
         end: str | None = None,
         entities_uri: str | None = None,
         as_of: str | None = None,
     ) -> None:
-        self._offline, self._objects = offline, objects
+        self._offline, self._objects, self._project = offline, objects, project
         self._start, self._end = _instant(start, "start"), _instant(end, "end")
         # The store as it is now unless told otherwise, recorded so the set can be rebuilt exactly.
         self._as_of = _instant(as_of, "as_of") or datetime.now(UTC)
@@ -97,10 +98,8 @@ class FeatureStoreSource:
 
     def build(self, spec: ModelSpec) -> BuiltTrainingSet:
         inputs = spec.feature_store
-        if inputs is None:
-            raise ConfigurationError(f"model spec {spec.name!r} declares no feature_store inputs to train from")
-        views = [view_by_ref(ref) for ref in inputs.views]
-        label_view = view_by_ref(inputs.label_view)
+        views = [self._project.view_by_ref(ref) for ref in inputs.views]
+        label_view = self._project.view_by_ref(inputs.label_view)
         preloaded: dict[str, tuple[pd.DataFrame, list[StoredFile]]] = {}
         if self._entities_uri is None:
             # The label view's rows over the window (TTL back from its start) give the entity rows and
@@ -147,7 +146,7 @@ class FeatureStoreSource:
 
 
 def training_source(
-    request: dict[str, Any], *, objects: ObjectStore, offline: OfflineStore | None
+    request: dict[str, Any], *, objects: ObjectStore, offline: OfflineStore | None, project: Project
 ) -> TrainingSetSource:
     """The source a training pipeline input asks for, or an error naming what the input lacks."""
     if "feature_store" in request:
@@ -159,7 +158,7 @@ def training_source(
             raise DataValidationError(f"'feature_store' has unknown option(s) {sorted(unknown)}")
         if offline is None:
             raise ConfigurationError("no feature store configured to read a training set from")
-        return FeatureStoreSource(offline, objects, **options)
+        return FeatureStoreSource(offline, objects, project=project, **options)
     if "source_uri" in request:
         return RawTableSource(objects, request["source_uri"])
     raise DataValidationError(

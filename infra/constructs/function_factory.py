@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.project import Project
 from functions.shared import settings as env_names
 from infra.config import FunctionSizing, StageConfig
 from infra.nag import acknowledge
@@ -22,6 +24,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The build context is the repository root, but only functions/ is sent:
 # everything else (venv, cdk.out, tests) would bloat and destabilize the hash.
 IMAGE_EXCLUDES = ["*", "!functions", "!functions/**", "**/__pycache__", "**/*.pyc"]
+# The project is a second, named build context (it may live anywhere on disk): the image copies it
+# to IMAGE_PROJECT_DIR. Its content hash is a build argument, so a project change is a new image.
+PROJECT_CONTEXT = "project"
+_PROJECT_SKIP = {"__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
+def project_sha256(root: Path) -> str:
+    """The sha256 over a project folder's files (paths and bytes), caches and VCS metadata left out."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not _PROJECT_SKIP & set(relative.parts) and path.suffix != ".pyc":
+            digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 class FunctionFactory(Construct):
@@ -35,10 +51,19 @@ class FunctionFactory(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        project: Project,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
+        assert project.root is not None, "a project loaded from its folder"
+        self._project_root = project.root
+        self._project_sha256 = project_sha256(project.root)
         # The stage's data key: every log group of the stack is encrypted with it.
         self.key = key
 
@@ -86,6 +111,8 @@ class FunctionFactory(Construct):
             file="functions/Dockerfile",
             cmd=[handler],
             exclude=IMAGE_EXCLUDES,
+            build_contexts={PROJECT_CONTEXT: str(self._project_root)},
+            build_args={"PROJECT_SHA256": self._project_sha256},
             ignore_mode=IgnoreMode.DOCKER,
         )
         function = lambda_.DockerImageFunction(
@@ -105,6 +132,7 @@ class FunctionFactory(Construct):
             environment={
                 env_names.SERVICE_NAME: construct_id,
                 env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
+                env_names.PROJECT_DIR: env_names.IMAGE_PROJECT_DIR,
                 **environment,
             },
         )

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from functions.feature_store.catalog import FEATURE_VIEWS
+from functions.project import Project
 from functions.shared import settings as env_names
 from infra.code_version import git_commit, requirements_sha256
 from infra.config import StageConfig
@@ -26,19 +26,22 @@ from infra.constructs.storage import Storage
 from infra.constructs.tables import MetadataTable, RegistryTable
 from infra.constructs.training_pipeline import TrainingPipeline
 
-# The shipped dataset is uploaded here by `mlops data upload` (and the demo).
-RAW_DATASET_KEY = "raw/seattle-weather.csv"
+# A training table brought as shipped (`mlops train --source`) can be put here.
+RAW_DATASET_KEY = "raw/dataset.csv"
 
 
 class MlopsStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, project: Project, **kwargs: object
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.config = config
+        model = project.model(config.model_name)
         key = DataKey(self, "DataKey", config=config).key
         storage = Storage(self, "Storage", config=config, key=key)
         registry = RegistryTable(self, "Registry", config=config, key=key)
         metadata = MetadataTable(self, "Metadata", config=config, key=key)
-        factory = FunctionFactory(self, "Functions", config=config, key=key)
+        factory = FunctionFactory(self, "Functions", config=config, project=project, key=key)
 
         pipeline = TrainingPipeline(
             self,
@@ -51,7 +54,6 @@ class MlopsStack(Stack):
                 env_names.REGISTRY_TABLE: registry.table.table_name,
                 env_names.METADATA_TABLE: metadata.table.table_name,
                 env_names.MODEL_NAME: config.model_name,
-                env_names.MIN_ACCURACY: str(config.min_accuracy),
                 env_names.CODE_COMMIT: git_commit(),
                 env_names.REQUIREMENTS_SHA256: requirements_sha256(),
                 env_names.APPROVAL_POLICY: config.approval_policy,
@@ -105,7 +107,7 @@ class MlopsStack(Stack):
             "FeatureStore",
             config=config,
             factory=factory,
-            views=FEATURE_VIEWS,
+            views=project.feature_views,
             access_logs=storage.access_logs,
             raw_bucket=storage.data,
             environment={
@@ -121,7 +123,8 @@ class MlopsStack(Stack):
         build_training_set.add_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
         features.grant_read_offline(build_training_set)
         api.function.add_environment(env_names.FEATURE_ONLINE_TABLE, features.online.table_name)
-        api.function.add_environment(env_names.ONLINE_VIEW, f"{FEATURE_VIEWS[0].name}:v{FEATURE_VIEWS[0].version}")
+        online_view = project.view_by_ref(model.feature_store.views[0])
+        api.function.add_environment(env_names.ONLINE_VIEW, online_view.qualified_name)
         features.grant_read_online(api.function)
 
         rollout = ModelRollout(
@@ -227,4 +230,5 @@ class MlopsStack(Stack):
         CfnOutput(self, "RegistryTableName", value=registry.table.table_name)
         CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
         CfnOutput(self, "ModelName", value=config.model_name)
+        CfnOutput(self, "ProjectName", value=project.name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")

@@ -162,7 +162,6 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"training": FunctionSizing(memory_mb=64, timeout_s=10)}, "training.memory_mb"),
         ({"retrain_schedule": "every monday"}, "retrain_schedule"),
         ({"api_rate_limit_rps": 100, "api_burst_limit": 10}, "api_burst_limit"),
-        ({"min_accuracy": 1.5}, "min_accuracy"),
         ({"canary_percent": 100}, "canary_percent"),
         ({"canary_minutes": 0}, "canary_minutes"),
         ({"canary_min_baseline_agreement": 1.5}, "canary_min_baseline_agreement"),
