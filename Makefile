@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt pyproject.toml | sha256sum | cut -c1-12)
 STAGE ?= dev
+# The project the demo runs (make demo PROJECT=examples/<other> or any project folder).
+PROJECT ?= examples/seattle_weather
 
 # jsii (under aws-cdk-lib) warns loudly on Node 20; the warning is known and harmless here.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -13,7 +15,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 .PHONY: demo test synth bench lint typecheck clean check-tools
 
 demo: $(STAMP)
-	$(BIN)/mlops demo --stage $(STAGE)
+	$(BIN)/mlops demo --stage $(STAGE) --project $(PROJECT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -21,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q -n 2
 
 synth: $(STAMP)
-	$(BIN)/mlops synth --stage $(STAGE) --out cdk.out
+	$(BIN)/mlops synth --stage $(STAGE) --project $(PROJECT) --out cdk.out
 
 # Benchmarks run in .venv-bench (the product + matplotlib); Feast, MLflow and Evidently each get their own
 # environment, since their pins clash with the product's (see benchmarks/requirements-peers.txt). A peer that

@@ -16,11 +16,44 @@ if TYPE_CHECKING:
     from mlops.operator import Backend
 
 OPERATOR_COMMANDS = ("runs", "models", "lineage", "train", "experiment")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Set MLOPS_PROJECT once in a shell to make a project every command's default.
+PROJECT_ENV = "MLOPS_PROJECT"
+
+
+def default_project() -> Path:
+    """``$MLOPS_PROJECT``, else the project ``cdk.json`` names (the shipped demo), relative to the toolkit."""
+    if os.environ.get(PROJECT_ENV):
+        return Path(os.environ[PROJECT_ENV])
+    context = json.loads((REPO_ROOT / "cdk.json").read_text()).get("context", {})
+    return REPO_ROOT / context["project"]
+
+
+def _give_every_command_project(parser: argparse.ArgumentParser) -> None:
+    """``--project`` on every (sub)command, wherever it is written: ``mlops runs list --project DIR``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                if "--project" not in command._option_string_actions:
+                    command.add_argument(
+                        "--project",
+                        type=Path,
+                        default=argparse.SUPPRESS,
+                        help=f"the project folder (its project.py); default ${PROJECT_ENV}, else the shipped demo",
+                    )
+                _give_every_command_project(command)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps toolkit: operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    init_cmd = commands.add_parser("init", help="scaffold a working project (definitions, sample data, tests)")
+    init_cmd.add_argument("directory", type=Path)
+    init_cmd.add_argument("--task", choices=("classification", "regression"), default="classification")
+    project_cmd = commands.add_parser("project", help="the project: check it and print what it defines")
+    project_sub = project_cmd.add_subparsers(dest="project_command", required=True)
+    project_sub.add_parser("check", help="load and check the project, run its sample data through its rules")
 
     synth_cmd = commands.add_parser("synth", help="synthesize the CDK app (cdk-nag runs) into a cloud assembly")
     synth_cmd.add_argument("--stage", default="dev")
@@ -40,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_sub = monitor_cmd.add_subparsers(dest="monitor_command", required=True)
     monitor_report = monitor_sub.add_parser("report", help="save (and open) a monitor run's HTML drift report")
     monitor_report.add_argument("--stage", default="dev")
-    monitor_report.add_argument("--model", default="seattle-weather")
+    monitor_report.add_argument("--model", default=None, help="default: the project's first model")
     monitor_report.add_argument("--bucket", default=None, help="artifacts bucket (default: the stack's output)")
     monitor_report.add_argument("--run", default=None, help="monitor run id (default: the latest)")
     monitor_report.add_argument("--out", type=Path, default=Path("."), help="file or directory to save to")
@@ -56,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_commands(commands)
 
     _add_operator_commands(commands)
+    _give_every_command_project(parser)
     return parser
 
 
@@ -63,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "project", None) is None:
+        args.project = default_project()
+    if args.command == "init":
+        return _init(args)
+    if args.command == "project":
+        from mlops.project_check import check_command
+
+        return check_command(args.project)
     if args.command in OPERATOR_COMMANDS:
         return _run_operator(args)
     if args.command == "openapi":
@@ -79,13 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "synth":
         from mlops.synth import synth
 
-        out = synth(args.out, stage=args.stage)
-        print(f"cloud assembly for stage {args.stage} written to {out}")
+        out = synth(args.out, stage=args.stage, project=args.project)
+        print(f"cloud assembly for stage {args.stage}, project {args.project}, written to {out}")
         return 0
     if args.command == "demo":
         from mlops.demo import run_demo
 
-        return run_demo(args.stage, args.assembly)
+        return run_demo(args.stage, args.assembly, project_dir=args.project)
     if args.command == "local" and args.local_command == "report":
         from mlops.local import LocalCloud
 
@@ -93,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(cloud.report.lines()))
         return 0
     if args.command == "monitor" and args.monitor_command == "report":
+        from functions.project import load_project
         from mlops.monitor_report import report_command
 
+        model = args.model or load_project(args.project).models[0].name
         return report_command(
-            stage=args.stage, model=args.model, bucket=args.bucket, run_id=args.run, out=args.out, open_it=args.open
+            stage=args.stage, model=model, bucket=args.bucket, run_id=args.run, out=args.out, open_it=args.open
         )
     parser.error(f"unknown command {args.command}")
     return 2
@@ -133,7 +177,7 @@ def _add_feature_commands(commands: Any) -> None:
         ),
     )
     ingest.add_argument("path", type=Path, help="a raw CSV/Parquet file, or a directory of part files")
-    ingest.add_argument("--source", default="seattle_weather", help="raw source definition (default seattle_weather)")
+    ingest.add_argument("--source", default=None, help="the project's raw source (default: its only one)")
     ingest.add_argument("--max-bad-row-fraction", type=float, default=0.05)
     ingest.add_argument("--chunk-rows", type=int, default=5000)
 
@@ -160,18 +204,27 @@ def _run_feature_command(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from functions.project import load_project
     from functions.shared.errors import MlopsError
     from mlops import features
 
     console = Console(highlight=False)
     try:
+        project = load_project(args.project)
         if args.features_command == "views":
-            console.print_json(json.dumps(features.describe_views()))
+            console.print_json(json.dumps(features.describe_views(project)))
             return 0
         if args.features_command == "ingest":
+            source = args.source
+            if source is None:
+                if len(project.sources) != 1:
+                    names = ", ".join(s.name for s in project.sources)
+                    raise MlopsError(f"project {project.name!r} has several raw sources ({names}): pass --source")
+                source = project.sources[0].name
             return features.ingest(
                 args.path,
-                source=args.source,
+                project=project,
+                source=source,
                 store=args.store,
                 stack=args.stack,
                 max_bad_row_fraction=args.max_bad_row_fraction,
@@ -182,6 +235,7 @@ def _run_feature_command(args: argparse.Namespace) -> int:
             return features.get(
                 args.view,
                 args.keys,
+                project=project,
                 features=args.features.split(",") if args.features else None,
                 as_of=args.as_of,
                 store=args.store,
@@ -190,6 +244,7 @@ def _run_feature_command(args: argparse.Namespace) -> int:
             )
         return features.training_set(
             args.entities,
+            project=project,
             views=args.views.split(","),
             out=args.out,
             strict=args.strict,
@@ -262,6 +317,21 @@ def _add_operator_commands(commands: Any) -> None:
         _target(parser)
 
 
+def _init(args: argparse.Namespace) -> int:
+    from mlops.scaffold import scaffold
+
+    try:
+        written = scaffold(args.directory, task=args.task)
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"created a {args.task} project in {args.directory} ({len(written)} files):")
+    for path in written:
+        print(f"  {path}")
+    print(f"next: mlops project check --project {args.directory}; mlops demo --project {args.directory}")
+    return 0
+
+
 def parse_ref(ref: str) -> tuple[str, int]:
     name, _, version = ref.rpartition(":")
     if not name or not version.isdigit():
@@ -271,21 +341,23 @@ def parse_ref(ref: str) -> tuple[str, int]:
 
 @contextmanager
 def _backend(args: argparse.Namespace) -> Iterator[Backend]:
+    from functions.project import load_project
     from mlops.operator import Backend
 
+    project = load_project(args.project)
     if not args.local:
-        yield Backend.from_stack(args.stack)
+        yield Backend.from_stack(args.stack, project)
         return
-    from mlops.demo import backfill_features, shipped_dataset_csv
+    from mlops.demo import backfill_features, demo_data
     from mlops.local import LocalCloud
 
     with LocalCloud(args.assembly) as cloud:
         backend = Backend.from_cloud(cloud)
-        # A fresh local cloud is empty: put the shipped dataset where the stack expects a table, and
+        # A fresh local cloud is empty: put the project's sample data where the stack expects a table, and
         # backfill the feature store with it through the feature pipeline.
         raw = backend.raw_dataset_uri.removeprefix("s3://").split("/", 1)
-        cloud.client("s3").put_object(Bucket=raw[0], Key=raw[1], Body=shipped_dataset_csv())
-        loaded = backfill_features(cloud)
+        cloud.client("s3").put_object(Bucket=raw[0], Key=raw[1], Body=demo_data(project))
+        loaded = backfill_features(cloud, project=project)
         if loaded.status != "SUCCEEDED":
             raise SystemExit(f"backfilling the local feature store failed: {loaded.error}: {loaded.cause}")
         yield backend

@@ -1,4 +1,9 @@
-"""`make demo`: synth, stand the stacks up locally, train through Step Functions, predict over HTTP."""
+"""`make demo`: synth a project, stand the stacks up locally, run the whole loop on it.
+
+Everything specific to the data comes from the project's ``DemoScenario``: the sample file
+backfilled into the feature store, the later rows sent as traffic and the shift that makes
+them drift. ``make demo PROJECT=DIR`` (``mlops demo --project DIR``) runs any project.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +22,65 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from functions.feature_store.definitions import EVENT_TIMESTAMP
+from functions.feature_store.transformations import apply_transformation
+from functions.feature_store.validation import validate_rows
 from functions.metadata.metadata_store import MetadataStore
+from functions.project import DemoScenario, ModelSpec, Project, load_project
 from functions.registry.model_registry import ModelRegistry
+from functions.shared.errors import ProjectError
 from functions.shared.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
 from mlops.local import LocalCloud
 from mlops.synth import synth
 
 
-def shipped_dataset_csv() -> bytes:
-    """Seattle weather 2012-2015 (vega_datasets ships it; nothing is downloaded)."""
-    from vega_datasets import local_data
+def demo_scenario(project: Project) -> DemoScenario:
+    if project.demo is None:
+        raise ProjectError(
+            f"project {project.name!r} declares no demo: add demo=DemoScenario(source=..., data=..., "
+            "traffic_from=..., shift={...}) to its Project(...)"
+        )
+    return project.demo
 
-    return bytes(local_data.seattle_weather().to_csv(index=False).encode())
+
+def demo_data(project: Project) -> bytes:
+    """The project's sample file (its ``DemoScenario.data``), as bytes."""
+    scenario = demo_scenario(project)
+    assert project.root is not None
+    path = project.root / scenario.data
+    if not path.is_file():
+        raise ProjectError(f"{project.root / 'project.py'}: demo data {scenario.data!r} is not a file in the project")
+    return path.read_bytes()
+
+
+def shipped_dataset_csv(project: Project | None = None) -> bytes:
+    """The sample data of ``project`` (default: the default project, the shipped demo)."""
+    from mlops.cli import default_project
+
+    return demo_data(project or load_project(default_project()))
+
+
+def demo_traffic(project: Project, raw: pd.DataFrame) -> tuple[ModelSpec, list[dict[str, Any]]]:
+    """Prediction records from the demo's later rows: the model's features, computed by its views' rules
+    from validated raw rows, with the scenario's shift added (the world the model was not trained on)."""
+    scenario = demo_scenario(project)
+    model = project.model(scenario.model) if scenario.model else project.models[0]
+    source = project.raw_source(scenario.source)
+    valid = validate_rows(raw, source.schema, unique_keys=source.unique_keys).valid
+    frame: pd.DataFrame | None = None
+    for ref in model.feature_store.views:
+        view = project.view_by_ref(ref)
+        rows = apply_transformation(view, valid)
+        frame = rows if frame is None else frame.merge(rows, on=[*view.join_keys, EVENT_TIMESTAMP], how="inner")
+    assert frame is not None
+    later = frame[frame[EVENT_TIMESTAMP] >= pd.Timestamp(scenario.traffic_from, tz="UTC")].copy()
+    for feature, offset in scenario.shift.items():
+        later[feature] = later[feature] + offset
+    records = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in later[model.feature_names].to_dict(orient="records")
+    ]
+    return model, records
 
 
 def post_json(url: str, body: Any, *, api_key: str | None) -> tuple[int, dict[str, Any]]:
@@ -42,15 +94,21 @@ def post_json(url: str, body: Any, *, api_key: str | None) -> tuple[int, dict[st
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def backfill_features(cloud: LocalCloud, body: bytes | None = None, *, file: str = "seattle-weather.csv") -> Any:
-    """Load history into the feature store through the feature pipeline, as a backfill.
+def backfill_features(
+    cloud: LocalCloud, body: bytes | None = None, *, project: Project | None = None, file: str | None = None
+) -> Any:
+    """Load history (default: the project's sample data) into the feature store, as a backfill.
 
-    The file goes under ``raw/backfill/seattle_weather/`` (nothing starts on its own there) and the
+    The file goes under ``raw/backfill/<source>/`` (nothing starts on its own there) and the
     execution is named ``backfill-*``, so its success does not ask the retrain guard for a run.
     """
+    if project is None:
+        assert cloud.project_dir is not None, "the assembly names no project"
+        project = load_project(cloud.project_dir)
+    scenario = demo_scenario(project)
     bucket = cloud.output("DataBucketName")
-    key = f"{RAW_BACKFILL_PREFIX}seattle_weather/{file}"
-    cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=shipped_dataset_csv() if body is None else body)
+    key = f"{RAW_BACKFILL_PREFIX}{scenario.source}/{file or Path(scenario.data).name}"
+    cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=demo_data(project) if body is None else body)
     return cloud.run_state_machine(
         cloud.output("FeatureStateMachineArn"),
         {"source_uri": f"s3://{bucket}/{key}", "trigger": {"type": "backfill", "key": key}},
@@ -68,14 +126,23 @@ def metadata_of(cloud: LocalCloud) -> MetadataStore:
     return MetadataStore(cloud.client("dynamodb"), table)
 
 
-def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
+def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: Path) -> int:
     console = Console(highlight=False, width=120)
     started = time.perf_counter()
+    try:
+        project = load_project(project_dir)
+        raw = pd.read_csv(io.BytesIO(demo_data(project)))
+    except ProjectError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
     with tempfile.TemporaryDirectory(prefix="mlops-synth-") as scratch:
         if assembly is None:
-            console.print(f"[bold]1. cdk synth[/] stage={stage} (cdk-nag AwsSolutions + Serverless checks run here)")
+            console.print(
+                f"[bold]1. cdk synth[/] stage={stage}, project {project.name} ({project.root}); "
+                "cdk-nag AwsSolutions + Serverless checks run here"
+            )
             clock = time.perf_counter()
-            assembly = synth(Path(scratch) / "cdk.out", stage=stage)
+            assembly = synth(Path(scratch) / "cdk.out", stage=stage, project=project_dir)
             console.print(f"   cloud assembly written in {time.perf_counter() - clock:.1f}s")
         console.print("[bold]2. local cloud[/]: standing the synthesized stacks up on moto")
         with LocalCloud(assembly) as cloud:
@@ -85,8 +152,9 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
                 f"   {len(cloud.report.not_emulated)} resources not emulated (listed by `mlops local report`)"
             )
 
-            console.print("[bold]3. feature store[/]: seattle-weather.csv backfilled through the feature pipeline")
-            loaded = backfill_features(cloud)
+            scenario = demo_scenario(project)
+            console.print(f"[bold]3. feature store[/]: {scenario.data} backfilled through the feature pipeline")
+            loaded = backfill_features(cloud, project=project)
             feature_run = metadata_of(cloud).get_run(loaded.name)
             if loaded.status != "SUCCEEDED" or feature_run.summary is None:
                 console.print(f"[red]feature pipeline did not succeed: {loaded.error}: {loaded.cause}[/]")
@@ -128,16 +196,21 @@ def run_demo(stage: str = "dev", assembly: Path | None = None) -> int:
 
             assert cloud.gateway is not None, "the stack defines no API"
             url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
-            record = {"precipitation": 0.0, "temp_max": 27.2, "temp_min": 13.9, "wind": 2.6}
+            model, records = demo_traffic(project, raw)
+            record = dict(records[0])
+            for feature, offset in scenario.shift.items():  # the first request: as the model knows the world
+                record[feature] -= offset
             status, body = post_json(url, {"records": [record]}, api_key=api_key)
             console.print(f"[bold]6. HTTP[/]: POST {url}")
             console.print(f"   {json.dumps(record)}")
             console.print(f"   -> {status} {json.dumps(body)}")
-            bad_status, bad_body = post_json(url, {"records": [{**record, "wind": "strong"}]}, api_key=api_key)
-            console.print(f"   a wrongly typed field -> {bad_status} {json.dumps(bad_body)}")
+            numeric = next(f.name for f in model.inputs if f.dtype in ("float64", "int64"))
+            bad = {**record, numeric: "not-a-number"}
+            bad_status, bad_body = post_json(url, {"records": [bad]}, api_key=api_key)
+            console.print(f"   a wrongly typed field ({numeric}) -> {bad_status} {json.dumps(bad_body)}")
             if status != 200:
                 return 1
-            if feedback_loop(cloud, console, url=url, api_key=api_key) != 0:
+            if feedback_loop(cloud, console, url=url, api_key=api_key, records=records, project=project) != 0:
                 return 1
     console.print(f"[bold green]done[/] in {time.perf_counter() - started:.1f}s")
     return 0
@@ -163,23 +236,24 @@ def _executions(cloud: LocalCloud) -> list[str]:
     return [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
 
 
-def feedback_loop(cloud: LocalCloud, console: Console, *, url: str, api_key: str) -> int:
+def feedback_loop(
+    cloud: LocalCloud, console: Console, *, url: str, api_key: str, records: list[dict[str, Any]], project: Project
+) -> int:
     """Shifted traffic -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary -> serving."""
     from mlops.operator import Backend, lineage, lineage_lines
 
     backend = Backend.from_cloud(cloud)
     model = backend.model_name
-    # A later slice of the real data, 8 degrees warmer: the climate the model was not trained on.
-    frame = pd.read_csv(io.BytesIO(shipped_dataset_csv()))
-    later = frame[frame["date"] >= "2014-06-01"].copy()
-    later[["temp_max", "temp_min"]] += 8.0
-    records = later[["precipitation", "temp_max", "temp_min", "wind"]].to_dict(orient="records")
+    shift = ", ".join(f"{k} {v:+g}" for k, v in demo_scenario(project).shift.items())
     for start in range(0, len(records), 100):
         status, _ = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
         if status != 200:
             console.print(f"[red]traffic request answered {status}[/]")
             return 1
-    console.print(f"[bold]7. traffic[/] {_stamp()}: {len(records)} predictions from a later, +8 °C slice, captured")
+    console.print(
+        f"[bold]7. traffic[/] {_stamp()}: {len(records)} predictions from the later rows "
+        f"(from {demo_scenario(project).traffic_from}, shifted: {shift}), captured"
+    )
 
     # The monitor's scheduled time closes its window: a minute from now covers the traffic just sent.
     now = datetime.now(UTC) + timedelta(minutes=1)

@@ -39,7 +39,6 @@ from functions.feature_store.batches import (
     validate_partition,
     write_partition,
 )
-from functions.feature_store.catalog import raw_source, view_by_ref, views_of_source
 from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.feature_store.manifest import sha256_hex
 from functions.feature_store.materialization import materialize
@@ -50,6 +49,7 @@ from functions.feature_store.point_in_time import to_utc
 from functions.feature_store.training_sets import build_training_set
 from functions.feature_store.transformations import apply_transformation
 from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
+from functions.project import Project
 from functions.shared.errors import DataValidationError
 from functions.shared.objects import ObjectStore
 from functions.shared.settings import (
@@ -165,6 +165,7 @@ def _progress(console: Console) -> Progress:
 def ingest(
     path: Path,
     *,
+    project: Project,
     source: str,
     store: Path,
     stack: str | None,
@@ -175,6 +176,7 @@ def ingest(
     if path.is_dir():
         return ingest_batch(
             path,
+            project=project,
             source=source,
             store=store,
             stack=stack,
@@ -183,7 +185,7 @@ def ingest(
             console=console,
         )
     data = path.read_bytes()
-    spec = raw_source(source)
+    spec = project.raw_source(source)
     with target(store, stack) as where:
         if stack:
             assert where.data_bucket is not None
@@ -195,7 +197,7 @@ def ingest(
             console.print("follow it in the Step Functions console (state machine output FeatureStateMachineArn)")
             return 0
         run_id = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        views = views_of_source(spec.name)
+        views = project.views_of_source(spec.name)
         with _progress(console) as progress:
             step = progress.add_task("validate", total=1)
             result = validate_rows(read_raw_table(data, path.name), spec.schema, unique_keys=spec.unique_keys)
@@ -234,6 +236,7 @@ def ingest(
 def ingest_batch(
     folder: Path,
     *,
+    project: Project,
     source: str,
     store: Path,
     stack: str | None,
@@ -242,7 +245,7 @@ def ingest_batch(
     console: Console,
 ) -> int:
     """A directory of part files as one batch: the partitioned pipeline's steps, in-process, part by part."""
-    spec = raw_source(source)
+    spec = project.raw_source(source)
     parts = sorted(p for p in folder.iterdir() if p.is_file() and is_partition_file(p.name))
     if not parts:
         raise DataValidationError(f"no part files in {folder} (names starting with '_' or '.' are skipped)")
@@ -261,7 +264,7 @@ def ingest_batch(
             console.print("the marker's S3 event starts a partitioned feature pipeline run (FeatureStateMachineArn)")
             return 0
         run_id = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        views = views_of_source(spec.name)
+        views = project.views_of_source(spec.name)
         objects = ObjectStore(boto3.client("s3", region_name=_REGION))
         staging = BatchStaging(objects, where.offline.bucket, run_id)
         with _progress(console) as progress:
@@ -338,13 +341,14 @@ def get(
     view_ref: str,
     keys: Sequence[str],
     *,
+    project: Project,
     features: Sequence[str] | None,
     as_of: str | None,
     store: Path,
     stack: str | None,
     console: Console,
 ) -> int:
-    view = view_by_ref(view_ref)
+    view = project.view_by_ref(view_ref)
     with target(store, stack) as where:
         online = where.online
         if as_of:
@@ -366,6 +370,7 @@ def get(
 def training_set(
     entities_path: Path,
     *,
+    project: Project,
     views: Sequence[str],
     out: Path,
     strict: bool,
@@ -377,7 +382,7 @@ def training_set(
     entities = pd.read_parquet(entities_path) if entities_path.suffix == ".parquet" else pd.read_csv(entities_path)
     if EVENT_TIMESTAMP not in entities.columns:
         raise DataValidationError(f"{entities_path}: no {EVENT_TIMESTAMP!r} column")
-    chosen = [view_by_ref(v) for v in views]
+    chosen = [project.view_by_ref(v) for v in views]
     with target(store, stack) as where, _progress(console) as progress:
         task = progress.add_task("read partitions + point-in-time join", total=len(chosen))
         result, manifest = build_training_set(
@@ -401,9 +406,7 @@ def training_set(
     return 0
 
 
-def describe_views() -> list[dict[str, Any]]:
-    from functions.feature_store.catalog import FEATURE_VIEWS
-
+def describe_views(project: Project) -> list[dict[str, Any]]:
     return [
         {
             **{k: v for k, v in asdict(view).items() if k in ("name", "version", "source", "description")},
@@ -411,5 +414,5 @@ def describe_views() -> list[dict[str, Any]]:
             "rule": str(view.transformation),
             "features": view.feature_names,
         }
-        for view in FEATURE_VIEWS
+        for view in project.feature_views
     ]

@@ -19,12 +19,12 @@ from functions.feature_store.offline_store import OfflineStore
 from functions.handlers.promote import move_alias_with_lineage
 from functions.handlers.train import train_candidate
 from functions.metadata.metadata_store import Lineage, MetadataStore, dataset_node, run_node
+from functions.project import Project, load_project
 from functions.registry.artifact import load_verified_model, sha256_hex
 from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.training.dataset import validate_training_frame
 from functions.training.fit import evaluate_model, time_based_split
-from functions.training.model_spec import model_spec
 from functions.training.training_sets import store_training_set, training_source
 from mlops.local import LocalCloud
 
@@ -42,12 +42,15 @@ class Backend:
     artifact_bucket: str
     model_name: str
     raw_dataset_uri: str
+    project: Project | None = None
     offline: OfflineStore | None = None
     events: Any = None
     cloud: LocalCloud | None = None
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, str], clients: Any, cloud: LocalCloud | None = None) -> Backend:
+    def from_outputs(
+        cls, outputs: dict[str, str], clients: Any, cloud: LocalCloud | None = None, project: Project | None = None
+    ) -> Backend:
         missing = [key for key in OUTPUTS if key not in outputs]
         if missing:
             raise KeyError(f"stack outputs missing: {', '.join(missing)} (deploy the current version of the stack)")
@@ -61,6 +64,7 @@ class Backend:
             artifact_bucket=outputs["ArtifactBucketName"],
             model_name=outputs["ModelName"],
             raw_dataset_uri=outputs.get("RawDatasetUri", ""),
+            project=project,
             offline=(
                 OfflineStore(clients("s3"), outputs["FeatureOfflineBucketName"])
                 if "FeatureOfflineBucketName" in outputs
@@ -71,17 +75,24 @@ class Backend:
         )
 
     @classmethod
-    def from_stack(cls, stack_name: str) -> Backend:
+    def from_stack(cls, stack_name: str, project: Project | None = None) -> Backend:
         cfn = boto3.client("cloudformation")
         [stack] = cfn.describe_stacks(StackName=stack_name)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        return cls.from_outputs(outputs, boto3.client)
+        return cls.from_outputs(outputs, boto3.client, project=project)
 
     @classmethod
     def from_cloud(cls, cloud: LocalCloud) -> Backend:
         # The stage's MLOps stack is the one with a registry (the CI/CD stack has none).
         [stack] = [name for name, outputs in cloud.outputs.items() if "RegistryTableName" in outputs]
-        return cls.from_outputs(cloud.outputs[stack], cloud.client, cloud)
+        project = load_project(cloud.project_dir) if cloud.project_dir else None
+        return cls.from_outputs(cloud.outputs[stack], cloud.client, cloud, project)
+
+    def spec(self) -> Any:
+        """The served model's definition, from the project the stack was built with."""
+        if self.project is None:
+            raise ValueError("no project: pass --project PATH (the folder the stack was synthesized with)")
+        return self.project.model(self.model_name)
 
 
 def version_summary(version: ModelVersion, aliases: dict[str, int]) -> dict[str, Any]:
@@ -180,14 +191,15 @@ def run_experiment(
     Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
     experiment and the production run after it are comparable (params, metrics, data hash).
     """
-    spec = model_spec(backend.model_name)
+    spec = backend.spec()
     run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     store, metadata = backend.objects, backend.metadata
     metadata.start_run(run_id=run_id, pipeline="experiment", execution_arn="local", trigger={"type": "experiment",
                        "note": note})  # fmt: skip
     try:
         base = f"runs/{run_id}"
-        built = training_source(request, objects=store, offline=backend.offline).build(spec)
+        assert backend.project is not None
+        built = training_source(request, objects=store, offline=backend.offline, project=backend.project).build(spec)
         frame = built.frame
         stored = store_training_set(
             store,

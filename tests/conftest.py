@@ -17,12 +17,13 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 from mlops.local import LocalCloud  # noqa: E402
 from mlops.synth import synth  # noqa: E402
+from tests.projects import SEATTLE_DIR  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dev stage, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
-    return synth(tmp_path_factory.mktemp("assembly") / "cdk.out", stage="dev")
+    """The dev stage of the demo project, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
+    return synth(tmp_path_factory.mktemp("assembly") / "cdk.out", stage="dev", project=SEATTLE_DIR)
 
 
 @pytest.fixture

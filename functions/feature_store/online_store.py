@@ -1,6 +1,6 @@
 """The online feature store on DynamoDB: latest values per entity and view version.
 
-One table. Key: ``pk`` = the entity key (``station_id=seattle``), ``sk`` =
+One table. Key: ``pk`` = the entity key (``customer_id=42``), ``sk`` =
 ``<view>#v<version>``, so views sharing an entity sit side by side and never
 overwrite each other. Each item holds ``event_ts`` and ``created_ts`` (epoch
 microseconds), ``features`` (a map) and ``expires_at`` (epoch seconds, the

@@ -28,6 +28,8 @@ MODEL_NAME = "MLOPS_MODEL_NAME"
 # Where the deployment's project is (set on every function; the image ships it at IMAGE_PROJECT_DIR).
 PROJECT_DIR = "MLOPS_PROJECT_DIR"
 IMAGE_PROJECT_DIR = "/var/task/project"
+# The image build's named context the project is copied from (functions/Dockerfile: COPY --from=project).
+IMAGE_PROJECT_CONTEXT = "project"
 # Set by the rollout deployer on the version it publishes: serve exactly this model version.
 MODEL_VERSION = "MLOPS_MODEL_VERSION"
 INFERENCE_FUNCTION = "MLOPS_INFERENCE_FUNCTION"

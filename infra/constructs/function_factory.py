@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_EXCLUDES = ["*", "!functions", "!functions/**", "**/__pycache__", "**/*.pyc"]
 # The project is a second, named build context (it may live anywhere on disk): the image copies it
 # to IMAGE_PROJECT_DIR. Its content hash is a build argument, so a project change is a new image.
-PROJECT_CONTEXT = "project"
+PROJECT_CONTEXT = env_names.IMAGE_PROJECT_CONTEXT
 _PROJECT_SKIP = {"__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 

@@ -58,3 +58,12 @@ def load_assembly(directory: Path) -> list[StackTemplate]:
     for name in sorted(stacks):
         visit(name)
     return ordered
+
+
+def image_build_contexts(directory: Path) -> dict[str, str]:
+    """The named build contexts of the assembly's container images (``project`` -> its folder here)."""
+    contexts: dict[str, str] = {}
+    for manifest in sorted(directory.glob("*.assets.json")):
+        for image in json.loads(manifest.read_text()).get("dockerImages", {}).values():
+            contexts.update(image.get("source", {}).get("dockerBuildContexts", {}))
+    return contexts

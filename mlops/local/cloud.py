@@ -52,9 +52,10 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+from functions.shared.settings import IMAGE_PROJECT_CONTEXT, IMAGE_PROJECT_DIR
 from mlops.local import map_runs
 from mlops.local.alarms import AlarmEvaluator, LocalAlarm
-from mlops.local.assembly import AssemblyError, StackTemplate, load_assembly
+from mlops.local.assembly import AssemblyError, StackTemplate, image_build_contexts, load_assembly
 from mlops.local.batch import LocalBatch
 from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
@@ -141,6 +142,11 @@ class LocalCloud:
         self._exit: ExitStack | None = None
         self._clients: dict[str, Any] = {}
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
+        # The image ships the project (a named build context) at IMAGE_PROJECT_DIR: here it is the folder itself.
+        project = image_build_contexts(self.assembly_dir).get(IMAGE_PROJECT_CONTEXT)
+        self.project_dir = Path(project) if project else None
+        if project:
+            self.runtime.image_paths[IMAGE_PROJECT_DIR] = project
         self.batch = LocalBatch(self.runtime)
         self.router = EventRouter(clients=self.client, account=ACCOUNT, region=region, now=now or datetime.now(UTC))
         self.scheduler = LocalScheduler(clients=self.client, router=self.router, account=ACCOUNT, region=region)

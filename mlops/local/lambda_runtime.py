@@ -112,6 +112,8 @@ class InProcessLambdaRuntime:
         self._metric_sink = metric_sink
         self._modules: dict[str, dict[str, ModuleType]] = {}
         self._lock = threading.RLock()
+        # Directories the function image ships (e.g. the project at /var/task/project) -> where they are here.
+        self.image_paths: dict[str, str] = {}
         self._stdout: _InvocationStdout | None = None
 
     def register(self, function: LocalFunction) -> None:
@@ -195,13 +197,23 @@ class InProcessLambdaRuntime:
             if isinstance(document, dict) and "CloudWatchMetrics" in document.get("_aws", {}):
                 self._metric_sink(document)
 
+    def image_path(self, value: str) -> str:
+        """A path inside the function image, as this machine has it (``image_paths``: image dir -> local dir)."""
+        for inside, local in self.image_paths.items():
+            if value == inside or value.startswith(f"{inside}/"):
+                return local + value[len(inside) :]
+        return value
+
+    def _localized(self, environment: Mapping[str, str]) -> dict[str, str]:
+        return {name: self.image_path(value) for name, value in environment.items()}
+
     @contextmanager
     def isolated(self, name: str, environment: Mapping[str, str]) -> Iterator[None]:
         """Run code as another container would (e.g. a Batch job): one at a time, with its own
         copy of the project's modules (kept under ``name``) and exactly ``environment`` added."""
         with self._lock, self._sandbox(name):
             saved = dict(os.environ)
-            os.environ.update(environment)
+            os.environ.update(self._localized(environment))
             os.environ.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})
             try:
                 yield
@@ -227,7 +239,7 @@ class InProcessLambdaRuntime:
     @contextmanager
     def _environment(self, function: LocalFunction, version: str, environment: dict[str, str]) -> Iterator[None]:
         saved = dict(os.environ)
-        os.environ.update(environment)
+        os.environ.update(self._localized(environment))
         os.environ.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,

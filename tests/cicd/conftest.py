@@ -1,4 +1,4 @@
-"""The prod stage, synthesized once (cdk-nag included) for the hardening tests."""
+"""The prod stage of the demo project, synthesized once (cdk-nag included) for the hardening tests."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mlops.synth import synth
+from tests.projects import SEATTLE_DIR
 
 
 @pytest.fixture(scope="session")
 def prod_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth(tmp_path_factory.mktemp("prod-assembly") / "cdk.out", stage="prod")
+    return synth(tmp_path_factory.mktemp("prod-assembly") / "cdk.out", stage="prod", project=SEATTLE_DIR)

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Template
 
 from infra.app_builder import build_app
 from infra.config import STAGES, StageConfig, StageConfigError, stage_config
+from tests.projects import SEATTLE_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,7 @@ def test_template_takes_throttling_alarm_and_concurrency_from_the_config(monkeyp
     )
     monkeypatch.setitem(STAGES, "dev", config)
     # When the app is built
-    template = Template.from_stack(build_app(App(), "dev")[0])
+    template = Template.from_stack(build_app(App(), "dev", SEATTLE_DIR)[0])
     # Then the template carries each value
     template.has_resource_properties(
         "AWS::Lambda::Function",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from functions.feature_store import catalog
 from functions.feature_store.manifest import sha256_hex
 from functions.feature_store.materialization import materialize
 from functions.feature_store.offline_store import OfflineStore
@@ -23,10 +21,13 @@ from functions.feature_store.point_in_time import point_in_time_join
 from functions.feature_store.transformations import apply_transformation
 from functions.feature_store.validation import validate_rows
 from functions.shared.errors import TransientStoreError
-from mlops.demo import shipped_dataset_csv
+from tests.projects import SEATTLE_DIR, seattle
 
 BUCKET, TABLE = "offline", "online"
-DAILY = catalog.DAILY_WEATHER
+SOURCE = seattle().raw_source("seattle_weather")
+DAILY = seattle().feature_view("daily_weather", 1)
+WEATHER_7D = seattle().feature_view("weather_7d", 1)
+SHIPPED_CSV = SEATTLE_DIR / "data" / "seattle-weather.csv"
 
 
 @pytest.fixture
@@ -50,8 +51,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 def daily_rows(days: int = 30) -> pd.DataFrame:
-    raw = pd.read_csv(io.BytesIO(shipped_dataset_csv())).head(days)
-    valid = validate_rows(raw, catalog.SEATTLE_WEATHER.schema, unique_keys=("date",)).valid
+    raw = pd.read_csv(SHIPPED_CSV).head(days)
+    valid = validate_rows(raw, SOURCE.schema, unique_keys=("date",)).valid
     return apply_transformation(DAILY, valid)
 
 
@@ -134,14 +135,12 @@ def test_an_older_online_write_never_replaces_a_newer_one(aws: dict[str, Any]) -
 
 def test_views_sharing_an_entity_do_not_overwrite_each_other(aws: dict[str, Any]) -> None:
     online = OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-07"))
-    raw = validate_rows(pd.read_csv(io.BytesIO(shipped_dataset_csv())).head(7), catalog.SEATTLE_WEATHER.schema).valid
+    raw = validate_rows(pd.read_csv(SHIPPED_CSV).head(7), SOURCE.schema).valid
     created = pd.Timestamp("2024-01-01", tz="UTC")
     online.write(DAILY, apply_transformation(DAILY, raw).assign(created_timestamp=created).tail(1))
-    online.write(
-        catalog.WEATHER_7D, apply_transformation(catalog.WEATHER_7D, raw).assign(created_timestamp=created).tail(1)
-    )
+    online.write(WEATHER_7D, apply_transformation(WEATHER_7D, raw).assign(created_timestamp=created).tail(1))
     [daily] = online.read(DAILY, [{"station_id": "seattle"}])
-    [weekly] = online.read(catalog.WEATHER_7D, [{"station_id": "seattle"}], features=["rain_days_7d"])
+    [weekly] = online.read(WEATHER_7D, [{"station_id": "seattle"}], features=["rain_days_7d"])
     assert daily.status is weekly.status is OnlineStatus.PRESENT
     assert set(daily.features) == set(DAILY.feature_names)
     assert weekly.features == {"rain_days_7d": int((raw["precipitation"] > 0).sum())}
@@ -250,7 +249,6 @@ def test_a_failed_chunk_leaves_the_watermark_where_it_was(aws: dict[str, Any], m
 
 def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: dict[str, Any]) -> None:
     from functions.shared.objects import ObjectStore
-    from functions.training.model_spec import model_spec
     from functions.training.training_sets import FeatureStoreSource
 
     # Given January written on the 1st of February, then February written on the 1st of March
@@ -260,10 +258,12 @@ def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: di
     february = rows[rows["event_timestamp"] >= pd.Timestamp("2012-02-01", tz="UTC")]
     for part, created, write_id in ((january, "2026-02-01", "w-jan"), (february, "2026-03-01", "w-feb")):
         offline.write(DAILY, part, source_uri=write_id, source_sha256=write_id, created=at(created), write_id=write_id)
-    spec = model_spec("seattle-weather")
+    project = seattle()
+    spec = project.model("seattle-weather")
     # When a training set is built as of mid-February, and another one now
-    then = FeatureStoreSource(offline, ObjectStore(aws["s3"]), as_of="2026-02-15T00:00:00Z").build(spec)
-    now = FeatureStoreSource(offline, ObjectStore(aws["s3"])).build(spec)
+    objects = ObjectStore(aws["s3"])
+    then = FeatureStoreSource(offline, objects, project=project, as_of="2026-02-15T00:00:00Z").build(spec)
+    now = FeatureStoreSource(offline, objects, project=project).build(spec)
     # Then the past one has January only, read from January's files, and records its as_of
     assert len(then.frame) == len(january) and len(now.frame) == len(rows)
     files = then.origin["feature_store"]["files"]
@@ -271,14 +271,13 @@ def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: di
     assert then.origin["as_of"] == "2026-02-15T00:00:00+00:00"
     assert then.origin["feature_store"]["extra"] == {"as_of": "2026-02-15T00:00:00+00:00"}
     # And rebuilding with the recorded as_of gives the same rows
-    again = FeatureStoreSource(offline, ObjectStore(aws["s3"]), as_of=then.origin["as_of"]).build(spec)
+    again = FeatureStoreSource(offline, objects, project=project, as_of=then.origin["as_of"]).build(spec)
     pd.testing.assert_frame_equal(again.frame, then.frame)
 
 
 def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_columns(aws: dict[str, Any]) -> None:
     from functions.shared.errors import DataValidationError
     from functions.shared.objects import ObjectStore, S3Uri
-    from functions.training.model_spec import model_spec
     from functions.training.training_sets import FeatureStoreSource
 
     # Given 30 stored days and an entity file asking for three of them, in its own order
@@ -287,11 +286,13 @@ def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_col
     stamps = pd.to_datetime(["2012-01-20", "2012-01-03", "2012-01-10"], utc=True)
     objects.put_parquet(S3Uri(BUCKET, "entities.parquet"), pd.DataFrame({"station_id": ["seattle"] * 3,
                                                                          "event_timestamp": stamps}))  # fmt: skip
-    spec = model_spec("seattle-weather")
+    project = seattle()
+    spec = project.model("seattle-weather")
     # When a training set is built from it, with and without a window
-    built = FeatureStoreSource(offline, objects, entities_uri=f"s3://{BUCKET}/entities.parquet").build(spec)
+    entities_uri = f"s3://{BUCKET}/entities.parquet"
+    built = FeatureStoreSource(offline, objects, project=project, entities_uri=entities_uri).build(spec)
     windowed = FeatureStoreSource(
-        offline, objects, entities_uri=f"s3://{BUCKET}/entities.parquet", start="2012-01-05"
+        offline, objects, project=project, entities_uri=entities_uri, start="2012-01-05"
     ).build(spec)
     # Then every entity row gets that day's features, in the file's order, and the window keeps two
     assert list(built.frame["date"]) == list(stamps)
@@ -302,4 +303,4 @@ def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_col
     # And an entity file without the join key is refused by name
     objects.put_parquet(S3Uri(BUCKET, "bad.parquet"), pd.DataFrame({"event_timestamp": stamps}))
     with pytest.raises(DataValidationError, match=r"has no column\(s\) \['station_id'\]"):
-        FeatureStoreSource(offline, objects, entities_uri=f"s3://{BUCKET}/bad.parquet").build(spec)
+        FeatureStoreSource(offline, objects, project=project, entities_uri=f"s3://{BUCKET}/bad.parquet").build(spec)

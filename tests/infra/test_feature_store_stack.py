@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from functions.feature_store.catalog import FEATURE_VIEWS
 from functions.shared.settings import ONLINE_TTL_ATTRIBUTE
 from infra.asl import load_asl
+from tests.projects import seattle
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +29,8 @@ def test_online_table_has_its_ttl_attribute(template: Template) -> None:
 def test_every_feature_view_has_a_glue_table_with_partition_projection(template: Template) -> None:
     tables = template.find_resources("AWS::Glue::Table")
     names = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"] for t in tables.values()}
-    assert set(names) == {f"{v.name}_v{v.version}" for v in FEATURE_VIEWS}
-    for view in FEATURE_VIEWS:
+    assert set(names) == {f"{v.name}_v{v.version}" for v in seattle().feature_views}
+    for view in seattle().feature_views:
         table = names[f"{view.name}_v{view.version}"]
         assert table["Parameters"]["projection.enabled"] == "true"
         assert table["PartitionKeys"] == [{"Name": "event_date", "Type": "string"}]

@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from infra.app_builder import build_app
 from infra.config import STAGES, FunctionSizing, StageConfig, StageConfigError, stage_config
 from infra.nag import add_nag_checks
+from tests.projects import SEATTLE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
 
 def test_prod_stage_retains_stateful_resources() -> None:
     app = App()
-    stack = build_app(app, "prod")[0]
+    stack = build_app(app, "prod", SEATTLE_DIR)[0]
     template = Template.from_stack(stack)
     for rtype in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
         for resource in template.find_resources(rtype).values():
@@ -257,7 +258,7 @@ def test_iam_auth_and_waf_are_stage_options() -> None:
     original = config_module.STAGES["dev"]
     config_module.STAGES["dev"] = config
     try:
-        stack = build_app(app, "dev")[0]
+        stack = build_app(app, "dev", SEATTLE_DIR)[0]
     finally:
         config_module.STAGES["dev"] = original
     template = Template.from_stack(stack)

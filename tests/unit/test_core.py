@@ -15,7 +15,9 @@ from functions.serving.signature import ModelSignature, records_to_matrix
 from functions.shared.errors import ArtifactIntegrityError, DataValidationError, InvalidRequestError
 from functions.training.dataset import validate_training_frame
 from functions.training.fit import evaluate_model, time_based_split, train_model
-from functions.training.model_spec import SEATTLE_WEATHER
+from tests.projects import seattle
+
+SEATTLE_WEATHER = seattle().model("seattle-weather")
 
 SIGNATURE = ModelSignature.from_spec(SEATTLE_WEATHER)
 
@@ -41,7 +43,7 @@ def test_same_data_and_seed_give_identical_artifact_bytes(frame: pd.DataFrame) -
 def test_evaluation_reports_accuracy_and_per_class_f1(frame: pd.DataFrame) -> None:
     split = time_based_split(frame, SEATTLE_WEATHER)
     evaluation = evaluate_model(train_model(split.train, SEATTLE_WEATHER), split.holdout, SEATTLE_WEATHER)
-    assert 0.6 < evaluation.accuracy <= 1.0
+    assert 0.6 < evaluation.quality["accuracy"] <= 1.0
     assert set(evaluation.per_class_f1) == set(SEATTLE_WEATHER.labels)
     assert evaluation.holdout_rows == len(split.holdout)
 

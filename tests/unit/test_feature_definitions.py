@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from functions.feature_store import catalog
-from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.definitions import (
+    Entity,
+    FeatureView,
+    Field,
+    Transformation,
+    ValueType,
+    transformation,
+)
 from functions.feature_store.manifest import StoredFile, training_set_manifest
-from functions.feature_store.transformations import apply_transformation, rule
+from functions.feature_store.transformations import apply_transformation
 from functions.feature_store.validation import REASON, enforce_bad_row_fraction, validate_rows
 from functions.shared.errors import ConfigurationError, DataValidationError
-from mlops.demo import shipped_dataset_csv
+from tests.projects import SEATTLE_DIR, seattle
+
+SOURCE = seattle().raw_source("seattle_weather")
+DAILY = seattle().feature_view("daily_weather", 1)
+WEEKLY = seattle().feature_view("weather_7d", 1)
+STATION = next(e for e in seattle().entities if e.name == "station")
+IDENTITY = Transformation("identity", 1, lambda raw: raw)
 
 
 def shipped() -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(shipped_dataset_csv()))
+    return pd.read_csv(SEATTLE_DIR / "data" / "seattle-weather.csv")
 
 
 def with_bad_rows() -> pd.DataFrame:
@@ -34,7 +45,7 @@ def with_bad_rows() -> pd.DataFrame:
 
 
 def test_every_bad_row_is_quarantined_with_one_reason_and_counts_reconcile() -> None:
-    source = catalog.SEATTLE_WEATHER
+    source = SOURCE
     result = validate_rows(with_bad_rows(), source.schema, unique_keys=source.unique_keys)
     assert result.rows_in == 20
     assert result.rows_valid + result.rows_quarantined == result.rows_in
@@ -56,17 +67,17 @@ def test_a_row_failing_several_checks_gets_the_first_reason_only() -> None:
     frame = shipped().head(3).astype(object)
     frame.loc[0, "precipitation"] = None
     frame.loc[0, "weather"] = "hail"
-    result = validate_rows(frame, catalog.SEATTLE_WEATHER.schema)
+    result = validate_rows(frame, SOURCE.schema)
     assert list(result.quarantined[REASON]) == ["null: precipitation is required"]
 
 
 def test_a_missing_column_fails_the_batch_naming_it() -> None:
     with pytest.raises(DataValidationError, match="missing columns: wind"):
-        validate_rows(shipped().drop(columns=["wind"]), catalog.SEATTLE_WEATHER.schema)
+        validate_rows(shipped().drop(columns=["wind"]), SOURCE.schema)
 
 
 def test_too_many_bad_rows_fail_with_the_reasons() -> None:
-    result = validate_rows(with_bad_rows(), catalog.SEATTLE_WEATHER.schema, unique_keys=("date",))
+    result = validate_rows(with_bad_rows(), SOURCE.schema, unique_keys=("date",))
     enforce_bad_row_fraction(result, 0.5)
     with pytest.raises(DataValidationError, match=r"7 of 20 rows are bad .*range=2"):
         enforce_bad_row_fraction(result, 0.1)
@@ -83,33 +94,66 @@ def test_bool_and_int_fields_are_typed_and_checked() -> None:
 
 def test_definitions_reject_mistakes_at_construction() -> None:
     with pytest.raises(ConfigurationError, match="ttl must be positive"):
-        FeatureView(
-            "v", 1, (catalog.STATION,), (Field("x", ValueType.FLOAT64),), timedelta(0), "s", TransformationRef("r", 1)
-        )
+        FeatureView("v", 1, (STATION,), (Field("x", ValueType.FLOAT64),), timedelta(0), "s", IDENTITY)
     with pytest.raises(ConfigurationError, match="reserved"):
         FeatureView(
             "v",
             1,
-            (catalog.STATION,),
+            (STATION,),
             (Field("station_id", ValueType.STRING),),
             timedelta(1),
             "s",
-            TransformationRef("r", 1),
+            IDENTITY,
         )
     with pytest.raises(ConfigurationError, match="range needs a numeric"):
         Field("w", ValueType.STRING, minimum=0)
     with pytest.raises(ConfigurationError, match="join key"):
         Entity("e", join_keys=())
-    with pytest.raises(ConfigurationError, match="no transformation nope@v3"):
-        rule(TransformationRef("nope", 3))
+    with pytest.raises(ConfigurationError, match="version must be >= 1, got 0"):
+        Transformation("nope", 0, lambda raw: raw)
+    with pytest.raises(ConfigurationError, match=r"nope@v3: fn must be a function"):
+        Transformation("nope", 3, "not a function")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="must be an identifier"):
+        transformation("not a name", 1)(lambda raw: raw)
     with pytest.raises(ConfigurationError, match="known: daily_weather:v1"):
-        catalog.feature_view("daily_weather", 9)
+        seattle().feature_view("daily_weather", 9)
+
+
+def test_a_transformation_is_a_named_versioned_callable() -> None:
+    @transformation("doubled", version=2, lookback=timedelta(days=3))
+    def doubled(raw: pd.DataFrame) -> pd.DataFrame:
+        return raw * 2
+
+    assert isinstance(doubled, Transformation)
+    assert str(doubled) == "doubled@v2"
+    assert doubled.lookback == timedelta(days=3)
+    assert doubled(pd.DataFrame({"x": [1, 2]}))["x"].tolist() == [2, 4]
+    assert str(DAILY.transformation) == "seattle_daily_weather@v1"
+
+
+def _view_with(rule: Transformation) -> FeatureView:
+    return FeatureView("v", 1, (STATION,), (Field("x", ValueType.FLOAT64),), timedelta(days=1), "s", rule)
+
+
+def _rows(**extra: object) -> pd.DataFrame:
+    return pd.DataFrame({"station_id": ["a"], "event_timestamp": ["2024-01-01T00:00:00Z"], "x": [1.0], **extra})
+
+
+def test_a_rule_output_must_be_exactly_the_views_columns() -> None:
+    assert list(apply_transformation(_view_with(IDENTITY), _rows()).columns) == ["station_id", "event_timestamp", "x"]
+    with pytest.raises(DataValidationError, match=r"emits column\(s\) \['y'\] that view 'v' does not declare"):
+        apply_transformation(_view_with(IDENTITY), _rows(y=[2.0]))
+    with pytest.raises(DataValidationError, match=r"lacks \['x'\]"):
+        apply_transformation(_view_with(IDENTITY), _rows().drop(columns=["x"]))
+    as_list = Transformation("as_list", 1, lambda raw: raw.to_dict("records"))  # type: ignore[arg-type, return-value]
+    with pytest.raises(DataValidationError, match="as_list@v1 for v:v1 returned list, not a DataFrame"):
+        apply_transformation(_view_with(as_list), _rows())
 
 
 def test_shipped_rules_produce_each_views_schema() -> None:
-    raw = validate_rows(shipped(), catalog.SEATTLE_WEATHER.schema, unique_keys=("date",)).valid
-    daily = apply_transformation(catalog.DAILY_WEATHER, raw)
-    rolling = apply_transformation(catalog.WEATHER_7D, raw)
+    raw = validate_rows(shipped(), SOURCE.schema, unique_keys=("date",)).valid
+    daily = apply_transformation(DAILY, raw)
+    rolling = apply_transformation(WEEKLY, raw)
     assert len(daily) == len(rolling) == len(raw)
     assert (daily["temp_range"] == daily["temp_max"] - daily["temp_min"]).all()
     # 2012-01-07 is the first day with a full window of 7 days.
@@ -126,7 +170,7 @@ def test_training_set_manifest_records_versions_rules_and_files() -> None:
         StoredFile("s3://b/features/x/2", "bb", 3, "2024-01-02"),
         StoredFile("s3://b/features/x/1", "aa", 5, "2024-01-01"),
     ]
-    manifest = training_set_manifest([catalog.DAILY_WEATHER], files, entity_rows=4, entity_sha256="e", strict=True)
+    manifest = training_set_manifest([DAILY], files, entity_rows=4, entity_sha256="e", strict=True)
     data = manifest.to_dict()
     assert data["views"][0]["name"] == "daily_weather"
     assert data["views"][0]["version"] == 1

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from functions.feature_store import catalog
+from functions.feature_store.definitions import FeatureView, transformation
 from functions.feature_store.partitions import (
     PlannedPartition,
     check_time_ordered,
@@ -19,18 +18,22 @@ from functions.feature_store.partitions import (
     transform_with_context,
     valid_source_rows,
 )
-from functions.feature_store.transformations import apply_transformation, lookback, transformation
+from functions.feature_store.transformations import apply_transformation
 from functions.feature_store.validation import check_bad_row_fraction, validate_rows
 from functions.handlers.feature_context import batch_folder
 from functions.shared.errors import ConfigurationError, DataValidationError
-from mlops.demo import shipped_dataset_csv
 from mlops.local.map_runs import exceeds_tolerance
+from tests.projects import SEATTLE_DIR, seattle
+
+SOURCE = seattle().raw_source("seattle_weather")
+DAILY_WEATHER = seattle().feature_view("daily_weather", 1)
+WEATHER_7D = seattle().feature_view("weather_7d", 1)
+SHIPPED_CSV = SEATTLE_DIR / "data" / "seattle-weather.csv"
 
 
 def valid_days(count: int) -> pd.DataFrame:
-    raw = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str, keep_default_na=False).head(count)
-    source = catalog.SEATTLE_WEATHER
-    return validate_rows(raw, source.schema, unique_keys=source.unique_keys).valid
+    raw = pd.read_csv(SHIPPED_CSV, dtype=str, keep_default_na=False).head(count)
+    return validate_rows(raw, SOURCE.schema, unique_keys=SOURCE.unique_keys).valid
 
 
 def planned(part_id: str, rows: pd.DataFrame) -> PlannedPartition:
@@ -45,12 +48,12 @@ def planned(part_id: str, rows: pd.DataFrame) -> PlannedPartition:
     )
 
 
-def transform_in_parts(view: catalog.FeatureView, parts: list[pd.DataFrame], *, with_context: bool) -> pd.DataFrame:
+def transform_in_parts(view: FeatureView, parts: list[pd.DataFrame], *, with_context: bool) -> pd.DataFrame:
     """What phase 2 does, with in-memory parts standing in for the staged files."""
     plan = [planned(str(n), part) for n, part in enumerate(parts)]
     out = []
     for partition, own in zip(plan, parts, strict=True):
-        chosen, begin, end = context_partitions(partition, plan, lookback(view.transformation))
+        chosen, begin, end = context_partitions(partition, plan, view.transformation.lookback)
         context = pd.concat([parts[int(p.id)] for p in chosen] or [own.iloc[0:0]], ignore_index=True)
         context = context[(context["date"] >= begin) & (context["date"] < end)] if with_context else own.iloc[0:0]
         out.append(transform_with_context(view, own, context, partition.start))
@@ -61,7 +64,7 @@ def test_a_batch_in_time_ordered_parts_transforms_to_the_same_rows_as_one_file()
     # Given 45 days as one file and as three parts of 15 days
     days = valid_days(45)
     parts = [days.iloc[0:15], days.iloc[15:30], days.iloc[30:45]]
-    for view in catalog.FEATURE_VIEWS:
+    for view in seattle().feature_views:
         whole = apply_transformation(view, days).sort_values("event_timestamp").reset_index(drop=True)
         # When each part is transformed with its rule's lookback of the parts before it as context
         in_parts = transform_in_parts(view, parts, with_context=True)
@@ -73,8 +76,8 @@ def test_without_its_lookback_a_windowed_rule_is_wrong_at_part_boundaries() -> N
     # Given the same parts, transformed without context (what independent partitions would do)
     days = valid_days(45)
     parts = [days.iloc[0:15], days.iloc[15:30], days.iloc[30:45]]
-    whole = apply_transformation(catalog.WEATHER_7D, days).sort_values("event_timestamp").reset_index(drop=True)
-    alone = transform_in_parts(catalog.WEATHER_7D, parts, with_context=False)
+    whole = apply_transformation(WEATHER_7D, days).sort_values("event_timestamp").reset_index(drop=True)
+    alone = transform_in_parts(WEATHER_7D, parts, with_context=False)
     # Then the first days of the later parts see short windows: the context is what makes them right
     wrong = alone["days_in_window"] != whole["days_in_window"]
     assert wrong.sum() == 12  # six days after each of the two boundaries
@@ -82,10 +85,10 @@ def test_without_its_lookback_a_windowed_rule_is_wrong_at_part_boundaries() -> N
 
 
 def test_rules_declare_their_lookback() -> None:
-    assert lookback(catalog.WEATHER_7D.transformation) == timedelta(days=7)
-    assert lookback(catalog.DAILY_WEATHER.transformation) == timedelta(0)
+    assert WEATHER_7D.transformation.lookback == timedelta(days=7)
+    assert DAILY_WEATHER.transformation.lookback == timedelta(0)
     with pytest.raises(ConfigurationError, match="lookback must not be negative"):
-        transformation("backwards", 1, lookback=timedelta(days=-1))
+        transformation("backwards", 1, lookback=timedelta(days=-1))(lambda raw: raw)
 
 
 def test_a_key_seen_in_an_earlier_part_is_a_duplicate_in_the_later_one() -> None:
@@ -106,20 +109,18 @@ def test_windowed_views_need_parts_that_do_not_overlap_in_time() -> None:
     days = valid_days(30)
     overlapping = [planned("a", days.iloc[0:20]), planned("b", days.iloc[19:30])]
     with pytest.raises(DataValidationError, match=r"overlap in event time; windowed views \(weather_7d:v1\)"):
-        check_time_ordered(overlapping, [catalog.WEATHER_7D])
+        check_time_ordered(overlapping, [WEATHER_7D])
     check_time_ordered(overlapping, [])  # row-by-row views do not care
-    check_time_ordered([planned("a", days.iloc[0:20]), planned("b", days.iloc[20:30])], [catalog.WEATHER_7D])
+    check_time_ordered([planned("a", days.iloc[0:20]), planned("b", days.iloc[20:30])], [WEATHER_7D])
 
 
 def test_valid_rows_keep_their_row_number_in_the_part_file() -> None:
-    raw = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str, keep_default_na=False).head(6)
+    raw = pd.read_csv(SHIPPED_CSV, dtype=str, keep_default_na=False).head(6)
     raw.loc[1, "weather"] = "hail"
     raw.loc[4, "wind"] = "x"
-    result = validate_rows(raw, catalog.SEATTLE_WEATHER.schema)
+    result = validate_rows(raw, SOURCE.schema)
     assert valid_source_rows(result).tolist() == [0, 2, 3, 5]
-    assert np.array_equal(
-        result.valid["date"], validate_rows(raw.drop(index=[1, 4]), catalog.SEATTLE_WEATHER.schema).valid["date"]
-    )
+    assert np.array_equal(result.valid["date"], validate_rows(raw.drop(index=[1, 4]), SOURCE.schema).valid["date"])
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.definitions import Entity, FeatureView, Field, Transformation, ValueType
 from functions.feature_store.point_in_time import point_in_time_join
 from functions.shared.errors import DataValidationError
 
@@ -30,7 +30,7 @@ def view(
         schema=tuple(Field(f, ValueType.FLOAT64) for f in features),
         ttl=ttl,
         source="test",
-        transformation=TransformationRef("identity", 1),
+        transformation=Transformation("identity", 1, lambda raw: raw),
     )
 
 

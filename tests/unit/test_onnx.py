@@ -11,8 +11,10 @@ from vega_datasets import local_data
 from functions.registry.onnx_model import OnnxClassifier, OnnxExport, OnnxUnsupported, export_onnx
 from functions.shared.errors import ArtifactIntegrityError
 from functions.training.dataset import validate_training_frame
-from functions.training.fit import time_based_split, train_model
-from functions.training.model_spec import SEATTLE_WEATHER
+from functions.training.fit import model_input, time_based_split, train_model
+from tests.projects import seattle
+
+SEATTLE_WEATHER = seattle().model("seattle-weather")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def test_random_forest_onnx_matches_scikit_learn_on_the_holdout(split) -> None: 
     exported = export_onnx(model, len(SEATTLE_WEATHER.features))
     assert isinstance(exported, OnnxExport)
     onnx = OnnxClassifier(exported.data, exported.sha256)
-    holdout = split.holdout[SEATTLE_WEATHER.feature_names].to_numpy(dtype=float)
+    holdout = model_input(split.holdout, SEATTLE_WEATHER)
     assert list(onnx.classes_) == list(model.classes_)
     np.testing.assert_allclose(onnx.predict_proba(holdout), model.predict_proba(holdout), atol=1e-5)
     agreement = float(np.mean(onnx.predict(holdout) == model.predict(holdout)))
@@ -33,7 +35,7 @@ def test_random_forest_onnx_matches_scikit_learn_on_the_holdout(split) -> None: 
 
 
 def test_linear_model_converts_too(split) -> None:  # type: ignore[no-untyped-def]
-    features = split.train[SEATTLE_WEATHER.feature_names].to_numpy(dtype=float)
+    features = model_input(split.train, SEATTLE_WEATHER)
     model = LogisticRegression(max_iter=500).fit(features, split.train["weather"])
     exported = export_onnx(model, features.shape[1])
     assert isinstance(exported, OnnxExport)
@@ -42,7 +44,7 @@ def test_linear_model_converts_too(split) -> None:  # type: ignore[no-untyped-de
 
 
 def test_unconvertible_model_says_why(split) -> None:  # type: ignore[no-untyped-def]
-    features = split.train[SEATTLE_WEATHER.feature_names].to_numpy(dtype=float)
+    features = model_input(split.train, SEATTLE_WEATHER)
     model = NearestCentroid().fit(features, split.train["weather"])
     result = export_onnx(model, features.shape[1])
     assert isinstance(result, OnnxUnsupported)

@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from functions.feature_store.catalog import DAILY_WEATHER, view_by_ref
 from functions.feature_store.training_sets import entity_events
 from functions.handlers.retrain_guard import training_window
+from functions.shared.errors import ConfigurationError
 from functions.shared.settings import RetrainGuardSettings
 from functions.training.model_spec import FeatureStoreInputs
 from mlops.operator import training_request
+from tests.projects import seattle
+
+DAILY_WEATHER = seattle().feature_view("daily_weather", 1)
 
 
 def stored_rows() -> pd.DataFrame:
@@ -69,6 +72,8 @@ def test_operator_training_requests_default_to_the_feature_store() -> None:
 
 
 def test_feature_store_inputs_name_their_label_view_among_their_views() -> None:
-    assert view_by_ref("daily_weather:v1") is DAILY_WEATHER and view_by_ref("daily_weather") is DAILY_WEATHER
-    with pytest.raises(ValueError, match="label_view"):
+    project = seattle()
+    assert project.view_by_ref("daily_weather:v1") is DAILY_WEATHER
+    assert project.view_by_ref("daily_weather") is DAILY_WEATHER
+    with pytest.raises(ConfigurationError, match="label_view"):
         FeatureStoreInputs(views=("weather_7d:v1",), label_view="daily_weather:v1")
