@@ -8,6 +8,7 @@ from pathlib import Path
 from aws_cdk import App, Environment, Stack, Tags
 
 from functions.project import load_project
+from functions.project.samples import check_sample_data
 from infra.cicd_config import CICD
 from infra.config import stage_config
 from infra.nag import add_nag_checks
@@ -22,6 +23,7 @@ def build_app(app: App, stage: str, project_dir: str | Path, *, env: Environment
     The project is loaded (and so checked) here: a broken project fails synth, before anything deploys.
     """
     project = load_project(project_dir)
+    check_sample_data(project)
     config = replace(stage_config(stage), model_name=project.models[0].name)
     stack = MlopsStack(
         app,

@@ -62,6 +62,14 @@ class Field:
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ConfigurationError(f"field name {self.name!r} must be an identifier")
+        if not isinstance(self.dtype, ValueType):
+            try:
+                object.__setattr__(self, "dtype", ValueType(self.dtype))
+            except ValueError:
+                known = ", ".join(t.value for t in ValueType)
+                raise ConfigurationError(
+                    f"field {self.name!r}: unknown type {self.dtype!r}; use one of {known}"
+                ) from None
         numeric = self.dtype in (ValueType.INT64, ValueType.FLOAT64)
         if (self.minimum is not None or self.maximum is not None) and not numeric:
             raise ConfigurationError(f"field {self.name!r}: a range needs a numeric type, not {self.dtype}")
