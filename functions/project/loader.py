@@ -54,7 +54,10 @@ def load_project(path: str | Path) -> Project:
     except Exception as exc:
         raise ProjectError(f"{_where(file, exc)}: {type(exc).__name__}: {exc}") from exc
     project = getattr(module, "project", None)
-    if not isinstance(project, Project):
+    # The Project class the file saw: the local cloud gives each function version its own copy of the
+    # toolkit's modules, so this module's own ``Project`` may be another copy's.
+    current = importlib.import_module("functions.project.definition").Project
+    if not isinstance(project, (Project, current)):
         found = type(project).__name__ if project is not None else "nothing"
         raise ProjectError(f"{file}: `project` must be a Project(...), found {found}")
     object.__setattr__(project, "root", file.parent)

@@ -67,6 +67,19 @@ class FunctionFactory(Construct):
         # The stage's data key: every log group of the stack is encrypted with it.
         self.key = key
 
+    @property
+    def image_build(self) -> dict[str, dict[str, str]]:
+        """Build options of the one image (Lambda and Batch alike): the project context and its hash."""
+        return {
+            "build_contexts": {PROJECT_CONTEXT: str(self._project_root)},
+            "build_args": {"PROJECT_SHA256": self._project_sha256},
+        }
+
+    @property
+    def image_environment(self) -> dict[str, str]:
+        """What every container of the image needs to find the project it ships."""
+        return {env_names.PROJECT_DIR: env_names.IMAGE_PROJECT_DIR}
+
     def function(
         self,
         construct_id: str,
@@ -111,8 +124,8 @@ class FunctionFactory(Construct):
             file="functions/Dockerfile",
             cmd=[handler],
             exclude=IMAGE_EXCLUDES,
-            build_contexts={PROJECT_CONTEXT: str(self._project_root)},
-            build_args={"PROJECT_SHA256": self._project_sha256},
+            build_contexts=self.image_build["build_contexts"],
+            build_args=self.image_build["build_args"],
             ignore_mode=IgnoreMode.DOCKER,
         )
         function = lambda_.DockerImageFunction(
@@ -132,7 +145,7 @@ class FunctionFactory(Construct):
             environment={
                 env_names.SERVICE_NAME: construct_id,
                 env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
-                env_names.PROJECT_DIR: env_names.IMAGE_PROJECT_DIR,
+                **self.image_environment,
                 **environment,
             },
         )

@@ -33,6 +33,7 @@ class BatchTraining(Construct):
         *,
         config: StageConfig,
         environment: Mapping[str, str],
+        image_build: Mapping[str, Mapping[str, str]],
         key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -109,7 +110,12 @@ class BatchTraining(Construct):
             self,
             "Container",
             image=ecs.ContainerImage.from_asset(
-                str(REPO_ROOT), file="functions/Dockerfile", exclude=IMAGE_EXCLUDES, ignore_mode=IgnoreMode.DOCKER
+                str(REPO_ROOT),
+                file="functions/Dockerfile",
+                exclude=IMAGE_EXCLUDES,
+                ignore_mode=IgnoreMode.DOCKER,
+                build_contexts=dict(image_build["build_contexts"]),
+                build_args=dict(image_build["build_args"]),
             ),
             cpu=config.batch.vcpus,
             memory=Size.mebibytes(config.batch.memory_mb),

@@ -58,7 +58,14 @@ class TrainingPipeline(Construct):
                 description=f"Training pipeline step {step_id}",
             )
 
-        self.batch = BatchTraining(self, "Batch", config=config, environment=environment, key=factory.key)
+        self.batch = BatchTraining(
+            self,
+            "Batch",
+            config=config,
+            environment={**factory.image_environment, **environment},
+            image_build=factory.image_build,
+            key=factory.key,
+        )
         batch_arns = {
             "TrainingJobQueueArn": self.batch.queue.job_queue_arn,
             "TrainingJobDefinitionArn": self.batch.job_definition.job_definition_arn,

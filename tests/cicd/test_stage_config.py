@@ -39,9 +39,11 @@ def test_bad_hardening_value_is_a_clear_error(change: dict[str, Any], message: s
         StageConfig(**(STAGES["dev"].__dict__ | change))
 
 
-def test_cdk_json_context_only_selects_the_stage() -> None:
+def test_cdk_json_context_only_selects_the_stage_and_the_project() -> None:
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    assert set(context) == {"stage"}
+    assert set(context) == {"stage", "project"}
+    # The default project is the shipped demo, a folder and not settings of its own
+    assert (REPO_ROOT / context["project"]).resolve() == SEATTLE_DIR
 
 
 def test_reserved_concurrency_is_opt_in() -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from functions.feature_store import catalog
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.online import OnlineStatus
 from functions.feature_store.online_store import OnlineStore
 from mlops.demo import metadata_of, shipped_dataset_csv
 from mlops.local import LocalCloud
+from tests.projects import seattle
 
 
 def raw_with_bad_rows(rows: int, bad: int) -> bytes:
@@ -79,10 +79,10 @@ def test_new_raw_data_starts_the_pipeline_which_quarantines_stores_and_materiali
     quarantined = pd.read_parquet(io.BytesIO(read_object(cloud, run.summary["quarantine_uri"])))
     assert list(quarantined["source_row"]) == ["1"]
     assert all(quarantined["quarantine_reason"].str.startswith("category: weather"))
-    for view in catalog.FEATURE_VIEWS:
+    for view in seattle().feature_views:
         rows, files = offline.read(view)
         assert len(rows) == 39 and files
-    [latest] = online.read(catalog.DAILY_WEATHER, [{"station_id": "seattle"}])
+    [latest] = online.read(seattle().feature_view("daily_weather", 1), [{"station_id": "seattle"}])
     # Online reads enforce the 2-day TTL against today's clock: 2012 data is EXPIRED, not PRESENT.
     assert latest.status is OnlineStatus.EXPIRED
     assert latest.event_timestamp is not None and latest.event_timestamp.date().isoformat() == "2012-02-09"
@@ -112,6 +112,6 @@ def test_too_many_bad_rows_fail_the_run_and_write_nothing_to_the_stores(cloud: L
     offline, online = stores(cloud)
     report = read_object(cloud, f"s3://{offline.bucket}/quarantine/seattle_weather/{failed.name}.json")
     assert b'"rows_quarantined": 10' in report and b'"rows_valid": 50' in report
-    for view in catalog.FEATURE_VIEWS:
+    for view in seattle().feature_views:
         assert offline.manifests(view) == []
         assert online.read(view, [{"station_id": "seattle"}])[0].status is OnlineStatus.NOT_FOUND

@@ -160,7 +160,9 @@ def test_entity_ids_read_online_features_with_per_entity_status(served: LocalClo
 
     import pandas as pd
 
-    from functions.feature_store.catalog import DAILY_WEATHER
+    from tests.projects import seattle
+
+    DAILY_WEATHER = seattle().feature_view("daily_weather", 1)
     from functions.feature_store.online_store import OnlineStore
 
     # Given fresh features for one station and stale ones for another in the online store

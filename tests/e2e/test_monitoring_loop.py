@@ -17,10 +17,10 @@ import pytest
 from functions.monitoring.baseline import build_baseline
 from functions.monitoring.monitor_store import MonitorRunStore, store_baseline
 from functions.retraining.guard_store import BUDGET, GuardPolicy, RetrainGuardStore
-from functions.training.model_spec import model_spec
 from mlops.local import LocalCloud
 from mlops.monitor_report import save_report
 from tests.helpers import registry_of, upload_raw
+from tests.projects import seattle
 
 MODEL = "seattle-weather"
 # The last Monday, 00:10 UTC: the dev retrain schedule is cron(0 3 ? * MON *), and
@@ -98,7 +98,7 @@ def champion_with_baseline(cloud: LocalCloud) -> int:
     registry_of(cloud).approve(MODEL, version, by="test", reason="fixture")
     registry_of(cloud).move_alias(MODEL, "champion", version, by="test", reason="fixture")
     reference = weather(np.random.default_rng(0), 2000)
-    features = model_spec(MODEL).feature_names
+    features = seattle().model(MODEL).feature_names
     baseline = build_baseline(reference, features, label_of(reference), sample_size=2000, seed=0)
     store_baseline(cloud.client("s3"), cloud.output("ArtifactBucketName"), MODEL, version, baseline)
     return version
@@ -184,7 +184,7 @@ def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training
     # And per-feature drift scores are CloudWatch metrics in the stage namespace
     listed = loop.client("cloudwatch").list_metrics(Namespace="Mlops/dev", MetricName="FeatureDriftScore")["Metrics"]
     features = {d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "feature"}
-    assert features == set(model_spec(MODEL).feature_names)
+    assert features == set(seattle().model(MODEL).feature_names)
     assert save_report(loop.client("s3"), loop.output("ArtifactBucketName"), MODEL, tmp_path)[1].read_bytes() == (
         store.report(record)
     )

@@ -7,12 +7,12 @@ import json
 
 import pandas as pd
 
-from functions.feature_store import catalog
 from functions.feature_store.definitions import CREATED_TIMESTAMP, FeatureView
 from functions.feature_store.online import OnlineStatus
 from mlops.demo import metadata_of, shipped_dataset_csv
 from mlops.local import LocalCloud
 from tests.e2e.test_feature_pipeline import executions, land, read_object, stores
+from tests.projects import seattle
 
 BATCH = "raw/feature-batches/seattle_weather/2012-q1/"
 
@@ -80,13 +80,13 @@ def test_a_marker_starts_a_partitioned_run_that_stores_what_one_file_of_the_same
     assert report["reasons"] == {"category": 1, "duplicate": 1}
     assert sum(p["rows_in"] for p in report["partitions"]) == 61
     # And each view's offline rows are the single file's, value for value (weather_7d across part boundaries)
-    for view in catalog.FEATURE_VIEWS:
+    for view in seattle().feature_views:
         pd.testing.assert_frame_equal(
             rows_of_write(cloud, view, result.name), rows_of_write(cloud, view, single_run.name)
         )
     # And the online store holds the batch's last day
     _, online = stores(cloud)
-    [latest] = online.read(catalog.WEATHER_7D, [{"station_id": "seattle"}])
+    [latest] = online.read(seattle().feature_view("weather_7d", 1), [{"station_id": "seattle"}])
     assert latest.event_timestamp is not None and latest.event_timestamp.date().isoformat() == "2012-02-29"
 
     # When the same batch is ingested again, by hand
@@ -99,7 +99,7 @@ def test_a_marker_starts_a_partitioned_run_that_stores_what_one_file_of_the_same
     repeated = metadata_of(cloud).get_run(again.name).summary
     assert repeated is not None
     assert {(w["view"], w["written"], w["skipped"]) for w in repeated["writes"]} == {
-        (view.name, 0, 3) for view in catalog.FEATURE_VIEWS
+        (view.name, 0, 3) for view in seattle().feature_views
     }
     settle(cloud)
 
@@ -125,7 +125,7 @@ def test_a_batch_over_the_bad_row_fraction_fails_as_a_whole_and_writes_nothing(c
     run = metadata_of(cloud).get_run(result.name)
     assert run.status == "FAILED" and run.error is not None and run.error["Error"] == "DataValidationError"
     offline, online = stores(cloud)
-    for view in catalog.FEATURE_VIEWS:
+    for view in seattle().feature_views:
         assert offline.manifests(view) == []
         assert online.read(view, [{"station_id": "seattle"}])[0].status is OnlineStatus.NOT_FOUND
     report = json.loads(read_object(cloud, f"s3://{offline.bucket}/quarantine/seattle_weather/{result.name}.json"))
@@ -155,4 +155,4 @@ def test_a_failing_partition_fails_the_run_with_a_failure_record(cloud: LocalClo
     assert [s.step for s in failed] == ["ValidatePartition"]
     assert "missing columns: wind" in (failed[0].error or "")
     offline, _ = stores(cloud)
-    assert all(offline.manifests(view) == [] for view in catalog.FEATURE_VIEWS)
+    assert all(offline.manifests(view) == [] for view in seattle().feature_views)

@@ -103,6 +103,14 @@ def test_signature_round_trips_through_its_dict_form() -> None:
     assert ModelSignature.from_dict(SIGNATURE.to_dict()) == SIGNATURE
 
 
+def test_signature_comes_from_the_specs_resolved_inputs() -> None:
+    # The four features are typed and bounded by the daily_weather view that provides them
+    assert [(f.name, f.dtype) for f in SIGNATURE.features] == [(name, "float") for name in SEATTLE_WEATHER.features]
+    assert (SIGNATURE.features[0].minimum, SIGNATURE.features[0].maximum) == (0.0, 500.0)
+    assert SIGNATURE.labels == ("drizzle", "fog", "rain", "snow", "sun")
+    assert SIGNATURE.task == "classification"
+
+
 def test_training_set_parquet_round_trip_keeps_types(frame: pd.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

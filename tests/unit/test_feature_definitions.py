@@ -145,7 +145,7 @@ def test_a_rule_output_must_be_exactly_the_views_columns() -> None:
         apply_transformation(_view_with(IDENTITY), _rows(y=[2.0]))
     with pytest.raises(DataValidationError, match=r"lacks \['x'\]"):
         apply_transformation(_view_with(IDENTITY), _rows().drop(columns=["x"]))
-    as_list = Transformation("as_list", 1, lambda raw: raw.to_dict("records"))  # type: ignore[arg-type, return-value]
+    as_list = Transformation("as_list", 1, lambda raw: raw.to_dict("records"))
     with pytest.raises(DataValidationError, match="as_list@v1 for v:v1 returned list, not a DataFrame"):
         apply_transformation(_view_with(as_list), _rows())
 
