@@ -53,7 +53,8 @@ def training_frame(project: Project, model: ModelSpec, raw: pd.DataFrame) -> pd.
         rows = apply_transformation(view, raw)
         rows[CREATED_TIMESTAMP] = rows[EVENT_TIMESTAMP]  # as if each row were stored when it happened
         views.append((view, rows))
-    return validate_training_frame(point_in_time_join(entities, views), model)
+    joined = point_in_time_join(entities, views).rename(columns={EVENT_TIMESTAMP: model.timestamp})
+    return validate_training_frame(joined, model)
 
 
 def test_project_loads(project: Project) -> None:
