@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -40,15 +40,12 @@ from functions.feature_store.batches import (
     write_partition,
 )
 from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
-from functions.feature_store.manifest import sha256_hex
-from functions.feature_store.materialization import materialize
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.online_store import OnlineStore
 from functions.feature_store.partitions import is_partition_file
 from functions.feature_store.point_in_time import to_utc
+from functions.feature_store.steps import materialize_views, transform, validate_file, write_offline
 from functions.feature_store.training_sets import build_training_set
-from functions.feature_store.transformations import apply_transformation
-from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
 from functions.project import Project
 from functions.shared.errors import DataValidationError
 from functions.shared.objects import ObjectStore
@@ -200,35 +197,37 @@ def ingest(
         views = project.views_of_source(spec.name)
         with _progress(console) as progress:
             step = progress.add_task("validate", total=1)
-            result = validate_rows(read_raw_table(data, path.name), spec.schema, unique_keys=spec.unique_keys)
-            progress.advance(step)
-            quarantine = (
-                where.offline.write_quarantine(spec.name, run_id, result.quarantined)
-                if result.rows_quarantined
-                else None
+            checked = validate_file(
+                where.offline,
+                spec,
+                data,
+                name=path.name,
+                source_uri=str(path),
+                run_id=run_id,
+                max_bad_row_fraction=max_bad_row_fraction,
             )
-            report = {**result.counts(), "reasons": result.reasons(), "quarantine_uri": quarantine, "source": str(path)}
-            where.offline.put_json(f"quarantine/{spec.name}/{run_id}.json", report)
-            enforce_bad_row_fraction(result, max_bad_row_fraction)
-            written = []
-            created = datetime.now(UTC)
-            for view in views:
-                task = progress.add_task(f"{view.qualified_name}: transform + offline", total=2)
-                rows = apply_transformation(view, result.valid)
-                progress.advance(task)
-                manifest, fresh = where.offline.write(
-                    view, rows, source_uri=str(path), source_sha256=sha256_hex(data), created=created, write_id=run_id
-                )
-                progress.advance(task)
-                written.append((view, manifest.rows, fresh))
+            progress.advance(step)
+            task = progress.add_task("transform + offline", total=2)
+            transformed = transform(views, checked.valid)
+            progress.advance(task)
+            writes = write_offline(
+                where.offline,
+                transformed,
+                source_uri=str(path),
+                source_sha256=checked.source_sha256,
+                created=datetime.now(UTC),
+                write_id=run_id,
+            )
+            progress.advance(task)
             _materialize_all(where, views, chunk_rows, progress)
+        counts, quarantine = checked.counts, checked.quarantine_uri
         console.print(
-            f"{result.rows_in} rows in = {result.rows_valid} stored + {result.rows_quarantined} quarantined"
+            f"{counts['rows_in']} rows in = {counts['rows_valid']} stored + {counts['rows_quarantined']} quarantined"
             + (f" ({quarantine})" if quarantine else "")
         )
-        for view, rows_stored, fresh in written:
-            state = "written" if fresh else "already ingested (same file sha256): nothing new stored"
-            console.print(f"{view.qualified_name}: {rows_stored} rows {state}")
+        for write in writes:
+            state = "written" if write["written"] else "already ingested (same file sha256): nothing new stored"
+            console.print(f"{write['view']}:v{write['version']}: {write['rows']} rows {state}")
         console.print(f"into {where.description}")
     return 0
 
@@ -311,15 +310,13 @@ def ingest_batch(
 
 def _materialize_all(where: Target, views: Sequence[FeatureView], chunk_rows: int, progress: Progress) -> None:
     """Materialize each view offline -> online, with a progress bar per view."""
-    for view in views:
-        task = progress.add_task(f"{view.qualified_name}: materialize", total=None)
-        materialize(
-            view,
-            where.offline,
-            where.online,
-            chunk_rows=chunk_rows,
-            progress=lambda n, task=task: progress.advance(task, n),
-        )
+    tasks = {v.qualified_name: progress.add_task(f"{v.qualified_name}: materialize", total=None) for v in views}
+
+    def advance(view: FeatureView) -> Callable[[int], None]:
+        return lambda n: progress.advance(tasks[view.qualified_name], n)
+
+    materialize_views(views, where.offline, where.online, chunk_rows=chunk_rows, progress=advance)
+    for task in tasks.values():
         progress.update(task, total=progress.tasks[task].completed)
 
 

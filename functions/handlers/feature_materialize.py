@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.materialization import materialize
+from functions.feature_store.steps import materialize_views
 from functions.handlers.feature_context import SETTINGS, metadata, offline, online, settings
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.settings import project
@@ -21,9 +21,7 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Materialize", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = []
-    for entry in event["transformed"]["views"]:
-        view = project().feature_view(entry["view"], entry["version"])
-        results.append(asdict(materialize(view, offline(), online(), chunk_rows=settings().chunk_rows)))
+    views = [project().feature_view(entry["view"], entry["version"]) for entry in event["transformed"]["views"]]
+    results = [asdict(r) for r in materialize_views(views, offline(), online(), chunk_rows=settings().chunk_rows)]
     logger.info("materialized", extra={"views": results})
     return {"views": results}

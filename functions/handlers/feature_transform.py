@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.transformations import apply_transformation
+from functions.feature_store.steps import transform
 from functions.handlers.feature_context import SETTINGS, metadata, objects, staged
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
@@ -24,8 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id, validation = event["run_id"], event["validation"]
     valid = objects().get_parquet(S3Uri.parse(validation["staged_uri"]))
     views = []
-    for view in project().views_of_source(validation["source"]):
-        rows = apply_transformation(view, valid)
+    for view, rows in transform(project().views_of_source(validation["source"]), valid):
         target = staged(run_id, f"{view.name}-v{view.version}.parquet")
         objects().put_parquet(target, rows)
         views.append(

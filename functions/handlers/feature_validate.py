@@ -7,8 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.manifest import sha256_hex
-from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
+from functions.feature_store.steps import validate_file
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline, settings, source_name_of, staged
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
@@ -25,23 +24,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = event["run_id"]
     uri = S3Uri.parse(event["source_uri"])
     source = project().raw_source(event.get("source") or source_name_of(uri.key))
-    data = objects().get_bytes(uri)
-    result = validate_rows(read_raw_table(data, uri.key), source.schema, unique_keys=source.unique_keys)
-    quarantine_uri = (
-        offline().write_quarantine(source.name, run_id, result.quarantined) if result.rows_quarantined else None
+    checked = validate_file(
+        offline(),
+        source,
+        objects().get_bytes(uri),
+        name=uri.key,
+        source_uri=str(uri),
+        run_id=run_id,
+        max_bad_row_fraction=settings().max_bad_row_fraction,
     )
-    report = {**result.counts(), "reasons": result.reasons(), "quarantine_uri": quarantine_uri, "source_uri": str(uri)}
-    offline().put_json(f"quarantine/{source.name}/{run_id}.json", report)
-    logger.info("validated", extra=report)
-    # After the quarantine is written, so a rejected batch still shows why; before any store write.
-    enforce_bad_row_fraction(result, settings().max_bad_row_fraction)
+    logger.info("validated", extra=checked.report)
     target = staged(run_id, "valid.parquet")
-    objects().put_parquet(target, result.valid)
+    objects().put_parquet(target, checked.valid)
     return {
         "source": source.name,
-        "source_uri": str(uri),
-        "source_sha256": sha256_hex(data),
+        "source_uri": checked.source_uri,
+        "source_sha256": checked.source_sha256,
         "staged_uri": str(target),
-        "counts": result.counts(),
-        "quarantine_uri": quarantine_uri,
+        "counts": checked.counts,
+        "quarantine_uri": checked.quarantine_uri,
     }

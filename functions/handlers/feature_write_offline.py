@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feature_store.offline_store import write_summary
+from functions.feature_store.steps import write_offline
 from functions.handlers.feature_context import SETTINGS, metadata, objects, offline
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.objects import S3Uri
@@ -23,19 +23,17 @@ logger = Logger()
 @tracked_step("WriteOffline", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id, validation = event["run_id"], event["validation"]
-    created = datetime.now(UTC)
-    writes = []
-    for entry in event["transformed"]["views"]:
-        view = project().feature_view(entry["view"], entry["version"])
-        rows = objects().get_parquet(S3Uri.parse(entry["staged_uri"]))
-        manifest, written = offline().write(
-            view,
-            rows,
-            source_uri=validation["source_uri"],
-            source_sha256=validation["source_sha256"],
-            created=created,
-            write_id=run_id,
-        )
-        writes.append(write_summary(view, manifest, written))
+    transformed = [
+        (project().feature_view(e["view"], e["version"]), objects().get_parquet(S3Uri.parse(e["staged_uri"])))
+        for e in event["transformed"]["views"]
+    ]
+    writes = write_offline(
+        offline(),
+        transformed,
+        source_uri=validation["source_uri"],
+        source_sha256=validation["source_sha256"],
+        created=datetime.now(UTC),
+        write_id=run_id,
+    )
     logger.info("offline write", extra={"writes": writes})
     return {"writes": writes}

@@ -1,0 +1,112 @@
+"""The feature pipeline's steps as plain typed functions (paper steps 8-12).
+
+The pipeline's Lambda handlers (``functions/handlers/feature_*.py``) wrap each one, passing
+rows between steps as staged S3 objects; ``mlops features ingest`` calls the same functions
+in-process on a local store. A step is written once: what a run validates, quarantines,
+reports, stores and materializes cannot differ between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from functions.feature_store.definitions import FeatureView, RawSource
+from functions.feature_store.manifest import sha256_hex
+from functions.feature_store.materialization import MaterializationResult, materialize
+from functions.feature_store.offline_store import OfflineStore, write_summary
+from functions.feature_store.online_store import OnlineStore
+from functions.feature_store.transformations import apply_transformation
+from functions.feature_store.validation import enforce_bad_row_fraction, read_raw_table, validate_rows
+
+
+@dataclass(frozen=True)
+class ValidatedFile:
+    """A raw file's valid rows, and the report its run keeps (counts, reasons, where the bad rows are)."""
+
+    source: RawSource
+    valid: pd.DataFrame
+    source_uri: str
+    source_sha256: str
+    report: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {k: int(self.report[k]) for k in ("rows_in", "rows_valid", "rows_quarantined")}
+
+    @property
+    def quarantine_uri(self) -> str | None:
+        uri = self.report["quarantine_uri"]
+        return str(uri) if uri else None
+
+
+def validate_file(
+    offline: OfflineStore,
+    source: RawSource,
+    data: bytes,
+    *,
+    name: str,
+    source_uri: str,
+    run_id: str,
+    max_bad_row_fraction: float,
+) -> ValidatedFile:
+    """Validate a raw file against its source; quarantine bad rows with reasons; refuse too bad a file.
+
+    The quarantine and the report are written before the bad-row limit is enforced, so a
+    rejected file still shows why; nothing reaches the store before this step passes.
+    """
+    result = validate_rows(read_raw_table(data, name), source.schema, unique_keys=source.unique_keys)
+    quarantined = result.rows_quarantined
+    quarantine_uri = offline.write_quarantine(source.name, run_id, result.quarantined) if quarantined else None
+    report = {
+        **result.counts(),
+        "reasons": result.reasons(),
+        "quarantine_uri": quarantine_uri,
+        "source_uri": source_uri,
+    }
+    offline.put_json(f"quarantine/{source.name}/{run_id}.json", report)
+    enforce_bad_row_fraction(result, max_bad_row_fraction)
+    return ValidatedFile(source, result.valid, source_uri, sha256_hex(data), report)
+
+
+def transform(views: Sequence[FeatureView], valid: pd.DataFrame) -> list[tuple[FeatureView, pd.DataFrame]]:
+    """Each view's versioned rule over the validated rows of its source."""
+    return [(view, apply_transformation(view, valid)) for view in views]
+
+
+def write_offline(
+    offline: OfflineStore,
+    transformed: Sequence[tuple[FeatureView, pd.DataFrame]],
+    *,
+    source_uri: str,
+    source_sha256: str,
+    created: datetime,
+    write_id: str,
+) -> list[dict[str, Any]]:
+    """Append each view's rows to the offline store (idempotent per source file); one summary per view."""
+    writes = []
+    for view, rows in transformed:
+        manifest, written = offline.write(
+            view, rows, source_uri=source_uri, source_sha256=source_sha256, created=created, write_id=write_id
+        )
+        writes.append(write_summary(view, manifest, written))
+    return writes
+
+
+def materialize_views(
+    views: Sequence[FeatureView],
+    offline: OfflineStore,
+    online: OnlineStore,
+    *,
+    chunk_rows: int,
+    progress: Callable[[FeatureView], Callable[[int], None] | None] | None = None,
+) -> list[MaterializationResult]:
+    """Bring the online store up to date with each view's committed offline writes."""
+    return [
+        materialize(view, offline, online, chunk_rows=chunk_rows, progress=progress(view) if progress else None)
+        for view in views
+    ]
