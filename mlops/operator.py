@@ -17,15 +17,12 @@ import boto3
 
 from functions.feature_store.offline_store import OfflineStore
 from functions.handlers.promote import move_alias_with_lineage
-from functions.handlers.train import train_candidate
 from functions.metadata.metadata_store import Lineage, MetadataStore, dataset_node, run_node
 from functions.project import Project, load_project
-from functions.registry.artifact import load_verified_model, sha256_hex
 from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
 from functions.shared.objects import ObjectStore, S3Uri
-from functions.training.dataset import validate_training_frame
-from functions.training.fit import evaluate_model, time_based_split
-from functions.training.training_sets import store_training_set, training_source
+from functions.training import steps
+from functions.training.steps import DataLimits
 from mlops.local import LocalCloud
 
 # Stack outputs a backend needs (see infra/stacks/mlops_stack.py).
@@ -42,6 +39,7 @@ class Backend:
     artifact_bucket: str
     model_name: str
     raw_dataset_uri: str
+    data_limits: DataLimits
     project: Project | None = None
     offline: OfflineStore | None = None
     events: Any = None
@@ -64,6 +62,7 @@ class Backend:
             artifact_bucket=outputs["ArtifactBucketName"],
             model_name=outputs["ModelName"],
             raw_dataset_uri=outputs.get("RawDatasetUri", ""),
+            data_limits=data_limits(outputs.get("StageName", "dev")),
             project=project,
             offline=(
                 OfflineStore(clients("s3"), outputs["FeatureOfflineBucketName"])
@@ -93,6 +92,14 @@ class Backend:
         if self.project is None:
             raise ValueError("no project: pass --project PATH (the folder the stack was synthesized with)")
         return self.project.model(self.model_name)
+
+
+def data_limits(stage: str) -> DataLimits:
+    """ValidateData's limits of ``stage``, as its pipeline applies them."""
+    from infra.config import stage_config
+
+    config = stage_config(stage)
+    return DataLimits(config.max_majority_share, config.max_label_drift, config.max_mean_shift)
 
 
 def version_summary(version: ModelVersion, aliases: dict[str, int]) -> dict[str, Any]:
@@ -191,38 +198,34 @@ def run_experiment(
     Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
     experiment and the production run after it are comparable (params, metrics, data hash).
     """
-    spec = backend.spec()
+    spec, project = backend.spec(), backend.project
+    assert project is not None
     run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     store, metadata = backend.objects, backend.metadata
     metadata.start_run(run_id=run_id, pipeline="experiment", execution_arn="local", trigger={"type": "experiment",
                        "note": note})  # fmt: skip
     try:
-        base = f"runs/{run_id}"
-        assert backend.project is not None
-        built = training_source(request, objects=store, offline=backend.offline, project=backend.project).build(spec)
-        frame = built.frame
-        stored = store_training_set(
-            store,
-            frame,
-            data_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.parquet"),
-            manifest_uri=S3Uri(backend.artifact_bucket, f"{base}/training-set.manifest.json"),
-            manifest={**built.origin, "model_spec": spec.name, "run_id": run_id},
-        )
+        base = S3Uri(backend.artifact_bucket, f"runs/{run_id}")
+        built = steps.build_training_set(store, backend.offline, project, spec, request, run_id=run_id, base=base)
+        stored = built.stored
         metadata.add_edge(dataset_node(stored.manifest_uri, stored.manifest_sha256), run_node(run_id, "experiment"),
                           "input_of")  # fmt: skip
-        split = time_based_split(validate_training_frame(frame, spec), spec)
-        pointers: dict[str, Any] = {}
-        for part, rows in (("train", split.train), ("holdout", split.holdout)):
-            uri = S3Uri(backend.artifact_bucket, f"{base}/{part}.parquet")
-            pointers.update({f"{part}_uri": str(uri), f"{part}_sha256": sha256_hex(store.put_parquet(uri, rows))})
-        result = train_candidate(store, spec, pointers, S3Uri(backend.artifact_bucket, f"{base}/train"))
-        model = load_verified_model(store.get_bytes(S3Uri.parse(result["artifact_uri"])), result["sha256"])
-        evaluation = evaluate_model(model, split.holdout, spec)
-        metrics = {f"holdout_{k}": v for k, v in evaluation.as_metrics().items()}
+        dataset = stored.pointer()
+        steps.validate_data(store, backend.registry, spec, dataset, backend.data_limits)
+        pointers = steps.split(store, spec, dataset, base=base)
+        result = steps.train_candidate(store, spec, pointers, S3Uri(base.bucket, f"{base.key}/train"))
+        evaluation = steps.evaluate(store, backend.registry, spec, result, pointers)
+        metrics = {f"holdout_{k}": v for k, v in evaluation["metrics"].items()}
         metadata.log_params(run_id, {**result["params"], "training_backend": "local"})
         metadata.log_metrics(run_id, metrics)
     except Exception as exc:
         metadata.finish_run(run_id, status="FAILED", error={"Error": type(exc).__name__, "Cause": str(exc)})
         raise
     metadata.finish_run(run_id, status="SUCCEEDED")
-    return {"run_id": run_id, "artifact_sha256": result["sha256"], "data_sha256": stored.sha256, **metrics}
+    return {
+        "run_id": run_id,
+        "artifact_sha256": result["sha256"],
+        "data_sha256": stored.sha256,
+        "gate": {"passed": evaluation["passed"], "reason": evaluation["reason"]},
+        **metrics,
+    }

@@ -20,11 +20,11 @@ import os
 import sys
 from collections.abc import Mapping
 
-from functions.handlers.train import train_candidate
 from functions.shared.clients import client
 from functions.shared.errors import ConfigurationError
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.shared.settings import PipelineSettings, project
+from functions.training.steps import train_candidate
 
 __all__ = ["RUN_ID", "SETTINGS", "SPLIT", "main"]
 

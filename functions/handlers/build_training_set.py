@@ -14,12 +14,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.offline_store import OfflineStore
-from functions.handlers.pipeline_context import metadata, objects, run_artifact
+from functions.handlers.pipeline_context import metadata, objects, run_folder
 from functions.handlers.step_tracking import tracked_step
 from functions.metadata.metadata_store import dataset_node, run_node
 from functions.shared.clients import client
 from functions.shared.settings import TrainingSetSettings, project
-from functions.training.training_sets import store_training_set, training_source
+from functions.training.steps import build_training_set
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -36,19 +36,13 @@ def settings() -> TrainingSetSettings:
 @logger.inject_lambda_context
 @tracked_step("BuildTrainingSet", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = project().model(settings().model_name)
     request = {k: v for k, v in event["input"].items() if k != "trigger"}
     offline = OfflineStore(client("s3"), settings().feature_offline_bucket)
-    built = training_source(request, objects=objects(), offline=offline, project=project()).build(spec)
-    stored = store_training_set(
-        objects(),
-        built.frame,
-        data_uri=run_artifact(event["run_id"], "training-set.parquet"),
-        manifest_uri=run_artifact(event["run_id"], "training-set.manifest.json"),
-        manifest={**built.origin, "model_spec": spec.name, "columns": list(built.frame.columns),
-                  "run_id": event["run_id"]},
-    )  # fmt: skip
-    views = [f"{v['name']}:v{v['version']}" for v in built.origin.get("feature_store", {}).get("views", [])]
+    spec = project().model(settings().model_name)
+    built = build_training_set(
+        objects(), offline, project(), spec, request, run_id=event["run_id"], base=run_folder(event["run_id"])
+    )
+    stored, views = built.stored, built.feature_views
     metadata().add_edge(
         dataset_node(
             stored.manifest_uri,

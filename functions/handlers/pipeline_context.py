@@ -30,6 +30,11 @@ def registry() -> ModelRegistry:
     return ModelRegistry(client("dynamodb"), settings().registry_table)
 
 
-def run_artifact(run_id: str, name: str) -> S3Uri:
+def run_folder(run_id: str) -> S3Uri:
     """Where a run keeps its intermediate artifacts (pointers travel, not payloads)."""
-    return S3Uri(settings().artifact_bucket, f"runs/{run_id}/{name}")
+    return S3Uri(settings().artifact_bucket, f"runs/{run_id}")
+
+
+def run_artifact(run_id: str, name: str) -> S3Uri:
+    folder = run_folder(run_id)
+    return S3Uri(folder.bucket, f"{folder.key}/{name}")

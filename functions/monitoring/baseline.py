@@ -2,6 +2,10 @@
 
 Stored as JSON next to the model version (``baselines/model=<name>/version=<n>.json``
 in the artifacts bucket) so the monitor never re-reads the training data.
+
+The model's predictions on the reference rows are kept as a category distribution
+(``prediction_distribution``: a classifier's labels) or, for a regressor, as a numeric
+reference (``prediction_numeric``: bins and a sample, like a numeric feature's).
 """
 
 from __future__ import annotations
@@ -66,13 +70,18 @@ FeatureReference = NumericReference | CategoricalReference
 
 @dataclass(frozen=True)
 class DriftBaseline:
-    """Per-feature references, the predicted-label distribution and the reference row count."""
+    """Per-feature references, the predictions' distribution and the reference row count.
+
+    ``prediction_distribution`` holds predicted labels' shares; a regressor's predictions
+    are ``prediction_numeric`` instead (and the distribution is empty).
+    """
 
     features: tuple[FeatureReference, ...]
     prediction_distribution: tuple[tuple[str, float], ...]
     reference_rows: int
     sample_size: int
     seed: int
+    prediction_numeric: NumericReference | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -88,17 +97,7 @@ class DriftBaseline:
         features: list[dict[str, Any]] = []
         for feature in self.features:
             if isinstance(feature, NumericReference):
-                features.append(
-                    {
-                        "name": feature.name,
-                        "kind": "numeric",
-                        "bin_edges": list(feature.bin_edges),
-                        "bin_fractions": list(feature.bin_fractions),
-                        "sample": list(feature.sample),
-                        "mean": feature.mean,
-                        "std": feature.std,
-                    }
-                )
+                features.append(_numeric_dict(feature))
             else:
                 features.append({"name": feature.name, "kind": "categorical", "frequencies": feature.as_dict()})
         return {
@@ -107,6 +106,11 @@ class DriftBaseline:
             "sample_size": self.sample_size,
             "seed": self.seed,
             "prediction_distribution": dict(self.prediction_distribution),
+            **(
+                {"prediction_numeric": _numeric_dict(self.prediction_numeric)}
+                if self.prediction_numeric is not None
+                else {}
+            ),
             "features": features,
         }
 
@@ -120,16 +124,7 @@ class DriftBaseline:
             features: list[FeatureReference] = []
             for raw in data["features"]:
                 if raw["kind"] == "numeric":
-                    features.append(
-                        NumericReference(
-                            name=raw["name"],
-                            bin_edges=tuple(float(x) for x in raw["bin_edges"]),
-                            bin_fractions=tuple(float(x) for x in raw["bin_fractions"]),
-                            sample=tuple(float(x) for x in raw["sample"]),
-                            mean=float(raw["mean"]),
-                            std=float(raw["std"]),
-                        )
-                    )
+                    features.append(_numeric_from(raw))
                 elif raw["kind"] == "categorical":
                     features.append(
                         CategoricalReference(
@@ -147,9 +142,35 @@ class DriftBaseline:
                 reference_rows=int(data["reference_rows"]),
                 sample_size=int(data["sample_size"]),
                 seed=int(data["seed"]),
+                prediction_numeric=(
+                    _numeric_from(data["prediction_numeric"]) if data.get("prediction_numeric") else None
+                ),
             )
         except KeyError as exc:
             raise DataValidationError(f"drift baseline is missing field {exc.args[0]!r}") from None
+
+
+def _numeric_dict(reference: NumericReference) -> dict[str, Any]:
+    return {
+        "name": reference.name,
+        "kind": "numeric",
+        "bin_edges": list(reference.bin_edges),
+        "bin_fractions": list(reference.bin_fractions),
+        "sample": list(reference.sample),
+        "mean": reference.mean,
+        "std": reference.std,
+    }
+
+
+def _numeric_from(raw: Mapping[str, Any]) -> NumericReference:
+    return NumericReference(
+        name=raw["name"],
+        bin_edges=tuple(float(x) for x in raw["bin_edges"]),
+        bin_fractions=tuple(float(x) for x in raw["bin_fractions"]),
+        sample=tuple(float(x) for x in raw["sample"]),
+        mean=float(raw["mean"]),
+        std=float(raw["std"]),
+    )
 
 
 def frequencies(values: Iterable[Any]) -> tuple[tuple[str, float], ...]:
@@ -181,12 +202,15 @@ def build_baseline(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
     quantile_bins: int = DEFAULT_QUANTILE_BINS,
+    numeric_predictions: bool = False,
 ) -> DriftBaseline:
     """The baseline of ``frame``'s ``feature_names`` and the model's predictions on it.
 
     Numeric features keep a uniform sample of at most ``sample_size`` rows
     (drawn with ``seed``; rows are sampled together across features) for the
     KS test and the Wasserstein distance, plus quantile bins for PSI.
+    ``numeric_predictions`` (a regressor's) are kept the same way; otherwise
+    predictions are labels, kept as their shares.
     """
     missing = [name for name in feature_names if name not in frame.columns]
     if missing:
@@ -209,17 +233,18 @@ def build_baseline(
         if is_categorical(column):
             features.append(CategoricalReference(name=name, frequencies=frequencies(column.to_numpy())))
             continue
-        values = column.to_numpy(dtype=float)
-        edges = quantile_edges(values, quantile_bins)
-        features.append(
-            NumericReference(
-                name=name,
-                bin_edges=tuple(float(e) for e in edges),
-                bin_fractions=tuple(float(f) for f in bin_fractions(values, edges)),
-                sample=tuple(float(v) for v in values[rows]),
-                mean=float(values.mean()),
-                std=float(values.std()),
-            )
+        features.append(numeric_reference(name, column.to_numpy(dtype=float), rows, quantile_bins))
+    if numeric_predictions:
+        predicted = np.asarray(predicted_labels, dtype=float).ravel()
+        if not np.isfinite(predicted).all():
+            raise DataValidationError("the model's predictions on the reference rows are not all finite")
+        return DriftBaseline(
+            features=tuple(features),
+            prediction_distribution=(),
+            reference_rows=len(frame),
+            sample_size=sample_size,
+            seed=seed,
+            prediction_numeric=numeric_reference("prediction", predicted, rows, quantile_bins),
         )
     return DriftBaseline(
         features=tuple(features),
@@ -227,6 +252,19 @@ def build_baseline(
         reference_rows=len(frame),
         sample_size=sample_size,
         seed=seed,
+    )
+
+
+def numeric_reference(name: str, values: np.ndarray, rows: np.ndarray, quantile_bins: int) -> NumericReference:
+    """Quantile bins of ``values`` with their fractions, the sample at ``rows``, mean and std."""
+    edges = quantile_edges(values, quantile_bins)
+    return NumericReference(
+        name=name,
+        bin_edges=tuple(float(e) for e in edges),
+        bin_fractions=tuple(float(f) for f in bin_fractions(values, edges)),
+        sample=tuple(float(v) for v in values[rows]),
+        mean=float(values.mean()),
+        std=float(values.std()),
     )
 
 

@@ -3,11 +3,17 @@
 Capture line (serving writes one per prediction)::
 
     {"prediction_id": str, "timestamp": ISO-8601 UTC, "model_name": str, "model_version": int,
-     "features": {name: number}, "prediction": {"label": str, "probabilities": {label: float}}}
+     "features": {name: number or string},
+     "prediction": {"label": str, "probabilities": {label: float}}   (classification)
+                or {"value": number}                                  (regression)}
+
+A bool feature is captured as its category text, ``"true"`` or ``"false"`` (the key the
+drift baseline counts it under). Parsed, a classification has ``predicted_label``, a
+regression ``predicted_value``.
 
 Feedback line (ground truth, ``POST /feedback``)::
 
-    {"prediction_id": str, "label": str, "timestamp": ISO-8601 UTC}
+    {"prediction_id": str, "label": str (a class) or number (a regression's true value), "timestamp": ISO-8601 UTC}
 
 A malformed line is never dropped silently: it is returned as a ``Rejected``
 line naming its source, line number and what is wrong, for quarantine.
@@ -16,6 +22,7 @@ line naming its source, line number and what is wrong, for quarantine.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 CAPTURE_COLUMNS = ("prediction_id", "timestamp", "model_name", "model_version", "predicted_label")
+PREDICTED_VALUE = "predicted_value"
 FEEDBACK_COLUMNS = ("prediction_id", "label", "timestamp")
 
 
@@ -58,8 +66,17 @@ def _capture_row(record: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"feature {name!r} must be a number or a string")
     prediction = record.get("prediction")
-    if not isinstance(prediction, dict) or not isinstance(prediction.get("label"), str):
-        raise ValueError("prediction.label must be a string")
+    if not isinstance(prediction, dict):
+        raise ValueError("prediction must be an object")
+    if "value" in prediction:
+        value = prediction["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError("prediction.value must be a finite number")
+        predicted: dict[str, Any] = {PREDICTED_VALUE: float(value)}
+    elif isinstance(prediction.get("label"), str):
+        predicted = {"predicted_label": prediction["label"]}
+    else:
+        raise ValueError("prediction.label must be a string (or prediction.value a number)")
     version = record.get("model_version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise ValueError("model_version must be an integer")
@@ -71,7 +88,7 @@ def _capture_row(record: Any) -> dict[str, Any]:
         "timestamp": _timestamp(record.get("timestamp"), "timestamp"),
         "model_name": model_name,
         "model_version": version,
-        "predicted_label": prediction["label"],
+        **predicted,
         **{f"feature:{name}": value for name, value in features.items()},
     }
 
@@ -82,8 +99,9 @@ def _feedback_row(record: Any) -> dict[str, Any]:
     prediction_id, label = record.get("prediction_id"), record.get("label")
     if not isinstance(prediction_id, str) or not prediction_id:
         raise ValueError("prediction_id must be a non-empty string")
-    if not isinstance(label, str):
-        raise ValueError("label must be a string")
+    numeric = isinstance(label, int | float) and not isinstance(label, bool) and math.isfinite(label)
+    if not isinstance(label, str) and not numeric:
+        raise ValueError("label must be a string or a finite number")
     return {
         "prediction_id": prediction_id,
         "label": label,
@@ -119,3 +137,12 @@ def feature_frame(captures: pd.DataFrame) -> pd.DataFrame:
     """The feature columns of parsed captures, under their feature names."""
     columns = [c for c in captures.columns if c.startswith("feature:")]
     return captures[columns].rename(columns=lambda c: c.removeprefix("feature:"))
+
+
+def predicted_outcomes(captures: pd.DataFrame, *, regression: bool) -> list[Any]:
+    """The captured predictions in row order: labels, or values for a regression (empty without rows)."""
+    column = PREDICTED_VALUE if regression else "predicted_label"
+    if captures.empty or column not in captures.columns:
+        return []
+    values = captures[column].dropna()
+    return [float(v) for v in values] if regression else [str(v) for v in values]

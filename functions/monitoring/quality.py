@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
+from functions.monitoring.captures import PREDICTED_VALUE
 from functions.shared.errors import DataValidationError
 
 CLASSIFICATION = "classification"
@@ -48,12 +49,16 @@ def live_quality(
 
     ``feedback`` has prediction_id, label, timestamp; when a prediction got
     several labels, the latest one counts. Classification reports accuracy
-    and macro F1; regression (labels parse as numbers) MAE and RMSE.
+    and macro F1; regression (labels parse as numbers) MAE and RMSE, of the
+    captures' ``predicted_value`` (or of ``predicted_label`` parsed as numbers).
     """
     if task not in (CLASSIFICATION, REGRESSION):
         raise ValueError(f"task must be {CLASSIFICATION!r} or {REGRESSION!r}, got {task!r}")
+    predicted_column = (
+        PREDICTED_VALUE if task == REGRESSION and PREDICTED_VALUE in predictions.columns else "predicted_label"
+    )
     for frame, name, needed in (
-        (predictions, "predictions", ("prediction_id", "timestamp", "predicted_label")),
+        (predictions, "predictions", ("prediction_id", "timestamp", predicted_column)),
         (feedback, "feedback", ("prediction_id", "label", "timestamp")),
     ):
         missing = [c for c in needed if c not in frame.columns]
@@ -83,7 +88,7 @@ def live_quality(
         "p90": float(np.quantile(delays, 0.9)),
         "max": float(np.max(delays)),
     }
-    truth, predicted = joined["label"].astype(str).to_numpy(), joined["predicted_label"].astype(str).to_numpy()
+    truth, predicted = joined["label"].astype(str).to_numpy(), joined[predicted_column].astype(str).to_numpy()
     if task == CLASSIFICATION:
         scores = {
             "accuracy": float(metrics.accuracy_score(truth, predicted)),

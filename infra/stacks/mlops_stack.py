@@ -231,4 +231,5 @@ class MlopsStack(Stack):
         CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
         CfnOutput(self, "ModelName", value=config.model_name)
         CfnOutput(self, "ProjectName", value=project.name)
+        CfnOutput(self, "StageName", value=config.name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")

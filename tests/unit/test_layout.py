@@ -13,7 +13,7 @@ COMPONENTS = ("feature_store", "training", "registry", "metadata", "serving", "m
 # component package is pure: pandas, pyarrow, numpy, scikit-learn, no boto3, no environment.
 AWS_MODULES = {
     "feature_store": {"offline_store", "online_store", "materialization", "batches", "training_sets", "steps"},
-    "training": {"training_sets"},
+    "training": {"training_sets", "steps"},
     "registry": {"model_registry", "model_store", "champion", "alias_events"},
     "metadata": {"metadata_store"},
     "serving": {"capture"},
