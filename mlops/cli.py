@@ -305,6 +305,7 @@ def _add_operator_commands(commands: Any) -> None:
     train.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
     train.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
     train.add_argument("--name", help="execution name (idempotency: one run per name)")
+    train.add_argument("--model", default=None, help="the project's model to train (default: its only one)")
     experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
     experiment_sub = experiment.add_subparsers(dest="action", required=True)
     run = experiment_sub.add_parser("run")
@@ -313,6 +314,7 @@ def _add_operator_commands(commands: Any) -> None:
     run.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
     run.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
     run.add_argument("--note", default="")
+    run.add_argument("--model", default=None, help="the project's model to train (default: its only one)")
     for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
         _target(parser)
 
@@ -403,7 +405,9 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
         return 0
     if args.command == "train":
-        request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of)
+        request = ops.training_request(
+            args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model
+        )
         arn = ops.start_training(backend, request, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
         if backend.cloud is None:
             print(f"started {arn}")
@@ -413,7 +417,9 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
                 "run": backend.metadata.get_run(result.name)})  # fmt: skip
         return 0 if result.status == "SUCCEEDED" else 1
     if args.command == "experiment":
-        request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of)
+        request = ops.training_request(
+            args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model
+        )
         _print(ops.run_experiment(backend, request, note=args.note))
         return 0
     raise SystemExit(f"unknown command {args.command}")

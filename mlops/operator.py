@@ -87,11 +87,11 @@ class Backend:
         project = load_project(cloud.project_dir) if cloud.project_dir else None
         return cls.from_outputs(cloud.outputs[stack], cloud.client, cloud, project)
 
-    def spec(self) -> Any:
-        """The served model's definition, from the project the stack was built with."""
+    def spec(self, model: str | None = None) -> Any:
+        """A model's definition (default: the stack's served model), from the project the stack was built with."""
         if self.project is None:
             raise ValueError("no project: pass --project PATH (the folder the stack was synthesized with)")
-        return self.project.model(self.model_name)
+        return self.project.model(model or self.model_name)
 
 
 def data_limits(stage: str) -> DataLimits:
@@ -165,7 +165,12 @@ def lineage_lines(chain: Lineage) -> list[str]:
 
 
 def training_request(
-    source_uri: str | None = None, *, start: str | None = None, end: str | None = None, as_of: str | None = None
+    source_uri: str | None = None,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    as_of: str | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """The training pipeline's input for a table in S3, or (the default) the feature store over [start, end].
 
@@ -174,8 +179,9 @@ def training_request(
     if source_uri:
         if start or end or as_of:
             raise ValueError("--start/--end/--as-of select from the feature store; they do not apply to --source")
-        return {"source_uri": source_uri}
-    return {"feature_store": {k: v for k, v in (("start", start), ("end", end), ("as_of", as_of)) if v}}
+        return {"source_uri": source_uri, **({"model": model} if model else {})}
+    window = {k: v for k, v in (("start", start), ("end", end), ("as_of", as_of)) if v}
+    return {"feature_store": window, **({"model": model} if model else {})}
 
 
 def start_training(
@@ -198,7 +204,7 @@ def run_experiment(
     Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
     experiment and the production run after it are comparable (params, metrics, data hash).
     """
-    spec, project = backend.spec(), backend.project
+    spec, project = backend.spec(request.get("model")), backend.project
     assert project is not None
     run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     store, metadata = backend.objects, backend.metadata

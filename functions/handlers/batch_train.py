@@ -5,6 +5,7 @@ command ``batch`` (see ``functions/entrypoint.sh``) and these variables beside t
 pipeline settings:
 
 - ``MLOPS_RUN_ID``: the pipeline run;
+- ``MLOPS_MODEL_NAME``: the project's model the run trains;
 - ``MLOPS_SPLIT``: the Split step's output (JSON: train/holdout URIs and sha256).
 
 The result (artifact URI, sha256, params) is written to ``runs/<run id>/train/train-result.json``;
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from functions.shared.clients import client
 from functions.shared.errors import ConfigurationError
 from functions.shared.objects import ObjectStore, S3Uri
-from functions.shared.settings import PipelineSettings, project
+from functions.shared.settings import MODEL_NAME, PipelineSettings, project
 from functions.training.steps import train_candidate
 
 __all__ = ["RUN_ID", "SETTINGS", "SPLIT", "main"]
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     store = ObjectStore(client("s3"))
     result = train_candidate(
         store,
-        project().model(settings.model_name),
+        project().model_for(env.get(MODEL_NAME)),
         json.loads(args.split),
         S3Uri(settings.artifact_bucket, f"runs/{args.run_id}/train"),
     )

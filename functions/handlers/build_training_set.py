@@ -36,9 +36,9 @@ def settings() -> TrainingSetSettings:
 @logger.inject_lambda_context
 @tracked_step("BuildTrainingSet", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = {k: v for k, v in event["input"].items() if k != "trigger"}
+    request = {k: v for k, v in event["input"].items() if k not in ("trigger", "model")}
     offline = OfflineStore(client("s3"), settings().feature_offline_bucket)
-    spec = project().model(settings().model_name)
+    spec = project().model(event["model"])
     built = build_training_set(
         objects(), offline, project(), spec, request, run_id=event["run_id"], base=run_folder(event["run_id"])
     )

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry, settings
+from functions.handlers.pipeline_context import SETTINGS, metadata, objects, registry
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.settings import project
 from functions.training.steps import evaluate
@@ -27,7 +27,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @tracked_step("Evaluate", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = project().model(settings().model_name)
+    spec = project().model(event["model"])
     result = evaluate(objects(), registry(), spec, event["candidate"], event["split"])
     metadata().log_metrics(event["run_id"], {f"holdout_{k}": v for k, v in result["metrics"].items()})
     metrics.add_dimension(name="Model", value=spec.name)

@@ -94,7 +94,9 @@ def _start(event: dict[str, Any]) -> dict[str, Any]:
     try:
         execution = client("stepfunctions").start_execution(
             stateMachineArn=config.state_machine_arn,
-            input=json.dumps({"feature_store": training_window(reason.time, config), "trigger": trigger}),
+            input=json.dumps(
+                {"model": config.model_name, "feature_store": training_window(reason.time, config), "trigger": trigger}
+            ),
         )
     except ClientError as exc:
         store.abandon(reason.time, token)

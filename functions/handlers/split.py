@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_folder, settings
+from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_folder
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.settings import project
 from functions.training.steps import split
@@ -20,7 +20,7 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Split", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = project().model(settings().model_name)
+    spec = project().model(event["model"])
     out = split(objects(), spec, event["dataset"], base=run_folder(event["run_id"]))
     metadata().log_params(event["run_id"], {"split_strategy": "time", "holdout_fraction": spec.holdout_fraction,
                                             "seed": spec.seed})  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_artifact, settings
+from functions.handlers.pipeline_context import SETTINGS, metadata, objects, run_artifact
 from functions.handlers.step_tracking import tracked_step
 from functions.shared.settings import project
 from functions.training.steps import train_candidate
@@ -24,7 +24,7 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Train", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = project().model(settings().model_name)
+    spec = project().model(event["model"])
     result = train_candidate(objects(), spec, event["split"], run_artifact(event["run_id"], "train"))
     metadata().log_params(event["run_id"], {**result["params"], "training_backend": "lambda"})
     logger.info("model trained", extra={"uri": result["artifact_uri"], "train_rows": result["train_rows"]})

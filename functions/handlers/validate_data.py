@@ -22,7 +22,7 @@ logger = Logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = settings()
     limits = DataLimits(config.max_majority_share, config.max_label_drift, config.max_mean_shift)
-    result = validate_data(objects(), registry(), project().model(config.model_name), event["dataset"], limits)
+    result = validate_data(objects(), registry(), project().model(event["model"]), event["dataset"], limits)
     found = result["drift"]
     if found is not None:
         metrics = {"drift_label_tvd": found["label_tvd"], "drift_max_mean_shift": found["max_mean_shift"]}

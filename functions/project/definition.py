@@ -114,6 +114,17 @@ class Project:
         known = ", ".join(m.name for m in self.models)
         raise ConfigurationError(f"no model {name!r} in project {self.name!r}; known: {known}")
 
+    def model_for(self, requested: str | None) -> ModelSpec:
+        """The model a training request names, or the project's only model when it names none."""
+        if requested:
+            return self.model(requested)
+        if len(self.models) == 1:
+            return self.models[0]
+        raise ConfigurationError(
+            f"project {self.name!r} has {len(self.models)} models ({', '.join(self.model_names)}): "
+            'name one in the training input, {"model": "<name>", ...}'
+        )
+
     @property
     def model_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.models)

@@ -110,13 +110,12 @@ def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) ->
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """Settings of the training pipeline's step functions."""
+    """Settings of the training pipeline's step functions (the model a run trains comes with the run)."""
 
     data_bucket: str
     artifact_bucket: str
     registry_table: str
     metadata_table: str
-    model_name: str
     code_commit: str
     requirements_sha256: str
     approval_policy: str
@@ -135,7 +134,6 @@ class PipelineSettings:
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
             registry_table=_require(env, REGISTRY_TABLE),
             metadata_table=_require(env, METADATA_TABLE),
-            model_name=_require(env, MODEL_NAME),
             code_commit=_require(env, CODE_COMMIT),
             requirements_sha256=_require(env, REQUIREMENTS_SHA256),
             approval_policy=policy,

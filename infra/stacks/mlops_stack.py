@@ -53,7 +53,6 @@ class MlopsStack(Stack):
                 env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
                 env_names.REGISTRY_TABLE: registry.table.table_name,
                 env_names.METADATA_TABLE: metadata.table.table_name,
-                env_names.MODEL_NAME: config.model_name,
                 env_names.CODE_COMMIT: git_commit(),
                 env_names.REQUIREMENTS_SHA256: requirements_sha256(),
                 env_names.APPROVAL_POLICY: config.approval_policy,
@@ -94,6 +93,7 @@ class MlopsStack(Stack):
                 env_names.MAX_RECORDS: str(config.inference_max_records),
             },
             captures=storage.captures,
+            model=model,
         )
         registry.grant(api.function, write=False)
         storage.grant_run_artifacts(api.function, write=False)
