@@ -44,14 +44,19 @@ class ModelRollout(Construct):
         function: lambda_.IFunction,
         alias: lambda_.Alias,
         environment: Mapping[str, str],
+        model_name: str,
+        suffix: str = "",
     ) -> None:
+        """One model's rollout; ``suffix`` tells its functions apart when a project serves several models."""
         super().__init__(scope, construct_id)
+        self.model_name, self.suffix = model_name, suffix
+        environment = {**environment, env_names.MODEL_NAME: model_name}
         self.dead_letters = dead_letter_queue(
             self, "RolloutEventsDlq", config=config, key=factory.key, serves="the rollout rules and functions"
         )
         self.alarms = self._canary_alarms(config)
         self.pre_traffic_hook = factory.function(
-            "PreTrafficHook",
+            f"PreTrafficHook{suffix}",
             handler="functions.handlers.pre_traffic_hook.handler",
             sizing=config.pipeline_step,
             environment=environment,
@@ -91,7 +96,7 @@ class ModelRollout(Construct):
             "CDK's invoke grant of the pre-traffic hook: that one function, any of its versions.",
         )
         self.deployer = factory.function(
-            "Deployer",
+            f"Deployer{suffix}",
             handler="functions.handlers.deploy_model.handler",
             sizing=config.pipeline_step,
             environment={
@@ -107,7 +112,7 @@ class ModelRollout(Construct):
             async_dead_letters=self.dead_letters,
         )
         self.outcome_recorder = factory.function(
-            "RolloutOutcome",
+            f"RolloutOutcome{suffix}",
             handler="functions.handlers.rollout_outcome.handler",
             sizing=config.pipeline_step,
             environment=environment,
@@ -128,7 +133,8 @@ class ModelRollout(Construct):
                 metric=cloudwatch.Metric(
                     namespace=f"Mlops/{config.name}",
                     metric_name=metric,
-                    dimensions_map={"service": "Inference", "ModelVersion": PENDING_VERSION},
+                    # The serving function's Powertools service is its construct id (Inference<suffix>).
+                    dimensions_map={"service": f"Inference{self.suffix}", "ModelVersion": PENDING_VERSION},
                     statistic=statistic,
                     period=Duration.minutes(1),
                 ),
@@ -228,7 +234,7 @@ class ModelRollout(Construct):
             event_pattern=events.EventPattern(
                 source=["mlops.registry"],
                 detail_type=["Model Alias Moved"],
-                detail={"alias": ["champion"], "model_name": [config.model_name]},
+                detail={"alias": ["champion"], "model_name": [self.model_name]},
             ),
             targets=[targets.LambdaFunction(self.deployer, retry_attempts=2, dead_letter_queue=dead_letters)],
         )

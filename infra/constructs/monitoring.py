@@ -1,5 +1,9 @@
 """Monitoring and the one retraining trigger layer.
 
+``Monitoring`` holds what a stage has once (the guard table, API and pipeline alarms, the
+dashboard, the rule that releases retrain locks); ``ModelMonitoring`` what each of the
+project's served models has of its own:
+
 - the ``Monitor`` Lambda on an EventBridge schedule (drift, live quality, capture volume as EMF metrics);
 - alarms (drift share, live quality drop, API 5xx rate, API p99 latency, pipeline failure),
   each notifying the alarm topic;
@@ -42,7 +46,7 @@ _RETRIES = 3
 
 
 class Monitoring(Construct):
-    """Monitor, alarms, dashboard, and the guarded retraining triggers."""
+    """What the stage monitors once: API and pipeline alarms, the dashboard, the retrain lock's table and release."""
 
     def __init__(
         self,
@@ -51,42 +55,17 @@ class Monitoring(Construct):
         *,
         config: StageConfig,
         factory: FunctionFactory,
-        capture_bucket: str,
-        artifact_bucket: str,
-        registry_table: str,
         state_machine: sfn.StateMachine,
         api: apigw.RestApi,
-        serving: lambda_.IFunction,
         alarm_topic: sns.ITopic,
         dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
-        namespace = f"Mlops/{config.name}"
-        self.monitor = factory.function(
-            "Monitor",
-            handler="functions.handlers.monitor.handler",
-            sizing=config.pipeline_step,
-            environment={
-                env_names.CAPTURE_BUCKET: capture_bucket,
-                env_names.ARTIFACT_BUCKET: artifact_bucket,
-                env_names.REGISTRY_TABLE: registry_table,
-                env_names.MODEL_NAME: config.model_name,
-                env_names.MONITOR_WINDOW_MINUTES: str(config.monitor_window_minutes),
-                env_names.MONITOR_QUALITY_WINDOW_MINUTES: str(config.monitor_quality_window_minutes),
-                env_names.MONITOR_MIN_ROWS: str(config.monitor_min_rows),
-                env_names.MONITOR_MIN_LABELLED: str(config.monitor_min_labelled),
-            },
-            description="Drift and live quality of the champion over the last window",
-            async_dead_letters=dead_letters,
-        )
-        self.monitor_schedule = events.Rule(
-            self,
-            "MonitorSchedule",
-            description="Runs the drift and quality monitor (stage config monitor_schedule)",
-            schedule=events.Schedule.expression(config.monitor_schedule),
-        )
-        self.monitor_schedule.add_target(self._lambda_target(self.monitor, dead_letters))
-
+        self._config, self._factory, self._state_machine = config, factory, state_machine
+        self._api, self._alarm_topic, self._dead_letters = api, alarm_topic, dead_letters
+        self.namespace = f"Mlops/{config.name}"
+        self.models: list[ModelMonitoring] = []
+        # One table for every model's guard: items are keyed by model (GUARD#<model>, BUDGET#<model>#<day>).
         self.guard_table = dynamodb.Table(
             self,
             "GuardTable",
@@ -102,21 +81,190 @@ class Monitoring(Construct):
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
+        self.alarms = self._alarms(config, state_machine, api)
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        # A finished training execution releases the lock of the model's guard that started it.
+        self.run_finished = events.Rule(
+            self,
+            "TrainingRunFinished",
+            description="A finished training execution releases the retrain lock",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": _FINISHED},
+            ),
+        )
+
+    def add_model(
+        self,
+        *,
+        model_name: str,
+        suffix: str,
+        capture_bucket: str,
+        artifact_bucket: str,
+        registry_table: str,
+        serving: lambda_.IFunction,
+        live_quality: tuple[str, float, bool] | None,
+    ) -> ModelMonitoring:
+        """The monitor, alarms, guard and triggers of one served model."""
+        monitored = ModelMonitoring(
+            self,
+            f"Model{suffix}",
+            parent=self,
+            model_name=model_name,
+            suffix=suffix,
+            capture_bucket=capture_bucket,
+            artifact_bucket=artifact_bucket,
+            registry_table=registry_table,
+            serving=serving,
+            live_quality=live_quality,
+        )
+        self.run_finished.add_target(_lambda_target(monitored.guard, self._dead_letters))
+        self.models.append(monitored)
+        return monitored
+
+    def _alarms(
+        self, config: StageConfig, state_machine: sfn.StateMachine, api: apigw.RestApi
+    ) -> dict[str, cloudwatch.Alarm]:
+        missing_ok = cloudwatch.TreatMissingData.NOT_BREACHING
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        return {
+            "Api5xxRate": cloudwatch.Alarm(
+                self,
+                "Api5xxRateAlarm",
+                alarm_description="Share of API requests answered 5xx",
+                metric=api.metric_server_error(statistic="Average", period=Duration.minutes(5)),
+                threshold=config.api_5xx_rate_alarm,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator=at_least,
+                treat_missing_data=missing_ok,
+            ),
+            "ApiLatencyP99": cloudwatch.Alarm(
+                self,
+                "ApiLatencyP99Alarm",
+                alarm_description="API p99 latency above the stage limit",
+                metric=api.metric_latency(statistic="p99", period=Duration.minutes(5)),
+                threshold=config.api_p99_latency_ms,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator=at_least,
+                treat_missing_data=missing_ok,
+            ),
+            "PipelineFailure": cloudwatch.Alarm(
+                self,
+                "PipelineFailureAlarm",
+                alarm_description="A training pipeline execution failed",
+                metric=state_machine.metric_failed(statistic="Sum", period=Duration.minutes(5)),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=at_least,
+                treat_missing_data=missing_ok,
+            ),
+        }
+
+    def dashboard(self) -> cloudwatch.Dashboard:
+        """The stage's dashboard: each model's drift and quality, then API and pipeline health (call once)."""
+        config, api, state_machine = self._config, self._api, self._state_machine
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.prefix}-mlops")
+        for model in self.models:
+            dashboard.add_widgets(*model.widgets())
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API latency (p50, p99)",
+                left=[api.metric_latency(statistic="p50"), api.metric_latency(statistic="p99")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API errors and throttles",
+                left=[
+                    api.metric_server_error(statistic="Sum"),
+                    api.metric_client_error(statistic="Sum"),
+                    *(model.serving.metric_throttles(statistic="Sum") for model in self.models),
+                ],
+                width=12,
+            ),
+        )
+        alarms = [*self.alarms.values(), *(a for model in self.models for a in model.alarms.values())]
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Training pipeline",
+                left=[
+                    state_machine.metric_succeeded(statistic="Sum"),
+                    state_machine.metric_failed(statistic="Sum"),
+                    state_machine.metric_timed_out(statistic="Sum"),
+                ],
+                width=12,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=12),
+        )
+        return dashboard
+
+
+class ModelMonitoring(Construct):
+    """One served model: its monitor, drift and live-quality alarms, retrain guard and triggers."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        parent: Monitoring,
+        model_name: str,
+        suffix: str,
+        capture_bucket: str,
+        artifact_bucket: str,
+        registry_table: str,
+        serving: lambda_.IFunction,
+        live_quality: tuple[str, float, bool] | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        config, factory, state_machine = parent._config, parent._factory, parent._state_machine
+        dead_letters, namespace = parent._dead_letters, parent.namespace
+        self._config, self.namespace, self.model_name, self.suffix = config, namespace, model_name, suffix
+        self.serving = serving
+        self.monitor = factory.function(
+            f"Monitor{suffix}",
+            handler="functions.handlers.monitor.handler",
+            sizing=config.pipeline_step,
+            environment={
+                env_names.CAPTURE_BUCKET: capture_bucket,
+                env_names.ARTIFACT_BUCKET: artifact_bucket,
+                env_names.REGISTRY_TABLE: registry_table,
+                env_names.MODEL_NAME: model_name,
+                env_names.MONITOR_WINDOW_MINUTES: str(config.monitor_window_minutes),
+                env_names.MONITOR_QUALITY_WINDOW_MINUTES: str(config.monitor_quality_window_minutes),
+                env_names.MONITOR_MIN_ROWS: str(config.monitor_min_rows),
+                env_names.MONITOR_MIN_LABELLED: str(config.monitor_min_labelled),
+            },
+            description=f"Drift and live quality of {model_name}'s champion over the last window",
+            async_dead_letters=dead_letters,
+        )
+        self.monitor_schedule = events.Rule(
+            self,
+            "MonitorSchedule",
+            description=f"Runs the drift and quality monitor of {model_name} (stage config monitor_schedule)",
+            schedule=events.Schedule.expression(config.monitor_schedule),
+        )
+        self.monitor_schedule.add_target(_lambda_target(self.monitor, dead_letters))
+
+        self.guard_table = parent.guard_table
         self.guard = factory.function(
-            "RetrainGuard",
+            f"RetrainGuard{suffix}",
             handler="functions.handlers.retrain_guard.handler",
             sizing=config.pipeline_step,
             environment={
                 env_names.GUARD_TABLE: self.guard_table.table_name,
                 env_names.TRAINING_STATE_MACHINE_ARN: state_machine.state_machine_arn,
                 env_names.TRAINING_WINDOW_DAYS: str(config.training_window_days),
-                env_names.MODEL_NAME: config.model_name,
+                env_names.MODEL_NAME: model_name,
                 env_names.RETRAIN_COOLDOWN_SECONDS: str(config.retrain_cooldown_s),
                 env_names.RETRAIN_DAILY_BUDGET: str(config.retrain_daily_budget),
                 # A run that died without a status event frees the lock after its own timeout.
                 env_names.RETRAIN_LOCK_SECONDS: str(config.pipeline_timeout_s + 300),
             },
-            description="Cooldown, single-run lock and daily budget in front of the training pipeline",
+            description=f"Cooldown, single-run lock and daily budget in front of {model_name}'s training",
             async_dead_letters=dead_letters,
         )
         self.guard.add_to_role_policy(
@@ -153,15 +301,15 @@ class Monitoring(Construct):
             description="EventBridge Scheduler: invoke the retrain guard, dead-letter what it cannot deliver",
         )
 
-        self.alarms = self._alarms(config, namespace, state_machine, api)
+        self.alarms = self._alarms(config, live_quality)
         for alarm in self.alarms.values():
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+            alarm.add_alarm_action(cw_actions.SnsAction(parent._alarm_topic))
 
         # Triggers: every one reaches the guard, never the state machine directly.
         self.retrain_schedule = scheduler.Schedule(
             self,
             "RetrainSchedule",
-            description="Scheduled retraining (stage config retrain_schedule), through the retrain guard",
+            description=f"Scheduled retraining of {model_name} (stage config retrain_schedule), through its guard",
             schedule=scheduler.ScheduleExpression.expression(config.retrain_schedule, TimeZone.ETC_UTC),
             target=scheduler_targets.LambdaInvoke(
                 self.guard,
@@ -169,7 +317,7 @@ class Monitoring(Construct):
                     {
                         "trigger": {
                             "type": "schedule",
-                            "schedule": f"{config.prefix}-retrain",
+                            "schedule": f"{config.prefix}-retrain{'-' + model_name if suffix else ''}",
                             "time": scheduler.ContextAttribute.scheduled_time,
                         }
                     }
@@ -189,173 +337,96 @@ class Monitoring(Construct):
         self.alarm_trigger = events.Rule(
             self,
             "AlarmTrigger",
-            description="Drift or live-quality alarm entering ALARM asks the guard for a retrain",
+            description=f"{model_name}'s drift or live-quality alarm entering ALARM asks its guard for a retrain",
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
-                resources=[self.alarms[name].alarm_arn for name in ("Drift", "LiveQuality")],
+                resources=[alarm.alarm_arn for name, alarm in self.alarms.items() if name in ("Drift", "LiveQuality")],
                 detail={"state": {"value": ["ALARM"]}},
             ),
         )
-        self.alarm_trigger.add_target(self._lambda_target(self.guard, dead_letters))
-        self.run_finished = events.Rule(
-            self,
-            "TrainingRunFinished",
-            description="A finished training execution releases the retrain lock",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={"stateMachineArn": [state_machine.state_machine_arn], "status": _FINISHED},
-            ),
-        )
-        self.run_finished.add_target(self._lambda_target(self.guard, dead_letters))
+        self.alarm_trigger.add_target(_lambda_target(self.guard, dead_letters))
 
-        self.dashboard = self._dashboard(config, namespace, state_machine, api, serving)
-
-    @staticmethod
-    def _lambda_target(fn: lambda_.IFunction, dead_letters: sqs.IQueue) -> targets.LambdaFunction:
-        return targets.LambdaFunction(
-            fn, dead_letter_queue=dead_letters, retry_attempts=_RETRIES, max_event_age=_MAX_EVENT_AGE
-        )
-
-    def _monitor_metric(self, config: StageConfig, namespace: str, name: str, statistic: str) -> cloudwatch.Metric:
+    def _monitor_metric(self, name: str, statistic: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
-            namespace=namespace,
+            namespace=self.namespace,
             metric_name=name,
-            dimensions_map={"service": "Monitor", "model": config.model_name},
+            dimensions_map={"service": f"Monitor{self.suffix}", "model": self.model_name},
             statistic=statistic,
-            period=Duration.minutes(config.monitor_window_minutes),
+            period=Duration.minutes(self._config.monitor_window_minutes),
         )
 
-    def _alarms(
-        self, config: StageConfig, namespace: str, state_machine: sfn.StateMachine, api: apigw.RestApi
-    ) -> dict[str, cloudwatch.Alarm]:
+    def _alarms(self, config: StageConfig, live_quality: tuple[str, float, bool] | None) -> dict[str, cloudwatch.Alarm]:
         missing_ok = cloudwatch.TreatMissingData.NOT_BREACHING
-        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        return {
+        alarms = {
             "Drift": cloudwatch.Alarm(
                 self,
                 "DriftAlarm",
-                alarm_description="Share of drifted features reached the threshold (retrains through the guard)",
-                metric=self._monitor_metric(config, namespace, "DriftShare", "Maximum"),
+                alarm_description=f"Share of {self.model_name}'s drifted features reached the threshold (retrains)",
+                metric=self._monitor_metric("DriftShare", "Maximum"),
                 threshold=config.drift_share_alarm,
                 evaluation_periods=1,
-                comparison_operator=at_least,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=missing_ok,
-            ),
-            "LiveQuality": cloudwatch.Alarm(
+            )
+        }
+        if live_quality is not None:
+            metric, threshold, higher_is_better = live_quality
+            alarms["LiveQuality"] = cloudwatch.Alarm(
                 self,
                 "LiveQualityAlarm",
-                alarm_description="Live accuracy over labelled predictions fell below the minimum (retrains)",
-                metric=self._monitor_metric(config, namespace, "LiveAccuracy", "Minimum"),
-                threshold=config.min_live_accuracy,
+                alarm_description=f"{self.model_name}'s live {metric} over labelled predictions crossed its limit "
+                "(retrains)",
+                metric=self._monitor_metric(metric, "Minimum" if higher_is_better else "Maximum"),
+                threshold=threshold,
                 evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+                if higher_is_better
+                else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=missing_ok,
-            ),
-            "Api5xxRate": cloudwatch.Alarm(
-                self,
-                "Api5xxRateAlarm",
-                alarm_description="Share of API requests answered 5xx",
-                metric=api.metric_server_error(statistic="Average", period=Duration.minutes(5)),
-                threshold=config.api_5xx_rate_alarm,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=at_least,
-                treat_missing_data=missing_ok,
-            ),
-            "ApiLatencyP99": cloudwatch.Alarm(
-                self,
-                "ApiLatencyP99Alarm",
-                alarm_description="API p99 latency above the stage limit",
-                metric=api.metric_latency(statistic="p99", period=Duration.minutes(5)),
-                threshold=config.api_p99_latency_ms,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator=at_least,
-                treat_missing_data=missing_ok,
-            ),
-            "PipelineFailure": cloudwatch.Alarm(
-                self,
-                "PipelineFailureAlarm",
-                alarm_description="A training pipeline execution failed",
-                metric=state_machine.metric_failed(statistic="Sum", period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=at_least,
-                treat_missing_data=missing_ok,
-            ),
-        }
+            )
+        return alarms
 
-    def _dashboard(
-        self,
-        config: StageConfig,
-        namespace: str,
-        state_machine: sfn.StateMachine,
-        api: apigw.RestApi,
-        serving: lambda_.IFunction,
-    ) -> cloudwatch.Dashboard:
-        def monitor(name: str, statistic: str = "Maximum") -> cloudwatch.Metric:
-            return self._monitor_metric(config, namespace, name, statistic)
-
+    def widgets(self) -> list[cloudwatch.IWidget]:
+        """This model's row of the stage dashboard."""
+        config, namespace = self._config, self.namespace
         feature_scores = cloudwatch.MathExpression(
             expression=(
                 f'SEARCH(\'{{{namespace},feature,model}} MetricName="FeatureDriftScore" '
-                f"model=\"{config.model_name}\"', 'Maximum', {config.monitor_window_minutes * 60})"
+                f"model=\"{self.model_name}\"', 'Maximum', {config.monitor_window_minutes * 60})"
             ),
             label="",
             period=Duration.minutes(config.monitor_window_minutes),
         )
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.prefix}-mlops")
-        dashboard.add_widgets(
+        return [
             cloudwatch.GraphWidget(
-                title="Drift share / prediction drift",
-                left=[monitor("DriftShare"), monitor("PredictionDriftScore")],
+                title=f"{self.model_name}: drift share / prediction drift",
+                left=[
+                    self._monitor_metric("DriftShare", "Maximum"),
+                    self._monitor_metric("PredictionDriftScore", "Maximum"),
+                ],
                 left_annotations=[cloudwatch.HorizontalAnnotation(value=config.drift_share_alarm, label="alarm")],
-                width=8,
+                width=6,
             ),
-            cloudwatch.GraphWidget(title="Per-feature drift score", left=[feature_scores], width=8),
+            cloudwatch.GraphWidget(title=f"{self.model_name}: per-feature drift score", left=[feature_scores], width=6),
             cloudwatch.GraphWidget(
-                title="Live quality",
-                left=[monitor("LiveAccuracy", "Minimum"), monitor("LiveF1", "Minimum")],
-                right=[monitor("LabelDelayMedian", "Average")],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Captured predictions / rejected lines",
-                left=[monitor("CaptureVolume", "Sum"), monitor("RejectedLines", "Sum")],
-                width=8,
+                title=f"{self.model_name}: live quality",
+                left=[self._monitor_metric(m, "Minimum") for m in ("LiveAccuracy", "LiveF1", "LiveMAE", "LiveRMSE")],
+                right=[self._monitor_metric("LabelDelayMedian", "Average")],
+                width=6,
             ),
             cloudwatch.GraphWidget(
-                title="API latency (p50, p99)",
-                left=[api.metric_latency(statistic="p50"), api.metric_latency(statistic="p99")],
-                width=8,
+                title=f"{self.model_name}: captured predictions / rejected lines",
+                left=[self._monitor_metric("CaptureVolume", "Sum"), self._monitor_metric("RejectedLines", "Sum")],
+                width=6,
             ),
-            cloudwatch.GraphWidget(
-                title="API errors and throttles",
-                left=[
-                    api.metric_server_error(statistic="Sum"),
-                    api.metric_client_error(statistic="Sum"),
-                    serving.metric_throttles(statistic="Sum"),
-                ],
-                width=8,
-            ),
-        )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Training pipeline",
-                left=[
-                    state_machine.metric_succeeded(statistic="Sum"),
-                    state_machine.metric_failed(statistic="Sum"),
-                    state_machine.metric_timed_out(statistic="Sum"),
-                ],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=12),
-        )
-        return dashboard
+        ]
+
+
+def _lambda_target(fn: lambda_.IFunction, dead_letters: sqs.IQueue) -> targets.LambdaFunction:
+    return targets.LambdaFunction(
+        fn, dead_letter_queue=dead_letters, retry_attempts=_RETRIES, max_event_age=_MAX_EVENT_AGE
+    )
 
 
 def _logical_id(construct: Construct) -> str:

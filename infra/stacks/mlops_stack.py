@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from functions.monitoring.alarm_rules import live_quality_alarm
 from functions.project import Project
 from functions.shared import settings as env_names
 from infra.code_version import git_commit, requirements_sha256
@@ -134,10 +135,8 @@ class MlopsStack(Stack):
             factory=factory,
             function=api.function,
             alias=api.live,
-            environment={
-                env_names.REGISTRY_TABLE: registry.table.table_name,
-                env_names.MODEL_NAME: config.model_name,
-            },
+            environment={env_names.REGISTRY_TABLE: registry.table.table_name},
+            model_name=model.name,
         )
         registry.grant(rollout.deployer, write=False)
         registry.grant(rollout.pre_traffic_hook, write=False)
@@ -168,17 +167,23 @@ class MlopsStack(Stack):
             "Monitoring",
             config=config,
             factory=factory,
-            capture_bucket=storage.captures.bucket_name,
-            artifact_bucket=storage.artifacts.bucket_name,
-            registry_table=registry.table.table_name,
             state_machine=pipeline.state_machine,
             api=api.api,
-            serving=api.function,
             alarm_topic=alarms,
             dead_letters=pipeline.dead_letters,
         )
-        registry.grant(monitoring.monitor, write=False)
-        storage.grant_monitoring(monitoring.monitor)
+        monitored = monitoring.add_model(
+            model_name=model.name,
+            suffix="",
+            capture_bucket=storage.captures.bucket_name,
+            artifact_bucket=storage.artifacts.bucket_name,
+            registry_table=registry.table.table_name,
+            serving=api.function,
+            live_quality=live_quality_alarm(model, min_live_accuracy=config.min_live_accuracy),
+        )
+        registry.grant(monitored.monitor, write=False)
+        storage.grant_monitoring(monitored.monitor)
+        monitoring.dashboard()
 
         # (c) new data: a feature-pipeline run that stored new features asks the guard for a retrain;
         # a backfill (execution named backfill-*) loads history and does not.
@@ -197,7 +202,7 @@ class MlopsStack(Stack):
             ),
             targets=[
                 targets.LambdaFunction(
-                    monitoring.guard,
+                    monitored.guard,
                     event=events.RuleTargetInput.from_object(
                         {
                             "trigger": {
