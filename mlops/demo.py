@@ -184,10 +184,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
                 console.print(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
                 return 1
 
-            version = registry_of(cloud).resolve_alias(
-                cloud.runtime.functions[cloud.function_name("FunctionsRegister")].environment["MLOPS_MODEL_NAME"],
-                "champion",
-            )
+            version = registry_of(cloud).resolve_alias(cloud.output("ModelName"), "champion")
             console.print(
                 f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
                 f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"

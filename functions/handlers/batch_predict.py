@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.registry.artifact import sha256_hex
 from functions.registry.model_registry import ModelRegistry, ModelVersion
-from functions.registry.onnx_model import OnnxClassifier
+from functions.registry.onnx_model import OnnxModel
 from functions.serving.batch_scoring import predict_frame
+from functions.serving.predictor import ONNX, SKLEARN
 from functions.serving.signature import ModelSignature
 from functions.shared.clients import client
 from functions.shared.objects import ObjectStore, S3Uri
@@ -36,15 +37,16 @@ def registry() -> ModelRegistry:
 
 
 @lru_cache(maxsize=4)
-def classifier(model_name: str, version: int) -> tuple[Any, ModelVersion]:
-    """The pinned version's model (ONNX when registered), cached per warm container."""
+def classifier(model_name: str, version: int) -> tuple[Any, ModelVersion, str]:
+    """The pinned version's model (ONNX when registered), its record and runtime, cached per warm container."""
     from functions.registry.artifact import load_verified_model
 
     record = registry().get(model_name, version)
     store = ObjectStore(client("s3"))
     if record.onnx_uri and record.onnx_sha256:
-        return OnnxClassifier(store.get_bytes(S3Uri.parse(record.onnx_uri)), record.onnx_sha256), record
-    return load_verified_model(store.get_bytes(S3Uri.parse(record.artifact_uri)), record.artifact_sha256), record
+        return OnnxModel(store.get_bytes(S3Uri.parse(record.onnx_uri)), record.onnx_sha256), record, ONNX
+    model = load_verified_model(store.get_bytes(S3Uri.parse(record.artifact_uri)), record.artifact_sha256)
+    return model, record, SKLEARN
 
 
 @logger.inject_lambda_context
@@ -61,7 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "output_prefix": f"batch/{event['run_id']}/",
         }
     if action == "partition":
-        model, record = classifier(event["model_name"], int(event["version"]))
+        model, record, runtime = classifier(event["model_name"], int(event["version"]))
         store = ObjectStore(client("s3"))
         frame = store.get_parquet(S3Uri(event["bucket"], event["key"]))
         out = predict_frame(
@@ -71,6 +73,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             record.model_name,
             record.version,
             source_key=event["key"],
+            runtime=runtime,
         )
         relative = event["key"][len(event["prefix"]) :] if event["key"].startswith(event["prefix"]) else event["key"]
         target = S3Uri(settings().artifact_bucket, f"{event['output_prefix']}predictions/{relative}")

@@ -6,7 +6,9 @@ the canary's own traffic, not the mixture with the stable version's:
 
 - ``ServerError``: 1 for a 5xx answer, else 0 (Average = 5xx rate);
 - ``Latency``: handler time in milliseconds (p99 alarm);
-- ``BaselineAgreement``: see ``functions.rollout.canary`` (Average alarm).
+- ``BaselineAgreement``: see ``functions.rollout.canary`` (Average alarm): the predicted labels'
+  agreement with the holdout's label shares, or, for a regressor, the share of predicted values
+  inside the holdout predictions' [5th, 95th] percentile range over 0.9.
 
 The pre-traffic hook's smoke-test requests (header ``x-mlops-smoke-test``)
 are left out: one synthetic record is not a prediction distribution.
@@ -20,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from functions.rollout.canary import baseline_agreement, baseline_from_metrics, is_smoke_test
+from functions.rollout.canary import agreement, is_smoke_test
 from functions.shared import settings as env_names
 
 VERSION_DIMENSION = "ModelVersion"
@@ -43,11 +45,14 @@ def record_request(*, status: int, started: float, headers: Mapping[str, str] | 
 
 
 def record_agreement(
-    predicted: Sequence[str], registered_metrics: Mapping[str, float], *, headers: Mapping[str, str] | None
+    predicted: Sequence[str] | Sequence[float],
+    registered_metrics: Mapping[str, float],
+    *,
+    headers: Mapping[str, str] | None,
 ) -> None:
-    """Emit the request's baseline agreement; versions registered without a baseline emit nothing."""
+    """Emit the request's baseline agreement (labels, or a regressor's values); no baseline, no metric."""
     if is_smoke_test(headers):
         return
-    baseline = baseline_from_metrics(registered_metrics)
-    if baseline is not None and predicted:
-        _emit("BaselineAgreement", MetricUnit.NoUnit, baseline_agreement(predicted, baseline))
+    value = agreement(predicted, registered_metrics)
+    if value is not None:
+        _emit("BaselineAgreement", MetricUnit.NoUnit, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 import uuid
@@ -10,9 +11,8 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
@@ -22,9 +22,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.handlers import canary_metrics
 from functions.registry.artifact import load_verified_model
 from functions.registry.model_registry import ModelRegistry, ModelVersion
-from functions.registry.onnx_model import OnnxClassifier
+from functions.registry.onnx_model import OnnxModel
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
-from functions.serving.signature import ModelSignature, records_to_matrix
+from functions.serving.predictor import ONNX, SKLEARN, Predictor
+from functions.serving.signature import ModelSignature, records_to_columns
 from functions.shared.clients import client
 from functions.shared.errors import InvalidRequestError, MlopsError, ModelNotFoundError
 from functions.shared.objects import ObjectStore, S3Uri
@@ -46,21 +47,17 @@ def settings() -> InferenceSettings:
     return InferenceSettings.from_env()
 
 
-class Classifier(Protocol):
-    classes_: Any
-
-    def predict(self, matrix: np.ndarray) -> Any: ...
-
-    def predict_proba(self, matrix: np.ndarray) -> Any: ...
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     version: ModelVersion
     signature: ModelSignature
-    model: Classifier
+    model: Any  # an OnnxModel, or the scikit-learn estimator
     runtime: str
     checked_at: float
+
+    @property
+    def predictor(self) -> Predictor:
+        return Predictor(self.model, self.signature, runtime=self.runtime)
 
 
 class ModelCache:
@@ -86,18 +83,18 @@ class ModelCache:
         if loaded is not None and loaded.version.version == latest.version:
             self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded
-        model, runtime = load_classifier(latest)
+        model, runtime = load_model(latest)
         self.loaded = LoadedModel(latest, ModelSignature.from_dict(latest.signature), model, runtime, now)
         logger.info("model loaded", extra={"model": latest.model_name, "version": latest.version, "runtime": runtime})
         return self.loaded
 
 
-def load_classifier(version: ModelVersion) -> tuple[Classifier, str]:
+def load_model(version: ModelVersion) -> tuple[Any, str]:
     """The ONNX form when the registry has one (fast to load, no scikit-learn), else the joblib artifact."""
     store = ObjectStore(client("s3"))
     if version.onnx_uri and version.onnx_sha256:
-        return OnnxClassifier(store.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), "onnx"
-    return load_verified_model(store.get_bytes(S3Uri.parse(version.artifact_uri)), version.artifact_sha256), "sklearn"
+        return OnnxModel(store.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), ONNX
+    return load_verified_model(store.get_bytes(S3Uri.parse(version.artifact_uri)), version.artifact_sha256), SKLEARN
 
 
 models = ModelCache()
@@ -130,8 +127,11 @@ def parse_body(raw: str | None, *, required: str | None, allowed: set[str] | Non
     "/predict",
     summary="Predict",
     description=(
-        'Body: {"records": [{feature: number, ...}, ...]}. Answers one prediction per record, with its '
-        "prediction id (send it back with ground truth to POST /feedback) and the serving model version."
+        'Body: {"records": [{feature: value, ...}, ...]}, each value of its feature\'s dtype in the serving '
+        "model's signature (GET /model): a number for float and int (int: integral), a string for string, "
+        "true or false for bool. Answers one prediction per record, a label with class probabilities "
+        "(classification) or a value (regression), with its prediction id (send it back with ground truth "
+        "to POST /feedback) and the serving model version."
     ),
 )
 def predict() -> dict[str, Any]:
@@ -142,22 +142,11 @@ def predict() -> dict[str, Any]:
         raise InvalidRequestError("send exactly one of 'records' (feature values) or 'entities' (entity ids)")
     if "entities" in body:
         return predict_entities(body["entities"], loaded)
-    matrix = records_to_matrix(body["records"], loaded.signature, max_records=settings().max_records)
-    labels = loaded.model.predict(matrix)
-    probabilities = loaded.model.predict_proba(matrix)
-    classes = [str(c) for c in loaded.model.classes_]
-    predictions = [
-        {
-            "prediction_id": str(uuid.uuid4()),
-            "label": str(label),
-            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
-        }
-        for label, row in zip(labels, np.atleast_2d(probabilities), strict=True)
-    ]
+    columns = records_to_columns(body["records"], loaded.signature, max_records=settings().max_records)
+    predicted = loaded.predictor.predict(columns)
+    predictions = [{"prediction_id": str(uuid.uuid4()), **predicted.answer(i)} for i in range(len(predicted))]
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
-    canary_metrics.record_agreement(
-        [str(label) for label in labels], loaded.version.metrics, headers=app.current_event.headers
-    )
+    canary_metrics.record_agreement(predicted.outcomes, loaded.version.metrics, headers=app.current_event.headers)
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
     if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
         capture(loaded, body["records"], predictions)
@@ -196,18 +185,11 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
          if r.event_timestamp else None} for r in reads
     ]  # fmt: skip
     if present:
-        matrix = records_to_matrix([reads[i].features for i in present], loaded.signature,
-                                   max_records=settings().max_records)  # fmt: skip
-        labels = loaded.model.predict(matrix)
-        probabilities = np.atleast_2d(loaded.model.predict_proba(matrix))
-        classes = [str(c) for c in loaded.model.classes_]
-        for i, label, row in zip(present, labels, probabilities, strict=True):
-            answers[i].update(
-                prediction_id=str(uuid.uuid4()),
-                label=str(label),
-                probabilities={c: round(float(p), 6) for c, p in zip(classes, row, strict=True)},
-                features=reads[i].features,
-            )
+        columns = records_to_columns([reads[i].features for i in present], loaded.signature,
+                                     max_records=settings().max_records)  # fmt: skip
+        predicted = loaded.predictor.predict(columns)
+        for j, i in enumerate(present):
+            answers[i].update(prediction_id=str(uuid.uuid4()), **predicted.answer(j), features=reads[i].features)
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(present))
     return {"model": {"name": loaded.version.model_name, "version": loaded.version.version}, "predictions": answers}
 
@@ -225,7 +207,7 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
             model_name=loaded.version.model_name,
             model_version=loaded.version.version,
             features=record,
-            prediction={"label": p["label"], "probabilities": p["probabilities"]},
+            prediction={k: v for k, v in p.items() if k != "prediction_id"},
             at=now,
         )
         for record, p in zip(records, predictions, strict=True)
@@ -243,8 +225,8 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
     "/feedback",
     summary="Record ground truth",
     description=(
-        'Body: {"prediction_id": str, "label": str}. Stores the true label of an earlier prediction '
-        "for live-quality monitoring."
+        'Body: {"prediction_id": str, "label": str or number}. Stores the true label of an earlier prediction '
+        "(one of the classes, or a regression's true value as a number) for live-quality monitoring."
     ),
 )
 def feedback() -> Response[dict[str, Any]]:
@@ -256,9 +238,12 @@ def feedback() -> Response[dict[str, Any]]:
         raise InvalidRequestError(f"prediction_id: not a prediction id: {prediction_id!r}") from None
     if label is None:
         raise InvalidRequestError("missing field 'label'")
-    labels = models.current().signature.labels
-    if label not in labels:
-        raise InvalidRequestError(f"label: {label!r} is not one of {list(labels)}", status=422)
+    signature = models.current().signature
+    if signature.is_regression:
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+            raise InvalidRequestError(f"label: expected the true value as a number, got {label!r}", status=422)
+    elif label not in signature.labels:
+        raise InvalidRequestError(f"label: {label!r} is not one of {list(signature.labels)}", status=422)
     key = FeedbackStore(client("s3"), settings().capture_bucket).put(
         [{"prediction_id": str(prediction_id), "label": label}], at=datetime.now(UTC)
     )

@@ -19,10 +19,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.monitoring.captures import feature_frame
+from functions.monitoring.captures import feature_frame, predicted_outcomes
 from functions.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
 from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, load_baseline
-from functions.monitoring.quality import live_quality
+from functions.monitoring.quality import CLASSIFICATION, REGRESSION, live_quality
 from functions.monitoring.report import render_report
 from functions.registry.model_registry import ModelRegistry
 from functions.retraining.triggers import parse_time
@@ -43,19 +43,28 @@ def settings() -> MonitorSettings:
     return MonitorSettings.from_env()
 
 
-def champion_version() -> int:
-    """The version the monitor compares against: the registry's ``champion``."""
-    return (
-        ModelRegistry(client("dynamodb"), settings().registry_table)
-        .resolve_alias(settings().model_name, "champion")
-        .version
+def champion_version() -> tuple[int, str]:
+    """The version the monitor compares against, the registry's ``champion``, and its task."""
+    champion = ModelRegistry(client("dynamodb"), settings().registry_table).resolve_alias(
+        settings().model_name, "champion"
     )
+    return champion.version, str(champion.signature.get("task", CLASSIFICATION))
 
 
 def monitor_window(
-    config: MonitorSettings, *, s3: Any, end: datetime, current_version: Callable[[], int], emit: Metrics
+    config: MonitorSettings,
+    *,
+    s3: Any,
+    end: datetime,
+    current_version: Callable[[], int],
+    emit: Metrics,
+    task: str = CLASSIFICATION,
 ) -> dict[str, Any]:
-    """Evaluate the window ending at ``end``; emit metrics; store the report and the run record."""
+    """Evaluate the window ending at ``end``; emit metrics; store the report and the run record.
+
+    ``task`` is the champion's: a classifier's predictions are labels (their shares drift, live
+    accuracy and F1), a regressor's are values (their distribution drifts, live MAE and RMSE).
+    """
     model, version = config.model_name, current_version()
     start = end - timedelta(minutes=config.window_minutes)
     quality_start = end - timedelta(minutes=max(config.quality_window_minutes, config.window_minutes))
@@ -70,9 +79,9 @@ def monitor_window(
     feedback, rejected_feedback = captures_store.feedback(quality_start, end)
     baseline = load_baseline(s3, config.artifact_bucket, model, version)
     current = feature_frame(champion)
-    labels = list(champion["predicted_label"]) if not champion.empty else []
+    labels = predicted_outcomes(champion, regression=task == REGRESSION)
     drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
-    quality = live_quality(looked_back, feedback, min_labelled=config.min_labelled)
+    quality = live_quality(looked_back, feedback, task=task, min_labelled=config.min_labelled)
 
     # The metrics describe the window, so they carry its end as their time.
     emit.set_timestamp(end)
@@ -131,13 +140,15 @@ def monitor_window(
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     end = parse_time(event["time"]) if event.get("time") else datetime.now(UTC)
     try:
-        version = champion_version()
+        version, task = champion_version()
     except ModelNotFoundError as exc:
         # Before the first registration there is nothing to monitor (a missing baseline, later, is a fault).
         metrics.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=1)
         logger.info("monitor skipped: no champion", extra={"why": str(exc)})
         return {"status": "skipped", "reason": str(exc)}
-    record = monitor_window(settings(), s3=client("s3"), end=end, current_version=lambda: version, emit=metrics)
+    record = monitor_window(
+        settings(), s3=client("s3"), end=end, current_version=lambda: version, emit=metrics, task=task
+    )
     drift = record["drift"]
     logger.info(
         "monitor run",

@@ -1,9 +1,10 @@
 """CodeDeploy BeforeAllowTraffic hook: smoke-test the new function version before it gets traffic.
 
 Invokes the target version directly with GET /model and a valid POST
-/predict record built from the model's signature, checks the answers and
-reports Succeeded or Failed to CodeDeploy. Any fault reports Failed too, so
-a deployment never waits for the hook's timeout.
+/predict record built from the model's signature (numbers, strings and
+booleans alike), checks the answers (one of the classes, or a regressor's
+finite value) and reports Succeeded or Failed to CodeDeploy. Any fault
+reports Failed too, so a deployment never waits for the hook's timeout.
 """
 
 from __future__ import annotations
@@ -61,5 +62,9 @@ def smoke_test(deployments: Deployments, deployment_id: str) -> list[str]:
         rollout.target_function_version, proxy_event("POST", "/predict", {"records": [record]})
     )
     return smoke_test_failures(
-        model_answer, predict_answer, model_version=rollout.model_version, labels=registered.signature["labels"]
+        model_answer,
+        predict_answer,
+        model_version=rollout.model_version,
+        labels=registered.signature.get("labels", []),
+        task=registered.signature.get("task", "classification"),
     )

@@ -36,14 +36,18 @@ logger = Logger()
 @logger.inject_lambda_context
 @tracked_step("Register", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    spec = project().model(settings().model_name)
+    spec = project().model(event["model"])
     candidate, dataset, evaluation = event["candidate"], event["dataset"], event["evaluation"]
     passed = bool(evaluation["passed"])
+    signature = ModelSignature.from_spec(spec)
     onnx_fields: dict[str, str | None] = {}
     if passed:
         # Serving form: ONNX when skl2onnx converts the model type, else scikit-learn (reason recorded).
+        # All-numeric models take one float tensor; others one tensor per feature, checked on training rows.
         model = load_verified_model(objects().get_bytes(S3Uri.parse(candidate["artifact_uri"])), candidate["sha256"])
-        onnx = export_onnx(model, len(spec.features))
+        split = event["split"]
+        train = read_verified_parquet(objects(), split["train_uri"], split["train_sha256"])
+        onnx = export_onnx(model, signature, sample=None if signature.all_numeric else train[spec.feature_names])
         if isinstance(onnx, OnnxExport):
             target = run_artifact(event["run_id"], f"model-{onnx.sha256[:12]}.onnx")
             objects().put_bytes(target, onnx.data)
@@ -52,12 +56,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.warning("served by scikit-learn: no ONNX conversion", extra={"reason": onnx.reason})
             onnx_fields = {"onnx_unsupported_reason": onnx.reason}
     version = registry().register(
-        model_name=settings().model_name,
+        model_name=spec.name,
         artifact_uri=candidate["artifact_uri"],
         artifact_sha256=candidate["sha256"],
         metrics={**evaluation["metrics"], **{f"f1_{k}": v for k, v in evaluation["per_class_f1"].items()}},
         params=candidate["params"],
-        signature=ModelSignature.from_spec(spec).to_dict(),
+        signature=signature.to_dict(),
         training_data_uri=dataset["uri"],
         training_data_sha256=dataset["sha256"],
         run_id=event["run_id"],
@@ -72,11 +76,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         **onnx_fields,
     )
     if passed:
-        # The drift baseline monitoring compares live traffic with: training features and predictions.
-        split = event["split"]
-        train = read_verified_parquet(objects(), split["train_uri"], split["train_sha256"])
+        # The drift baseline monitoring compares live traffic with: training features and predictions
+        # (a regressor's as numbers), the model given its input as in training.
         features = train[spec.feature_names]
-        baseline = build_baseline(features, spec.feature_names, model.predict(model_input(train, spec)))
+        baseline = build_baseline(
+            features,
+            spec.feature_names,
+            model.predict(model_input(train, spec)),
+            numeric_predictions=signature.is_regression,
+        )
         store_baseline(client("s3"), settings().artifact_bucket, version.model_name, version.version, baseline)
     metadata().add_edge(
         run_node(event["run_id"], "training"),

@@ -167,7 +167,11 @@ def detect_drift(
     *,
     policy: DriftPolicy | None = None,
 ) -> DriftReport:
-    """Drift of ``current`` (one row per prediction) and its predicted labels against ``baseline``."""
+    """Drift of ``current`` (one row per prediction) and its predictions against ``baseline``.
+
+    ``predicted_labels`` are labels, or a regressor's values when the baseline keeps its
+    predictions as numbers (``prediction_numeric``).
+    """
     policy = policy or DriftPolicy()
     rows = len(current)
     minimum = policy.minimum_window(baseline.reference_rows)
@@ -187,10 +191,15 @@ def detect_drift(
         for reference in baseline.features
     )
     prediction = None
-    if predicted_labels is not None and len(predicted_labels) > 0 and baseline.prediction_distribution:
-        labels = pd.Series([category_key(v) for v in predicted_labels], dtype=object)
-        reference = CategoricalReference(name="prediction", frequencies=baseline.prediction_distribution)
-        prediction = column_drift(reference, labels, policy, baseline.reference_rows)
+    if predicted_labels is not None and len(predicted_labels) > 0:
+        if baseline.prediction_numeric is not None:
+            # A regressor's predictions: drift of their values, as for a numeric feature.
+            values = pd.Series(np.asarray(predicted_labels, dtype=float))
+            prediction = column_drift(baseline.prediction_numeric, values, policy, baseline.reference_rows)
+        elif baseline.prediction_distribution:
+            labels = pd.Series([category_key(v) for v in predicted_labels], dtype=object)
+            reference = CategoricalReference(name="prediction", frequencies=baseline.prediction_distribution)
+            prediction = column_drift(reference, labels, policy, baseline.reference_rows)
     drifted = tuple(f.name for f in features if f.drifted)
     share = len(drifted) / len(features) if features else 0.0
     return DriftReport(

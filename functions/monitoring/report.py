@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from functions.monitoring.baseline import CategoricalReference, DriftBaseline, NumericReference, frequencies
+from functions.monitoring.baseline import (
+    CategoricalReference,
+    DriftBaseline,
+    FeatureReference,
+    NumericReference,
+    frequencies,
+)
 from functions.monitoring.drift import TESTS, ColumnDrift, DriftReport
 
 _WIDTH, _HEIGHT, _PAD = 420, 160, 24
@@ -85,7 +91,7 @@ def render_report(
     report: DriftReport,
     baseline: DriftBaseline,
     current: pd.DataFrame,
-    predicted_labels: Sequence[str],
+    predicted_labels: Sequence[Any],
     *,
     title: str,
     facts: Mapping[str, Any],
@@ -99,7 +105,11 @@ def render_report(
     else:
         rows = [_row(c, _plot(c, baseline.feature(c.name), current[c.name])) for c in report.features]
         if report.prediction is not None:
-            reference = CategoricalReference("prediction", baseline.prediction_distribution)
+            reference: FeatureReference = (
+                baseline.prediction_numeric
+                if baseline.prediction_numeric is not None
+                else CategoricalReference("prediction", baseline.prediction_distribution)
+            )
             rows.append(_row(report.prediction, _plot(report.prediction, reference, pd.Series(list(predicted_labels)))))
         verdict = "DATASET DRIFT" if report.dataset_drift else "no dataset drift"
         body = (

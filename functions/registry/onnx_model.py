@@ -174,7 +174,7 @@ class OnnxModel:
     def _feed(self, batch: Any) -> dict[str, np.ndarray]:
         if isinstance(batch, np.ndarray):
             if len(self._inputs) != 1:
-                raise ValueError(f"this model takes one input per feature ({', '.join(self.input_names)}), not a matrix")
+                raise ValueError(f"this model takes one input per feature ({', '.join(self.input_names)})")
             return {self._input: batch.astype(np.float32, copy=False)}
         if not isinstance(batch, Mapping) and not hasattr(batch, "columns"):
             raise TypeError(f"expected a float matrix or a mapping of feature columns, got {type(batch).__name__}")

@@ -11,6 +11,15 @@
   CloudWatch's Average over a minute of requests is meaningful at any batch
   size; the canary alarm fires when that average drops below the stage's
   ``canary_min_baseline_agreement``.
+
+  A regressor has no labels. Evaluation records the 5th and 95th percentiles
+  of its holdout predictions instead (``predicted_range.p05`` and
+  ``predicted_range.p95``), and the agreement of a request is the share of
+  its predicted values inside that range divided by the share the range holds
+  by construction, 0.9. Same properties: expectation 1.0 (at most 1/0.9)
+  when predictions are distributed as on the holdout, towards 0 as they
+  leave the range, linear in records, same metric and alarm. Neither prefix
+  is a quality metric: the gate never compares them.
 - The CodeDeploy Lambda AppSpec and the context the deployer stores in the
   deployment's description, read back by the pre-traffic hook and by the
   outcome recorder.
@@ -20,14 +29,21 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from functions.shared.errors import RolloutError
 
 BASELINE_PREFIX = "predicted_share."
+RANGE_PREFIX = "predicted_range."
+# The holdout predictions' range a regressor's canary is compared with, and the share it holds.
+RANGE_PERCENTILES = {"p05": 5.0, "p95": 95.0}
+RANGE_COVERAGE = 0.9
 # Marks the pre-traffic hook's synthetic requests: they are kept out of the canary metrics.
 SMOKE_TEST_HEADER = "x-mlops-smoke-test"
 
@@ -57,6 +73,46 @@ def baseline_agreement(predicted: Sequence[str], baseline: Mapping[str, float]) 
     self_agreement = sum(share * share for share in baseline.values())
     mean_share = sum(baseline.get(label, 0.0) for label in predicted) / len(predicted)
     return mean_share / self_agreement
+
+
+def predicted_range(values: Sequence[float]) -> dict[str, float]:
+    """The 5th and 95th percentiles (``p05``, ``p95``) of a regressor's holdout predictions."""
+    if not values:
+        return {}
+    return {key: float(np.percentile(np.asarray(values, dtype=float), q)) for key, q in RANGE_PERCENTILES.items()}
+
+
+def range_metrics(bounds: Mapping[str, float]) -> dict[str, float]:
+    return {f"{RANGE_PREFIX}{key}": float(value) for key, value in bounds.items()}
+
+
+def range_from_metrics(metrics: Mapping[str, float]) -> tuple[float, float] | None:
+    """The holdout prediction range recorded with a regressor's version, or None for versions without one."""
+    low, high = metrics.get(f"{RANGE_PREFIX}p05"), metrics.get(f"{RANGE_PREFIX}p95")
+    if low is None or high is None or not math.isfinite(float(low)) or not math.isfinite(float(high)):
+        return None
+    return float(low), float(high)
+
+
+def range_agreement(predicted: Sequence[float], low: float, high: float) -> float:
+    """Share of ``predicted`` values within ``[low, high]`` over the range's holdout share (1.0 = as on holdout)."""
+    if not predicted:
+        raise ValueError("range agreement of an empty prediction list")
+    inside = sum(1 for value in predicted if low <= float(value) <= high)
+    return inside / len(predicted) / RANGE_COVERAGE
+
+
+def agreement(predicted: Sequence[str] | Sequence[float], metrics: Mapping[str, float]) -> float | None:
+    """A request's distribution signal against the version's registered baseline (None: no baseline)."""
+    if not predicted:
+        return None
+    bounds = range_from_metrics(metrics)
+    if bounds is not None:
+        return range_agreement([float(v) for v in predicted], *bounds)
+    shares = baseline_from_metrics(metrics)
+    if shares is not None:
+        return baseline_agreement([str(v) for v in predicted], shares)
+    return None
 
 
 @dataclass(frozen=True)
@@ -105,15 +161,33 @@ def lambda_appspec(context: RolloutContext, *, before_allow_traffic: str | None)
     return spec
 
 
-def smoke_record(signature: Mapping[str, Any]) -> dict[str, float]:
-    """A valid record: each feature at the middle of its signature range (or its bound, or 0)."""
-    record: dict[str, float] = {}
+def smoke_record(signature: Mapping[str, Any]) -> dict[str, Any]:
+    """A valid record for every dtype of the signature.
+
+    A number sits at the middle of its signature range (or its bound, or 0); an ``int``
+    at the integral middle; a ``string`` is its first allowed value (or ``"unknown"``,
+    which a one-hot encoder ignoring unknown categories serves too); a ``bool`` is false.
+    """
+    record: dict[str, Any] = {}
     for feature in signature["features"]:
+        name, dtype = feature["name"], feature.get("dtype", "float")
         low, high = feature.get("minimum"), feature.get("maximum")
-        if low is not None and high is not None:
-            record[feature["name"]] = (float(low) + float(high)) / 2
+        if dtype == "string":
+            allowed = feature.get("allowed")
+            record[name] = str(allowed[0]) if allowed else "unknown"
+        elif dtype == "bool":
+            record[name] = False
+        elif dtype == "int":
+            if low is not None and high is not None:
+                record[name] = math.floor((float(low) + float(high)) / 2)
+            elif low is not None:
+                record[name] = math.ceil(float(low))
+            else:
+                record[name] = math.floor(float(high)) if high is not None else 0
+        elif low is not None and high is not None:
+            record[name] = (float(low) + float(high)) / 2
         else:
-            record[feature["name"]] = float(low if low is not None else high if high is not None else 0.0)
+            record[name] = float(low if low is not None else high if high is not None else 0.0)
     return record
 
 
@@ -143,9 +217,17 @@ def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
 
 
 def smoke_test_failures(
-    model_answer: Mapping[str, Any], predict_answer: Mapping[str, Any], *, model_version: int, labels: Sequence[str]
+    model_answer: Mapping[str, Any],
+    predict_answer: Mapping[str, Any],
+    *,
+    model_version: int,
+    labels: Sequence[str],
+    task: str = "classification",
 ) -> list[str]:
-    """What is wrong with the new version's answers to GET /model and POST /predict (empty: passed)."""
+    """What is wrong with the new version's answers to GET /model and POST /predict (empty: passed).
+
+    A classifier must answer one of ``labels``; a regressor (``task="regression"``) a finite value.
+    """
     problems: list[str] = []
     if model_answer.get("statusCode") != 200:
         problems.append(f"GET /model answered {model_answer.get('statusCode')}: {model_answer.get('body')}")
@@ -160,7 +242,11 @@ def smoke_test_failures(
     if body.get("model", {}).get("version") != model_version:
         problems.append(f"POST /predict answered with model version {body.get('model')}, expected {model_version}")
     predictions = body.get("predictions", [])
-    if len(predictions) != 1 or predictions[0].get("label") not in labels:
+    if task == "regression":
+        value = predictions[0].get("value") if len(predictions) == 1 else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            problems.append(f"POST /predict gave no finite value for the smoke record: {predictions}")
+    elif len(predictions) != 1 or predictions[0].get("label") not in labels:
         problems.append(f"POST /predict gave no valid label for the smoke record: {predictions}")
     return problems
 

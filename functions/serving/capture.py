@@ -58,17 +58,22 @@ def capture_record(
     prediction_id: str,
     model_name: str,
     model_version: int,
-    features: dict[str, float],
+    features: dict[str, Any],
     prediction: dict[str, Any],
     at: datetime,
 ) -> dict[str, Any]:
-    """One captured prediction, in the layout monitoring reads."""
+    """One captured prediction, in the layout monitoring reads (``functions.monitoring.captures``).
+
+    ``features`` are the request's values: numbers and strings as sent, booleans as their
+    category text ``"true"``/``"false"`` (monitoring treats a boolean as a category, under
+    that key). ``prediction`` is ``{"label", "probabilities"}`` or a regression's ``{"value"}``.
+    """
     return {
         "prediction_id": prediction_id,
         "timestamp": at.astimezone(UTC).isoformat(),
         "model_name": model_name,
         "model_version": model_version,
-        "features": features,
+        "features": {name: str(v).lower() if isinstance(v, bool) else v for name, v in features.items()},
         "prediction": prediction,
     }
 

@@ -28,7 +28,9 @@ class Predictions:
     """A batch's predictions, in record order: labels and probabilities, or values (regression)."""
 
     labels: tuple[str, ...] = ()
-    probabilities: tuple[dict[str, float], ...] = ()
+    classes: tuple[str, ...] = ()
+    # One row per record, one column per class (as the model gives them, unrounded).
+    probabilities: np.ndarray | None = None
     values: tuple[float, ...] = ()
     regression: bool = False
 
@@ -36,10 +38,15 @@ class Predictions:
         return len(self.values) if self.regression else len(self.labels)
 
     def answer(self, index: int) -> dict[str, Any]:
-        """Record ``index``'s answer: ``{"label", "probabilities"}`` or ``{"value"}``."""
+        """Record ``index``'s answer: ``{"label", "probabilities"}`` (rounded to 6 places) or ``{"value"}``."""
         if self.regression:
-            return {"value": self.values[index]}
-        return {"label": self.labels[index], "probabilities": self.probabilities[index]}
+            return {"value": round(self.values[index], 6)}
+        assert self.probabilities is not None
+        row = self.probabilities[index]
+        return {
+            "label": self.labels[index],
+            "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, row, strict=True)},
+        }
 
     @property
     def outcomes(self) -> list[str] | list[float]:
@@ -68,13 +75,10 @@ class Predictor:
         batch = self.model_input(columns)
         if self.signature.is_regression:
             values = np.asarray(self.model.predict(batch), dtype=float).ravel()
-            return Predictions(values=tuple(round(float(v), 6) for v in values), regression=True)
+            return Predictions(values=tuple(float(v) for v in values), regression=True)
         labels = self.model.predict(batch)
-        probabilities = np.atleast_2d(self.model.predict_proba(batch))
-        classes = [str(c) for c in self.model.classes_]
         return Predictions(
             labels=tuple(str(label) for label in labels),
-            probabilities=tuple(
-                {c: round(float(p), 6) for c, p in zip(classes, row, strict=True)} for row in probabilities
-            ),
+            classes=tuple(str(c) for c in self.model.classes_),
+            probabilities=np.atleast_2d(np.asarray(self.model.predict_proba(batch))),
         )

@@ -18,7 +18,7 @@ from sklearn.metrics import (
 )
 
 from functions.feature_store.definitions import ValueType
-from functions.rollout.canary import baseline_metrics, predicted_shares
+from functions.rollout.canary import baseline_metrics, predicted_range, predicted_shares, range_metrics
 from functions.shared.errors import DataValidationError
 from functions.training.model_spec import ModelSpec, Task
 
@@ -40,10 +40,12 @@ class Evaluation:
     per_class_f1: dict[str, float] = field(default_factory=dict)
     # Share of each label among the holdout predictions: the baseline a canary is compared with.
     predicted_shares: dict[str, float] = field(default_factory=dict)
+    # A regressor's: the 5th and 95th percentiles of its holdout predictions (p05, p95).
+    predicted_range: dict[str, float] = field(default_factory=dict)
 
     def as_metrics(self) -> dict[str, float]:
         """What the registry records with the version: quality metrics, then the canary baseline."""
-        return {**self.quality, **baseline_metrics(self.predicted_shares)}
+        return {**self.quality, **baseline_metrics(self.predicted_shares), **range_metrics(self.predicted_range)}
 
 
 def model_input(frame: pd.DataFrame, spec: ModelSpec) -> Any:
@@ -98,6 +100,7 @@ def evaluate_model(model: Any, holdout: pd.DataFrame, spec: ModelSpec) -> Evalua
                 "r2": r2 if math.isfinite(r2) else 0.0,
             },
             holdout_rows=len(holdout),
+            predicted_range=predicted_range(list(predicted)),
         )
     classes = list(spec.labels)
     per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0)

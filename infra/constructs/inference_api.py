@@ -15,46 +15,83 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from functions.serving.signature import FeatureSignature, ModelSignature
 from functions.shared import settings as env_names
+from functions.training.model_spec import ModelSpec, Task
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory, log_retention
 from infra.nag import acknowledge
 
-# JSON Schema (draft 4, as API Gateway models require) for POST /predict.
-# The gateway checks the envelope; the handler checks each record against
-# the serving model's signature, which only it knows.
-PREDICT_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="PredictRequest",
-    type=apigw.JsonSchemaType.OBJECT,
-    # Exactly one of the two is required; the handler says so by name when neither or both come.
-    additional_properties=False,
-    properties={
-        "records": apigw.JsonSchema(
-            type=apigw.JsonSchemaType.ARRAY,
-            min_items=1,
-            items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-        ),
-        "entities": apigw.JsonSchema(
-            type=apigw.JsonSchemaType.ARRAY,
-            min_items=1,
-            items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-        ),
-    },
-)
+# What a record's value must be, per signature dtype (the handler's rule, see functions/serving/signature.py).
+_VALUE_RULES = {
+    "float": "a finite number",
+    "int": "an integral number",
+    "string": "a string",
+    "bool": "true or false",
+}
 
-FEEDBACK_SCHEMA = apigw.JsonSchema(
-    schema=apigw.JsonSchemaVersion.DRAFT4,
-    title="FeedbackRequest",
-    type=apigw.JsonSchemaType.OBJECT,
-    required=["prediction_id", "label"],
-    additional_properties=False,
-    properties={
-        "prediction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
-        "label": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
-    },
-)
+
+def describe_feature(feature: FeatureSignature) -> str:
+    """One feature of the request model, as its documentation reads."""
+    text = f"{feature.dtype}: {_VALUE_RULES.get(feature.dtype, feature.dtype)}"
+    if feature.minimum is not None or feature.maximum is not None:
+        low = "" if feature.minimum is None else f"{feature.minimum:g}"
+        high = "" if feature.maximum is None else f"{feature.maximum:g}"
+        text += f", declared range [{low}, {high}] (not enforced)"
+    if feature.allowed:
+        text += f", declared categories {', '.join(feature.allowed)} (others are served too)"
+    return text
+
+
+def predict_schema(model: ModelSpec) -> apigw.JsonSchema:
+    """JSON Schema (draft 4, as API Gateway models require) for POST /predict, from the model's inputs.
+
+    The gateway checks the envelope; each record's properties are the model's features, with
+    their dtypes (float, int, string, bool) described but not enforced here: the handler checks
+    each value against the signature of the version it serves (during a rollout that may differ
+    from this deployment's project) and answers a one-line 400 naming ``records[i].field``.
+    """
+    signature = ModelSignature.from_spec(model)
+    record = apigw.JsonSchema(
+        type=apigw.JsonSchemaType.OBJECT,
+        description="One record: a value per feature of the serving model's signature (GET /model)",
+        properties={f.name: apigw.JsonSchema(description=describe_feature(f)) for f in signature.features},
+    )
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title="PredictRequest",
+        type=apigw.JsonSchemaType.OBJECT,
+        # Exactly one of the two is required; the handler says so by name when neither or both come.
+        additional_properties=False,
+        properties={
+            "records": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY, min_items=1, items=record),
+            "entities": apigw.JsonSchema(
+                type=apigw.JsonSchemaType.ARRAY,
+                min_items=1,
+                items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+            ),
+        },
+    )
+
+
+def feedback_schema(model: ModelSpec) -> apigw.JsonSchema:
+    """JSON Schema for POST /feedback: the true label is a class name, or a regression's value (a number)."""
+    regression = model.task is Task.REGRESSION
+    return apigw.JsonSchema(
+        schema=apigw.JsonSchemaVersion.DRAFT4,
+        title="FeedbackRequest",
+        type=apigw.JsonSchemaType.OBJECT,
+        required=["prediction_id", "label"],
+        additional_properties=False,
+        properties={
+            "prediction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
+            "label": apigw.JsonSchema(
+                type=apigw.JsonSchemaType.NUMBER if regression else apigw.JsonSchemaType.STRING,
+                description="the true value" if regression else "the true class",
+            ),
+        },
+    )
 
 
 class InferenceApi(Construct):
@@ -67,6 +104,7 @@ class InferenceApi(Construct):
         factory: FunctionFactory,
         environment: Mapping[str, str],
         captures: s3.IBucket,
+        model: ModelSpec,
     ) -> None:
         super().__init__(scope, construct_id)
         self.capture_stream = self._capture_stream(config, captures)
@@ -144,7 +182,9 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        model = self.api.add_model("PredictRequest", content_type="application/json", schema=PREDICT_SCHEMA)
+        predict_model = self.api.add_model(
+            "PredictRequest", content_type="application/json", schema=predict_schema(model)
+        )
         # Every method: an API key (default) or SigV4 (IAM), per stage config.
         iam_auth = config.api_auth == "iam"
         api_key_required = not iam_auth
@@ -153,7 +193,7 @@ class InferenceApi(Construct):
             "POST",
             integration,
             request_validator=validator,
-            request_models={"application/json": model},
+            request_models={"application/json": predict_model},
             api_key_required=api_key_required,
             authorization_type=authorization,
         )
@@ -161,7 +201,9 @@ class InferenceApi(Construct):
             self.api.root.add_resource(path).add_method(
                 "GET", integration, api_key_required=api_key_required, authorization_type=authorization
             )
-        feedback_model = self.api.add_model("FeedbackRequest", content_type="application/json", schema=FEEDBACK_SCHEMA)
+        feedback_model = self.api.add_model(
+            "FeedbackRequest", content_type="application/json", schema=feedback_schema(model)
+        )
         self.api.root.add_resource("feedback").add_method(
             "POST",
             integration,

@@ -8,14 +8,20 @@ import pytest
 
 from functions.rollout.canary import (
     RolloutContext,
+    agreement,
     baseline_agreement,
     baseline_from_metrics,
     baseline_metrics,
     is_smoke_test,
     lambda_appspec,
+    predicted_range,
     predicted_shares,
     proxy_event,
+    range_agreement,
+    range_from_metrics,
+    range_metrics,
     rollback_cause,
+    smoke_record,
     smoke_test_failures,
 )
 from functions.shared.errors import RolloutError
@@ -86,3 +92,86 @@ def test_smoke_test_requests_are_marked_and_recognised() -> None:
     assert is_smoke_test(proxy_event("GET", "/model")["headers"])
     assert not is_smoke_test({"content-type": "application/json"})
     assert not is_smoke_test(None)
+
+
+# -- regression and typed signatures -------------------------------------------------------------------------------
+def test_regression_signal_is_the_share_inside_the_holdout_range_over_its_share() -> None:
+    # Given holdout predictions 0..999: the [5th, 95th] percentile range holds 90% of them
+    holdout = [float(v) for v in range(1000)]
+    bounds = predicted_range(holdout)
+    assert bounds == pytest.approx({"p05": 49.95, "p95": 949.05})
+    metrics = {"rmse": 3.0, **range_metrics(bounds)}
+    assert range_from_metrics(metrics) == pytest.approx((49.95, 949.05))
+    # Then predictions distributed as on the holdout agree about 1
+    assert range_agreement(holdout, *range_from_metrics(metrics)) == pytest.approx(1.0, abs=0.01)  # type: ignore[misc]
+    assert agreement(holdout[::7], metrics) == pytest.approx(1.0, abs=0.02)
+    # and predictions that moved out of the range fall towards 0, far below the alarm threshold of 0.5
+    assert agreement([v + 800 for v in holdout], metrics) == pytest.approx(0.15 / 0.9, abs=0.01)
+    assert agreement([5000.0] * 10, metrics) == 0.0
+
+
+def test_the_signal_follows_the_registered_baseline_and_needs_one() -> None:
+    classification = baseline_metrics({"sun": 0.6, "rain": 0.4})
+    assert agreement(["sun", "rain"], classification) == baseline_agreement(["sun", "rain"], {"sun": 0.6, "rain": 0.4})
+    assert agreement([1.0, 2.0], {"rmse": 1.0}) is None
+    assert agreement([], range_metrics({"p05": 0.0, "p95": 1.0})) is None
+    assert range_from_metrics({"predicted_range.p05": 1.0}) is None
+
+
+def test_smoke_record_is_valid_for_every_dtype() -> None:
+    signature = {
+        "features": [
+            {"name": "temperature", "dtype": "float", "minimum": -30.0, "maximum": 45.0},
+            {"name": "staff", "dtype": "int", "minimum": 0.0, "maximum": 10_001.0},
+            {"name": "floor", "dtype": "int", "minimum": 0.5, "maximum": None},
+            {"name": "count", "dtype": "int", "minimum": None, "maximum": None},
+            {"name": "site", "dtype": "string", "minimum": None, "maximum": None, "allowed": ["north", "south"]},
+            {"name": "note", "dtype": "string", "minimum": None, "maximum": None},
+            {"name": "holiday", "dtype": "bool", "minimum": None, "maximum": None},
+            {"name": "wind", "minimum": 0.0, "maximum": None},  # registered before dtypes: a float
+        ],
+        "labels": [],
+        "task": "regression",
+    }
+    record = smoke_record(signature)
+    assert record == {
+        "temperature": 7.5,
+        "staff": 5000,
+        "floor": 1,
+        "count": 0,
+        "site": "north",
+        "note": "unknown",
+        "holiday": False,
+        "wind": 0.0,
+    }
+    assert all(type(record[name]) is int for name in ("staff", "floor", "count"))
+
+
+def test_smoke_test_of_a_regressor_wants_a_finite_value() -> None:
+    model = {"statusCode": 200, "body": json.dumps({"version": 2})}
+
+    def answer(predictions: list[dict[str, object]]) -> dict[str, object]:
+        return {
+            "statusCode": 200,
+            "body": json.dumps({"model": {"name": "m", "version": 2}, "predictions": predictions}),
+        }
+
+    def failures(predictions: list[dict[str, object]]) -> list[str]:
+        return smoke_test_failures(model, answer(predictions), model_version=2, labels=[], task="regression")
+
+    assert failures([{"prediction_id": "p", "value": 412.5}]) == []
+    assert failures([{"prediction_id": "p", "value": 0}]) == []
+    nan = [{"value": float("nan")}]
+    for bad in (
+        [{"label": "sun"}],
+        [{"value": "412"}],
+        [{"value": True}],
+        [{"value": None}],
+        nan,
+        [],
+        [{"value": 1}] * 2,
+    ):
+        (problem,) = failures(bad)  # type: ignore[arg-type]
+        assert "no finite value for the smoke record" in problem
+    # a classifier's answer is still checked for its label
+    assert smoke_test_failures(model, answer([{"value": 1.0}]), model_version=2, labels=["sun"]) != []
