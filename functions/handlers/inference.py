@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import time
 import uuid
 import warnings
@@ -39,7 +40,9 @@ logger = Logger()
 metrics = Metrics()
 # GET /health, /model and /openapi.json publish no metric on purpose (Powertools' documented way to say so).
 warnings.filterwarnings("ignore", "No application metrics to publish*")
-app = APIGatewayRestResolver()
+# Each model's routes live under /models/<name>/ (and at the root for a one-model project); API Gateway sends a
+# model's routes only to that model's function, so the prefix is stripped and the routes below serve both.
+app = APIGatewayRestResolver(strip_prefixes=[re.compile(r"^/models/[^/]+(?=/)")])
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -94,7 +95,15 @@ def feedback_schema(model: ModelSpec) -> apigw.JsonSchema:
     )
 
 
-class InferenceApi(Construct):
+class ModelEndpoint(Construct):
+    """One served model: its inference function, alias ``live``, capture stream and server-error alarm.
+
+    One function per model, not one routing function: the rollout canaries a model by shifting
+    its function's alias between versions (CodeDeploy), so each model must own its alias to be
+    rolled out, watched and rolled back without moving another model's traffic; memory, timeout,
+    concurrency, cold starts and failures stay per model too.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -105,20 +114,24 @@ class InferenceApi(Construct):
         environment: Mapping[str, str],
         captures: s3.IBucket,
         model: ModelSpec,
+        suffix: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.capture_stream = self._capture_stream(config, captures)
+        self.model = model
+        self.capture_stream = _capture_stream(self, config, captures, model.name)
+        self.service = f"Inference{suffix}"
         self.function = factory.function(
-            "Inference",
+            self.service,
             handler="functions.handlers.inference.handler",
             sizing=config.inference,
             environment={
                 **environment,
+                env_names.MODEL_NAME: model.name,
                 env_names.CAPTURE_BUCKET: captures.bucket_name,
                 env_names.CAPTURE_STREAM: self.capture_stream.ref,
                 env_names.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
             },
-            description="POST /predict, POST /feedback, GET /model, GET /health, GET /openapi.json",
+            description=f"{model.name}: POST predict and feedback, GET model, health, openapi.json",
             reserved_concurrency=config.inference_reserved_concurrency,
         )
         self.function.add_to_role_policy(
@@ -136,6 +149,39 @@ class InferenceApi(Construct):
         )
         # API Gateway calls alias `live`; the rollout shifts it between versions with CodeDeploy.
         self.live = lambda_.Alias(self, "LiveAlias", alias_name="live", version=self.function.current_version)
+        self.server_errors_alarm = cloudwatch.Alarm(
+            self,
+            "ServerErrorsAlarm",
+            alarm_description=f"{model.name}'s inference handler answered 500 (a real fault, see its logs)",
+            metric=cloudwatch.Metric(
+                namespace=f"Mlops/{config.name}",
+                metric_name="ServerErrors",
+                dimensions_map={"service": self.service},
+                statistic="Sum",
+                period=Duration.minutes(config.alarm_period_minutes),
+            ),
+            threshold=config.server_errors_alarm_threshold,
+            evaluation_periods=config.alarm_evaluation_periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+
+class InferenceApi(Construct):
+    """The stage's one REST API; each served model gets routes under ``/models/{name}/`` (``add_model``)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        factory: FunctionFactory,
+        captures: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config, self._factory, self._captures = config, factory, captures
+        self.endpoints: list[ModelEndpoint] = []
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -178,40 +224,10 @@ class InferenceApi(Construct):
             type=apigw.ResponseType.BAD_REQUEST_BODY,
             templates={"application/json": '{"message": "$context.error.validationErrorString"}'},
         )
-        integration = apigw.LambdaIntegration(self.live, proxy=True)
-        validator = self.api.add_request_validator(
+        self._validator = self.api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        predict_model = self.api.add_model(
-            "PredictRequest", content_type="application/json", schema=predict_schema(model)
-        )
-        # Every method: an API key (default) or SigV4 (IAM), per stage config.
-        iam_auth = config.api_auth == "iam"
-        api_key_required = not iam_auth
-        authorization = apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE
-        self.api.root.add_resource("predict").add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_models={"application/json": predict_model},
-            api_key_required=api_key_required,
-            authorization_type=authorization,
-        )
-        for path in ("health", "model", "openapi.json"):
-            self.api.root.add_resource(path).add_method(
-                "GET", integration, api_key_required=api_key_required, authorization_type=authorization
-            )
-        feedback_model = self.api.add_model(
-            "FeedbackRequest", content_type="application/json", schema=feedback_schema(model)
-        )
-        self.api.root.add_resource("feedback").add_method(
-            "POST",
-            integration,
-            request_validator=validator,
-            request_models={"application/json": feedback_model},
-            api_key_required=api_key_required,
-            authorization_type=authorization,
-        )
+        self._models_resource = self.api.root.add_resource("models")
         if config.waf_web_acl_arn:
             wafv2.CfnWebACLAssociation(
                 self,
@@ -227,23 +243,6 @@ class InferenceApi(Construct):
         )
         plan.add_api_key(self.api_key)
         plan.add_api_stage(stage=self.api.deployment_stage)
-
-        self.server_errors_alarm = cloudwatch.Alarm(
-            self,
-            "ServerErrorsAlarm",
-            alarm_description="The inference handler answered 500 (a real fault, see its logs by correlation id)",
-            metric=cloudwatch.Metric(
-                namespace=f"Mlops/{config.name}",
-                metric_name="ServerErrors",
-                dimensions_map={"service": "Inference"},
-                statistic="Sum",
-                period=Duration.minutes(config.alarm_period_minutes),
-            ),
-            threshold=config.server_errors_alarm_threshold,
-            evaluation_periods=config.alarm_evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
 
         if not config.waf_web_acl_arn:
             acknowledge(
@@ -270,57 +269,105 @@ class InferenceApi(Construct):
             "API Gateway's account-level CloudWatch role needs this AWS-managed policy to write execution logs.",
         )
 
-    @property
-    def inference_function(self) -> lambda_.IFunction:
-        return self.function
-
-    def _capture_stream(self, config: StageConfig, captures: s3.IBucket) -> firehose.CfnDeliveryStream:
-        """Firehose batches captured predictions into JSON Lines objects under captures/model=<name>/.
-
-        The L1 resource, so the delivery role gets exactly the S3 actions
-        Firehose documents for an S3 destination, on the capture prefixes only.
-        """
-        role = iam.Role(self, "CaptureStreamRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                resources=[captures.bucket_arn],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-                resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
-            )
-        )
-        if captures.encryption_key is not None:
-            grant_key(captures.encryption_key, role, write=True)
-        for prefix in ("captures", "capture-errors"):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/{prefix}/*]",
-                "Firehose names each object by delivery time; the grant is limited to the capture prefixes.",
-            )
-        stream = firehose.CfnDeliveryStream(
+    def add_model(
+        self, model: ModelSpec, *, suffix: str, environment: Mapping[str, str], at_root: bool
+    ) -> ModelEndpoint:
+        """Serve ``model`` under ``/models/<name>/`` (and at the root, ``/predict`` ..., when ``at_root``)."""
+        endpoint = ModelEndpoint(
             self,
-            "CaptureStream",
-            delivery_stream_type="DirectPut",
-            delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
-                key_type="AWS_OWNED_CMK"
-            ),
-            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
-                bucket_arn=captures.bucket_arn,
-                role_arn=role.role_arn,
-                prefix=f"captures/model={config.model_name}/",
-                error_output_prefix="capture-errors/!{firehose:error-output-type}/",
-                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
-                    interval_in_seconds=60, size_in_m_bs=5
-                ),
-                compression_format="UNCOMPRESSED",
-            ),
+            f"Endpoint{suffix}",
+            config=self._config,
+            factory=self._factory,
+            environment=environment,
+            captures=self._captures,
+            model=model,
+            suffix=suffix,
         )
-        stream.node.add_dependency(role)
-        return stream
+        integration = apigw.LambdaIntegration(endpoint.live, proxy=True)
+        predict_model = self.api.add_model(
+            f"PredictRequest{suffix}", content_type="application/json", schema=predict_schema(model)
+        )
+        feedback_model = self.api.add_model(
+            f"FeedbackRequest{suffix}", content_type="application/json", schema=feedback_schema(model)
+        )
+        roots = [self._models_resource.add_resource(model.name), *([self.api.root] if at_root else [])]
+        for root in roots:
+            self._routes(root, integration, predict_model, feedback_model)
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def _routes(
+        self,
+        root: apigw.IResource,
+        integration: apigw.Integration,
+        predict_model: apigw.IModel,
+        feedback_model: apigw.IModel,
+    ) -> None:
+        # Every method: an API key (default) or SigV4 (IAM), per stage config.
+        iam_auth = self._config.api_auth == "iam"
+        auth: dict[str, Any] = {
+            "api_key_required": not iam_auth,
+            "authorization_type": apigw.AuthorizationType.IAM if iam_auth else apigw.AuthorizationType.NONE,
+        }
+        for path, model in (("predict", predict_model), ("feedback", feedback_model)):
+            root.add_resource(path).add_method(
+                "POST",
+                integration,
+                request_validator=self._validator,
+                request_models={"application/json": model},
+                **auth,
+            )
+        for path in ("health", "model", "openapi.json"):
+            root.add_resource(path).add_method("GET", integration, **auth)
+
+
+def _capture_stream(
+    scope: Construct, config: StageConfig, captures: s3.IBucket, model: str
+) -> firehose.CfnDeliveryStream:
+    """Firehose batches a model's captured predictions into JSON Lines objects under captures/model=<name>/.
+
+    The L1 resource, so the delivery role gets exactly the S3 actions
+    Firehose documents for an S3 destination, on the capture prefixes only.
+    """
+    role = iam.Role(scope, "CaptureStreamRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            resources=[captures.bucket_arn],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            resources=[captures.arn_for_objects("captures/*"), captures.arn_for_objects("capture-errors/*")],
+        )
+    )
+    if captures.encryption_key is not None:
+        grant_key(captures.encryption_key, role, write=True)
+    for prefix in ("captures", "capture-errors"):
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/{prefix}/*]",
+            "Firehose names each object by delivery time; the grant is limited to the capture prefixes.",
+        )
+    stream = firehose.CfnDeliveryStream(
+        scope,
+        "CaptureStream",
+        delivery_stream_type="DirectPut",
+        delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+            key_type="AWS_OWNED_CMK"
+        ),
+        extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+            bucket_arn=captures.bucket_arn,
+            role_arn=role.role_arn,
+            prefix=f"captures/model={model}/",
+            error_output_prefix="capture-errors/!{firehose:error-output-type}/",
+            buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(interval_in_seconds=60, size_in_m_bs=5),
+            compression_format="UNCOMPRESSED",
+        ),
+    )
+    stream.node.add_dependency(role)
+    return stream
 
 
 def _logical_id(bucket: s3.IBucket) -> str:

@@ -31,13 +31,20 @@ from infra.constructs.training_pipeline import TrainingPipeline
 RAW_DATASET_KEY = "raw/dataset.csv"
 
 
+def model_suffix(project: Project, model: str) -> str:
+    """What tells a model's resources apart: nothing for a one-model project, else its name in PascalCase."""
+    if len(project.models) == 1:
+        return ""
+    return "".join(part.capitalize() for part in model.replace("_", "-").split("-"))
+
+
 class MlopsStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, project: Project, **kwargs: object
     ) -> None:
+        """``config.model_name``: the model the stack's operator outputs (and batch inference) default to."""
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.config = config
-        model = project.model(config.model_name)
         key = DataKey(self, "DataKey", config=config).key
         storage = Storage(self, "Storage", config=config, key=key)
         registry = RegistryTable(self, "Registry", config=config, key=key)
@@ -81,24 +88,6 @@ class MlopsStack(Stack):
             )
         )
 
-        api = InferenceApi(
-            self,
-            "InferenceApi",
-            config=config,
-            factory=factory,
-            environment={
-                env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
-                env_names.REGISTRY_TABLE: registry.table.table_name,
-                env_names.MODEL_NAME: config.model_name,
-                env_names.MODEL_REFRESH_SECONDS: str(config.model_refresh_s),
-                env_names.MAX_RECORDS: str(config.inference_max_records),
-            },
-            captures=storage.captures,
-            model=model,
-        )
-        registry.grant(api.function, write=False)
-        storage.grant_run_artifacts(api.function, write=False)
-
         # S3 -> EventBridge for the data bucket: new raw files start the feature pipeline.
         data_bucket = storage.data.node.default_child
         assert isinstance(data_bucket, s3.CfnBucket)
@@ -118,29 +107,10 @@ class MlopsStack(Stack):
         )
         for fn in features.functions.values():
             metadata.grant(fn, write=True)
-        # POST /predict with entity ids reads the serving model's features from the online store.
         # BuildTrainingSet reads point-in-time training sets from the offline store.
         build_training_set = steps["BuildTrainingSetFunctionArn"]
         build_training_set.add_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
         features.grant_read_offline(build_training_set)
-        api.function.add_environment(env_names.FEATURE_ONLINE_TABLE, features.online.table_name)
-        online_view = project.view_by_ref(model.feature_store.views[0])
-        api.function.add_environment(env_names.ONLINE_VIEW, online_view.qualified_name)
-        features.grant_read_online(api.function)
-
-        rollout = ModelRollout(
-            self,
-            "ModelRollout",
-            config=config,
-            factory=factory,
-            function=api.function,
-            alias=api.live,
-            environment={env_names.REGISTRY_TABLE: registry.table.table_name},
-            model_name=model.name,
-        )
-        registry.grant(rollout.deployer, write=False)
-        registry.grant(rollout.pre_traffic_hook, write=False)
-        registry.grant(rollout.outcome_recorder, write=True)
 
         batch = BatchInference(
             self,
@@ -158,10 +128,7 @@ class MlopsStack(Stack):
         storage.grant_batch(batch.function, batch.state_machine)
 
         alarms = sns.Topic(self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=key)
-        api.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
-        for alarm in rollout.alarms:
-            alarm.add_alarm_action(cw_actions.SnsAction(alarms))
-
+        api = InferenceApi(self, "InferenceApi", config=config, factory=factory, captures=storage.captures)
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -172,51 +139,94 @@ class MlopsStack(Stack):
             alarm_topic=alarms,
             dead_letters=pipeline.dead_letters,
         )
-        monitored = monitoring.add_model(
-            model_name=model.name,
-            suffix="",
-            capture_bucket=storage.captures.bucket_name,
-            artifact_bucket=storage.artifacts.bucket_name,
-            registry_table=registry.table.table_name,
-            serving=api.function,
-            live_quality=live_quality_alarm(model, min_live_accuracy=config.min_live_accuracy),
-        )
-        registry.grant(monitored.monitor, write=False)
-        storage.grant_monitoring(monitored.monitor)
+        # Each of the project's models: its endpoint (function, alias live, routes), rollout, monitor and guard.
+        guards = []
+        for model in project.models:
+            suffix = model_suffix(project, model.name)
+            endpoint = api.add_model(
+                model,
+                suffix=suffix,
+                at_root=len(project.models) == 1,
+                environment={
+                    env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
+                    env_names.REGISTRY_TABLE: registry.table.table_name,
+                    env_names.MODEL_REFRESH_SECONDS: str(config.model_refresh_s),
+                    env_names.MAX_RECORDS: str(config.inference_max_records),
+                    # Predictions by entity id read the model's first view from the online store.
+                    env_names.FEATURE_ONLINE_TABLE: features.online.table_name,
+                    env_names.ONLINE_VIEW: project.view_by_ref(model.feature_store.views[0]).qualified_name,
+                },
+            )
+            registry.grant(endpoint.function, write=False)
+            storage.grant_run_artifacts(endpoint.function, write=False)
+            features.grant_read_online(endpoint.function)
+            endpoint.server_errors_alarm.add_alarm_action(cw_actions.SnsAction(alarms))
+
+            rollout = ModelRollout(
+                self,
+                f"ModelRollout{suffix}",
+                config=config,
+                factory=factory,
+                function=endpoint.function,
+                alias=endpoint.live,
+                environment={env_names.REGISTRY_TABLE: registry.table.table_name},
+                model_name=model.name,
+                suffix=suffix,
+            )
+            registry.grant(rollout.deployer, write=False)
+            registry.grant(rollout.pre_traffic_hook, write=False)
+            registry.grant(rollout.outcome_recorder, write=True)
+            for alarm in rollout.alarms:
+                alarm.add_alarm_action(cw_actions.SnsAction(alarms))
+
+            monitored = monitoring.add_model(
+                model_name=model.name,
+                suffix=suffix,
+                capture_bucket=storage.captures.bucket_name,
+                artifact_bucket=storage.artifacts.bucket_name,
+                registry_table=registry.table.table_name,
+                serving=endpoint.function,
+                live_quality=live_quality_alarm(model, min_live_accuracy=config.min_live_accuracy),
+            )
+            registry.grant(monitored.monitor, write=False)
+            storage.grant_monitoring(monitored.monitor)
+            guards.append(monitored.guard)
         monitoring.dashboard()
 
-        # (c) new data: a feature-pipeline run that stored new features asks the guard for a retrain;
-        # a backfill (execution named backfill-*) loads history and does not.
-        events.Rule(
-            self,
-            "RetrainOnNewFeatures",
-            description="New features stored -> retrain guard (cooldown, lock, budget) -> training pipeline",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={
-                    "status": ["SUCCEEDED"],
-                    "stateMachineArn": [features.state_machine.state_machine_arn],
-                    "name": [{"anything-but": {"prefix": env_names.BACKFILL_EXECUTION_PREFIX}}],
-                },
-            ),
-            targets=[
-                targets.LambdaFunction(
-                    monitored.guard,
-                    event=events.RuleTargetInput.from_object(
-                        {
-                            "trigger": {
-                                "type": "new_data",
-                                "time": events.EventField.time,
-                                "execution": events.EventField.from_path("$.detail.executionArn"),
+        # (c) new data: a feature-pipeline run that stored new features asks each model's guard for a retrain;
+        # a backfill (execution named backfill-*) loads history and does not. A rule takes at most 5 targets.
+        for index in range(0, len(guards), 5):
+            events.Rule(
+                self,
+                f"RetrainOnNewFeatures{index // 5 or ''}",
+                description="New features stored -> retrain guard (cooldown, lock, budget) -> training pipeline",
+                event_pattern=events.EventPattern(
+                    source=["aws.states"],
+                    detail_type=["Step Functions Execution Status Change"],
+                    detail={
+                        "status": ["SUCCEEDED"],
+                        "stateMachineArn": [features.state_machine.state_machine_arn],
+                        "name": [{"anything-but": {"prefix": env_names.BACKFILL_EXECUTION_PREFIX}}],
+                    },
+                ),
+                targets=[
+                    targets.LambdaFunction(
+                        guard,
+                        event=events.RuleTargetInput.from_object(
+                            {
+                                "trigger": {
+                                    "type": "new_data",
+                                    "time": events.EventField.time,
+                                    "execution": events.EventField.from_path("$.detail.executionArn"),
+                                }
                             }
-                        }
-                    ),
-                    dead_letter_queue=pipeline.dead_letters,
-                    retry_attempts=3,
-                )
-            ],
-        )
+                        ),
+                        dead_letter_queue=pipeline.dead_letters,
+                        retry_attempts=3,
+                    )
+                    for guard in guards[index : index + 5]
+                ],
+            )
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)
@@ -236,5 +246,6 @@ class MlopsStack(Stack):
         CfnOutput(self, "MetadataTableName", value=metadata.table.table_name)
         CfnOutput(self, "ModelName", value=config.model_name)
         CfnOutput(self, "ProjectName", value=project.name)
+        CfnOutput(self, "ModelNames", value=",".join(project.model_names))
         CfnOutput(self, "StageName", value=config.name)
         CfnOutput(self, "RawDatasetUri", value=f"s3://{storage.data.bucket_name}/{RAW_DATASET_KEY}")
