@@ -12,9 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.registry.artifact import sha256_hex
 from functions.registry.model_registry import ModelRegistry, ModelVersion
-from functions.registry.onnx_model import OnnxModel
+from functions.registry.model_store import load_serving_model, resolve_serving
 from functions.serving.batch_scoring import predict_frame
-from functions.serving.predictor import ONNX, SKLEARN
 from functions.serving.signature import ModelSignature
 from functions.shared.clients import client
 from functions.shared.objects import ObjectStore, S3Uri
@@ -39,14 +38,9 @@ def registry() -> ModelRegistry:
 @lru_cache(maxsize=4)
 def classifier(model_name: str, version: int) -> tuple[Any, ModelVersion, str]:
     """The pinned version's model (ONNX when registered), its record and runtime, cached per warm container."""
-    from functions.registry.artifact import load_verified_model
-
     record = registry().get(model_name, version)
-    store = ObjectStore(client("s3"))
-    if record.onnx_uri and record.onnx_sha256:
-        return OnnxModel(store.get_bytes(S3Uri.parse(record.onnx_uri)), record.onnx_sha256), record, ONNX
-    model = load_verified_model(store.get_bytes(S3Uri.parse(record.artifact_uri)), record.artifact_sha256)
-    return model, record, SKLEARN
+    model, runtime = load_serving_model(ObjectStore(client("s3")), record)
+    return model, record, runtime
 
 
 @logger.inject_lambda_context
@@ -54,7 +48,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event["action"]
     if action == "resolve":
         source = S3Uri.parse(event["input_uri"].rstrip("/") + "/")
-        version = registry().latest(settings().model_name)
+        # The version that serves: the champion (approved), never the newest registration.
+        version = resolve_serving(registry(), settings().model_name)
         return {
             "model_name": version.model_name,
             "version": version.version,

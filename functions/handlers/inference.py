@@ -21,15 +21,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.handlers import canary_metrics
-from functions.registry.artifact import load_verified_model
 from functions.registry.model_registry import ModelRegistry, ModelVersion
-from functions.registry.onnx_model import OnnxModel
+from functions.registry.model_store import load_serving_model, resolve_serving
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
-from functions.serving.predictor import ONNX, SKLEARN, Predictor
+from functions.serving.predictor import Predictor
 from functions.serving.signature import ModelSignature, records_to_columns
 from functions.shared.clients import client
 from functions.shared.errors import InvalidRequestError, MlopsError, ModelNotFoundError
-from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.objects import ObjectStore
 from functions.shared.settings import InferenceSettings
 
 __all__ = ["SETTINGS", "app", "handler"]
@@ -75,14 +74,8 @@ class ModelCache:
         if loaded is not None and now - loaded.checked_at < settings().model_refresh_seconds:
             return loaded
         registry = ModelRegistry(client("dynamodb"), settings().registry_table)
-        pinned = settings().model_version
-        # A version published by the rollout deployer serves exactly its pinned model version.
-        # A published version is pinned by the rollout; $LATEST (unpinned) serves the champion.
-        latest = (
-            registry.get(settings().model_name, pinned)
-            if pinned
-            else registry.resolve_alias(settings().model_name, "champion")
-        )
+        # A version the rollout deployer published serves its pinned model version; $LATEST the champion.
+        latest = resolve_serving(registry, settings().model_name, pinned=settings().model_version)
         if loaded is not None and loaded.version.version == latest.version:
             self.loaded = LoadedModel(loaded.version, loaded.signature, loaded.model, loaded.runtime, now)
             return self.loaded
@@ -93,11 +86,7 @@ class ModelCache:
 
 
 def load_model(version: ModelVersion) -> tuple[Any, str]:
-    """The ONNX form when the registry has one (fast to load, no scikit-learn), else the joblib artifact."""
-    store = ObjectStore(client("s3"))
-    if version.onnx_uri and version.onnx_sha256:
-        return OnnxModel(store.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), ONNX
-    return load_verified_model(store.get_bytes(S3Uri.parse(version.artifact_uri)), version.artifact_sha256), SKLEARN
+    return load_serving_model(ObjectStore(client("s3")), version)
 
 
 models = ModelCache()

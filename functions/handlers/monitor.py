@@ -25,6 +25,7 @@ from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, lo
 from functions.monitoring.quality import CLASSIFICATION, REGRESSION, live_quality
 from functions.monitoring.report import render_report
 from functions.registry.model_registry import ModelRegistry
+from functions.registry.model_store import resolve_serving
 from functions.retraining.triggers import parse_time
 from functions.shared.clients import client
 from functions.shared.errors import ModelNotFoundError
@@ -45,9 +46,7 @@ def settings() -> MonitorSettings:
 
 def champion_version() -> tuple[int, str]:
     """The version the monitor compares against, the registry's ``champion``, and its task."""
-    champion = ModelRegistry(client("dynamodb"), settings().registry_table).resolve_alias(
-        settings().model_name, "champion"
-    )
+    champion = resolve_serving(ModelRegistry(client("dynamodb"), settings().registry_table), settings().model_name)
     return champion.version, str(champion.signature.get("task", CLASSIFICATION))
 
 

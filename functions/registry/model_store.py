@@ -1,15 +1,38 @@
-"""Load a registered model version's artifact, verifying its sha256 before deserializing."""
+"""Load registered model versions: the one loader of serving, batch inference, evaluation and the monitor.
+
+Every load verifies the artifact's sha256 before deserializing. Serving prefers the version's
+ONNX form (fast to load, no scikit-learn import) and falls back to the joblib artifact when
+skl2onnx could not convert the model (the reason is recorded with the version); evaluation
+re-scores with the joblib artifact, the model exactly as trained.
+"""
 
 from __future__ import annotations
 
-from sklearn.base import ClassifierMixin
+from typing import Any
 
 from functions.registry.artifact import load_verified_model
-from functions.registry.model_registry import ModelVersion
+from functions.registry.model_registry import ModelRegistry, ModelVersion
+from functions.registry.serving_rule import SERVING_ALIAS, serving_version
+from functions.serving.predictor import ONNX, SKLEARN
 from functions.shared.objects import ObjectStore, S3Uri
 
 
-def load_registered_model(objects: ObjectStore, version: ModelVersion) -> ClassifierMixin:
-    """The version's model; ``ArtifactIntegrityError`` if the stored bytes are not the registered ones."""
+def load_registered_model(objects: ObjectStore, version: ModelVersion) -> Any:
+    """The version's joblib model; ``ArtifactIntegrityError`` if the stored bytes are not the registered ones."""
     data = objects.get_bytes(S3Uri.parse(version.artifact_uri))
     return load_verified_model(data, version.artifact_sha256)
+
+
+def load_serving_model(objects: ObjectStore, version: ModelVersion) -> tuple[Any, str]:
+    """``(model, runtime)``: the ONNX form when the registry has one, else the joblib artifact."""
+    if version.onnx_uri and version.onnx_sha256:
+        from functions.registry.onnx_model import OnnxModel
+
+        return OnnxModel(objects.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), ONNX
+    return load_registered_model(objects, version), SKLEARN
+
+
+def resolve_serving(registry: ModelRegistry, model: str, *, pinned: int | None = None) -> ModelVersion:
+    """The registered version that serves ``model`` (see ``serving_rule``)."""
+    champion = None if pinned is not None else registry.alias_version(model, SERVING_ALIAS)
+    return registry.get(model, serving_version(model, pinned=pinned, champion=champion))

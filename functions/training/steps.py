@@ -17,6 +17,7 @@ from functions.project.definition import Project
 from functions.registry.artifact import load_verified_model, serialize_model, sha256_hex
 from functions.registry.model_registry import ModelRegistry, ModelVersion
 from functions.registry.model_store import load_registered_model
+from functions.registry.serving_rule import SERVING_ALIAS
 from functions.shared.errors import ModelNotFoundError
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.training.data_checks import check_drift, check_label_balance, dataset_stats, drift
@@ -76,7 +77,7 @@ def build_training_set(
 
 def champion_of(registry: ModelRegistry, model: str) -> ModelVersion | None:
     try:
-        return registry.resolve_alias(model, "champion")
+        return registry.resolve_alias(model, SERVING_ALIAS)
     except ModelNotFoundError:
         return None
 
