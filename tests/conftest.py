@@ -17,13 +17,25 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 from mlops.local import LocalCloud  # noqa: E402
 from mlops.synth import synth  # noqa: E402
-from tests.projects import SEATTLE_DIR  # noqa: E402
+from tests.projects import EXAMPLES, SEATTLE_DIR  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dev stage of the demo project, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
     return synth(tmp_path_factory.mktemp("assembly") / "cdk.out", stage="dev", project=SEATTLE_DIR)
+
+
+@pytest.fixture(scope="session")
+def stocks_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev stage of the second example (regression, several entities), synthesized once."""
+    return synth(tmp_path_factory.mktemp("stocks-assembly") / "cdk.out", stage="dev", project=EXAMPLES / "stocks")
+
+
+@pytest.fixture(params=["seattle_weather", "stocks"])
+def example_assembly(request: pytest.FixtureRequest) -> Path:
+    """Each shipped example's dev assembly: the contract, nag and least-privilege tests run on both."""
+    return Path(request.getfixturevalue("assembly" if request.param == "seattle_weather" else "stocks_assembly"))
 
 
 @pytest.fixture

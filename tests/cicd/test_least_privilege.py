@@ -50,9 +50,9 @@ def _as_list(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_no_identity_policy_has_a_wildcard_action_or_needless_resource_star(
-    stage: str, assembly: Path, prod_assembly: Path
+    stage: str, example_assembly: Path, prod_assembly: Path
 ) -> None:
-    directory = assembly if stage == "dev" else prod_assembly
+    directory = example_assembly if stage == "dev" else prod_assembly
     statements = list(_statements(directory))
     assert statements
     for where, statement in statements:

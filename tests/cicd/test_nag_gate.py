@@ -25,5 +25,5 @@ def test_prod_assembly_passed_the_gate(prod_assembly: Path) -> None:
     assert _violations(prod_assembly / "validation-report.json") == []
 
 
-def test_dev_assembly_passed_the_gate(assembly: Path) -> None:
-    assert _violations(assembly / "validation-report.json") == []
+def test_dev_assembly_of_each_example_passed_the_gate(example_assembly: Path) -> None:
+    assert _violations(example_assembly / "validation-report.json") == []

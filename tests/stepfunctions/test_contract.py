@@ -18,10 +18,10 @@ from mlops.local.assembly import load_assembly
 AWS_ERROR_PREFIXES = ("States.", "Lambda.", "Batch.", "DynamoDB.", "SQS.", "SNS.")
 
 
-def resources(assembly: Path, rtype: str) -> dict[str, dict[str, Any]]:
+def resources(example_assembly: Path, rtype: str) -> dict[str, dict[str, Any]]:
     return {
         f"{stack.name}/{logical_id}": spec
-        for stack in load_assembly(assembly)
+        for stack in load_assembly(example_assembly)
         for logical_id, spec in stack.resources.items()
         if spec["Type"] == rtype
     }
@@ -37,8 +37,8 @@ def definition_text(spec: dict[str, Any]) -> str:
     return definition
 
 
-def test_every_asl_placeholder_is_substituted_by_the_stack(assembly: Path) -> None:
-    machines = resources(assembly, "AWS::StepFunctions::StateMachine")
+def test_every_asl_placeholder_is_substituted_by_the_stack(example_assembly: Path) -> None:
+    machines = resources(example_assembly, "AWS::StepFunctions::StateMachine")
     assert machines
     for where, spec in machines.items():
         used = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", definition_text(spec)))
@@ -46,18 +46,18 @@ def test_every_asl_placeholder_is_substituted_by_the_stack(assembly: Path) -> No
         assert used == substituted, f"{where}: used {sorted(used)}, substituted {sorted(substituted)}"
 
 
-def test_every_asl_file_is_deployed(assembly: Path) -> None:
+def test_every_asl_file_is_deployed(example_assembly: Path) -> None:
     comments = {
         json.loads(re.sub(r"\$\{[A-Za-z0-9]+\}", "x", definition_text(spec)))["Comment"]
-        for spec in resources(assembly, "AWS::StepFunctions::StateMachine").values()
+        for spec in resources(example_assembly, "AWS::StepFunctions::StateMachine").values()
     }
     for path in ASL_DIR.glob("*.asl.json"):
         assert json.loads(path.read_text())["Comment"] in comments, f"{path.name} is not deployed by any stack"
 
 
-@pytest.fixture(scope="module")
-def functions_in_template(assembly: Path) -> dict[str, dict[str, Any]]:
-    return resources(assembly, "AWS::Lambda::Function")
+@pytest.fixture
+def functions_in_template(example_assembly: Path) -> dict[str, dict[str, Any]]:
+    return resources(example_assembly, "AWS::Lambda::Function")
 
 
 def handler_of(spec: dict[str, Any]) -> str:
@@ -86,9 +86,9 @@ def test_every_setting_a_handler_reads_is_set_by_the_stack(
         settings_type.from_env(env)
 
 
-def test_every_custom_error_in_retry_and_catch_is_an_exception_class(assembly: Path) -> None:
+def test_every_custom_error_in_retry_and_catch_is_an_exception_class(example_assembly: Path) -> None:
     names = {name for name, cls in inspect.getmembers(domain_errors, inspect.isclass) if issubclass(cls, BaseException)}
-    for where, spec in resources(assembly, "AWS::StepFunctions::StateMachine").items():
+    for where, spec in resources(example_assembly, "AWS::StepFunctions::StateMachine").items():
         document = json.loads(re.sub(r"\$\{[A-Za-z0-9]+\}", "x", definition_text(spec)))
         for error in _error_names(document):
             assert error.startswith(AWS_ERROR_PREFIXES) or error in names, f"{where}: {error} is not a known error"
