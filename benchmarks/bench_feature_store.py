@@ -64,7 +64,7 @@ _PIT_RUN = r"""
 import json, resource, sys, time
 from datetime import timedelta
 import pandas as pd
-from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.definitions import Entity, FeatureView, Field, Transformation, ValueType
 from functions.feature_store.point_in_time import point_in_time_join
 
 where, mode = sys.argv[1], sys.argv[2]
@@ -72,7 +72,7 @@ features = pd.read_parquet(f"{where}/features.parquet")
 entities = pd.read_parquet(f"{where}/entities.parquet")
 view = FeatureView("bench", 1, (Entity("e", ("entity_id",)),),
                    (Field("f1", ValueType.FLOAT64), Field("f2", ValueType.FLOAT64)), timedelta(days=30), "bench",
-                   TransformationRef("none", 1))
+                   Transformation("none", 1, lambda raw: raw))
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 if mode == "baseline":
@@ -125,7 +125,9 @@ def bench_ingestion(repeats: int) -> None:
 
     import pandas as pd
 
-    from functions.feature_store import catalog
+    from benchmarks.common import demo_project
+
+    catalog = demo_project()
     from functions.feature_store.transformations import apply_transformation
     from functions.feature_store.validation import validate_rows
     from mlops.demo import shipped_dataset_csv
@@ -136,7 +138,7 @@ def bench_ingestion(repeats: int) -> None:
 
     def validate() -> float:
         start = time.perf_counter()
-        validate_rows(big, catalog.SEATTLE_WEATHER.schema)
+        validate_rows(big, catalog.raw_source("seattle_weather").schema)
         return time.perf_counter() - start
 
     seconds = _median(validate, repeats)
@@ -153,8 +155,8 @@ def bench_ingestion(repeats: int) -> None:
         def ingest() -> float:
             run = next(counter)
             start = time.perf_counter()
-            valid = validate_rows(raw, catalog.SEATTLE_WEATHER.schema, unique_keys=("date",)).valid
-            for view in catalog.FEATURE_VIEWS:
+            valid = validate_rows(raw, catalog.raw_source("seattle_weather").schema, unique_keys=("date",)).valid
+            for view in catalog.feature_views:
                 rows = apply_transformation(view, valid)
                 offline.write(
                     view,
@@ -178,12 +180,14 @@ def bench_ingestion(repeats: int) -> None:
 def bench_online_reads(repeats: int) -> None:
     import pandas as pd
 
-    from functions.feature_store import catalog
+    from benchmarks.common import demo_project
+
+    catalog = demo_project()
 
     with _moto() as (_, ddb):
         from functions.feature_store.online_store import OnlineStore
 
-        view = catalog.DAILY_WEATHER
+        view = catalog.feature_view("daily_weather", 1)
         online = OnlineStore(ddb, "online", clock=lambda: datetime(2024, 1, 1, 12, tzinfo=UTC))
         rows = pd.DataFrame(
             {
@@ -225,10 +229,12 @@ def bench_materialization_memory() -> None:
     import numpy as np
     import pandas as pd
 
-    from functions.feature_store import catalog
+    from benchmarks.common import demo_project
+
+    catalog = demo_project()
 
     n = _env("BENCH_FS_MATERIALIZE_ROWS", 10_000)
-    view = catalog.DAILY_WEATHER
+    view = catalog.feature_view("daily_weather", 1)
     chunk = 2_000
     print(f"materialization peak Python memory (tracemalloc; S3 on moto, DynamoDB a dict), chunk_rows={chunk}:")
     for size in (n, n * 10):

@@ -116,15 +116,15 @@ def prepare(runtime: str, directory: Path) -> tuple[dict[str, Any], Any]:
     from boto3.dynamodb.types import TypeSerializer
     from vega_datasets import local_data
 
+    from benchmarks.common import demo_project
     from functions.registry.artifact import serialize_model
     from functions.registry.onnx_model import OnnxExport, export_onnx
     from functions.serving.signature import ModelSignature
     from functions.shared.dynamo_items import to_item
     from functions.training.dataset import validate_training_frame
     from functions.training.fit import time_based_split, train_model
-    from functions.training.model_spec import SEATTLE_WEATHER
 
-    spec = SEATTLE_WEATHER
+    spec = demo_project().model("seattle-weather")
     split = time_based_split(validate_training_frame(local_data.seattle_weather(), spec), spec)
     model = train_model(split.train, spec)
     artifact = serialize_model(model)

@@ -80,12 +80,12 @@ import json, sys, time
 from datetime import timedelta
 from pathlib import Path
 import pandas as pd
-from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.definitions import Entity, FeatureView, Field, Transformation, ValueType
 from functions.feature_store.point_in_time import point_in_time_join
 where, repeats, ttl_days = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 VIEWS = {"view_a": ["a1", "a2"], "view_b": ["b1", "b2"]}
 views = [FeatureView(name, 1, (Entity("entity", ("entity_id",)),), tuple(Field(f, ValueType.FLOAT64) for f in fs),
-                     timedelta(days=ttl_days), name, TransformationRef("none", 1)) for name, fs in VIEWS.items()]
+                     timedelta(days=ttl_days), name, Transformation("none", 1, lambda raw: raw)) for name, fs in VIEWS.items()]
 seconds = []
 for _ in range(repeats):
     started = time.perf_counter()
@@ -207,12 +207,12 @@ from datetime import UTC, datetime, timedelta
 import boto3, pandas as pd
 from moto import mock_aws
 from functions.feature_store.online_store import OnlineStore
-from functions.feature_store.definitions import Entity, FeatureView, Field, TransformationRef, ValueType
+from functions.feature_store.definitions import Entity, FeatureView, Field, Transformation, ValueType
 n_entities, n_features, repeats = (int(a) for a in sys.argv[1:4])
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
 names = [f"f{i}" for i in range(n_features)]
 view = FeatureView("wide", 1, (Entity("entity", ("entity_id",)),), tuple(Field(n, ValueType.FLOAT64) for n in names),
-                   timedelta(days=30), "wide", TransformationRef("none", 1))
+                   timedelta(days=30), "wide", Transformation("none", 1, lambda raw: raw))
 now = pd.Timestamp.now(tz="UTC").floor("s")
 rows = pd.DataFrame({"entity_id": [f"e{i}" for i in range(n_entities)], "event_timestamp": now,
                      "created_timestamp": now, **{n: [float(i + j) for i in range(n_entities)] for j, n in enumerate(names)}})

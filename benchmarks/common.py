@@ -50,3 +50,10 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path = OUT / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2))
     return path
+
+
+def demo_project() -> Any:
+    """The demo project (examples/seattle_weather), whose data and model the benchmarks measure on."""
+    from functions.project import load_project
+
+    return load_project(Path(__file__).resolve().parents[1] / "examples" / "seattle_weather")

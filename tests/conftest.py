@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,16 +21,30 @@ from mlops.synth import synth  # noqa: E402
 from tests.projects import EXAMPLES, SEATTLE_DIR  # noqa: E402
 
 
+def shared_synth(tmp_path_factory: pytest.TempPathFactory, name: str, *, stage: str, project: Path) -> Path:
+    """Synthesize once per test run, whatever the number of xdist workers: the first worker to ask
+    writes the assembly under the run's shared temp root (holding a file lock); the others read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the per-run directory all workers' temp dirs live in
+    target = root / f"{name}-{stage}" / "cdk.out"
+    with (root / f"{name}-{stage}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "manifest.json").is_file():
+            synth(target, stage=stage, project=project)
+    return target
+
+
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dev stage of the demo project, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
-    return synth(tmp_path_factory.mktemp("assembly") / "cdk.out", stage="dev", project=SEATTLE_DIR)
+    return shared_synth(tmp_path_factory, "seattle", stage="dev", project=SEATTLE_DIR)
 
 
 @pytest.fixture(scope="session")
 def stocks_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dev stage of the second example (regression, several entities), synthesized once."""
-    return synth(tmp_path_factory.mktemp("stocks-assembly") / "cdk.out", stage="dev", project=EXAMPLES / "stocks")
+    return shared_synth(tmp_path_factory, "stocks", stage="dev", project=EXAMPLES / "stocks")
 
 
 @pytest.fixture(params=["seattle_weather", "stocks"])

@@ -11,10 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from functions.project.definition import Project
-from functions.project.loader import load_project
 from functions.shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from functions.project.definition import Project
 
 ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
 DATA_BUCKET = "MLOPS_DATA_BUCKET"
@@ -89,7 +91,13 @@ RUNS_BY_PIPELINE_INDEX = "gsi1"
 
 @lru_cache(maxsize=1)
 def project() -> Project:
-    """The deployment's project, loaded once per process (a cold start) from ``MLOPS_PROJECT_DIR``."""
+    """The deployment's project, loaded once per process (a cold start) from ``MLOPS_PROJECT_DIR``.
+
+    Imported here, not at the top: the inference function reads its settings at every cold start
+    and needs the project (and pandas, which definitions use) only for predictions by entity id.
+    """
+    from functions.project.loader import load_project
+
     return load_project(_require(os.environ, PROJECT_DIR))
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops.synth import synth
+from tests.conftest import shared_synth
 from tests.projects import SEATTLE_DIR
 
 
 @pytest.fixture(scope="session")
 def prod_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth(tmp_path_factory.mktemp("prod-assembly") / "cdk.out", stage="prod", project=SEATTLE_DIR)
+    return shared_synth(tmp_path_factory, "seattle", stage="prod", project=SEATTLE_DIR)
