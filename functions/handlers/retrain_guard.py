@@ -23,7 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from functions.retraining.guard_store import LOCKED, RACE, STARTED, Decision, GuardPolicy, RetrainGuardStore
+from functions.retraining.guard_policy import LOCKED, RACE, STARTED, Decision, GuardPolicy
+from functions.retraining.guard_store import RetrainGuardStore
 from functions.retraining.triggers import EXECUTION_STATUS_CHANGE, FINISHED_STATUSES, trigger_reason
 from functions.shared.aws_errors import storage_error
 from functions.shared.clients import client

@@ -15,33 +15,13 @@ execution is no longer running, or expires.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from functions.retraining.guard_policy import Decision, GuardPolicy, GuardState, refusal
 from functions.shared.aws_errors import storage_error
-
-STARTED = "started"
-COOLDOWN = "cooldown"
-LOCKED = "locked"
-BUDGET = "budget_exhausted"
-RACE = "lost_race"
-
-
-@dataclass(frozen=True)
-class GuardPolicy:
-    cooldown_s: int
-    daily_budget: int
-    lock_s: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: str
-    message: str
-    holder: str = ""
 
 
 def _epoch(at: datetime) -> int:
@@ -58,7 +38,7 @@ class RetrainGuardStore:
     def _budget_key(self, at: datetime) -> dict[str, Any]:
         return {"pk": {"S": f"BUDGET#{self._model}#{at:%Y-%m-%d}"}}
 
-    def state(self, at: datetime) -> dict[str, Any]:
+    def state(self, at: datetime) -> GuardState:
         """The guard item and today's budget count, read consistently."""
         try:
             guard = self._ddb.get_item(TableName=self._table, Key=self._guard_key, ConsistentRead=True).get("Item", {})
@@ -67,26 +47,16 @@ class RetrainGuardStore:
             )
         except ClientError as exc:
             raise storage_error(exc, "reading retrain guard state") from exc
-        return {
-            "lock_holder": guard.get("lock_holder", {}).get("S"),
-            "lock_expires_at": int(guard["lock_expires_at"]["N"]) if "lock_expires_at" in guard else None,
-            "last_started_at": int(guard["last_started_at"]["N"]) if "last_started_at" in guard else None,
-            "runs_today": int(budget["runs"]["N"]) if "runs" in budget else 0,
-        }
+        return GuardState(
+            lock_holder=guard.get("lock_holder", {}).get("S"),
+            lock_expires_at=int(guard["lock_expires_at"]["N"]) if "lock_expires_at" in guard else None,
+            last_started_at=int(guard["last_started_at"]["N"]) if "last_started_at" in guard else None,
+            runs_today=int(budget["runs"]["N"]) if "runs" in budget else 0,
+        )
 
     def explain(self, at: datetime, policy: GuardPolicy) -> Decision | None:
-        """Why a start at ``at`` would be refused, or None when it may go ahead."""
-        state, now = self.state(at), _epoch(at)
-        if state["lock_holder"] and (state["lock_expires_at"] or 0) >= now:
-            return Decision(LOCKED, f"a training run holds the lock: {state['lock_holder']}", state["lock_holder"])
-        if state["last_started_at"] is not None and now - state["last_started_at"] < policy.cooldown_s:
-            left = policy.cooldown_s - (now - state["last_started_at"])
-            return Decision(
-                COOLDOWN, f"last run started {now - state['last_started_at']} s ago; {left} s of cooldown left"
-            )
-        if state["runs_today"] >= policy.daily_budget:
-            return Decision(BUDGET, f"{state['runs_today']} runs today, the daily budget is {policy.daily_budget}")
-        return None
+        """Why a start at ``at`` would be refused, or None when it may go ahead (``guard_policy.refusal``)."""
+        return refusal(self.state(at), _epoch(at), policy)
 
     def acquire(self, at: datetime, policy: GuardPolicy, token: str) -> bool:
         """Take the lock and one unit of today's budget, atomically; False when a condition fails."""

@@ -16,7 +16,8 @@ import pytest
 
 from functions.monitoring.baseline import build_baseline
 from functions.monitoring.monitor_store import MonitorRunStore, store_baseline
-from functions.retraining.guard_store import BUDGET, GuardPolicy, RetrainGuardStore
+from functions.retraining.guard_policy import BUDGET, GuardPolicy
+from functions.retraining.guard_store import RetrainGuardStore
 from mlops.local import LocalCloud
 from mlops.monitor_report import save_report
 from tests.helpers import registry_of, upload_raw
@@ -277,7 +278,7 @@ def test_alarm_storm_inside_cooldown_starts_one_run(loop: LocalCloud) -> None:
     # And once it ends, its status event releases the lock while the cooldown still holds
     wait_until(lambda: finished_events(loop) == 1, "the run's status event", timeout_s=240)
     state = guard_of(loop).state(START)
-    assert state["lock_holder"] is None and state["runs_today"] == 1
+    assert state.lock_holder is None and state.runs_today == 1
     loop.router.put_event(alarm_event(drift, START + timedelta(minutes=30), 0.75))
     assert len(executions(loop)) == 1
 
@@ -294,7 +295,7 @@ def test_failed_run_releases_the_lock_and_daily_budget_is_enforced(loop: LocalCl
         wait_until(lambda run=run: finished_events(loop) == run + 1, "the failed run's status event")
         # Then each run fails and its lock is released
         assert executions(loop)[0]["status"] == "FAILED"
-        assert guard_of(loop).state(START)["lock_holder"] is None
+        assert guard_of(loop).state(START).lock_holder is None
     # And a third alarm that day, after the cooldown, is refused by the budget
     third = START + timedelta(seconds=budget * (cooldown + 60))
     assert third.date() == START.date()

@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.retraining.guard_store import BUDGET, COOLDOWN, LOCKED, GuardPolicy, RetrainGuardStore
+from functions.retraining.guard_policy import BUDGET, COOLDOWN, LOCKED, GuardPolicy
+from functions.retraining.guard_store import RetrainGuardStore
 
 POLICY = GuardPolicy(cooldown_s=3600, daily_budget=2, lock_s=1800)
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ def test_second_acquire_loses_while_the_first_holds_the_lock(ddb: Any) -> None:
     store = RetrainGuardStore(ddb, "guard", "m")
     assert store.acquire(T0, POLICY, "pending:a")
     assert not store.acquire(T0, POLICY, "pending:b")
-    assert store.state(T0)["runs_today"] == 1  # the loser's budget write was rolled back with it
+    assert store.state(T0).runs_today == 1  # the loser's budget write was rolled back with it
     decision = store.explain(T0, POLICY)
     assert decision is not None and decision.outcome == LOCKED
 
@@ -72,5 +73,5 @@ def test_budget_is_per_utc_day_and_abandon_gives_it_back(ddb: Any) -> None:
     tomorrow = T0 + timedelta(days=1)
     assert store.acquire(tomorrow, POLICY, "pending:y")
     store.abandon(tomorrow, "pending:y")
-    assert store.state(tomorrow)["lock_holder"] is None
-    assert store.state(tomorrow)["runs_today"] == 0
+    assert store.state(tomorrow).lock_holder is None
+    assert store.state(tomorrow).runs_today == 0
