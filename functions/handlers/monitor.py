@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from functions.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
 from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, load_baseline
 from functions.monitoring.quality import CLASSIFICATION, REGRESSION, live_quality
 from functions.monitoring.report import render_report
+from functions.monitoring.windows import champion_rows, monitor_windows
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.model_store import resolve_serving
 from functions.retraining.triggers import parse_time
@@ -65,16 +66,16 @@ def monitor_window(
     accuracy and F1), a regressor's are values (their distribution drifts, live MAE and RMSE).
     """
     model, version = config.model_name, current_version()
-    start = end - timedelta(minutes=config.window_minutes)
-    quality_start = end - timedelta(minutes=max(config.quality_window_minutes, config.window_minutes))
+    windows = monitor_windows(
+        end, window_minutes=config.window_minutes, quality_window_minutes=config.quality_window_minutes
+    )
+    start, quality_start = windows.drift_start, windows.quality_start
     run_id = f"{end:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     captures_store = CaptureStore(s3, config.capture_bucket)
     # One read covers both windows: drift looks at the last window, quality further back.
     captures, rejected, objects = captures_store.captures(model, quality_start, end)
-    looked_back = captures[captures["model_version"] == version] if not captures.empty else captures
-    in_window = captures[captures["timestamp"] >= start] if not captures.empty else captures
-    other_versions = int((in_window["model_version"] != version).sum()) if not in_window.empty else 0
-    champion = looked_back[looked_back["timestamp"] >= start] if not looked_back.empty else looked_back
+    rows = champion_rows(captures, version, windows)
+    looked_back, champion, other_versions = rows.since_quality_start, rows.in_drift_window, rows.other_versions
     feedback, rejected_feedback = captures_store.feedback(quality_start, end)
     baseline = load_baseline(s3, config.artifact_bucket, model, version)
     current = feature_frame(champion)
