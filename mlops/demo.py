@@ -7,7 +7,6 @@ them drift. ``make demo PROJECT=DIR`` (``mlops demo --project DIR``) runs any pr
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 import time
@@ -24,9 +23,9 @@ from rich.table import Table
 
 from functions.feature_store.definitions import EVENT_TIMESTAMP
 from functions.feature_store.transformations import apply_transformation
-from functions.feature_store.validation import validate_rows
 from functions.metadata.metadata_store import MetadataStore
 from functions.project import DemoScenario, ModelSpec, Project, load_project
+from functions.project.samples import sample_file, validated_sample
 from functions.registry.model_registry import ModelRegistry
 from functions.shared.errors import ProjectError
 from functions.shared.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
@@ -45,12 +44,8 @@ def demo_scenario(project: Project) -> DemoScenario:
 
 def demo_data(project: Project) -> bytes:
     """The project's sample file (its ``DemoScenario.data``), as bytes."""
-    scenario = demo_scenario(project)
-    assert project.root is not None
-    path = project.root / scenario.data
-    if not path.is_file():
-        raise ProjectError(f"{project.root / 'project.py'}: demo data {scenario.data!r} is not a file in the project")
-    return path.read_bytes()
+    demo_scenario(project)
+    return sample_file(project).read_bytes()
 
 
 def shipped_dataset_csv(project: Project | None = None) -> bytes:
@@ -60,13 +55,12 @@ def shipped_dataset_csv(project: Project | None = None) -> bytes:
     return demo_data(project or load_project(default_project()))
 
 
-def demo_traffic(project: Project, raw: pd.DataFrame) -> tuple[ModelSpec, list[dict[str, Any]]]:
+def demo_traffic(project: Project) -> tuple[ModelSpec, list[dict[str, Any]]]:
     """Prediction records from the demo's later rows: the model's features, computed by its views' rules
-    from validated raw rows, with the scenario's shift added (the world the model was not trained on)."""
+    from the validated sample data, with the scenario's shift added (the world the model was not trained on)."""
     scenario = demo_scenario(project)
     model = project.model(scenario.model) if scenario.model else project.models[0]
-    source = project.raw_source(scenario.source)
-    valid = validate_rows(raw, source.schema, unique_keys=source.unique_keys).valid
+    valid = validated_sample(project).valid
     frame: pd.DataFrame | None = None
     for ref in model.feature_store.views:
         view = project.view_by_ref(ref)
@@ -131,7 +125,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
     started = time.perf_counter()
     try:
         project = load_project(project_dir)
-        raw = pd.read_csv(io.BytesIO(demo_data(project)))
+        model, records = demo_traffic(project)  # fails here, before synth, when the sample data is unusable
     except ProjectError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
@@ -193,7 +187,6 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
 
             assert cloud.gateway is not None, "the stack defines no API"
             url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
-            model, records = demo_traffic(project, raw)
             record = dict(records[0])
             for feature, offset in scenario.shift.items():  # the first request: as the model knows the world
                 record[feature] -= offset

@@ -19,9 +19,9 @@ from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTA
 from functions.feature_store.point_in_time import point_in_time_join
 from functions.feature_store.training_sets import entity_events
 from functions.feature_store.transformations import apply_transformation
-from functions.feature_store.validation import read_raw_table, validate_rows
 from functions.project.definition import Project
 from functions.project.loader import load_project
+from functions.project.samples import validated_sample
 from functions.training.dataset import validate_training_frame
 from functions.training.fit import evaluate_model, time_based_split, train_model
 from functions.training.gate import decide
@@ -35,10 +35,7 @@ def project_of(test_file: str) -> Project:
 
 def sample_rows(project: Project) -> pd.DataFrame:
     """The demo's sample data, typed by its raw source's schema; every row must pass validation."""
-    assert project.demo is not None and project.root is not None, "declare the sample data: Project(demo=...)"
-    source = project.raw_source(project.demo.source)
-    path = project.root / project.demo.data
-    result = validate_rows(read_raw_table(path.read_bytes(), path.name), source.schema, unique_keys=source.unique_keys)
+    result = validated_sample(project)
     assert result.rows_quarantined == 0, f"quarantined rows: {result.reasons()}\n{result.quarantined.head()}"
     return result.valid
 
