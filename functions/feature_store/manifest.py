@@ -21,12 +21,12 @@ def sha256_hex(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class StoredFile:
-    """One Parquet file in the offline store."""
+    """One Parquet file in the offline store: the rows of one write in one UTC month (``YYYY-MM``)."""
 
     uri: str
     sha256: str
     rows: int
-    event_date: str
+    event_month: str
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,17 @@
 
 Layout under the offline store's root::
 
-    features/<view>/v<version>/event_date=YYYY-MM-DD/<write_id>-<n>.parquet
+    features/<view>/v<version>/event_month=YYYY-MM/<write_id>-<n>.parquet
     manifests/<view>/v<version>/<write_id>.json
     ingested/<view>/v<version>/<source sha256>.json   (idempotent re-ingest)
     quarantine/<source>/<run id>.parquet
 
-Partitions are Hive-style (``event_date=``) so Athena's partition projection
-and pyarrow's ``partitioning="hive"`` read them as a column.
+Partitions are Hive-style (``event_month=``) so Athena's partition projection
+and pyarrow's ``partitioning="hive"`` read them as a column. A partition is a
+UTC calendar month: a write stores one file per month it has rows in (a
+four-year daily backfill is 48 files, not 1,461), and each row keeps its full
+``event_timestamp``, so the point-in-time join is as exact as before; pruning
+picks the months that overlap the TTL window, a superset of the rows it needs.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -25,15 +29,17 @@ import pyarrow.parquet as pq
 
 from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView, ValueType
 
-_PARTITION = re.compile(r"/event_date=(\d{4}-\d{2}-\d{2})/")
+_PARTITION = re.compile(r"/event_month=(\d{4}-\d{2})/")
+PARTITION_COLUMN = "event_month"
+_MONTH = "%Y-%m"
 
 
 def view_prefix(view: FeatureView) -> str:
     return f"features/{view.name}/v{view.version}/"
 
 
-def partition_key(view: FeatureView, event_date: str, write_id: str, part: int) -> str:
-    return f"{view_prefix(view)}event_date={event_date}/{write_id}-{part:05d}.parquet"
+def partition_key(view: FeatureView, event_month: str, write_id: str, part: int) -> str:
+    return f"{view_prefix(view)}{PARTITION_COLUMN}={event_month}/{write_id}-{part:05d}.parquet"
 
 
 def manifest_key(view: FeatureView, write_id: str) -> str:
@@ -49,18 +55,27 @@ def ingested_key(view: FeatureView, source_sha256: str) -> str:
     return f"ingested/{view.name}/v{view.version}/{source_sha256}.json"
 
 
-def event_date_of(key: str) -> date | None:
+def event_month_of(key: str) -> str | None:
     match = _PARTITION.search(key)
-    return date.fromisoformat(match.group(1)) if match else None
+    return match.group(1) if match else None
 
 
-def needed_dates(view: FeatureView, start: datetime, end: datetime) -> tuple[date, date]:
-    """The partition date range a point-in-time read of ``[start, end]`` needs: TTL back from start."""
-    return (start - view.ttl).date(), end.date()
+def month_of(moment: datetime) -> str:
+    """The partition (``YYYY-MM``, UTC) an event time belongs to."""
+    stamp = pd.Timestamp(moment)
+    return (stamp.tz_convert("UTC") if stamp.tzinfo else stamp).strftime(_MONTH)
+
+
+def needed_months(view: FeatureView, start: datetime, end: datetime) -> tuple[str, str]:
+    """The partitions a point-in-time read of entity times ``[start, end]`` needs: TTL back from start.
+
+    ``YYYY-MM`` strings order as the months do, so a file is needed when its month is in the range.
+    """
+    return month_of(start - view.ttl), month_of(end)
 
 
 def arrow_schema(view: FeatureView) -> pa.Schema:
-    """The Parquet schema of an offline file (``event_date`` lives in the path, not the file)."""
+    """The Parquet schema of an offline file (``event_month`` lives in the path, not the file)."""
     types = {
         ValueType.INT64: pa.int64(),
         ValueType.FLOAT64: pa.float64(),
@@ -72,17 +87,16 @@ def arrow_schema(view: FeatureView) -> pa.Schema:
 
 
 def parquet_partitions(view: FeatureView, rows: pd.DataFrame) -> Iterator[tuple[str, bytes, int]]:
-    """``(YYYY-MM-DD, Parquet bytes, row count)`` per UTC event day, by date.
+    """``(YYYY-MM, Parquet bytes, row count)`` per UTC event month, by month.
 
-    The rows are converted to Arrow once and sliced per day (a per-day pandas conversion costs
-    more than the write itself when a backfill spans years of daily partitions).
+    The rows are converted to Arrow once and sliced per month (rows within a month keep their order).
     """
-    days = rows[EVENT_TIMESTAMP].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d").to_numpy(dtype=str)
-    order = np.argsort(days, kind="stable")
+    months = rows[EVENT_TIMESTAMP].dt.tz_convert("UTC").dt.strftime(_MONTH).to_numpy(dtype=str)
+    order = np.argsort(months, kind="stable")
     table = pa.Table.from_pandas(
         rows.iloc[order][[f.name for f in view.stored_schema]], schema=arrow_schema(view), preserve_index=False
     )
-    ordered = days[order]
+    ordered = months[order]
     firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.array([], dtype=int)
     for start, end in zip(firsts, [*firsts[1:], len(ordered)], strict=True):
         sink = io.BytesIO()
@@ -109,6 +123,3 @@ def stamp_created(rows: pd.DataFrame, created: datetime) -> pd.DataFrame:
     out[CREATED_TIMESTAMP] = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
     return out
 
-
-def day_range(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=n) for n in range((end - start).days + 1)]

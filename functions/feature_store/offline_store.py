@@ -1,6 +1,6 @@
-"""The offline feature store: Parquet files on S3, Hive-partitioned by event date, append-only.
+"""The offline feature store: Parquet files on S3, Hive-partitioned by event month, append-only.
 
-A write puts one file per event date, then its manifest (every file with
+A write puts one file per event month, then its manifest (every file with
 its sha256), then an ``ingested/`` marker keyed by the source file's sha256.
 The manifest is the commit: reads go through manifests, so files of a write
 that failed half-way are never read into a training set, and ingesting the
@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -64,10 +64,10 @@ class OfflineStore:
         )
 
         def put_partition(numbered: tuple[int, tuple[str, bytes, int]]) -> StoredFile:
-            part, (event_date, data, count) = numbered
-            key = layout.partition_key(view, event_date, write_id, part)
+            part, (event_month, data, count) = numbered
+            key = layout.partition_key(view, event_month, write_id, part)
             self._put(key, data, "application/vnd.apache.parquet")
-            return StoredFile(self.uri(key), sha256_hex(data), count, event_date)
+            return StoredFile(self.uri(key), sha256_hex(data), count, event_month)
 
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
             files = list(pool.map(put_partition, enumerate(layout.parquet_partitions(view, stamped))))
@@ -126,9 +126,9 @@ class OfflineStore:
         return sorted(found, key=lambda m: (m.created_timestamp, m.write_id))
 
     def files(
-        self, view: FeatureView, start: date | None = None, end: date | None = None, *, as_of: datetime | None = None
+        self, view: FeatureView, start: str | None = None, end: str | None = None, *, as_of: datetime | None = None
     ) -> list[StoredFile]:
-        """Files of committed writes whose event-date partition is within ``[start, end]`` (pruning).
+        """Files of committed writes whose event-month partition (``YYYY-MM``) is within ``[start, end]`` (pruning).
 
         With ``as_of``, only writes created at or before it: the store as it was then (the store is
         append-only, so a training set rebuilt with the same ``as_of`` reads the same files).
@@ -138,8 +138,8 @@ class OfflineStore:
             if as_of is not None and pd.Timestamp(manifest.created_timestamp) > pd.Timestamp(as_of):
                 continue
             for stored in manifest.files:
-                day = date.fromisoformat(stored.event_date)
-                if (start is None or day >= start) and (end is None or day <= end):
+                month = stored.event_month
+                if (start is None or month >= start) and (end is None or month <= end):
                     chosen.append(stored)
         return chosen
 
@@ -155,9 +155,9 @@ class OfflineStore:
         as_of: datetime | None = None,
     ) -> tuple[pd.DataFrame, list[StoredFile]]:
         """Rows a point-in-time join over entity times ``[start, end]`` can need, and their files."""
-        first, last = layout.needed_dates(view, start, end) if start and end else (None, None)
+        first, last = layout.needed_months(view, start, end) if start and end else (None, None)
         files = self.files(view, first, last, as_of=as_of)
-        # Daily partitions mean many small files: fetch them concurrently (boto3 clients are thread-safe),
+        # A read can span many partitions and writes: fetch the files concurrently (boto3 clients are thread-safe),
         # and convert to pandas once, not per file.
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
             tables = list(pool.map(lambda stored: pq.read_table(io.BytesIO(self.fetch(stored))), files))

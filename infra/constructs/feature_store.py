@@ -1,8 +1,8 @@
 """The feature store (C4): offline S3 bucket + Glue tables, online DynamoDB table, feature pipeline.
 
-- Offline: a bucket of its own (``features/<view>/v<n>/event_date=YYYY-MM-DD/``,
+- Offline: a bucket of its own (``features/<view>/v<n>/event_month=YYYY-MM/``,
   ``manifests/``, ``ingested/``, ``quarantine/``, ``staging/``), one Glue table
-  per feature view version with partition projection on ``event_date``, so
+  per feature view version with partition projection on ``event_month``, so
   Athena queries it with no crawler and no partition registration.
 - Online: one DynamoDB table (``pk`` entity key, ``sk`` view#version) with
   the TTL attribute set.
@@ -166,14 +166,14 @@ class FeatureStore(Construct):
                         "classification": "parquet",
                         # Partition projection: Athena derives partitions from the path template.
                         "projection.enabled": "true",
-                        "projection.event_date.type": "date",
-                        "projection.event_date.format": "yyyy-MM-dd",
-                        "projection.event_date.range": "1970-01-01,NOW",
-                        "projection.event_date.interval": "1",
-                        "projection.event_date.interval.unit": "DAYS",
-                        "storage.location.template": location + "event_date=${event_date}/",
+                        "projection.event_month.type": "date",
+                        "projection.event_month.format": "yyyy-MM",
+                        "projection.event_month.range": "1970-01,NOW",
+                        "projection.event_month.interval": "1",
+                        "projection.event_month.interval.unit": "MONTHS",
+                        "storage.location.template": location + "event_month=${event_month}/",
                     },
-                    partition_keys=[glue.CfnTable.ColumnProperty(name="event_date", type="string")],
+                    partition_keys=[glue.CfnTable.ColumnProperty(name="event_month", type="string")],
                     storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                         location=location,
                         input_format=_PARQUET["input_format"],
@@ -305,7 +305,7 @@ class FeatureStore(Construct):
         writer = steps["FeatureWriteOffline"]
         self._grant_prefix(writer, "staging/", get, "staged rows are keyed by run id")
         for prefix in ("features/", "manifests/", "ingested/"):
-            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, date and write id")
+            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, month and write id")
         self.grant_read_offline(writer)
         self._grant_batch_steps(steps, raw_bucket)
         materializer = steps["FeatureMaterialize"]
@@ -338,7 +338,7 @@ class FeatureStore(Construct):
         writer = steps["FeatureTransformPartition"]
         self._grant_prefix(writer, "staging/", get + put, "staged rows are keyed by run id")
         for prefix in ("features/", "manifests/", "ingested/"):
-            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, date and write id")
+            self._grant_prefix(writer, prefix, get + put, "offline files are keyed by view, month and write id")
         self.grant_read_offline(writer)
 
     def grant_read_offline(self, grantee: lambda_.Function) -> None:
@@ -351,7 +351,7 @@ class FeatureStore(Construct):
             )
         )
         for prefix in ("manifests/", "features/", "ingested/"):
-            self._grant_prefix(grantee, prefix, ["s3:GetObject"], "offline files are keyed by view, date and write id")
+            self._grant_prefix(grantee, prefix, ["s3:GetObject"], "offline files are keyed by view, month and write id")
 
     def grant_read_online(self, grantee: iam.IGrantable) -> None:
         """Read online features (BatchGetItem/GetItem on the one table)."""

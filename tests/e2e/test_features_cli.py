@@ -43,9 +43,8 @@ def test_ingest_get_and_training_set_through_a_local_store(tmp_path: Path, capsy
     assert training["temp_max"].notna().tolist() == [True, False, False]
     manifest = json.loads(out.with_suffix(".manifest.json").read_text())
     assert [v["name"] for v in manifest["views"]] == ["daily_weather", "weather_7d"]
-    # Partitions pruned to [earliest entity - TTL, latest entity]: only 2012-01-01..10 (01-04 was quarantined)
-    expected = {f"2012-01-{d:02d}" for d in range(1, 11)} - {"2012-01-04"}
-    assert {f["event_date"] for f in manifest["files"]} == expected
+    # Partitions pruned to the months of [earliest entity - TTL, latest entity]: January 2012 only
+    assert {f["event_month"] for f in manifest["files"]} == {"2012-01"}
     assert all(len(f["sha256"]) == 64 for f in manifest["files"])
 
 

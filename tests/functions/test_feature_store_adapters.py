@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from functions.feature_store.manifest import sha256_hex
 from functions.feature_store.materialization import materialize
+from functions.feature_store.offline_layout import from_parquet_bytes
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.online import OnlineStatus
 from functions.feature_store.online_store import TTL_ATTRIBUTE, OnlineStore
@@ -60,36 +61,36 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def test_offline_write_is_partitioned_by_event_date_with_a_manifest_of_sha256s(aws: dict[str, Any]) -> None:
+def test_offline_write_is_partitioned_by_event_month_with_a_manifest_of_sha256s(aws: dict[str, Any]) -> None:
     store = OfflineStore(aws["s3"], BUCKET)
+    # 40 days from 2012-01-01: January's 31 and February's 9
     manifest, written = store.write(
-        DAILY, daily_rows(5), source_uri="s3://raw/a.csv", source_sha256="abc", created=at("2024-01-01"), write_id="w1"
+        DAILY, daily_rows(40), source_uri="s3://raw/a.csv", source_sha256="abc", created=at("2024-01-01"), write_id="w1"
     )
     assert written
-    assert [f.event_date for f in manifest.files] == [
-        "2012-01-01",
-        "2012-01-02",
-        "2012-01-03",
-        "2012-01-04",
-        "2012-01-05",
-    ]
+    assert [(f.event_month, f.rows) for f in manifest.files] == [("2012-01", 31), ("2012-02", 9)]
     first = manifest.files[0]
-    assert first.uri == f"s3://{BUCKET}/features/daily_weather/v1/event_date=2012-01-01/w1-00000.parquet"
+    assert first.uri == f"s3://{BUCKET}/features/daily_weather/v1/event_month=2012-01/w1-00000.parquet"
     body = aws["s3"].get_object(Bucket=BUCKET, Key=first.uri.split("/", 3)[3])["Body"].read()
     assert sha256_hex(body) == first.sha256
-    assert manifest.rows == 5 and manifest.transformation == "seattle_daily_weather@v1"
+    # Each row keeps its own event time inside the month's file
+    assert from_parquet_bytes(body)["event_timestamp"].dt.day.tolist() == list(range(1, 32))
+    assert manifest.rows == 40 and manifest.transformation == "seattle_daily_weather@v1"
 
 
-def test_reads_prune_partitions_to_the_ttl_window(aws: dict[str, Any]) -> None:
+def test_reads_prune_partitions_to_the_months_of_the_ttl_window(aws: dict[str, Any]) -> None:
     store = OfflineStore(aws["s3"], BUCKET)
     store.write(
-        DAILY, daily_rows(30), source_uri="s3://raw/a.csv", source_sha256="a", created=at("2024-01-01"), write_id="w"
+        DAILY, daily_rows(70), source_uri="s3://raw/a.csv", source_sha256="a", created=at("2024-01-01"), write_id="w"
     )
-    rows, files = store.read(DAILY, start=at("2012-01-10"), end=at("2012-01-12"))
-    # TTL is 2 days: 2012-01-08 .. 2012-01-12.
-    assert sorted(f.event_date for f in files) == [f"2012-01-{d:02d}" for d in range(8, 13)]
-    assert len(rows) == 5
+    # TTL is 2 days: entity times 2012-03-01 .. 03-05 need 2012-02-28 .. 03-05, so February and March, not January
+    rows, files = store.read(DAILY, start=at("2012-03-01"), end=at("2012-03-05"))
+    assert sorted(f.event_month for f in files) == ["2012-02", "2012-03"]
+    assert len(rows) == 29 + 10
     assert str(rows["event_timestamp"].dt.tz) == "UTC"
+    # A window inside one month reads that month only
+    _, files = store.read(DAILY, start=at("2012-01-10"), end=at("2012-01-12"))
+    assert [f.event_month for f in files] == ["2012-01"]
 
 
 def test_reingesting_the_same_file_adds_no_rows_to_training_sets(aws: dict[str, Any]) -> None:

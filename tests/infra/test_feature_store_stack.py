@@ -33,7 +33,7 @@ def test_every_feature_view_has_a_glue_table_with_partition_projection(template:
     for view in seattle().feature_views:
         table = names[f"{view.name}_v{view.version}"]
         assert table["Parameters"]["projection.enabled"] == "true"
-        assert table["PartitionKeys"] == [{"Name": "event_date", "Type": "string"}]
+        assert table["PartitionKeys"] == [{"Name": "event_month", "Type": "string"}]
         columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
         assert columns == [f.name for f in view.stored_schema]
 
