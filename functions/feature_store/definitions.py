@@ -15,10 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from functions.shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    # Only rules handle DataFrames: the serving image reads definitions without pandas installed.
+    import pandas as pd
 
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
@@ -92,7 +95,7 @@ class Entity:
             raise ConfigurationError(f"entity {self.name!r} needs at least one join key")
 
 
-Rule = Callable[[pd.DataFrame], pd.DataFrame]
+Rule = Callable[["pd.DataFrame"], "pd.DataFrame"]
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView, ValueType
@@ -42,6 +41,9 @@ from functions.shared.dynamo_items import from_item, to_item
 from functions.shared.errors import TransientStoreError
 from functions.shared.settings import ONLINE_TTL_ATTRIBUTE
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BATCH_GET_LIMIT = 100
 TTL_ATTRIBUTE = ONLINE_TTL_ATTRIBUTE
 WATERMARK_PK = "__materialization__"
@@ -56,12 +58,16 @@ class WriteCounts:
 
 
 def _micros(value: pd.Timestamp | datetime) -> int:
+    import pandas as pd  # writes only: reads (the inference function) run without pandas
+
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return int(stamp.value // 1000)
 
 
 def _plain(value: Any) -> Any:
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):

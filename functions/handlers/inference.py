@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -25,6 +25,7 @@ from functions.registry.model_registry import ModelRegistry, ModelVersion
 from functions.registry.model_store import load_serving_model, resolve_serving
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
 from functions.serving.predictor import Predictor
+from functions.serving.online_view import online_view
 from functions.serving.signature import ModelSignature, records_to_columns
 from functions.shared.clients import client
 from functions.shared.errors import InvalidRequestError, MlopsError, ModelNotFoundError
@@ -32,6 +33,9 @@ from functions.shared.objects import ObjectStore
 from functions.shared.settings import InferenceSettings
 
 __all__ = ["SETTINGS", "app", "handler"]
+if TYPE_CHECKING:
+    from functions.feature_store.definitions import FeatureView
+
 
 SETTINGS = InferenceSettings
 
@@ -50,6 +54,12 @@ def settings() -> InferenceSettings:
 
 
 @dataclass(frozen=True)
+@lru_cache(maxsize=1)
+def serving_view() -> FeatureView:
+    """The view predictions by entity id read, as the stack described it (the project is not shipped here)."""
+    return online_view(settings().online_view)
+
+
 class LoadedModel:
     version: ModelVersion
     signature: ModelSignature
@@ -155,7 +165,6 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
     answered); the features are the serving model's signature, read from the configured view.
     """
     from functions.feature_store.online_store import OnlineStore
-    from functions.shared.settings import project
 
     if not settings().online_table or not settings().online_view:
         raise InvalidRequestError("this deployment has no online feature view; send 'records'", status=422)
@@ -164,8 +173,7 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
     if len(entities) > settings().max_records:
         raise InvalidRequestError(f"'entities' has {len(entities)} items, the limit is {settings().max_records}",
                                   status=413)  # fmt: skip
-    name, _, version = settings().online_view.partition(":v")
-    view = project().feature_view(name, int(version) if version else None)
+    view = serving_view()
     for index, entity in enumerate(entities):
         if not isinstance(entity, dict) or set(entity) != set(view.join_keys):
             raise InvalidRequestError(f"entities[{index}] must be an object with exactly {list(view.join_keys)}")

@@ -5,6 +5,8 @@ Invokes the target version directly with GET /model and a valid POST
 booleans alike), checks the answers (one of the classes, or a regressor's
 finite value) and reports Succeeded or Failed to CodeDeploy. Any fault
 reports Failed too, so a deployment never waits for the hook's timeout.
+A model version the serving image cannot run (no ONNX form) answers GET
+/model with 503 naming the model and version, so the hook refuses it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Every load verifies the artifact's sha256 before deserializing. Serving prefers the version's
 ONNX form (fast to load, no scikit-learn import) and falls back to the joblib artifact when
-skl2onnx could not convert the model (the reason is recorded with the version); evaluation
-re-scores with the joblib artifact, the model exactly as trained.
+skl2onnx could not convert the model (the reason is recorded with the version) and scikit-learn
+is installed: the full image and the local cloud, not the serving image, where such a version is
+``ModelNotFoundError`` with ``serving_rule.unservable_reason``. Evaluation re-scores with the
+joblib artifact, the model exactly as trained.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 
 from functions.registry.artifact import load_verified_model
 from functions.registry.model_registry import ModelRegistry, ModelVersion
-from functions.registry.serving_rule import SERVING_ALIAS, serving_version
+from functions.registry.serving_rule import SERVING_ALIAS, serving_version, unservable_reason
 from functions.serving.predictor import ONNX, SKLEARN
+from functions.shared.errors import ModelNotFoundError
 from functions.shared.objects import ObjectStore, S3Uri
 
 
@@ -29,7 +32,13 @@ def load_serving_model(objects: ObjectStore, version: ModelVersion) -> tuple[Any
         from functions.registry.onnx_model import OnnxModel
 
         return OnnxModel(objects.get_bytes(S3Uri.parse(version.onnx_uri)), version.onnx_sha256), ONNX
-    return load_registered_model(objects, version), SKLEARN
+    try:
+        return load_registered_model(objects, version), SKLEARN
+    except ModuleNotFoundError as exc:  # the serving image: no joblib, no scikit-learn
+        reason = unservable_reason(
+            version.model_name, version.version, onnx_unsupported_reason=version.onnx_unsupported_reason
+        )
+        raise ModelNotFoundError(f"{reason} (missing: {exc.name})") from exc
 
 
 def resolve_serving(registry: ModelRegistry, model: str, *, pinned: int | None = None) -> ModelVersion:

@@ -23,3 +23,18 @@ def serving_version(model: str, *, pinned: int | None, champion: int | None) -> 
             f"model {model!r} has no {SERVING_ALIAS} yet: train a version that passes its gate (and approve it)"
         )
     return champion
+
+
+def unservable_reason(model: str, version: int, *, onnx_unsupported_reason: str | None) -> str:
+    """Why the serving image cannot serve ``model`` ``version``, a version without an ONNX form, in one line.
+
+    The serving image (``functions/Dockerfile.serving``) has onnxruntime and no scikit-learn: it
+    serves a version only through its ONNX form. A version skl2onnx could not convert is still
+    registered, evaluated and scored by batch inference (full image), but the inference function
+    answers 503 with this line, so the pre-traffic hook's smoke test fails and no canary shifts to it.
+    """
+    why = f" ({onnx_unsupported_reason})" if onnx_unsupported_reason else ""
+    return (
+        f"model {model!r} version {version} has no ONNX form{why}: the serving image runs ONNX models only; "
+        "use an estimator skl2onnx converts"
+    )

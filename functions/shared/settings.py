@@ -185,7 +185,8 @@ class InferenceSettings:
     capture_bucket: str
     capture_stream: str
     capture_sample_rate: float
-    # Optional: where POST /predict with entity ids reads features (``name:vN`` of a feature view).
+    # Optional: where POST /predict with entity ids reads features (a feature view, described by
+    # functions/serving/online_view.py: the serving image cannot load the project).
     online_table: str = ""
     online_view: str = ""
     model_version: int | None = None

@@ -1,9 +1,10 @@
-"""All Lambda defaults in one place: container image, role, log group, tracing, env."""
+"""All Lambda defaults in one place: container images, role, log group, tracing, env."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
@@ -30,6 +31,15 @@ PROJECT_CONTEXT = env_names.IMAGE_PROJECT_CONTEXT
 _PROJECT_SKIP = {"__pycache__", ".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 
+class FunctionImage(StrEnum):
+    """Which container image a function runs: its Dockerfile, relative to the repository root."""
+
+    # Everything but serving, and the Batch training job: the training stack and the project.
+    FULL = "functions/Dockerfile"
+    # The inference functions and the pre-traffic hook: what serving imports (ONNX models only), no project.
+    SERVING = "functions/Dockerfile.serving"
+
+
 def project_sha256(root: Path) -> str:
     """The sha256 over a project folder's files (paths and bytes), caches and VCS metadata left out."""
     digest = hashlib.sha256()
@@ -41,13 +51,15 @@ def project_sha256(root: Path) -> str:
 
 
 class FunctionFactory(Construct):
-    """Creates every Lambda function of a stack from the one container image.
+    """Creates every Lambda function of a stack from one of two container images.
 
     pandas + pyarrow + scikit-learn exceed Lambda's 250 MB unzipped limit for
-    zip packages, so functions ship as a container image built from
-    ``functions/Dockerfile`` at deploy time (CDK hashes it at synth; no Docker
-    is needed to synth). One image serves every function; each function sets
-    its handler through the image command.
+    zip packages, so functions ship as container images built at deploy time
+    (CDK hashes them at synth; no Docker is needed to synth): ``FunctionImage.FULL``
+    (``functions/Dockerfile``, with the project) for every function but serving,
+    ``FunctionImage.SERVING`` (``functions/Dockerfile.serving``) for the inference
+    functions and the pre-traffic hook. Each function sets its handler through the
+    image command.
     """
 
     def __init__(
@@ -69,7 +81,7 @@ class FunctionFactory(Construct):
 
     @property
     def image_build(self) -> dict[str, dict[str, str]]:
-        """Build options of the one image (Lambda and Batch alike): the project context and its hash."""
+        """Build options of the full image (Lambda and Batch alike): the project context and its hash."""
         return {
             "build_contexts": {PROJECT_CONTEXT: str(self._project_root)},
             "build_args": {"PROJECT_SHA256": self._project_sha256},
@@ -77,7 +89,7 @@ class FunctionFactory(Construct):
 
     @property
     def image_environment(self) -> dict[str, str]:
-        """What every container of the image needs to find the project it ships."""
+        """What every container of the full image needs to find the project it ships."""
         return {env_names.PROJECT_DIR: env_names.IMAGE_PROJECT_DIR}
 
     def function(
@@ -90,8 +102,9 @@ class FunctionFactory(Construct):
         description: str,
         async_dead_letters: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
+        image: FunctionImage = FunctionImage.FULL,
     ) -> lambda_.DockerImageFunction:
-        """A function running ``handler`` (``module.function``) with its own role and log group.
+        """A function running ``handler`` (``module.function``) of ``image`` with its own role and log group.
 
         A function invoked asynchronously (S3/SNS/EventBridge -> Lambda) must pass
         ``async_dead_letters``: events that fail all retries land there. Without it
@@ -119,13 +132,14 @@ class FunctionFactory(Construct):
                 resources=[log_group.log_group_arn],
             )
         )
+        full = image is FunctionImage.FULL
         code = lambda_.DockerImageCode.from_image_asset(
             str(REPO_ROOT),
-            file="functions/Dockerfile",
+            file=image.value,
             cmd=[handler],
             exclude=IMAGE_EXCLUDES,
-            build_contexts=self.image_build["build_contexts"],
-            build_args=self.image_build["build_args"],
+            build_contexts=self.image_build["build_contexts"] if full else None,
+            build_args=self.image_build["build_args"] if full else None,
             ignore_mode=IgnoreMode.DOCKER,
         )
         function = lambda_.DockerImageFunction(
@@ -145,7 +159,7 @@ class FunctionFactory(Construct):
             environment={
                 env_names.SERVICE_NAME: construct_id,
                 env_names.METRICS_NAMESPACE: f"Mlops/{self._config.name}",
-                **self.image_environment,
+                **(self.image_environment if full else {}),
                 **environment,
             },
         )

@@ -21,7 +21,7 @@ from functions.shared import settings as env_names
 from functions.training.model_spec import ModelSpec, Task
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
-from infra.constructs.function_factory import FunctionFactory, log_retention
+from infra.constructs.function_factory import FunctionFactory, FunctionImage, log_retention
 from infra.nag import acknowledge
 
 # What a record's value must be, per signature dtype (the handler's rule, see functions/serving/signature.py).
@@ -133,6 +133,8 @@ class ModelEndpoint(Construct):
             },
             description=f"{model.name}: POST predict and feedback, GET model, health, openapi.json",
             reserved_concurrency=config.inference_reserved_concurrency,
+            # What serving imports only (ONNX models): a smaller image, a shorter cold start.
+            image=FunctionImage.SERVING,
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[self.capture_stream.attr_arn])

@@ -26,7 +26,7 @@ from constructs import Construct
 from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
-from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.function_factory import FunctionFactory, FunctionImage
 from infra.nag import acknowledge
 
 # The deployer re-points the alarms at the version being rolled out; until then they watch no traffic.
@@ -62,6 +62,7 @@ class ModelRollout(Construct):
             environment=environment,
             description="CodeDeploy BeforeAllowTraffic: smoke-tests the new inference function version",
             async_dead_letters=self.dead_letters,
+            image=FunctionImage.SERVING,
         )
         self.application = codedeploy.LambdaApplication(self, "Application")
         self.deployment_config = codedeploy.LambdaDeploymentConfig(

@@ -13,6 +13,7 @@ from constructs import Construct
 
 from functions.monitoring.alarm_rules import live_quality_alarm
 from functions.project import Project
+from functions.serving.online_view import describe_online_view
 from functions.shared import settings as env_names
 from infra.code_version import git_commit, requirements_sha256
 from infra.config import StageConfig
@@ -154,7 +155,7 @@ class MlopsStack(Stack):
                     env_names.MAX_RECORDS: str(config.inference_max_records),
                     # Predictions by entity id read the model's first view from the online store.
                     env_names.FEATURE_ONLINE_TABLE: features.online.table_name,
-                    env_names.ONLINE_VIEW: project.view_by_ref(model.feature_store.views[0]).qualified_name,
+                    env_names.ONLINE_VIEW: describe_online_view(project.view_by_ref(model.feature_store.views[0])),
                 },
             )
             registry.grant(endpoint.function, write=False)
