@@ -6,6 +6,7 @@ import json
 import math
 import random
 import re
+import sys
 import time
 import uuid
 import warnings
@@ -24,18 +25,18 @@ from functions.handlers import canary_metrics
 from functions.registry.model_registry import ModelRegistry, ModelVersion
 from functions.registry.model_store import load_serving_model, resolve_serving
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
-from functions.serving.predictor import Predictor
 from functions.serving.online_view import online_view
+from functions.serving.predictor import Predictor
 from functions.serving.signature import ModelSignature, records_to_columns
 from functions.shared.clients import client
-from functions.shared.errors import InvalidRequestError, MlopsError, ModelNotFoundError
+from functions.shared.errors import InvalidRequestError, ModelNotFoundError
 from functions.shared.objects import ObjectStore
 from functions.shared.settings import InferenceSettings
 
-__all__ = ["SETTINGS", "app", "handler"]
 if TYPE_CHECKING:
     from functions.feature_store.definitions import FeatureView
 
+__all__ = ["SETTINGS", "app", "handler"]
 
 SETTINGS = InferenceSettings
 
@@ -53,13 +54,13 @@ def settings() -> InferenceSettings:
     return InferenceSettings.from_env()
 
 
-@dataclass(frozen=True)
 @lru_cache(maxsize=1)
 def serving_view() -> FeatureView:
     """The view predictions by entity id read, as the stack described it (the project is not shipped here)."""
     return online_view(settings().online_view)
 
 
+@dataclass(frozen=True)
 class LoadedModel:
     version: ModelVersion
     signature: ModelSignature
@@ -195,10 +196,10 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
 
 
 def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> None:
-    """Send the request's predictions to capture; a capture failure is logged and counted, not fatal.
+    """Write the request's predictions to the log as capture lines; a capture failure is logged and counted, not fatal.
 
-    Monitoring tolerates a gap in capture; a client should not lose its
-    prediction because the capture stream was throttled.
+    No network call: CloudWatch Logs ships the lines to the capture stream (functions/serving/capture.py).
+    Monitoring tolerates a gap in capture; a client should not lose its prediction over it.
     """
     now = datetime.now(UTC)
     captured = [
@@ -213,12 +214,16 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
         for record, p in zip(records, predictions, strict=True)
     ]
     try:
-        PredictionCapture(client("firehose"), settings().capture_stream).put(captured)
-    except MlopsError:
+        # sys.stdout as it is now: Lambda's (and the local runtime's per-invocation) log stream.
+        written = PredictionCapture(sys.stdout).put(captured)
+    except OSError:
         metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=len(captured))
         logger.exception("prediction capture failed", extra={"records": len(captured)})
         return
-    metrics.add_metric(name="CapturedRecords", unit=MetricUnit.Count, value=len(captured))
+    if written.oversized:
+        metrics.add_metric(name="CaptureFailures", unit=MetricUnit.Count, value=written.oversized)
+        logger.warning("predictions too large for a log event were not captured", extra={"records": written.oversized})
+    metrics.add_metric(name="CapturedRecords", unit=MetricUnit.Count, value=written.records)
 
 
 @app.post(

@@ -1,11 +1,15 @@
 """The prediction-capture and feedback JSON Lines formats, parsed and validated.
 
-Capture line (serving writes one per prediction)::
+Capture record (one per prediction)::
 
     {"prediction_id": str, "timestamp": ISO-8601 UTC, "model_name": str, "model_version": int,
      "features": {name: number or string},
      "prediction": {"label": str, "probabilities": {label: float}}   (classification)
                 or {"value": number}                                  (regression)}
+
+Serving writes a request's records as capture lines, ``{"mlops_capture": "v1", "records": [record,
+...]}`` (``functions/serving/capture_format.py``), which reach the Captures bucket one per line; a line that
+is a bare record (objects written before capture went through the log) is read too.
 
 A bool feature is captured as its category text, ``"true"`` or ``"false"`` (the key the
 drift baseline counts it under). Parsed, a classification has ``predicted_label``, a
@@ -28,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+
+from functions.serving.capture_format import CAPTURE_MARKER, CAPTURE_SHAPE
 
 CAPTURE_COLUMNS = ("prediction_id", "timestamp", "model_name", "model_version", "predicted_label")
 PREDICTED_VALUE = "predicted_value"
@@ -109,23 +115,43 @@ def _feedback_row(record: Any) -> dict[str, Any]:
     }
 
 
-def _parse(text: str, source: str, row: Any, columns: tuple[str, ...]) -> tuple[pd.DataFrame, list[Rejected]]:
+def _records(document: Any) -> list[tuple[str, Any]]:
+    """The capture records of one line, each with where it sits in the line (for a rejection's reason)."""
+    if not isinstance(document, dict) or CAPTURE_MARKER not in document:
+        return [("", document)]
+    if document[CAPTURE_MARKER] != CAPTURE_SHAPE:
+        raise ValueError(f"{CAPTURE_MARKER} must be {CAPTURE_SHAPE!r}, got {document[CAPTURE_MARKER]!r}")
+    records = document.get("records")
+    if not isinstance(records, list):
+        raise ValueError("records must be a list")
+    return [(f"records[{index}]: ", record) for index, record in enumerate(records)]
+
+
+def _parse(
+    text: str, source: str, row: Any, columns: tuple[str, ...], *, records: Any = lambda d: [("", d)]
+) -> tuple[pd.DataFrame, list[Rejected]]:
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(row(json.loads(line)))
+            items = records(json.loads(line))
         except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
             rejected.append(Rejected(source=source, line=number, reason=str(exc), text=line[:500]))
+            continue
+        for where, item in items:
+            try:
+                rows.append(row(item))
+            except (ValueError, TypeError) as exc:
+                rejected.append(Rejected(source=source, line=number, reason=f"{where}{exc}", text=line[:500]))
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))
     return frame, rejected
 
 
 def parse_captures(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]]:
-    """Capture lines -> one row per prediction; feature columns are named ``feature:<name>``."""
-    return _parse(text, source, _capture_row, CAPTURE_COLUMNS)
+    """Capture lines (or bare records) -> one row per prediction; feature columns are named ``feature:<name>``."""
+    return _parse(text, source, _capture_row, CAPTURE_COLUMNS, records=_records)
 
 
 def parse_feedback(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]]:

@@ -1,11 +1,13 @@
 """Prediction capture and ground-truth feedback, the inputs of monitoring (C9).
 
-Captured predictions go through a Kinesis Data Firehose delivery stream,
-which batches them into JSON Lines objects under the Captures bucket's
-``captures/model=<name>/YYYY/MM/DD/HH/`` prefix (Firehose's own time layout),
-so the inference function spends one small ``PutRecordBatch`` per request
-instead of an S3 write. Feedback is rare and written straight to
-``feedback/YYYY/MM/DD/HH/<uuid>.jsonl``.
+Captured predictions leave the inference function as log lines, not as API calls: the handler
+writes each request's records to stdout as capture lines (``functions/serving/capture_format.py``)
+and CloudWatch Logs delivers them. The function's log group has a subscription filter (capture
+lines only) whose destination is the model's Firehose delivery stream; its Decompression and
+CloudWatchLogProcessing (message extraction) processors turn each log event back into its
+message, one line each, batched into JSON Lines objects under ``captures/model=<name>/YYYY/MM/DD/HH/``
+of the Captures bucket. The request path pays a ``json.dumps`` and a write to stdout, no network
+round trip. Feedback is rare and written straight to ``feedback/YYYY/MM/DD/HH/<uuid>.jsonl``.
 """
 
 from __future__ import annotations
@@ -14,68 +16,30 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from functions.serving.capture_format import MAX_LINE_BYTES, CaptureLines, capture_lines, capture_record
 from functions.shared.aws_errors import storage_error
-from functions.shared.errors import StorageError
 
-_MAX_BATCH = 500  # PutRecordBatch limit
+__all__ = ["FeedbackStore", "PredictionCapture", "capture_record"]
 
 
 class PredictionCapture:
-    def __init__(self, firehose_client: Any, stream_name: str) -> None:
-        self._firehose = firehose_client
-        self._stream = stream_name
+    """Writes capture lines to the function's log stream (stdout in Lambda); CloudWatch Logs delivers them."""
 
-    def put(self, records: Sequence[dict[str, Any]]) -> None:
-        """Send records (one JSON line each); failed records are retried once, then an error."""
-        pending = [{"Data": (json.dumps(r, separators=(",", ":")) + "\n").encode()} for r in records]
-        for attempt in range(2):
-            failed: list[dict[str, bytes]] = []
-            for start in range(0, len(pending), _MAX_BATCH):
-                chunk = pending[start : start + _MAX_BATCH]
-                try:
-                    response = self._firehose.put_record_batch(DeliveryStreamName=self._stream, Records=chunk)
-                except ClientError as exc:
-                    raise storage_error(exc, f"capturing {len(chunk)} predictions") from exc
-                if response.get("FailedPutCount"):
-                    failed.extend(
-                        record
-                        for record, result in zip(chunk, response["RequestResponses"], strict=True)
-                        if result.get("ErrorCode")
-                    )
-            if not failed:
-                return
-            pending = failed
-            if attempt == 1:
-                raise StorageError(f"{len(failed)} captured predictions were refused by Firehose twice")
+    def __init__(self, stream: TextIO, *, max_bytes: int = MAX_LINE_BYTES) -> None:
+        self._stream = stream
+        self._max_bytes = max_bytes
 
-
-def capture_record(
-    *,
-    prediction_id: str,
-    model_name: str,
-    model_version: int,
-    features: dict[str, Any],
-    prediction: dict[str, Any],
-    at: datetime,
-) -> dict[str, Any]:
-    """One captured prediction, in the layout monitoring reads (``functions.monitoring.captures``).
-
-    ``features`` are the request's values: numbers and strings as sent, booleans as their
-    category text ``"true"``/``"false"`` (monitoring treats a boolean as a category, under
-    that key). ``prediction`` is ``{"label", "probabilities"}`` or a regression's ``{"value"}``.
-    """
-    return {
-        "prediction_id": prediction_id,
-        "timestamp": at.astimezone(UTC).isoformat(),
-        "model_name": model_name,
-        "model_version": model_version,
-        "features": {name: str(v).lower() if isinstance(v, bool) else v for name, v in features.items()},
-        "prediction": prediction,
-    }
+    def put(self, records: Sequence[dict[str, Any]]) -> CaptureLines:
+        """Write the records in one ``write`` (so the lines stay whole and together); raises ``OSError``."""
+        encoded = capture_lines(records, max_bytes=self._max_bytes)
+        if encoded.lines:
+            self._stream.write("".join(f"{line}\n" for line in encoded.lines))
+            self._stream.flush()
+        return encoded
 
 
 class FeedbackStore:

@@ -23,7 +23,6 @@ DATA_BUCKET = "MLOPS_DATA_BUCKET"
 REGISTRY_TABLE = "MLOPS_REGISTRY_TABLE"
 METADATA_TABLE = "MLOPS_METADATA_TABLE"
 CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
-CAPTURE_STREAM = "MLOPS_CAPTURE_STREAM"
 ONLINE_VIEW = "MLOPS_ONLINE_VIEW"
 CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
@@ -183,7 +182,6 @@ class InferenceSettings:
     model_refresh_seconds: int
     max_records: int
     capture_bucket: str
-    capture_stream: str
     capture_sample_rate: float
     # Optional: where POST /predict with entity ids reads features (a feature view, described by
     # functions/serving/online_view.py: the serving image cannot load the project).
@@ -205,7 +203,6 @@ class InferenceSettings:
             model_refresh_seconds=int(_number(env, MODEL_REFRESH_SECONDS, int)),
             max_records=int(_number(env, MAX_RECORDS, int)),
             capture_bucket=_require(env, CAPTURE_BUCKET),
-            capture_stream=_require(env, CAPTURE_STREAM),
             capture_sample_rate=rate,
             online_table=env.get(FEATURE_ONLINE_TABLE, ""),
             online_view=env.get(ONLINE_VIEW, ""),

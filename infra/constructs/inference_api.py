@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from functions.serving.capture_format import CAPTURE_FILTER_PATTERN
 from functions.serving.signature import FeatureSignature, ModelSignature
 from functions.shared import settings as env_names
 from functions.training.model_spec import ModelSpec, Task
@@ -128,7 +129,6 @@ class ModelEndpoint(Construct):
                 **environment,
                 env_names.MODEL_NAME: model.name,
                 env_names.CAPTURE_BUCKET: captures.bucket_name,
-                env_names.CAPTURE_STREAM: self.capture_stream.ref,
                 env_names.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
             },
             description=f"{model.name}: POST predict and feedback, GET model, health, openapi.json",
@@ -136,9 +136,8 @@ class ModelEndpoint(Construct):
             # What serving imports only (ONNX models): a smaller image, a shorter cold start.
             image=FunctionImage.SERVING,
         )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[self.capture_stream.attr_arn])
-        )
+        # The function only prints its capture lines: CloudWatch Logs, not the function, writes to the stream.
+        self.capture_subscription = _capture_subscription(self, self.function.log_group, self.capture_stream)
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[captures.arn_for_objects("feedback/*")])
         )
@@ -328,6 +327,9 @@ def _capture_stream(
 ) -> firehose.CfnDeliveryStream:
     """Firehose batches a model's captured predictions into JSON Lines objects under captures/model=<name>/.
 
+    Its records come from the inference log group's subscription filter (gzip-compressed
+    CloudWatch Logs batches): Firehose's own processors decompress them, keep only each log
+    event's message (the capture line) and end each with a newline, so S3 receives JSON Lines.
     The L1 resource, so the delivery role gets exactly the S3 actions
     Firehose documents for an S3 destination, on the capture prefixes only.
     """
@@ -366,10 +368,77 @@ def _capture_stream(
             error_output_prefix="capture-errors/!{firehose:error-output-type}/",
             buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(interval_in_seconds=60, size_in_m_bs=5),
             compression_format="UNCOMPRESSED",
+            processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                enabled=True,
+                processors=[
+                    _processor("Decompression", CompressionFormat="GZIP"),
+                    _processor("CloudWatchLogProcessing", DataMessageExtraction="true"),
+                    _processor("AppendDelimiterToRecord"),
+                ],
+            ),
         ),
     )
     stream.node.add_dependency(role)
     return stream
+
+
+def _processor(kind: str, **parameters: str) -> firehose.CfnDeliveryStream.ProcessorProperty:
+    return firehose.CfnDeliveryStream.ProcessorProperty(
+        type=kind,
+        parameters=[
+            firehose.CfnDeliveryStream.ProcessorParameterProperty(parameter_name=name, parameter_value=value)
+            for name, value in parameters.items()
+        ]
+        or None,
+    )
+
+
+def _capture_subscription(
+    scope: Construct, log_group: logs.ILogGroup, stream: firehose.CfnDeliveryStream
+) -> logs.CfnSubscriptionFilter:
+    """The inference log group's capture lines (and nothing else) -> the capture stream.
+
+    CloudWatch Logs assumes the role to put records; the trust is limited to this account and
+    this log group (confused deputy), the policy to this one stream.
+    """
+    stack = Stack.of(scope)
+    group_arn = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=log_group.log_group_name,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    role = iam.Role(
+        scope,
+        "CaptureSubscriptionRole",
+        description="CloudWatch Logs puts the inference function's capture lines to its capture stream",
+        assumed_by=iam.ServicePrincipal(
+            "logs.amazonaws.com",
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {"aws:SourceArn": [group_arn, log_group.log_group_arn]},
+            },
+        ),
+    )
+    policy = iam.Policy(
+        scope,
+        "CaptureSubscriptionPolicy",
+        statements=[
+            iam.PolicyStatement(actions=["firehose:PutRecord", "firehose:PutRecordBatch"], resources=[stream.attr_arn])
+        ],
+        roles=[role],
+    )
+    subscription = logs.CfnSubscriptionFilter(
+        scope,
+        "CaptureSubscription",
+        log_group_name=log_group.log_group_name,
+        filter_pattern=CAPTURE_FILTER_PATTERN,
+        destination_arn=stream.attr_arn,
+        role_arn=role.role_arn,
+    )
+    # CloudWatch Logs test-delivers when the filter is created: the grant must exist first.
+    subscription.node.add_dependency(policy)
+    return subscription
 
 
 def _logical_id(bucket: s3.IBucket) -> str:

@@ -21,7 +21,9 @@ moto in dependency order. Where moto stops short, it fills the gap:
 - Lambda versions and aliases: ``lambda_versions`` routes a weighted alias
   by weight; each version runs with its own environment;
 - CodeDeploy (Lambda): ``codedeploy.LocalCodeDeploy`` runs deployments:
-  pre-traffic hook, canary shift, alarm evaluation, rollback or completion.
+  pre-traffic hook, canary shift, alarm evaluation, rollback or completion;
+- CloudWatch Logs subscription filters: ``logs.LogSubscriptions`` delivers a function's
+  matching log lines to the destination Firehose stream, as its processors would shape them.
 
 Every resource type it does not emulate is listed in ``report`` with what
 that means locally; nothing is skipped silently.
@@ -64,6 +66,7 @@ from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_i
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
 from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
 from mlops.local.lambda_versions import WeightedAliases, create_alias, invoke_in_backend, publish_version
+from mlops.local.logs import LogSubscriptions
 from mlops.local.scheduler import LocalScheduler
 
 ACCOUNT = "123456789012"
@@ -142,6 +145,8 @@ class LocalCloud:
         self._exit: ExitStack | None = None
         self._clients: dict[str, Any] = {}
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
+        self.log_subscriptions = LogSubscriptions(self.client, account=ACCOUNT)
+        self.runtime.log_listeners.append(self.log_subscriptions.deliver)
         # The image ships the project (a named build context) at IMAGE_PROJECT_DIR: here it is the folder itself.
         project = image_build_contexts(self.assembly_dir).get(IMAGE_PROJECT_CONTEXT)
         self.project_dir = Path(project) if project else None
@@ -371,6 +376,7 @@ class LocalCloud:
             "AWS::IAM::Role": self._iam_role,
             "AWS::IAM::Policy": self._iam_policy,
             "AWS::Logs::LogGroup": self._log_group,
+            "AWS::Logs::SubscriptionFilter": self._subscription_filter,
             "AWS::Lambda::Function": self._lambda_function,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::SQS::Queue": self._sqs_queue,
@@ -528,6 +534,15 @@ class LocalCloud:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         return PhysicalResource(name, {"Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"})
 
+    def _subscription_filter(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("FilterName") or self._name(stack, logical_id, 512)
+        self.log_subscriptions.add(name, props, f"{stack}/{logical_id}")
+        self.report.notes.append(
+            f"{stack}/{logical_id}: matching log lines are delivered when the invocation ends; "
+            "AWS delivers within seconds to minutes"
+        )
+        return PhysicalResource(name)
+
     def _lambda_function(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         name = props.get("FunctionName") or self._name(stack, logical_id, 64)
         image = props.get("PackageType") == "Image"
@@ -560,6 +575,7 @@ class LocalCloud:
                 environment=environment,
                 memory_mb=kwargs["MemorySize"],
                 timeout_s=kwargs["Timeout"],
+                log_group=str(props.get("LoggingConfig", {}).get("LogGroup", "")),
             )
         )
         return PhysicalResource(name, {"Arn": arn})

@@ -14,8 +14,9 @@ targets, the local API gateway) reaches the real handler module:
 - each function version gets its own copy of the ``functions`` package
   modules, so module-level caches (settings read at cold start, clients,
   loaded models) are per version, as in separate containers;
-- stdout is captured per invocation: it becomes the function's log, and
-  Embedded Metric Format lines become CloudWatch metrics (``metric_sink``).
+- stdout is captured per invocation: it becomes the function's log,
+  Embedded Metric Format lines become CloudWatch metrics (``metric_sink``), and
+  ``log_listeners`` receive it as the log group's events (subscription filters, ``logs.py``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class LocalFunction:
     timeout_s: int
     log: list[str] = field(default_factory=list)
     invocations: int = 0
+    log_group: str = ""  # the template's LoggingConfig.LogGroup; empty: Lambda's default group
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass
@@ -115,6 +121,8 @@ class InProcessLambdaRuntime:
         # Directories the function image ships (e.g. the project at /var/task/project) -> where they are here.
         self.image_paths: dict[str, str] = {}
         self._stdout: _InvocationStdout | None = None
+        # Called with (log group, log stream, text) after each invocation, as CloudWatch Logs ingests it.
+        self.log_listeners: list[Callable[[str, str, str], None]] = []
 
     def register(self, function: LocalFunction) -> None:
         resolve_handler(function.handler)
@@ -159,7 +167,7 @@ class InProcessLambdaRuntime:
                     invoked_function_arn=function.arn if version == "$LATEST" else f"{function.arn}:{version}",
                     memory_limit_in_mb=function.memory_mb,
                     aws_request_id=request_id,
-                    log_group_name=f"/aws/lambda/{function.name}",
+                    log_group_name=function.log_group_name,
                     log_stream_name=f"local/{request_id}",
                     function_version=version,
                     deadline=time.monotonic() + function.timeout_s,
@@ -183,6 +191,8 @@ class InProcessLambdaRuntime:
             logs = buffer.getvalue()
         function.log.extend(logs.splitlines())
         self._publish_metrics(logs)
+        for listener in self.log_listeners:
+            listener(function.log_group_name, f"local/{request_id}", logs)
         return payload, errored, logs
 
     def _publish_metrics(self, logs: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from functions.monitoring.captures import parse_captures
 from mlops.demo import post_json
 from mlops.local import LocalCloud
 from tests.helpers import run_training, upload_raw
@@ -81,8 +83,6 @@ def get_json(cloud: LocalCloud, path: str) -> tuple[int, Any]:
 
 
 def captured_lines(cloud: LocalCloud) -> list[dict[str, Any]]:
-    import json
-
     s3 = cloud.client("s3")
     bucket = cloud.runtime.functions[cloud.function_name("FunctionsInference")].environment["MLOPS_CAPTURE_BUCKET"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="captures/").get("Contents", [])]
@@ -93,16 +93,25 @@ def captured_lines(cloud: LocalCloud) -> list[dict[str, Any]]:
     ]
 
 
-def test_predictions_are_captured_as_json_lines_for_monitoring(served: LocalCloud) -> None:
+def test_predictions_are_captured_through_the_log_subscription_as_json_lines_for_monitoring(
+    served: LocalCloud,
+) -> None:
+    # When a request is answered (the dev stage captures every one)
     status, body = predict(served, {"records": [GOOD, {**GOOD, "wind": 9.0}]})
     assert status == 200
-    by_id = {line["prediction_id"]: line for line in captured_lines(served)}
+    # Then its capture line went from the function's log, through the subscription filter and the
+    # stream's processors, to the Captures bucket, and the monitor reads the predictions from it
+    (line,) = [line for line in captured_lines(served) if body["predictions"][0]["prediction_id"] in json.dumps(line)]
+    assert line["mlops_capture"] == "v1"
+    by_id = {record["prediction_id"]: record for record in line["records"]}
     first, second = (by_id[p["prediction_id"]] for p in body["predictions"])
     assert first["features"] == GOOD
     assert second["features"] == {**GOOD, "wind": 9.0}
     assert (second["model_name"], second["model_version"]) == ("seattle-weather", 1)
     assert second["prediction"]["label"] == body["predictions"][1]["label"]
     assert second["timestamp"].endswith("+00:00")
+    frame, rejected = parse_captures(json.dumps(line), "s3://captures")
+    assert rejected == [] and frame["prediction_id"].tolist() == [p["prediction_id"] for p in body["predictions"]]
 
 
 def test_feedback_is_stored_for_a_prediction(served: LocalCloud) -> None:

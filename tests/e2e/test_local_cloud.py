@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +13,9 @@ from typing import Any
 import pytest
 
 from mlops.local import LocalCloud
+from mlops.local.assembly import AssemblyError
 from mlops.local.intrinsics import IntrinsicError
-from tests.fixtures.assemblies import event_wiring, write_assembly
+from tests.fixtures.assemblies import event_wiring, log_subscription, write_assembly
 
 
 def executions(cloud: LocalCloud) -> list[dict[str, Any]]:
@@ -135,3 +138,51 @@ def test_scheduled_rule_does_not_receive_other_events(wired: LocalCloud) -> None
     # Then the schedule's target is not invoked (only its own Scheduled Events reach it)
     assert emitter.invocations == before
     assert not [d for d in wired.router.deliveries if d.rule.startswith("Fixture-Hourly")]
+
+
+CAPTURE = json.dumps({"mlops": {"kind": "capture"}, "records": [{"id": 1}, {"id": 2}]})
+PRINTED = [CAPTURE, '{"level": "INFO", "message": "not a capture"}', '{"mlops": {"kind": "other"}}', "plain text"]
+
+
+def delivered(cloud: LocalCloud) -> list[bytes]:
+    s3, bucket = cloud.client("s3"), cloud.physical["Fixture"]["Bucket"].ref
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="delivered/").get("Contents", [])]
+    return [s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys]
+
+
+def test_subscription_filter_delivers_matching_log_lines_as_firehose_processors_shape_them(tmp_path: Path) -> None:
+    # Given a function whose log group is subscribed to a Firehose stream with message extraction
+    with LocalCloud(write_assembly(tmp_path, log_subscription())) as cloud:
+        # When it prints a capture line among other log lines
+        cloud.client("lambda").invoke(
+            FunctionName=cloud.function_name("Printer"), Payload=json.dumps({"lines": PRINTED})
+        )
+        # Then only that line reaches the bucket, as its own newline-ended record
+        assert delivered(cloud) == [CAPTURE.encode() + b"\n"]
+
+
+def test_without_processors_firehose_stores_the_gzip_cloudwatch_logs_batch(tmp_path: Path) -> None:
+    with LocalCloud(write_assembly(tmp_path, log_subscription(processors=[]))) as cloud:
+        name = cloud.function_name("Printer")
+        cloud.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"lines": PRINTED}))
+        (body,) = delivered(cloud)
+    document = json.loads(gzip.decompress(body))
+    assert document["messageType"] == "DATA_MESSAGE"
+    assert document["logGroup"] == cloud.physical["Fixture"]["Logs"].ref
+    assert [event["message"] for event in document["logEvents"]] == [CAPTURE]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pattern": '{ $.mlops.kind = "capt*" }'}, "is not emulated locally"),
+        ({"pattern": "ERROR"}, "is not emulated locally"),
+        ({"processors": [{"Type": "Lambda", "Parameters": []}]}, "processor(s) Lambda"),
+    ],
+)
+def test_unsupported_subscriptions_are_refused_by_name(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    with (
+        pytest.raises(AssemblyError, match=re.escape(message)),
+        LocalCloud(write_assembly(tmp_path, log_subscription(**change))),
+    ):
+        pass

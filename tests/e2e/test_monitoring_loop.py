@@ -18,6 +18,7 @@ from functions.monitoring.baseline import build_baseline
 from functions.monitoring.monitor_store import MonitorRunStore, store_baseline
 from functions.retraining.guard_policy import BUDGET, GuardPolicy
 from functions.retraining.guard_store import RetrainGuardStore
+from functions.serving.capture_format import capture_lines
 from mlops.local import LocalCloud
 from mlops.monitor_report import save_report
 from tests.helpers import registry_of, upload_raw
@@ -105,23 +106,24 @@ def champion_with_baseline(cloud: LocalCloud) -> int:
     return version
 
 
-def write_captures(cloud: LocalCloud, frame: pd.DataFrame, version: int, at: datetime) -> None:
-    """Captures in the agreed serving format, one object per hour partition."""
-    lines = [
-        json.dumps(
-            {
-                "prediction_id": str(uuid.uuid4()),
-                "timestamp": (at + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "model_name": MODEL,
-                "model_version": version,
-                "features": {k: float(v) for k, v in row.items()},
-                "prediction": {"label": label, "probabilities": {label: 0.9}},
-            }
-        )
+def write_captures(cloud: LocalCloud, frame: pd.DataFrame, version: int, at: datetime) -> list[dict[str, Any]]:
+    """Captures as the log subscription delivers them (capture lines), one object per hour partition."""
+    records = [
+        {
+            "prediction_id": str(uuid.uuid4()),
+            "timestamp": (at + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model_name": MODEL,
+            "model_version": version,
+            "features": {k: float(v) for k, v in row.items()},
+            "prediction": {"label": label, "probabilities": {label: 0.9}},
+        }
         for i, ((_, row), label) in enumerate(zip(frame.iterrows(), label_of(frame), strict=True))
     ]
+    lines = capture_lines(records).lines
     key = f"captures/model={MODEL}/{at:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
-    cloud.client("s3").put_object(Bucket=cloud.output("CaptureBucketName"), Key=key, Body="\n".join(lines).encode())
+    body = "".join(f"{line}\n" for line in lines).encode()
+    cloud.client("s3").put_object(Bucket=cloud.output("CaptureBucketName"), Key=key, Body=body)
+    return records
 
 
 def run_monitor(cloud: LocalCloud, at: datetime) -> dict[str, Any]:
@@ -214,11 +216,7 @@ def test_live_quality_drop_fires_the_quality_alarm_which_starts_a_training_run(l
     upload_raw(loop)
     version = champion_with_baseline(loop)
     at = START + timedelta(minutes=1)
-    write_captures(loop, weather(np.random.default_rng(8), 600), version, at)
-    captured = loop.client("s3").list_objects_v2(Bucket=loop.output("CaptureBucketName"), Prefix="captures/")
-    (key,) = [o["Key"] for o in captured["Contents"]]
-    body = loop.client("s3").get_object(Bucket=loop.output("CaptureBucketName"), Key=key)["Body"].read().decode()
-    predictions = [json.loads(line) for line in body.splitlines()]
+    predictions = write_captures(loop, weather(np.random.default_rng(8), 600), version, at)
     feedback = [
         json.dumps(
             {

@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
+from functions.serving.capture_format import CAPTURE_FILTER_PATTERN
 from infra.app_builder import build_app
 from infra.config import STAGES, FunctionSizing, StageConfig, StageConfigError, stage_config
 from infra.nag import add_nag_checks
@@ -266,3 +267,67 @@ def test_iam_auth_and_waf_are_stage_options() -> None:
     assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
     assert not any(m["Properties"].get("ApiKeyRequired") for m in methods.values())
     template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+
+
+def test_captures_travel_by_log_subscription_to_the_capture_stream(template: Template) -> None:
+    # Given the inference function, its log group and its model's capture stream
+    (function,) = [
+        f for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"]["ImageConfig"]["Command"] == ["functions.handlers.inference.handler"]
+    ]  # fmt: skip
+    log_group = function["Properties"]["LoggingConfig"]["LogGroup"]
+    (stream_id,) = template.find_resources("AWS::KinesisFirehose::DeliveryStream")
+    # Then the log group's one subscription filter selects capture lines only and targets the stream
+    (subscription,) = template.find_resources("AWS::Logs::SubscriptionFilter").values()
+    props = subscription["Properties"]
+    assert props["LogGroupName"] == log_group
+    assert props["FilterPattern"] == CAPTURE_FILTER_PATTERN == '{ $.mlops_capture = "v1" }'
+    assert props["DestinationArn"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+    # And the stream unpacks CloudWatch Logs batches back into one capture line per record
+    stream = template.find_resources("AWS::KinesisFirehose::DeliveryStream")[stream_id]["Properties"]
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    assert stream["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"] == {
+        "Enabled": True,
+        "Processors": [
+            {"Type": "Decompression", "Parameters": [{"ParameterName": "CompressionFormat", "ParameterValue": "GZIP"}]},
+            {
+                "Type": "CloudWatchLogProcessing",
+                "Parameters": [{"ParameterName": "DataMessageExtraction", "ParameterValue": "true"}],
+            },
+            {"Type": "AppendDelimiterToRecord"},
+        ],
+    }
+
+
+def test_only_cloudwatch_logs_may_put_captures_and_only_from_the_inference_log_group(template: Template) -> None:
+    (subscription,) = template.find_resources("AWS::Logs::SubscriptionFilter").values()
+    role_id = subscription["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    log_group_id = subscription["Properties"]["LogGroupName"]["Ref"]
+    # The role trusts CloudWatch Logs of this account, delivering from this log group only (confused deputy)
+    (trust,) = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arns = trust["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert {"Fn::GetAtt": [log_group_id, "Arn"]} in source_arns
+    assert all(log_group_id in json.dumps(arn) for arn in source_arns)
+    # It may put records to the capture stream and nothing else
+    (stream_id,) = template.find_resources("AWS::KinesisFirehose::DeliveryStream")
+    granted = [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert granted == [
+        {
+            "Action": ["firehose:PutRecord", "firehose:PutRecordBatch"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [stream_id, "Arn"]},
+        }
+    ]
+    # And no other role may write to any Firehose stream: the inference function only prints its captures
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            continue
+        actions = json.dumps([s["Action"] for s in policy["Properties"]["PolicyDocument"]["Statement"]])
+        assert "firehose:" not in actions, policy["Properties"]["Roles"]

@@ -1,0 +1,171 @@
+"""CloudWatch Logs subscription filters, locally: a function's log lines that match reach their Firehose stream.
+
+In AWS, every log event of a subscribed log group that matches the filter pattern is sent to the
+destination (gzip-compressed batches of ``{"messageType": "DATA_MESSAGE", ..., "logEvents": [...]}``);
+a Firehose stream then applies its processors: ``Decompression`` (GZIP) unpacks the batch,
+``CloudWatchLogProcessing`` with ``DataMessageExtraction`` keeps only each event's message, and
+``AppendDelimiterToRecord`` ends each record with a newline.
+
+Locally, the in-process Lambda runtime hands each invocation's output to :meth:`LogSubscriptions.deliver`;
+each line is one log event (Lambda's Text log format), and the lines that match are put to the
+destination stream through moto's Firehose, shaped as that stream's processors would shape them
+(moto runs no processors itself). Supported, and refused with a clear error at provisioning
+otherwise: Firehose destinations, those three processors, and the filter-pattern syntax the
+stack uses, a JSON property compared with ``=`` to a string or a number (``{ $.key = "value" }``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.local.assembly import AssemblyError
+
+_JSON_EQUALS = re.compile(
+    r'^\{\s*\$(?P<path>(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*=\s*(?P<value>"[^"\\*]*"|-?\d+(?:\.\d+)?)\s*\}$'
+)
+_PROCESSORS = {"Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord"}
+_BATCH = 500  # PutRecordBatch's limit
+
+
+@dataclass(frozen=True)
+class FilterPattern:
+    """``{ $.a.b = "value" }`` or ``{ $.a = 3 }``: a JSON object event whose property at ``path`` equals ``value``."""
+
+    path: tuple[str, ...]
+    value: str | float
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> FilterPattern:
+        found = _JSON_EQUALS.match(text.strip())
+        if found is None:
+            raise AssemblyError(
+                f"{where}: filter pattern {text!r} is not emulated locally; only a JSON property compared "
+                'with = to a string or number without wildcards is, e.g. { $.key = "value" }'
+            )
+        raw = found["value"]
+        value: str | float = raw[1:-1] if raw.startswith('"') else float(raw)
+        return cls(tuple(found["path"].split(".")[1:]), value)
+
+    def matches(self, message: str) -> bool:
+        if not message.startswith("{") or any(f'"{key}"' not in message for key in self.path):
+            return False  # cheap refusals first: most lines are not JSON or lack the property
+        try:
+            node: Any = json.loads(message)
+        except json.JSONDecodeError:
+            return False
+        for key in self.path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        if isinstance(self.value, str):
+            return node == self.value
+        return isinstance(node, int | float) and not isinstance(node, bool) and float(node) == self.value
+
+
+@dataclass(frozen=True)
+class FirehoseDelivery:
+    """How one Firehose stream turns a CloudWatch Logs batch into records (its processors)."""
+
+    stream: str
+    decompress: bool
+    extract_messages: bool
+    delimiter: bool
+
+    @classmethod
+    def of_stream(cls, firehose: Any, stream: str, where: str) -> FirehoseDelivery:
+        description = firehose.describe_delivery_stream(DeliveryStreamName=stream)["DeliveryStreamDescription"]
+        destination = description["Destinations"][0].get("ExtendedS3DestinationDescription", {})
+        processing = destination.get("ProcessingConfiguration") or {}
+        processors = processing.get("Processors", []) if processing.get("Enabled") else []
+        kinds = {
+            p["Type"]: {q["ParameterName"]: q["ParameterValue"] for q in p.get("Parameters", [])} for p in processors
+        }
+        unknown = sorted(set(kinds) - _PROCESSORS)
+        if unknown:
+            raise AssemblyError(f"{where}: Firehose processor(s) {', '.join(unknown)} of {stream} are not emulated")
+        if kinds.get("Decompression", {}).get("CompressionFormat", "GZIP") != "GZIP":
+            raise AssemblyError(f"{where}: {stream} decompresses {kinds['Decompression']['CompressionFormat']}; "
+                                "CloudWatch Logs sends GZIP")  # fmt: skip
+        extract = kinds.get("CloudWatchLogProcessing", {}).get("DataMessageExtraction") == "true"
+        if "CloudWatchLogProcessing" in kinds and ("Decompression" not in kinds or not extract):
+            raise AssemblyError(f"{where}: {stream}: CloudWatchLogProcessing needs Decompression and "
+                                "DataMessageExtraction=true (as Firehose requires)")  # fmt: skip
+        return cls(stream, "Decompression" in kinds, extract, "AppendDelimiterToRecord" in kinds)
+
+    def records(self, document: dict[str, Any]) -> list[bytes]:
+        """The records Firehose stores for one CloudWatch Logs batch."""
+        end = b"\n" if self.delimiter else b""
+        if self.extract_messages:
+            return [event["message"].encode() + end for event in document["logEvents"]]
+        payload = json.dumps(document, separators=(",", ":")).encode()
+        return [(payload if self.decompress else gzip.compress(payload)) + end]
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    name: str
+    log_group: str
+    pattern: FilterPattern
+    delivery: FirehoseDelivery
+
+
+class LogSubscriptions:
+    """The template's ``AWS::Logs::SubscriptionFilter`` resources, applied to local functions' output."""
+
+    def __init__(self, clients: Callable[[str], Any], *, account: str) -> None:
+        self._clients = clients
+        self._account = account
+        self.filters: list[SubscriptionFilter] = []
+        self.delivered = 0  # log events delivered, for tests and the curious
+
+    def add(self, name: str, props: dict[str, Any], where: str) -> SubscriptionFilter:
+        """Register a filter from its (resolved) template properties; refuses what is not emulated."""
+        destination = str(props["DestinationArn"])
+        if ":firehose:" not in destination or ":deliverystream/" not in destination:
+            raise AssemblyError(f"{where}: subscription destination {destination} is not emulated; only Firehose is")
+        stream = destination.rsplit("/", 1)[1]
+        subscription = SubscriptionFilter(
+            name=name,
+            log_group=str(props["LogGroupName"]),
+            pattern=FilterPattern.parse(str(props.get("FilterPattern", "")), where),
+            delivery=FirehoseDelivery.of_stream(self._clients("firehose"), stream, where),
+        )
+        self.filters.append(subscription)
+        return subscription
+
+    def deliver(self, log_group: str, log_stream: str, text: str) -> None:
+        """One invocation's output (one log event per line) -> the matching filters' streams."""
+        for subscription in self.filters:
+            if subscription.log_group != log_group:
+                continue
+            now = int(time.time() * 1000)
+            events = [
+                {"id": uuid.uuid4().hex, "timestamp": now, "message": line}
+                for line in text.splitlines()
+                if subscription.pattern.matches(line)
+            ]
+            if not events:
+                continue
+            document = {
+                "messageType": "DATA_MESSAGE",
+                "owner": self._account,
+                "logGroup": log_group,
+                "logStream": log_stream,
+                "subscriptionFilters": [subscription.name],
+                "logEvents": events,
+            }
+            records = subscription.delivery.records(document)
+            firehose = self._clients("firehose")
+            for start in range(0, len(records), _BATCH):
+                firehose.put_record_batch(
+                    DeliveryStreamName=subscription.delivery.stream,
+                    Records=[{"Data": data} for data in records[start : start + _BATCH]],
+                )
+            self.delivered += len(events)
