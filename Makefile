@@ -25,7 +25,7 @@ test: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/mlops synth --stage $(STAGE) --project $(PROJECT) --out cdk.out
 
-# Benchmarks run in .venv-bench (the product + matplotlib); Feast, MLflow and Evidently each get their own
+# Benchmarks run in .venv-bench (the product + matplotlib, DuckDB, Polars); Feast, MLflow and Evidently each get their own
 # environment, since their pins clash with the product's (see benchmarks/requirements-peers.txt). A peer that
 # fails to install is reported by its benchmark ("did not run"), never replaced by a number.
 BENCH := .venv-bench
@@ -39,7 +39,7 @@ $(BENCH_STAMP): requirements.txt functions/requirements.txt pyproject.toml bench
 	$(BENCH)/bin/python -m pip install --quiet -r requirements.txt
 	$(BENCH)/bin/python -m pip install --quiet --no-deps -e .
 	$(BENCH)/bin/python -m pip install --quiet -r requirements.txt -r benchmarks/requirements-peers.txt \
-		|| echo "warning: matplotlib did not install; charts will be missing"
+		|| echo "warning: matplotlib/duckdb/polars did not install; charts or the DuckDB/Polars comparisons will be missing"
 	@for peer in feast mlflow evidently; do \
 		test -x $(BENCH)-$$peer/bin/python || $(PYTHON) -m venv $(BENCH)-$$peer; \
 		$(BENCH)-$$peer/bin/python -m pip install --quiet -r benchmarks/requirements-peers-$$peer.txt \

@@ -1,16 +1,17 @@
-"""Feature store benchmarks: ingestion, point-in-time join (time + peak memory), online reads, materialization.
+"""Feature store internals at several sizes: ingestion, point-in-time join (time + peak memory), online reads,
+materialization; each next to a floor measured in the same run where one exists.
 
-Sizes come from environment variables (defaults are the issue's targets):
+Sizes come from environment variables (comma lists, one value per size):
 
-    BENCH_FS_ENTITY_ROWS=1000000  BENCH_FS_FEATURE_ROWS=10000000  BENCH_FS_KEYS=100000
-    BENCH_FS_REPEATS=3            BENCH_FS_VALIDATE_ROWS=1000000  BENCH_FS_MATERIALIZE_ROWS=10000
+    BENCH_FS_ENTITY_ROWS=100000,300000  BENCH_FS_FEATURE_ROWS=1000000,3000000 (keys: feature rows / 100)
+    BENCH_FS_PIT_REPEATS=3,1             BENCH_FS_REPEATS=3 (everything else)
+    BENCH_FS_VALIDATE_ROWS=100000,1000000  BENCH_FS_INGEST_DAYS=365,1461  BENCH_FS_ONLINE_ENTITIES=10,100,300
+    BENCH_FS_MATERIALIZE_ROWS=10000,100000
 
-Each figure is the median over repeats, next to a baseline measured in the same
-run: the PIT join against a bare ``pandas.merge_asof`` (no TTL, no tie rule,
-no strict mode, no output reordering), online reads against a raw
-``BatchGetItem`` of the same keys. The PIT join runs in a fresh subprocess per
-repeat so its peak RSS (``ru_maxrss``) is its own. Feast is not installed here;
-the comparison with Feast's offline retrieval is a later benchmark.
+The floors: the PIT join against a bare ``pandas.merge_asof`` (no TTL, no tie rule, no strict mode, no output
+reordering), online reads against raw ``BatchGetItem`` calls for the same keys. The PIT join runs in a fresh
+subprocess per repeat so its peak RSS (``ru_maxrss``) is its own. The comparison with peers (Feast, DuckDB,
+Polars) on the same semantics is ``bench_vs_feast``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,40 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from benchmarks.common import summary
+from benchmarks.results import growth, row_of_stats, write_comparison
+
+COMMAND = "make bench (python -m benchmarks.bench_feature_store)"
+
 
 def _env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def _median(run: Callable[[], float], repeats: int) -> float:
-    return statistics.median(run() for _ in range(repeats))
+def _sizes(name: str, default: str) -> list[int]:
+    return [int(float(n)) for n in os.environ.get(name, default).split(",") if n.strip()]
+
+
+def _samples(action: Callable[..., object], repeats: int, *args: Any) -> list[float]:
+    """Seconds of ``repeats`` calls of ``action(*args, i)``, ``i`` the call's number."""
+    seconds = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        action(*args, i)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _point(
+    size: int, ours: list[float], peers: dict[str, list[float]] | None = None, check: str = ""
+) -> dict[str, Any]:
+    return {
+        "size": f"{size:,}",
+        "x": size,
+        "ours": summary(ours),
+        "peers": {name: summary(s) for name, s in (peers or {}).items()},
+        "check": check,
+    }
 
 
 # -- point-in-time join, in a subprocess ------------------------------------------------------
@@ -93,34 +121,53 @@ def _pit(mode: str, where: str) -> dict[str, float]:
     return result
 
 
-def bench_point_in_time(repeats: int) -> None:
+def bench_point_in_time() -> list[dict[str, Any]]:
     import tempfile
 
-    n_entities = _env("BENCH_FS_ENTITY_ROWS", 1_000_000)
-    n_features = _env("BENCH_FS_FEATURE_ROWS", 10_000_000)
-    n_keys = _env("BENCH_FS_KEYS", 100_000)
-    print(f"point-in-time join: {n_entities:,} entity rows x {n_features:,} feature rows, {n_keys:,} keys, TTL 30 days")
-    with tempfile.TemporaryDirectory(prefix="bench-pit-") as where:
-        args = [str(n_entities), str(n_features), str(n_keys), where]
-        subprocess.run([sys.executable, "-c", _PIT_GENERATE, *args], check=True)
-        runs: dict[str, list[dict[str, float]]] = {"baseline": [], "pit": [], "strict": []}
-        for _ in range(repeats):
-            for mode, results in runs.items():
-                results.append(_pit(mode, where))
-    base = statistics.median(r["seconds"] for r in runs["baseline"])
-    labels = {"baseline": "bare merge_asof (baseline)", "pit": "point_in_time_join", "strict": "  ... strict=True"}
-    for mode, results in runs.items():
-        seconds = statistics.median(r["seconds"] for r in results)
-        peak = statistics.median(r["peak_mb"] for r in results)
-        loaded = statistics.median(r["loaded_mb"] for r in results)
+    entity_sizes = _sizes("BENCH_FS_ENTITY_ROWS", "100000,300000")
+    feature_sizes = _sizes("BENCH_FS_FEATURE_ROWS", "1000000,3000000")
+    repeats = _sizes("BENCH_FS_PIT_REPEATS", "3,1")
+    repeats = repeats * len(entity_sizes) if len(repeats) == 1 else repeats
+    labels = {"baseline": "bare merge_asof (floor)", "pit": "point_in_time_join", "strict": "  ... strict=True"}
+    points: dict[str, list[dict[str, Any]]] = {"pit": [], "strict": []}
+    for n_entities, n_features, times in zip(entity_sizes, feature_sizes, repeats, strict=True):
+        n_keys = max(n_features // 100, 1)
         print(
-            f"  {labels[mode]:<28} {seconds:7.2f} s  ({seconds / base:4.2f}x baseline)  "
-            f"peak RSS {peak:7.0f} MB (after loading the inputs: {loaded:.0f} MB)"
+            f"point-in-time join: {n_entities:,} entity rows x {n_features:,} feature rows, {n_keys:,} keys, TTL 30 days"
         )
+        with tempfile.TemporaryDirectory(prefix="bench-pit-") as where:
+            args = [str(n_entities), str(n_features), str(n_keys), where]
+            subprocess.run([sys.executable, "-c", _PIT_GENERATE, *args], check=True)
+            runs: dict[str, list[dict[str, float]]] = {"baseline": [], "pit": [], "strict": []}
+            for _ in range(times):
+                for mode, results in runs.items():
+                    results.append(_pit(mode, where))
+        base = statistics.median(r["seconds"] for r in runs["baseline"])
+        for mode, results in runs.items():
+            seconds = statistics.median(r["seconds"] for r in results)
+            peak = statistics.median(r["peak_mb"] for r in results)
+            loaded = statistics.median(r["loaded_mb"] for r in results)
+            print(
+                f"  {labels[mode]:<28} {seconds:7.2f} s  ({seconds / base:4.2f}x baseline)  "
+                f"peak RSS {peak:7.0f} MB (after loading the inputs: {loaded:.0f} MB)"
+            )
+            if mode != "baseline":
+                points[mode].append(
+                    {
+                        **_point(n_features, [r["seconds"] for r in results],
+                                 {labels["baseline"]: [r["seconds"] for r in runs["baseline"]]},
+                                 f"{peak:,.0f} MB ({loaded:,.0f} MB after loading)"),
+                        "size": f"{n_entities:,} x {n_features:,}",
+                    }
+                )  # fmt: skip
+    return [
+        growth(labels["pit"], "entity x feature rows", points["pit"], check_name="peak RSS"),
+        growth("point_in_time_join, strict=True", "entity x feature rows", points["strict"], check_name="peak RSS"),
+    ]
 
 
 # -- validation, ingestion, online reads, materialization on moto --------------------------------
-def bench_ingestion(repeats: int) -> None:
+def bench_ingestion(repeats: int) -> list[dict[str, Any]]:
     import io
 
     import pandas as pd
@@ -133,57 +180,66 @@ def bench_ingestion(repeats: int) -> None:
     from mlops.demo import shipped_dataset_csv
 
     raw = pd.read_csv(io.BytesIO(shipped_dataset_csv()), dtype=str, keep_default_na=False)
-    n = _env("BENCH_FS_VALIDATE_ROWS", 1_000_000)
-    big = pd.concat([raw] * (n // len(raw) + 1), ignore_index=True).head(n)
+    schema = catalog.raw_source("seattle_weather").schema
+    validation = []
+    for n in _sizes("BENCH_FS_VALIDATE_ROWS", "100000,1000000"):
+        big = pd.concat([raw] * (n // len(raw) + 1), ignore_index=True).head(n)
+        seconds = _samples(lambda frame, _: validate_rows(frame, schema), repeats, big)
+        rate = n / statistics.median(seconds)
+        print(f"validation (core, no I/O): {n:,} rows in {statistics.median(seconds):.2f} s = {rate:,.0f} rows/s")
+        validation.append(_point(n, seconds, check=f"{rate:,.0f} rows/s"))
 
-    def validate() -> float:
-        start = time.perf_counter()
-        validate_rows(big, catalog.raw_source("seattle_weather").schema)
-        return time.perf_counter() - start
+    ingestion = []
+    for days in _sizes("BENCH_FS_INGEST_DAYS", "365,1461"):
+        rows_in = raw.head(days)
+        with _moto() as (s3, ddb):
+            from functions.feature_store.materialization import materialize
+            from functions.feature_store.offline_store import OfflineStore
+            from functions.feature_store.online_store import OnlineStore
 
-    seconds = _median(validate, repeats)
-    print(f"validation (core, no I/O): {n:,} rows in {seconds:.2f} s = {n / seconds:,.0f} rows/s")
+            def ingest(frame: pd.DataFrame, offline: OfflineStore, online: OnlineStore, run: int) -> None:
+                valid = validate_rows(frame, schema, unique_keys=("date",)).valid
+                for view in catalog.feature_views:
+                    rows = apply_transformation(view, valid)
+                    offline.write(
+                        view,
+                        rows,
+                        source_uri="bench",
+                        source_sha256=f"s{run}",
+                        created=datetime.now(UTC),
+                        write_id=f"w{run}",
+                    )
+                    materialize(view, offline, online)
 
-    with _moto() as (s3, ddb):
-        from functions.feature_store.materialization import materialize
-        from functions.feature_store.offline_store import OfflineStore
-        from functions.feature_store.online_store import OnlineStore
-
-        offline, online = OfflineStore(s3, "offline"), OnlineStore(ddb, "online")
-        counter = iter(range(10**6))
-
-        def ingest() -> float:
-            run = next(counter)
-            start = time.perf_counter()
-            valid = validate_rows(raw, catalog.raw_source("seattle_weather").schema, unique_keys=("date",)).valid
-            for view in catalog.feature_views:
-                rows = apply_transformation(view, valid)
-                offline.write(
-                    view,
-                    rows,
-                    source_uri="bench",
-                    source_sha256=f"s{run}",
-                    created=datetime.now(UTC),
-                    write_id=f"w{run}",
-                )
-                materialize(view, offline, online)
-            return time.perf_counter() - start
-
-        seconds = _median(ingest, repeats)
+            stores = OfflineStore(s3, "offline"), OnlineStore(ddb, "online")
+            seconds = _samples(ingest, repeats, rows_in, *stores)
+        rate = len(rows_in) / statistics.median(seconds)
         print(
             f"ingestion end to end on moto (validate, 2 views: transform, offline write, materialize): "
-            f"{len(raw):,} rows in {seconds:.2f} s = {len(raw) / seconds:,.0f} rows/s "
-            f"({len(raw) * 2} daily Parquet files; moto per-request cost dominates)"
+            f"{len(rows_in):,} rows in {statistics.median(seconds):.2f} s = {rate:,.0f} rows/s "
+            f"({len(rows_in) * 2} daily Parquet files; moto per-request cost dominates)"
         )
+        ingestion.append(_point(len(rows_in), seconds, check=f"{rate:,.0f} rows/s"))
+    return [
+        growth("validation (core, no I/O)", "rows", validation, check_name="rate"),
+        growth("ingestion end to end on moto (2 views, one Parquet file per day)", "daily rows", ingestion,
+               check_name="rate"),
+    ]  # fmt: skip
 
 
-def bench_online_reads(repeats: int) -> None:
+def _batch_get(ddb: Any, keys: list[dict[str, Any]], _: int) -> None:
+    for i in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys a call
+        ddb.batch_get_item(RequestItems={"online": {"Keys": keys[i : i + 100]}})
+
+
+def bench_online_reads(repeats: int) -> list[dict[str, Any]]:
     import pandas as pd
 
     from benchmarks.common import demo_project
 
     catalog = demo_project()
-
+    counts = _sizes("BENCH_FS_ONLINE_ENTITIES", "10,100,300")
+    points = []
     with _moto() as (_, ddb):
         from functions.feature_store.online_store import OnlineStore
 
@@ -191,7 +247,7 @@ def bench_online_reads(repeats: int) -> None:
         online = OnlineStore(ddb, "online", clock=lambda: datetime(2024, 1, 1, 12, tzinfo=UTC))
         rows = pd.DataFrame(
             {
-                "station_id": [f"s{i}" for i in range(100)],
+                "station_id": [f"s{i}" for i in range(max(counts))],
                 "event_timestamp": pd.Timestamp("2024-01-01", tz="UTC"),
                 "created_timestamp": pd.Timestamp("2024-01-01", tz="UTC"),
                 "precipitation": 1.0,
@@ -203,29 +259,22 @@ def bench_online_reads(repeats: int) -> None:
             }
         )
         online.write(view, rows)
-        entities = [{"station_id": f"s{i}"} for i in range(100)]
-        keys = [{"pk": {"S": f"station_id=s{i}"}, "sk": {"S": "daily_weather#v1"}} for i in range(100)]
-
-        def ours() -> float:
-            start = time.perf_counter()
-            online.read(view, entities)
-            return time.perf_counter() - start
-
-        def raw() -> float:
-            start = time.perf_counter()
-            ddb.batch_get_item(RequestItems={"online": {"Keys": keys}})
-            return time.perf_counter() - start
-
-        base = _median(raw, max(repeats, 5))
-        seconds = _median(ours, max(repeats, 5))
-        print(
-            f"online read of 100 entities on moto: {seconds * 1000:.1f} ms "
-            f"({seconds * 10:.2f} ms/entity); raw BatchGetItem {base * 1000:.1f} ms; "
-            f"code-path overhead {(seconds - base) * 10:.3f} ms/entity ({seconds / base:.2f}x)"
-        )
+        for count in counts:
+            entities = [{"station_id": f"s{i}"} for i in range(count)]
+            keys = [{"pk": {"S": f"station_id=s{i}"}, "sk": {"S": "daily_weather#v1"}} for i in range(count)]
+            base = _samples(_batch_get, max(repeats, 5), ddb, keys)
+            seconds = _samples(lambda chosen, _: online.read(view, chosen), max(repeats, 5), entities)
+            b, o = statistics.median(base), statistics.median(seconds)
+            print(
+                f"online read of {count} entities on moto: {o * 1000:.1f} ms ({o / count * 1000:.2f} ms/entity); "
+                f"raw BatchGetItem {b * 1000:.1f} ms; code-path overhead {(o - b) / count * 1000:.3f} ms/entity "
+                f"({o / b:.2f}x)"
+            )
+            points.append(_point(count, seconds, {"raw BatchGetItem (floor)": base}))
+    return [growth("online read (6 features, TTL check, typed values)", "entities per read", points)]
 
 
-def bench_materialization_memory() -> None:
+def bench_materialization_memory() -> list[dict[str, Any]]:
     import numpy as np
     import pandas as pd
 
@@ -233,11 +282,11 @@ def bench_materialization_memory() -> None:
 
     catalog = demo_project()
 
-    n = _env("BENCH_FS_MATERIALIZE_ROWS", 10_000)
     view = catalog.feature_view("daily_weather", 1)
     chunk = 2_000
     print(f"materialization peak Python memory (tracemalloc; S3 on moto, DynamoDB a dict), chunk_rows={chunk}:")
-    for size in (n, n * 10):
+    points = []
+    for size in _sizes("BENCH_FS_MATERIALIZE_ROWS", "10000,100000"):
         with _moto() as (s3, _):
             from functions.feature_store.materialization import materialize
             from functions.feature_store.offline_store import OfflineStore
@@ -272,6 +321,15 @@ def bench_materialization_memory() -> None:
                 f"  {size:>9,} rows: peak {peak / 2**20:6.1f} MB, {seconds:.1f} s "
                 f"({result.written} online writes, {result.rows_read:,} rows read)"
             )
+            points.append(_point(size, [seconds], check=f"{peak / 2**20:.1f} MB"))
+    return [
+        growth(
+            f"materialization (chunk_rows={chunk}; one traced run, so its time includes tracemalloc)",
+            "offline rows",
+            points,
+            check_name="peak Python memory",
+        )
+    ]
 
 
 class _LatestItems:
@@ -321,10 +379,42 @@ class _moto:
 def main() -> int:
     repeats = _env("BENCH_FS_REPEATS", 3)
     print(f"cpus: {os.cpu_count()}, repeats: {repeats} (medians)")
-    bench_online_reads(repeats)
-    bench_ingestion(repeats)
-    bench_materialization_memory()
-    bench_point_in_time(repeats)
+    tables = [
+        *bench_online_reads(repeats),
+        *bench_ingestion(repeats),
+        *bench_materialization_memory(),
+        *bench_point_in_time(),
+    ]
+    write_comparison(
+        "feature_store",
+        title="Feature store internals",
+        command=COMMAND,
+        peer="no peer: floors measured in the same run (bare merge_asof, raw BatchGetItem) where one exists",
+        sizes={
+            "entity_rows": os.environ.get("BENCH_FS_ENTITY_ROWS", "100000,300000"),
+            "feature_rows": os.environ.get("BENCH_FS_FEATURE_ROWS", "1000000,3000000"),
+            "pit_repeats": os.environ.get("BENCH_FS_PIT_REPEATS", "3,1"),
+            "repeats": repeats,
+        },
+        rows=[
+            row_of_stats(
+                f"{table['measure']}, {table['points'][-1]['size']}",
+                table["points"][-1]["ours"],
+                None,
+                peer_missing="no peer" + (": the floor is in the growth table" if table["points"][-1]["peers"] else ""),
+            )
+            for table in tables
+        ],
+        notes=[
+            "In the benchmark's process on moto, except the point-in-time join (a fresh subprocess per repeat, "
+            "so its peak RSS is its own). Floors: bare pandas.merge_asof (no TTL, no tie rule, no strict mode, "
+            "no output reordering) and raw BatchGetItem calls for the same keys; ratio = floor / ours, so below "
+            "1 is what the feature store adds.",
+            "Point-in-time data: one view of 2 float features, 100 feature rows per key, event times over one "
+            "year, TTL 30 days; the peers on the same semantics are in 'Point-in-time training set'.",
+        ],
+        growth=tables,
+    )
     return 0
 
 

@@ -1,7 +1,8 @@
 """Feast's side of ``bench_vs_feast``; runs in ``.venv-bench-feast`` (no product imports).
 
     python peer_feast.py pit <dir> <repeats> <ttl_days>     -> times get_historical_features, writes <dir>/feast.parquet
-    python peer_feast.py online <entities> <features> <repeats>  -> times get_online_features on moto DynamoDB
+    python peer_feast.py online <entities,...> <features> <repeats,...>  -> times get_online_features on moto
+        DynamoDB, reading the first N of max(entities) written entities for each N
 
 Prints one JSON line: {"version": ..., "seconds": [...], ...}.
 """
@@ -69,9 +70,10 @@ def pit(where: Path, repeats: int, ttl_days: int) -> dict[str, object]:
     return {"version": feast.__version__, "seconds": seconds, "rows": len(out)}
 
 
-def online(n_entities: int, n_features: int, repeats: int) -> dict[str, object]:
+def online(counts: list[int], n_features: int, repeats: list[int]) -> dict[str, object]:
     from moto import mock_aws
 
+    n_entities = max(counts)
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     names = [f"f{i}" for i in range(n_features)]
     now = pd.Timestamp.now(tz="UTC").floor("s")
@@ -99,14 +101,16 @@ def online(n_entities: int, n_features: int, repeats: int) -> dict[str, object]:
         store.apply([entity, view])
         store.write_to_online_store("wide", rows)
         refs = [f"wide:{n}" for n in names]
-        entity_rows = [{"entity_id": f"e{i}"} for i in range(n_entities)]
-        first = store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
-        assert first["f0"] == [float(i) for i in range(n_entities)], "Feast read back other values"
-        seconds = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
-            seconds.append(time.perf_counter() - started)
+        seconds: dict[int, list[float]] = {}
+        for count, times in zip(counts, repeats, strict=True):
+            entity_rows = [{"entity_id": f"e{i}"} for i in range(count)]
+            first = store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
+            assert first["f0"] == [float(i) for i in range(count)], "Feast read back other values"
+            seconds[count] = []
+            for _ in range(times):
+                started = time.perf_counter()
+                store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
+                seconds[count].append(time.perf_counter() - started)
     return {"version": feast.__version__, "seconds": seconds}
 
 
@@ -115,5 +119,7 @@ if __name__ == "__main__":
     if mode == "pit":
         result = pit(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:
-        result = online(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        result = online(
+            [int(n) for n in sys.argv[2].split(",")], int(sys.argv[3]), [int(n) for n in sys.argv[4].split(",")]
+        )
     print(json.dumps(result))

@@ -9,6 +9,7 @@ A row whose peer could not run has ``peer: null`` and says why; no number is mad
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,7 @@ def write_comparison(
     notes: list[str] | None = None,
     details: dict[str, Any] | None = None,
     blocks: list[tuple[str, str]] | None = None,
+    growth: list[dict[str, Any]] | None = None,
     out: Path = OUT,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,7 @@ def write_comparison(
         "notes": notes or [],
         "details": details or {},
         "blocks": [{"title": t, "text": x} for t, x in blocks or []],
+        "growth": growth or [],
     }
     path.write_text(json.dumps(body, indent=2, default=str))
     return path
@@ -147,6 +150,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         for r in c["rows"]:
             peer = _ms(r["peer"]) if r["peer"] else f"— ({r['peer_missing']})"
             lines.append(f"| {r['label']} | {_ms(r['ours'])} | {peer} | {_ratio(r['ratio'])} |")
+        for table in c.get("growth", []):
+            lines += ["", *_growth_lines(table)]
         if c["notes"]:
             lines += ["", *[f"- {n}" for n in c["notes"]]]
         for block in c.get("blocks", []):
@@ -156,8 +161,106 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def growth(measure: str, size_name: str, points: list[dict[str, Any]], *, check_name: str = "") -> dict[str, Any]:
+    """One measure at several sizes, for the cost curve. Each point: ``size`` (its label), ``x`` (a number to
+    plot it at), ``ours`` and ``peers`` ({peer or baseline name: :func:`benchmarks.common.summary` or
+    ``None``}) and, when ``check_name`` is given, ``check`` (e.g. whether the rows were identical)."""
+    for point in points:
+        point["ratios"] = {
+            name: stats["p50_ms"] / point["ours"]["p50_ms"] if stats and point["ours"] else None
+            for name, stats in point["peers"].items()
+        }
+    return {"measure": measure, "size_name": size_name, "check_name": check_name, "points": points}
+
+
+def _median(stats: dict[str, float] | None) -> str:
+    if stats is None:
+        return "—"
+    p50 = stats["p50_ms"]
+    return f"{p50 / 1000:.2f} s" if p50 >= 1000 else f"{p50:.2f} ms"
+
+
+def _growth_lines(table: dict[str, Any]) -> list[str]:
+    """A size -> ours, peer(s), ratio table; the last column says how ours grew from the previous size."""
+    peers = list(dict.fromkeys(name for p in table["points"] for name in p["peers"]))
+    header = [table["size_name"], "ours", *[f"{name} | ratio" for name in peers]]
+    if table.get("check_name"):
+        header.append(table["check_name"])
+    header.append("ours vs previous size")
+    what = "medians; ratio = peer / ours" if peers else "medians"
+    lines = [f"Growth, {table['measure']} ({what}):", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * (len(header) + len(peers)))
+    previous: dict[str, Any] | None = None
+    for point in table["points"]:
+        cells = [str(point["size"]), _median(point["ours"])]
+        for name in peers:
+            cells += [_median(point["peers"].get(name)), _ratio(point["ratios"].get(name))]
+        if table.get("check_name"):
+            cells.append(str(point.get("check", "")))
+        if previous and previous["ours"] and point["ours"]:
+            cells.append(
+                f"{point['ours']['p50_ms'] / previous['ours']['p50_ms']:.1f}x time for {point['x'] / previous['x']:.1f}x size"
+            )
+        else:
+            cells.append("—")
+        lines.append("| " + " | ".join(cells) + " |")
+        previous = point
+    return lines
+
+
+def growth_chart(comparison: dict[str, Any], directory: Path) -> str:
+    """A PNG of each growth table: median time against size, log-log, one line per side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = comparison["growth"]
+    columns = min(len(tables), 2)
+    lines_of = (len(tables) + columns - 1) // columns
+    fig, axes = plt.subplots(lines_of, columns, figsize=(5.5 * columns, 4 * lines_of), squeeze=False)
+    for ax, table in zip(axes.flat, tables, strict=False):
+        points = table["points"]
+        sides = ["ours", *dict.fromkeys(name for p in points for name in p["peers"])]
+        for side in sides:
+            found = [
+                (p["x"], stats["p50_ms"] / 1000)
+                for p in points
+                if (stats := p["ours"] if side == "ours" else p["peers"].get(side))
+            ]
+            if not found:
+                continue
+            ax.plot(*zip(*found, strict=True), marker="o", label=side, linewidth=2.5 if side == "ours" else 1.5)
+            for x, y in found:
+                shown = f"{y:.3g} s" if y >= 1 else f"{y * 1000:.3g} ms"
+                ax.annotate(shown, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6)
+            if side == "ours" and len(found) > 1:
+                # Where ours would be if it grew linearly from its smallest size: above the line is worse.
+                x0, y0 = found[0]
+                ax.plot([x0, found[-1][0]], [y0, y0 * found[-1][0] / x0], ":", color="gray", label="ours, linear")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks([p["x"] for p in points], [str(p["size"]) for p in points], fontsize=7, rotation=15)
+        ax.minorticks_off()
+        ax.set_xlabel(table["size_name"], fontsize=8)
+        ax.set_ylabel("median, s (log scale)", fontsize=8)
+        ax.set_title(textwrap.fill(table["measure"], 60), fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(tables) :]:
+        ax.set_visible(False)
+    fig.suptitle(comparison["title"])
+    fig.tight_layout()
+    name = f"results-{comparison['name']}.png"
+    fig.savefig(directory / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def chart(comparison: dict[str, Any], directory: Path) -> str | None:
-    """A PNG of ours vs peer medians (IQR as error bars); returns its path relative to ``directory``."""
+    """A PNG of ours vs peer medians (IQR as error bars); returns its path relative to ``directory``.
+    A comparison measured at several sizes is drawn as its growth instead (:func:`growth_chart`)."""
+    if comparison.get("growth"):
+        return growth_chart(comparison, directory)
     rows = [r for r in comparison["rows"] if r["ours"]]
     if not rows:
         return None

@@ -29,6 +29,8 @@ PRODUCT_LIBRARIES = (
     "moto",
     "boto3",
     "matplotlib",
+    "duckdb",
+    "polars",
 )
 PEER_LIBRARIES = {
     "feast": ("feast", "pandas", "pyarrow", "dask", "moto", "boto3"),
