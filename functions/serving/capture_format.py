@@ -44,6 +44,11 @@ def capture_lines(records: Sequence[dict[str, Any]], *, max_bytes: int = MAX_LIN
     Records keep their order. JSON is ASCII-escaped, so a line's length in characters is its
     size in bytes. A record too large for a line of its own is left out and counted.
     """
+    # Most requests fit one line: one json.dumps of the whole line (measured: about half the time
+    # of encoding 100 records one by one); only a request past the limit is packed record by record.
+    whole = json.dumps({CAPTURE_MARKER: CAPTURE_SHAPE, "records": list(records)}, separators=(",", ":"))
+    if len(whole) <= max_bytes:
+        return CaptureLines((whole,) if records else (), len(records), 0)
     budget = max_bytes - len(_HEAD) - len(_TAIL)
     lines: list[str] = []
     chunk: list[str] = []
