@@ -20,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 synth: $(STAMP)
 	$(BIN)/mlops synth --stage $(STAGE) --project $(PROJECT) --out cdk.out

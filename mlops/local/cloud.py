@@ -44,7 +44,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -192,6 +192,9 @@ class LocalCloud:
                         # Image functions point at CDK's ECR asset repository, which
                         # exists only after `cdk deploy`: accept the URI as is.
                         "MOTO_LAMBDA_STUB_ECR": "TRUE",
+                        # No template here launches an instance: skip loading moto's catalogue of public AMIs
+                        # (about a second per cloud, spent whenever its EC2 backend is first touched).
+                        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
                     },
                 )
             )
@@ -207,6 +210,9 @@ class LocalCloud:
             exit_stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
             exit_stack.enter_context(
                 mock.patch.object(StepFunctionsParserBackend, "start_execution", _start_execution_named)
+            )
+            exit_stack.enter_context(
+                mock.patch.object(StepFunctionsParserBackend, "_validate_definition", _validate_definition_once)
             )
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(map_runs.installed())
@@ -245,7 +251,7 @@ class LocalCloud:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            self._clients[service] = _client(service, self.region)
         return self._clients[service]
 
     # -- operator helpers ------------------------------------------------------
@@ -844,6 +850,24 @@ class LocalCloud:
 
 
 _original_start_execution = StepFunctionsParserBackend.start_execution
+
+
+@cache
+def _client(service: str, region: str) -> Any:
+    """One boto3 client per service and region for the process: every local cloud uses the same fixed
+    credentials, and moto intercepts a client's requests while any cloud is running (a client costs tens
+    of milliseconds to build, and a cloud needs about twenty)."""
+    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+_validate_definition = StepFunctionsParserBackend._validate_definition
+
+
+@lru_cache(maxsize=256)
+def _validate_definition_once(definition: str) -> None:
+    """moto parses a definition to validate it at CreateStateMachine (and again to run it); parsing the same
+    text gives the same answer, so each text is validated once per process (a failure is not cached)."""
+    _validate_definition(definition)
 
 
 def _start_execution_named(

@@ -108,7 +108,10 @@ class LocalGateway:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-gateway", daemon=True)
+        # shutdown() waits for serve_forever's next poll: poll often, so stopping a cloud takes milliseconds.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="local-gateway", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -145,6 +148,8 @@ class LocalGateway:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            if self._thread is not None:
+                self._thread.join()
 
     # -- request handling -------------------------------------------------
     def handle(

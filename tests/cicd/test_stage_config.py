@@ -51,8 +51,12 @@ def test_reserved_concurrency_is_opt_in() -> None:
     assert all(config.inference_reserved_concurrency is None for config in STAGES.values())
 
 
-def test_template_takes_throttling_alarm_and_concurrency_from_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a dev config with a reserved inference concurrency and a stricter alarm
+WAF_ACL = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"
+
+
+@pytest.fixture(scope="module")
+def tuned() -> Template:
+    """The dev app built once with every stage option the tests below read changed from its default."""
     config = replace(
         stage_config("dev"),
         inference_reserved_concurrency=20,
@@ -61,10 +65,17 @@ def test_template_takes_throttling_alarm_and_concurrency_from_the_config(monkeyp
         alarm_evaluation_periods=2,
         api_rate_limit_rps=7,
         api_burst_limit=9,
+        api_auth="iam",
+        waf_web_acl_arn=WAF_ACL,
     )
-    monkeypatch.setitem(STAGES, "dev", config)
-    # When the app is built
-    template = Template.from_stack(build_app(App(), "dev", SEATTLE_DIR)[0])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(STAGES, "dev", config)
+        return Template.from_stack(build_app(App(), "dev", SEATTLE_DIR)[0])
+
+
+def test_template_takes_throttling_alarm_and_concurrency_from_the_config(tuned: Template) -> None:
+    # Given a dev config with a reserved inference concurrency, a stricter alarm and tighter throttling
+    template = tuned
     # Then the template carries each value
     template.has_resource_properties(
         "AWS::Lambda::Function",
@@ -79,3 +90,13 @@ def test_template_takes_throttling_alarm_and_concurrency_from_the_config(monkeyp
         "AWS::ApiGateway::Stage",
         {"MethodSettings": [{"ThrottlingRateLimit": 7, "ThrottlingBurstLimit": 9, "DataTraceEnabled": False}]},
     )
+
+
+def test_iam_auth_and_waf_are_stage_options(tuned: Template) -> None:
+    # Given api_auth="iam" and a WAF web ACL in the stage config, Then every method takes SigV4 and no API key
+    methods = tuned.find_resources("AWS::ApiGateway::Method")
+    assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
+    assert not any(m["Properties"].get("ApiKeyRequired") for m in methods.values())
+    # And the stage is associated with the web ACL
+    tuned.has_resource_properties("AWS::WAFv2::WebACLAssociation", {"WebACLArn": WAF_ACL})
+    tuned.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)

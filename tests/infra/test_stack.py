@@ -13,10 +13,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from functions.serving.capture_format import CAPTURE_FILTER_PATTERN
-from infra.app_builder import build_app
 from infra.config import STAGES, FunctionSizing, StageConfig, StageConfigError, stage_config
 from infra.nag import add_nag_checks
-from tests.projects import SEATTLE_DIR
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +120,6 @@ def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("AlarmTopic")
-
-
-def test_prod_stage_retains_stateful_resources() -> None:
-    app = App()
-    stack = build_app(app, "prod", SEATTLE_DIR)[0]
-    template = Template.from_stack(stack)
-    for rtype in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
-        for resource in template.find_resources(rtype).values():
-            assert resource["DeletionPolicy"] == "Retain"
 
 
 def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
@@ -245,28 +234,6 @@ def test_promotion_event_starts_the_deployer(template: Template) -> None:
             ],
         },
     )
-
-
-def test_iam_auth_and_waf_are_stage_options() -> None:
-    import dataclasses
-
-    import infra.config as config_module
-
-    app = App()
-    config = dataclasses.replace(
-        STAGES["dev"], api_auth="iam", waf_web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"
-    )
-    original = config_module.STAGES["dev"]
-    config_module.STAGES["dev"] = config
-    try:
-        stack = build_app(app, "dev", SEATTLE_DIR)[0]
-    finally:
-        config_module.STAGES["dev"] = original
-    template = Template.from_stack(stack)
-    methods = template.find_resources("AWS::ApiGateway::Method")
-    assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
-    assert not any(m["Properties"].get("ApiKeyRequired") for m in methods.values())
-    template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
 
 
 def test_captures_travel_by_log_subscription_to_the_capture_stream(template: Template) -> None:
