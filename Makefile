@@ -57,12 +57,14 @@ check-tools:
 	@command -v node >/dev/null 2>&1 || { echo "error: Node.js 20 or newer is required by the AWS CDK: install it from https://nodejs.org/"; exit 1; }
 
 $(STAMP): requirements.txt functions/requirements.txt pyproject.toml | check-tools
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
-	@rm -f $(VENV)/.installed-*
-	@touch $(STAMP)
+	@started=$$(date +%s); \
+	echo "installing the toolkit's dependencies into $(VENV) (a few minutes on a fresh machine)"; \
+	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
+	$(BIN)/python -m pip install --quiet --upgrade pip && \
+	$(BIN)/python -m pip install --quiet -r requirements.txt && \
+	$(BIN)/python -m pip install --quiet --no-deps -e . && \
+	rm -f $(VENV)/.installed-* && touch $(STAMP) && \
+	echo "install took $$(( $$(date +%s) - started )) s"
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache
