@@ -11,7 +11,7 @@ import pytest
 
 from mlops.demo import backfill_features, post_json, registry_of
 from mlops.local import LocalCloud
-from mlops.synth import synth
+from tests.conftest import shared_synth
 from tests.projects import EXAMPLES
 
 TWO_MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "two_models"
@@ -20,7 +20,8 @@ MODELS = ("seattle-weather", "max-temperature")
 
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    assembly = synth(tmp_path_factory.mktemp("two-models") / "cdk.out", stage="dev", project=TWO_MODELS)
+    # (synthesized once per run: xdist may run this module's tests on both workers)
+    assembly = shared_synth(tmp_path_factory, "two-models", stage="dev", project=TWO_MODELS)
     with LocalCloud(assembly) as cloud:
         raw = pd.read_csv(EXAMPLES / "seattle_weather" / "data" / "seattle-weather.csv").head(400)
         loaded = backfill_features(cloud, raw.to_csv(index=False).encode())
