@@ -37,6 +37,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 import uuid
 import zipfile
@@ -168,6 +169,7 @@ class LocalCloud:
         self.router.tickers.append(self.codedeploy.step)
         self.gateway: LocalGateway | None = None
         self._api_parts: dict[str, Any] = {}
+        self._ended = threading.Condition()
 
     # -- lifecycle -----------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -221,7 +223,9 @@ class LocalCloud:
             exit_stack.enter_context(self.aliases.installed())
             exit_stack.enter_context(self.codedeploy.installed())
             self.execution_events = exit_stack.enter_context(
-                execution_status_events(self.router, account=ACCOUNT, region=self.region)
+                execution_status_events(
+                    self.router, account=ACCOUNT, region=self.region, on_emitted=self._execution_ended
+                )
             )
             self.alarms = AlarmEvaluator(
                 cloudwatch=self.client("cloudwatch"),
@@ -288,15 +292,22 @@ class LocalCloud:
         return self.wait_for_execution(execution_arn, timeout_s=timeout_s)
 
     def wait_for_execution(self, execution_arn: str, *, timeout_s: float = 300) -> ExecutionResult:
+        """Block until the execution ends and its status-change event was delivered (woken by that event)."""
         sfn = self.client("stepfunctions")
-        started = time.monotonic()
-        while True:
-            described = sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] != "RUNNING":
-                break
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"execution {execution_arn} still running after {timeout_s}s")
-            time.sleep(0.05)
+        deadline = time.monotonic() + timeout_s
+        with self._ended:
+            while True:
+                described = sfn.describe_execution(executionArn=execution_arn)
+                # The worker sets the final status, then delivers the status-change event to its targets:
+                # return once both happened (StopExecution ends an execution with no worker event).
+                if described["status"] == "ABORTED" or (
+                    described["status"] != "RUNNING" and self._event_delivered(execution_arn)
+                ):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"execution {execution_arn} still running after {timeout_s}s")
+                self._ended.wait(timeout=min(remaining, 1.0))
         output = described.get("output")
         return ExecutionResult(
             arn=execution_arn,
@@ -307,6 +318,13 @@ class LocalCloud:
             cause=described.get("cause"),
             seconds=(described.get("stopDate", described["startDate"]) - described["startDate"]).total_seconds(),
         )
+
+    def _execution_ended(self, event: dict[str, Any]) -> None:
+        with self._ended:
+            self._ended.notify_all()
+
+    def _event_delivered(self, execution_arn: str) -> bool:
+        return any(e["detail"]["executionArn"] == execution_arn for e in self.execution_events or ())
 
     def _alarm_evaluator(self) -> AlarmEvaluator:
         assert self.alarms is not None, "the local cloud is not started"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -55,8 +55,13 @@ def status_change_event(execution: Any, account: str, region: str) -> dict[str, 
 
 
 @contextmanager
-def execution_status_events(router: EventRouter, *, account: str, region: str) -> Iterator[list[dict[str, Any]]]:
-    """Emit a status-change event on every execution end; yields the list of emitted events."""
+def execution_status_events(
+    router: EventRouter, *, account: str, region: str, on_emitted: Callable[[dict[str, Any]], None] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Emit a status-change event on every execution end; yields the list of emitted events.
+
+    ``on_emitted`` is called with each event once its targets ran (the execution's status is final by then).
+    """
     original = BaseExecutionWorkerCommunication.terminated
     emitted: list[dict[str, Any]] = []
 
@@ -65,6 +70,8 @@ def execution_status_events(router: EventRouter, *, account: str, region: str) -
         event = status_change_event(comm.execution, account, region)
         router.put_event(event)
         emitted.append(event)  # after delivery: a waiter sees the event once its targets ran
+        if on_emitted is not None:
+            on_emitted(event)
 
     with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
         yield emitted

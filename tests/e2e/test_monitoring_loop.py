@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,16 +38,6 @@ def loop(assembly: Path) -> Iterator[LocalCloud]:
         sfn = cloud.client("stepfunctions")
         for execution in sfn.list_executions(stateMachineArn=cloud.output("TrainingStateMachineArn"))["executions"]:
             cloud.wait_for_execution(execution["executionArn"])
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def env_of(cloud: LocalCloud, function: str, name: str) -> str:
@@ -274,7 +263,8 @@ def test_alarm_storm_inside_cooldown_starts_one_run(loop: LocalCloud) -> None:
     (execution,) = executions(loop)
     assert json.loads(execution["input"])["trigger"]["source"] == drift.name
     # And once it ends, its status event releases the lock while the cooldown still holds
-    wait_until(lambda: finished_events(loop) == 1, "the run's status event", timeout_s=240)
+    loop.wait_for_execution(execution["executionArn"], timeout_s=240)  # (returns once its status event ran)
+    assert finished_events(loop) == 1
     state = guard_of(loop).state(START)
     assert state.lock_holder is None and state.runs_today == 1
     loop.router.put_event(alarm_event(drift, START + timedelta(minutes=30), 0.75))
@@ -290,7 +280,9 @@ def test_failed_run_releases_the_lock_and_daily_budget_is_enforced(loop: LocalCl
     for run in range(budget):
         # When the quality alarm fires once per cooldown period
         loop.router.put_event(alarm_event(quality, START + timedelta(seconds=run * (cooldown + 60)), 0.4))
-        wait_until(lambda run=run: finished_events(loop) == run + 1, "the failed run's status event")
+        latest = executions(loop)[0]
+        loop.wait_for_execution(latest["executionArn"])  # (returns once its status event ran)
+        assert finished_events(loop) == run + 1
         # Then each run fails and its lock is released
         assert executions(loop)[0]["status"] == "FAILED"
         assert guard_of(loop).state(START).lock_holder is None
