@@ -271,19 +271,25 @@ def _per_size(name: str, default: str, count: int) -> list[int]:
 class Peer:
     """One point-in-time peer: the command that times it, and why it cannot run (``None`` when it can)."""
 
-    def __init__(self, name: str, python: str, script: str, version: str | None, missing: str | None) -> None:
-        self.name, self.python, self.script, self.missing = name, python, script, missing
+    def __init__(
+        self,
+        name: str,
+        python: str,
+        script: str,
+        version: str | None,
+        missing: str | None,
+        *,
+        mode: tuple[str, ...] = (),
+    ) -> None:
+        self.name, self.python, self.script, self.missing, self.mode = name, python, script, missing, mode
         self.label = f"{name} {version}" if version else f"{name} (not installed)"
 
     def run(self, where: Path, repeats: int) -> list[float] | None:
         if self.missing and not self.missing.startswith(f"{self.name} failed"):
             return None
         try:
-            seconds: list[float] = run_json(
-                [self.python, str(HERE / self.script), *(["pit"] if self.name == "Feast" else []), str(where),
-                 str(repeats), str(TTL_DAYS)],
-                timeout=7200,
-            )["seconds"]  # fmt: skip
+            command = [self.python, str(HERE / self.script), *self.mode, str(where), str(repeats), str(TTL_DAYS)]
+            seconds: list[float] = run_json(command, timeout=7200)["seconds"]
         except (RuntimeError, OSError) as exc:
             self.missing = f"{self.name} failed: {exc}"
             print(f"  {self.name} FAILED: {exc}")
@@ -293,11 +299,13 @@ class Peer:
 
 
 def _peers() -> list[Peer]:
-    peers = []
     try:
-        peers.append(Peer("Feast", str(python_of("feast")), "peer_feast.py", version_in("feast", "feast"), None))
+        feast = Peer(
+            "Feast", str(python_of("feast")), "peer_feast.py", version_in("feast", "feast"), None, mode=("pit",)
+        )
     except PeerUnavailable as exc:
-        peers.append(Peer("Feast", "", "peer_feast.py", None, str(exc)))
+        feast = Peer("Feast", "", "peer_feast.py", None, str(exc), mode=("pit",))
+    peers = [feast]
     for name, package in (("DuckDB", "duckdb"), ("Polars", "polars")):
         try:
             peers.append(Peer(name, sys.executable, f"peer_{package}.py", local_version(package), None))

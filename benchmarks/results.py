@@ -194,7 +194,10 @@ def _growth_lines(table: dict[str, Any]) -> list[str]:
     for point in table["points"]:
         cells = [str(point["size"]), _median(point["ours"])]
         for name in peers:
-            cells += [_median(point["peers"].get(name)), _ratio(point["ratios"].get(name))]
+            ratio = point["ratios"].get(name)
+            # A floor can be hundreds of times cheaper than ours: two significant digits, not 0.00x.
+            shown = _ratio(ratio) if ratio is None or ratio >= 0.1 else f"**{ratio:.2g}x**"
+            cells += [_median(point["peers"].get(name)), shown]
         if table.get("check_name"):
             cells.append(str(point.get("check", "")))
         if previous and previous["ours"] and point["ours"]:
