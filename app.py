@@ -6,8 +6,10 @@ Both defaults live in ``cdk.json``'s context (stage ``dev``, the shipped demo pr
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 from aws_cdk import App, Environment
 
@@ -16,8 +18,8 @@ from infra.app_builder import build_app
 from infra.config import StageConfigError
 
 
-def main() -> None:
-    app = App()
+def synth_app(app: App) -> None:
+    """Build the stage and project the app's context names, run cdk-nag, write the assembly."""
     stage = app.node.try_get_context("stage") or "dev"
     project = app.node.try_get_context("project")
     if not project:
@@ -28,6 +30,16 @@ def main() -> None:
     except (ProjectError, StageConfigError) as exc:
         sys.exit(f"error: {exc}")
     app.synth()
+
+
+def main() -> None:
+    # `app.py --each SPECS.json` synthesizes several assemblies in one process ([{"out": DIR, "context": {...}}]):
+    # the jsii runtime starts once, and each further assembly takes about a second instead of a whole synth.
+    if len(sys.argv) == 3 and sys.argv[1] == "--each":
+        for spec in json.loads(Path(sys.argv[2]).read_text()):
+            synth_app(App(outdir=spec["out"], context=spec["context"]))
+        return
+    synth_app(App())
 
 
 if __name__ == "__main__":

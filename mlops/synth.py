@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,20 +19,41 @@ class SynthError(RuntimeError):
 
 def synth(out_dir: Path, *, stage: str = "dev", project: Path | None = None) -> Path:
     """Run ``app.py`` for ``stage`` and ``project`` (default: cdk.json's) into ``out_dir``; returns ``out_dir``."""
-    context: dict[str, str] = {"stage": stage}
+    _run_app([], {"CDK_OUTDIR": str(out_dir), "CDK_CONTEXT_JSON": json.dumps(_context(stage, project))}, stage)
+    return out_dir
+
+
+def synth_each(assemblies: Sequence[tuple[Path, str, Path | None]]) -> list[Path]:
+    """Synthesize several ``(out_dir, stage, project)`` assemblies in one ``app.py`` process, in order.
+
+    Each is what :func:`synth` would write; one process pays the jsii runtime's start once.
+    """
+    specs = [{"out": str(out), "context": _context(stage, project)} for out, stage, project in assemblies]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="synth-each-", delete=False) as handle:
+        json.dump(specs, handle)
+    try:
+        _run_app(["--each", handle.name], {}, ", ".join(sorted({stage for _, stage, _ in assemblies})))
+    finally:
+        Path(handle.name).unlink()
+    return [out for out, _, _ in assemblies]
+
+
+def _context(stage: str, project: Path | None) -> dict[str, str]:
     if project is not None:
-        context["project"] = str(Path(project).resolve())
-    else:
-        context["project"] = str(REPO_ROOT / json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["project"])
+        return {"stage": stage, "project": str(Path(project).resolve())}
+    default = REPO_ROOT / json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["project"]
+    return {"stage": stage, "project": str(default)}
+
+
+def _run_app(args: list[str], extra_env: dict[str, str], stage: str) -> None:
     env = {
         **os.environ,
-        "CDK_OUTDIR": str(out_dir),
-        "CDK_CONTEXT_JSON": json.dumps(context),
+        **extra_env,
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
     }
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "app.py")],
+        [sys.executable, str(REPO_ROOT / "app.py"), *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -42,4 +65,3 @@ def synth(out_dir: Path, *, stage: str = "dev", project: Path | None = None) -> 
             # app.py's own one-line error (a broken project, a bad stage config).
             raise SynthError(result.stderr.strip().splitlines()[-1])
         raise SynthError(f"synth of stage {stage!r} failed:\n{result.stdout}\n{result.stderr}")
-    return out_dir

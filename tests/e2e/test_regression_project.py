@@ -3,29 +3,31 @@
 Synth, backfill, training pipeline (a one-hot site and menu in a Pipeline regressor, exported
 to ONNX with one input per column), POST /predict over HTTP answering values, drift of the
 shifted traffic, the alarm, the guarded retrain, the canary whose smoke test takes a value,
-and lineage: `mlops.demo.run_demo` on the scaffold, with its own synthesized assembly.
+and lineage: `mlops.demo.run_demo` on the scaffold, synthesized with the suite's shared assemblies.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from mlops.demo import run_demo
-from mlops.scaffold import scaffold
+from tests.conftest import scaffold_dir, shared_synth
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_regression_scaffold_runs_the_demo_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Given a scaffolded regression project (string features site and menu, a GradientBoostingRegressor pipeline)
-    project = tmp_path / "proj"
-    scaffold(project, task="regression")
+def test_the_regression_scaffold_runs_the_demo_loop(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a project scaffolded by `mlops init --task regression` (string features site and menu, a
+    # GradientBoostingRegressor pipeline), synthesized with the suite's other shared assemblies
+    project = scaffold_dir(tmp_path_factory, "regression-scaffold")
+    assembly = shared_synth(tmp_path_factory, "regression-scaffold", stage="dev", project=project)
     # When the demo runs its whole loop on it
-    code = run_demo("dev", None, project_dir=project)
+    code = run_demo("dev", assembly, project_dir=project)
     # (the console wraps long lines at spaces: undo that)
     out = capsys.readouterr().out.replace("\n", " ")
     # Then every step succeeds
