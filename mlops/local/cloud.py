@@ -249,9 +249,21 @@ class LocalCloud:
 
     def stop(self) -> None:
         if self._exit is not None:
-            self._exit.close()
-            self._exit = None
+            try:
+                self._drain_executions()
+            finally:
+                self._exit.close()
+                self._exit = None
         self._clients.clear()
+
+    def _drain_executions(self, timeout_s: float = 120) -> None:
+        """Let every running execution end before moto goes away: an execution's worker thread outliving its
+        cloud would run functions (and swap the process environment) under the next cloud or test."""
+        sfn = self.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for execution in running["executions"]:
+                self.wait_for_execution(execution["executionArn"], timeout_s=timeout_s)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

@@ -122,6 +122,22 @@ def test_missing_substitution_is_a_clear_error(tmp_path: Path) -> None:
         LocalCloud(write_assembly(tmp_path, resources)).start()
 
 
+def test_stopping_a_cloud_lets_its_running_executions_end_first(tmp_path: Path) -> None:
+    # Given an execution still running (its Lambda step takes a while)
+    cloud = LocalCloud(write_assembly(tmp_path, event_wiring()))
+    cloud.start()
+    machine = cloud.physical["Fixture"]["Machine"].ref
+    started = cloud.client("stepfunctions").start_execution(stateMachineArn=machine, input='{"delay_s": 0.3}')
+    arn = started["executionArn"]
+    emitter = cloud.runtime.functions[cloud.function_name("Emitter")]
+    # When the cloud is stopped
+    cloud.stop()
+    # Then the execution ended, and its step ran, before moto went away (no thread outlives its cloud)
+    ended = [e["detail"]["status"] for e in cloud.execution_events if e["detail"]["executionArn"] == arn]
+    assert ended == ["SUCCEEDED"]
+    assert emitter.invocations == 1
+
+
 def test_clock_starts_at_given_time(tmp_path: Path) -> None:
     start = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
     cloud = LocalCloud(write_assembly(tmp_path, event_wiring()), now=start)
