@@ -222,7 +222,7 @@ def bench_ingestion(repeats: int) -> list[dict[str, Any]]:
         ingestion.append(_point(len(rows_in), seconds, check=f"{rate:,.0f} rows/s"))
     return [
         growth("validation (core, no I/O)", "rows", validation, check_name="rate"),
-        growth("ingestion end to end on moto (2 views, one Parquet file per day)", "daily rows", ingestion,
+        growth("ingestion end to end on moto (2 views, one Parquet file per month)", "daily rows", ingestion,
                check_name="rate"),
     ]  # fmt: skip
 
