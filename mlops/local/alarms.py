@@ -8,7 +8,7 @@ moto's CloudWatch stores metrics but never evaluates alarms. Here:
   validation included), not through a boto3 client: in AWS this extraction is
   off the request path, and here it runs inside every invocation, where a
   boto3 round trip per document cost milliseconds per request;
-- ``AlarmEvaluator.evaluate(now)`` applies each synthesized alarm's
+- ``AlarmEvaluator.evaluate(now)`` (``now`` defaults to the local cloud's clock) applies each synthesized alarm's
   statistic, period, evaluation periods, datapoints-to-alarm, comparison and
   missing-data treatment to the stored datapoints, sets the alarm state in
   moto, publishes to its SNS actions and puts a "CloudWatch Alarm State
@@ -134,8 +134,10 @@ class AlarmEvaluator:
         put_event: Callable[[dict[str, Any]], None],
         account: str,
         region: str,
+        clock: Callable[[], datetime],
     ) -> None:
         self.alarms: dict[str, LocalAlarm] = {}
+        self._clock = clock
         self._cloudwatch = cloudwatch
         self._sns = sns
         self._put_event = put_event
@@ -169,8 +171,9 @@ class AlarmEvaluator:
         ]
 
     def evaluate(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Evaluate every alarm at ``now``; returns the state changes."""
-        now = now or datetime.now(UTC)
+        """Evaluate every alarm at ``now`` (default: the local cloud's clock, never the wall clock, so a test's
+        outcome does not depend on how fast the machine is); returns the state changes."""
+        now = now or self._clock()
         changes = []
         for alarm in self.alarms.values():
             change = self._evaluate_one(alarm, now)

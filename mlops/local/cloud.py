@@ -233,6 +233,7 @@ class LocalCloud:
                 put_event=self.router.put_event,
                 account=ACCOUNT,
                 region=self.region,
+                clock=lambda: self.router.clock,
             )
             self.gateway = LocalGateway(
                 invoke=partial(invoke_in_backend, ACCOUNT, self.region), account=ACCOUNT, region=self.region

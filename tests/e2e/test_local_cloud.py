@@ -31,9 +31,21 @@ def dead_letters(cloud: LocalCloud) -> list[dict[str, Any]]:
     return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
 
 
+# The local cloud's clock for the wired fixture: alarms are evaluated at it, and the emitter stamps its
+# datapoints 5 s after it, inside the same one-minute period, however long the test takes. (A day back from
+# today, at :10 past a minute: CloudWatch takes datapoints up to two weeks old.)
+CLOCK = (datetime.now(UTC) - timedelta(days=1)).replace(second=10, microsecond=0)
+
+
+def emit(cloud: LocalCloud, errors: int) -> None:
+    at_ms = int((CLOCK + timedelta(seconds=5)).timestamp() * 1000)
+    payload = json.dumps({"errors": errors, "at_ms": at_ms}).encode()
+    cloud.client("lambda").invoke(FunctionName=cloud.function_name("Emitter"), Payload=payload)
+
+
 @pytest.fixture
 def wired(tmp_path: Path) -> Any:
-    with LocalCloud(write_assembly(tmp_path, event_wiring())) as cloud:
+    with LocalCloud(write_assembly(tmp_path, event_wiring()), now=CLOCK) as cloud:
         yield cloud
 
 
@@ -54,7 +66,7 @@ def test_lambda_error_is_reported_with_its_type(wired: LocalCloud) -> None:
 
 def test_alarm_state_change_reaches_step_functions_through_eventbridge(wired: LocalCloud) -> None:
     # Given a handler that emitted an Errors datapoint (EMF on stdout)
-    wired.client("lambda").invoke(FunctionName=wired.function_name("Emitter"), Payload=b'{"errors": 3}')
+    emit(wired, 3)
     assert wired.alarms is not None
     # When the alarms are evaluated
     changes = wired.alarms.evaluate()
@@ -75,7 +87,7 @@ def test_alarm_state_change_reaches_step_functions_through_eventbridge(wired: Lo
 
 
 def test_alarm_stays_ok_below_threshold(wired: LocalCloud) -> None:
-    wired.client("lambda").invoke(FunctionName=wired.function_name("Emitter"), Payload=b'{"errors": 0}')
+    emit(wired, 0)
     assert wired.alarms is not None
     (change,) = wired.alarms.evaluate()
     assert change["detail"]["state"]["value"] == "OK"
