@@ -8,7 +8,11 @@ synchronous Invoke through moto's Lambda backend: alias and weighted-alias
 resolution as for ``lambda.invoke``, no boto3 serialization), so the in-process
 runtime runs the real handler. Behaviour as in AWS:
 
-- unknown route -> 403 ``Missing Authentication Token``;
+- unknown route, or a method the route does not define (``OPTIONS``, ``TRACE``, ``HEAD`` included)
+  -> 403 ``Missing Authentication Token``;
+- a body over 10 MB -> 413 ``Request Too Long``; an event over Lambda's 6 MiB synchronous limit
+  (``RequestEntityTooLargeException``) -> 500 ``Internal server error``, as API Gateway answers an
+  integration Lambda refused;
 - missing or unknown ``x-api-key`` on a key-required method -> 403 ``Forbidden``;
 - body failing the method's model -> 400 with ``BAD_REQUEST_BODY``'s template;
 - function error or malformed proxy response -> 502 ``Internal server error``.
@@ -30,6 +34,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
+from mlops.local.lambda_versions import RequestTooLarge
+
+# API Gateway's REST payload limit (10 MB, a hard quota).
+MAX_BODY_BYTES = 10 * 1024 * 1024
 _LAMBDA_URI = re.compile(r"functions/(?P<arn>arn:[^/]+)/invocations$")
 
 # Synchronous Lambda Invoke: (function or alias ARN, event JSON) -> (response payload, function errored).
@@ -99,9 +107,11 @@ class LocalGateway:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(response.body)
+                if self.command != "HEAD":  # a HEAD answer has headers only
+                    self.wfile.write(response.body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+            # Every method reaches the routing, which answers what API Gateway answers (not http.server's 501 page).
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _serve
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # access is recorded by the gateway, not printed
@@ -156,6 +166,8 @@ class LocalGateway:
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> GatewayResponse:
         self.requests += 1
+        if len(body) > MAX_BODY_BYTES:
+            return _json(413, {"message": "Request Too Long"})
         split = urlsplit(raw_path)
         parts = split.path.strip("/").split("/", 2)
         api = self.apis.get(parts[0]) if parts else None
@@ -193,7 +205,10 @@ class LocalGateway:
             source_ip=source_ip,
             api_key=api_key,
         )
-        payload, function_error = self._invoke(route.function_arn, json.dumps(event).encode())
+        try:
+            payload, function_error = self._invoke(route.function_arn, json.dumps(event).encode())
+        except RequestTooLarge:
+            return _json(500, {"message": "Internal server error"})
         if function_error:
             return _json(502, {"message": "Internal server error"})
         try:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.awslambda.responses import LambdaResponse
 
@@ -53,6 +54,9 @@ class WeightedAliases:
             headers: Any,
             response_headers: Any,
         ) -> Any:
+            size = len(body or b"")
+            if size > MAX_REQUEST_BYTES:
+                raise RequestTooLarge(size)
             name, wanted = split_function_name(function_name, qualifier)
             version = routing.choose(backend, name, wanted)
             return original(backend, name, version, body, headers, response_headers)
@@ -88,8 +92,23 @@ class WeightedAliases:
         return str(chosen)
 
 
-# Lambda's synchronous response payload limit; moto's Invoke API applies the same check.
+# Lambda's synchronous payload limits: requests up to 6 MiB, responses 100 bytes more (moto's Invoke API
+# applies the response check; the request one is applied here).
+MAX_REQUEST_BYTES = 6_291_456
 MAX_RESPONSE_BYTES = 6_291_556
+
+
+class RequestTooLarge(LambdaClientError):
+    """What Lambda answers a synchronous Invoke whose payload passes 6 MiB (HTTP 413)."""
+
+    code = 413
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"{size} byte payload is too large for the RequestResponse invocation type "
+            f"(limit {MAX_REQUEST_BYTES} bytes)",
+        )
 
 
 def invoke_in_backend(account: str, region: str, function: str, payload: bytes) -> tuple[bytes, bool]:

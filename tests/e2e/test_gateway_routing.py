@@ -6,8 +6,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import pytest
+from botocore.exceptions import ClientError
 
 from mlops.demo import post_json
 from mlops.local import LocalCloud
@@ -54,3 +57,41 @@ def test_weighted_alias_splits_gateway_traffic_between_versions(api: LocalCloud)
 @pytest.mark.parametrize("asked", [{"fail": True}, {"malformed": True}])
 def test_function_error_or_malformed_answer_is_a_502(api: LocalCloud, asked: dict[str, bool]) -> None:
     assert hello(api, asked) == (502, {"message": "Internal server error"})
+
+
+def call(cloud: LocalCloud, method: str, body: bytes | None = None) -> tuple[int, bytes]:
+    assert cloud.gateway is not None
+    request = Request(f"{cloud.gateway.url()}/hello", data=body, method=method)
+    try:
+        with urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "OPTIONS", "TRACE"])
+def test_a_method_the_route_does_not_define_gets_api_gateways_403(api: LocalCloud, method: str) -> None:
+    # Given /hello defines POST only, When another method asks, Then API Gateway's answer, as JSON
+    assert call(api, method) == (403, b'{"message": "Missing Authentication Token"}')
+
+
+def test_head_gets_the_status_without_a_body(api: LocalCloud) -> None:
+    assert call(api, "HEAD") == (403, b"")
+
+
+def test_a_body_over_10_mb_is_refused_by_the_gateway_before_the_function(api: LocalCloud) -> None:
+    function = api.runtime.functions[api.function_name("Proxy")]
+    assert call(api, "POST", b" " * (10 * 1024 * 1024 + 1)) == (413, b'{"message": "Request Too Long"}')
+    assert function.invocations == 0
+
+
+def test_an_event_over_lambdas_6_mib_fails_the_integration_and_never_runs_the_function(api: LocalCloud) -> None:
+    # Given a 7 MB body (under API Gateway's 10 MB, over Lambda's 6 MiB synchronous payload)
+    function = api.runtime.functions[api.function_name("Proxy")]
+    status, body = call(api, "POST", b'{"pad": "' + b"x" * (7 * 1024 * 1024) + b'"}')
+    # Then API Gateway answers as for an integration Lambda refused, and the handler never ran
+    assert (status, body) == (500, b'{"message": "Internal server error"}')
+    assert function.invocations == 0
+    # And a direct synchronous Invoke of that size gets Lambda's own error
+    with pytest.raises(ClientError, match="RequestEntityTooLargeException"):
+        api.client("lambda").invoke(FunctionName=api.function_name("Proxy"), Payload=b'"' + b"x" * 6_291_455 + b'"')
