@@ -95,7 +95,8 @@ NOT_EMULATED: dict[str, str] = {
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
 LOCAL_LIMITS = (
     "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
-    "Lambda timeouts and memory limits are not enforced; invocations run one at a time",
+    "Lambda timeouts are checked when an invocation ends (past its timeout it fails as Lambda reports it, but "
+    "it was not stopped mid-way); memory limits are not enforced; invocations run one at a time",
     "API Gateway usage-plan throttling and quotas are not enforced",
     "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
     "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",

@@ -172,8 +172,18 @@ class InProcessLambdaRuntime:
                     function_version=version,
                     deadline=time.monotonic() + function.timeout_s,
                 )
+                started = time.monotonic()
                 result = entry(event, context)
-                payload = json.dumps(result)
+                elapsed = time.monotonic() - started
+                if elapsed > function.timeout_s:
+                    # Lambda stops a function at its timeout; here it cannot be stopped mid-way, so its answer is
+                    # discarded and the invocation fails as Lambda reports it.
+                    errored = True
+                    message = f"{request_id} Task timed out after {function.timeout_s:.2f} seconds"
+                    payload = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message})
+                    buffer.write(f"{message}\n")
+                else:
+                    payload = json.dumps(result)
             except Exception as exc:  # reported to the caller as Lambda does, not swallowed
                 errored = True
                 payload = json.dumps(

@@ -134,6 +134,24 @@ def test_missing_substitution_is_a_clear_error(tmp_path: Path) -> None:
         LocalCloud(write_assembly(tmp_path, resources)).start()
 
 
+def test_a_function_past_its_template_timeout_fails_as_lambda_reports_it(tmp_path: Path) -> None:
+    # Given the emitter with a 1 s timeout in its template
+    resources = event_wiring()
+    resources["Emitter"]["Properties"]["Timeout"] = 1
+    with LocalCloud(write_assembly(tmp_path, resources)) as cloud:
+        name = cloud.function_name("Emitter")
+        # When an invocation runs longer than that
+        response = cloud.client("lambda").invoke(FunctionName=name, Payload=b'{"delay_s": 1.2}')
+        # Then it fails with Lambda's timeout error and its answer is discarded
+        assert response["FunctionError"]
+        body = json.loads(response["Payload"].read())
+        assert body["errorType"] == "Sandbox.Timedout"
+        assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
+        # And a quick one still answers
+        quick = cloud.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+        assert "FunctionError" not in quick
+
+
 def test_stopping_a_cloud_lets_its_running_executions_end_first(tmp_path: Path) -> None:
     # Given an execution still running (its Lambda step takes a while)
     cloud = LocalCloud(write_assembly(tmp_path, event_wiring()))
