@@ -68,6 +68,32 @@ def test_step_failure_marks_run_failed_and_registers_nothing(cloud: LocalCloud) 
     assert registry_of(cloud).list_versions(MODEL) == []
 
 
+def test_a_failure_injected_at_each_step_fails_the_run_and_leaves_the_champion(cloud: LocalCloud) -> None:
+    # Given a champion trained on the real data
+    source = upload_raw(cloud)
+    assert run_training(cloud, source).status == "SUCCEEDED"
+    registry = registry_of(cloud)
+    champion = registry.resolve_alias(MODEL, "champion").version
+    for position, step in enumerate(STEPS):
+        # When that step fails (its function's handler replaced by one that raises), and the pipeline runs again
+        function = cloud.runtime.functions[cloud.function_name(f"Functions{step}")]
+        real, function.handler = function.handler, "tests.fixtures.failing_handler.handler"
+        try:
+            result = run_training(cloud, source)
+        finally:
+            function.handler = real
+        # Then the execution fails with that error, and the run's record says so, every earlier step SUCCEEDED
+        assert (step, result.status, result.error) == (step, "FAILED", "InjectedFailure")
+        run = metadata_of(cloud).get_run(result.name)
+        assert run.status == "FAILED" and run.error is not None and run.error["Error"] == "InjectedFailure", step
+        assert [s.step for s in run.steps if s.status == "SUCCEEDED"] == STEPS[:position], step
+        # And the champion is unchanged; up to Register nothing of the failed run is registered
+        assert registry.resolve_alias(MODEL, "champion").version == champion, step
+        if STEPS.index(step) <= STEPS.index("Register"):
+            assert [v.version for v in registry.list_versions(MODEL)] == [champion], step
+    # (a failure at Promote leaves the version Register wrote: the registry-idempotency issue covers that)
+
+
 def test_degenerate_training_set_fails_fast(cloud: LocalCloud) -> None:
     # Given a training set where one label is 97 % of the rows
     frame = shipped_frame()
