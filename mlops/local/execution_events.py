@@ -68,10 +68,14 @@ def execution_status_events(
     def terminated(comm: BaseExecutionWorkerCommunication) -> None:
         original(comm)
         event = status_change_event(comm.execution, account, region)
-        router.put_event(event)
-        emitted.append(event)  # after delivery: a waiter sees the event once its targets ran
-        if on_emitted is not None:
-            on_emitted(event)
+        try:
+            router.put_event(event)
+        finally:
+            # After delivery (or its failure, which still propagates): a waiter sees the event once its targets ran,
+            # and never waits on an event whose delivery broke.
+            emitted.append(event)
+            if on_emitted is not None:
+                on_emitted(event)
 
     with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
         yield emitted
