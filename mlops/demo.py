@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,10 @@ def shipped_dataset_csv(project: Project | None = None) -> bytes:
     return demo_data(project or load_project(default_project()))
 
 
-def demo_traffic(project: Project) -> tuple[ModelSpec, list[dict[str, Any]]]:
+def demo_traffic(project: Project) -> tuple[ModelSpec, list[dict[str, Any]], list[Any]]:
     """Prediction records from the demo's later rows: the model's features, computed by its views' rules
-    from the validated sample data, with the scenario's shift added (the world the model was not trained on)."""
+    from the validated sample data, with the scenario's shift added (the world the model was not trained on);
+    and each row's true label (what the demo sends back as ground truth), empty when no view holds the label."""
     scenario = demo_scenario(project)
     model = project.model(scenario.model) if scenario.model else project.models[0]
     valid = validated_sample(project).valid
@@ -74,7 +76,8 @@ def demo_traffic(project: Project) -> tuple[ModelSpec, list[dict[str, Any]]]:
         {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
         for row in later[model.feature_names].to_dict(orient="records")
     ]
-    return model, records
+    labels = [v.item() if hasattr(v, "item") else v for v in later[model.label]] if model.label in later else []
+    return model, records, labels
 
 
 def post_json(url: str, body: Any, *, api_key: str | None) -> tuple[int, dict[str, Any]]:
@@ -125,7 +128,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
     started = time.perf_counter()
     try:
         project = load_project(project_dir)
-        model, records = demo_traffic(project)  # fails here, before synth, when the sample data is unusable
+        model, records, labels = demo_traffic(project)  # fails here, before synth, when the sample data is unusable
     except ProjectError as exc:
         console.print(f"[red]error:[/] {exc}")
         return 1
@@ -200,7 +203,10 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
             console.print(f"   a wrongly typed field ({numeric}) -> {bad_status} {json.dumps(bad_body)}")
             if status != 200:
                 return 1
-            if feedback_loop(cloud, console, url=url, api_key=api_key, records=records, project=project) != 0:
+            if (
+                feedback_loop(cloud, console, url=url, api_key=api_key, records=records, labels=labels, project=project)
+                != 0
+            ):
                 return 1
     console.print(f"[bold green]done[/] in {time.perf_counter() - started:.1f}s")
     return 0
@@ -226,24 +232,50 @@ def _executions(cloud: LocalCloud) -> list[str]:
     return [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
 
 
+FEEDBACK_LABELS = 100  # ground truth the demo sends back (the stage's monitor needs 30 to judge live quality)
+
+
 def feedback_loop(
-    cloud: LocalCloud, console: Console, *, url: str, api_key: str, records: list[dict[str, Any]], project: Project
+    cloud: LocalCloud,
+    console: Console,
+    *,
+    url: str,
+    api_key: str,
+    records: list[dict[str, Any]],
+    labels: list[Any],
+    project: Project,
 ) -> int:
-    """Shifted traffic -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary -> serving."""
+    """Shifted traffic -> feedback -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary."""
     from mlops.operator import Backend, lineage, lineage_lines
 
     backend = Backend.from_cloud(cloud)
     model = backend.model_name
     shift = ", ".join(f"{k} {v:+g}" for k, v in demo_scenario(project).shift.items())
+    prediction_ids: list[str] = []
     for start in range(0, len(records), 100):
-        status, _ = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
+        status, answer = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
         if status != 200:
             console.print(f"[red]traffic request answered {status}[/]")
             return 1
+        prediction_ids.extend(p["prediction_id"] for p in answer["predictions"])
     console.print(
         f"[bold]7. traffic[/] {_stamp()}: {len(records)} predictions from the later rows "
         f"(from {demo_scenario(project).traffic_from}, shifted: {shift}), captured"
     )
+    if labels:
+        feedback_url = url.removesuffix("/predict") + "/feedback"
+        answered = Counter(
+            post_json(feedback_url, {"prediction_id": pid, "label": label}, api_key=api_key)[0]
+            for pid, label in list(zip(prediction_ids, labels, strict=True))[:FEEDBACK_LABELS]
+        )
+        console.print(
+            f"   feedback: the true label of the first {sum(answered.values())} predictions, POST /feedback -> "
+            + ", ".join(f"{status} x{count}" for status, count in sorted(answered.items()))
+        )
+        if set(answered) != {202}:
+            return 1
+    else:
+        console.print("   feedback: none sent (no feature view of the model holds its label)")
 
     # The monitor's scheduled time closes its window: a minute from now covers the traffic just sent.
     now = datetime.now(UTC) + timedelta(minutes=1)
@@ -255,6 +287,13 @@ def feedback_loop(
         f"[bold]8. monitor[/] {_stamp()}: status={report.get('status')}, "
         f"drift share={report.get('drift_share')}, dataset drift={report.get('dataset_drift')}"
         + (f", drifted: {', '.join(drifted)}" if drifted else "")
+    )
+    quality = report.get("quality") or {}
+    console.print(
+        f"   live quality: {quality.get('status')} over {quality.get('labelled')} labelled of "
+        f"{quality.get('predictions')} predictions"
+        + (f": {', '.join(f'{k}={v:.3f}' for k, v in quality['metrics'].items())}" if quality.get("metrics") else "")
+        + (f" ({quality['reason']})" if quality.get("reason") else "")
     )
     console.print(f"   report: {report.get('report_uri')}")
     before = set(_executions(cloud))

@@ -159,5 +159,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "status": drift["status"],
         "dataset_drift": drift["dataset_drift"],
         "drift_share": drift["drift_share"],
+        "quality": {k: record["quality"][k] for k in ("status", "predictions", "labelled", "metrics", "reason")},
         "report_uri": record["report_uri"],
     }
