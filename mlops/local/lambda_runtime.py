@@ -111,13 +111,19 @@ class _InvocationStdout(io.TextIOBase):
         self.passthrough.flush()
 
 
+# One lock for every runtime in the process: an invocation swaps os.environ and sys.modules process-wide and
+# restores what it saved, so two invocations of two local clouds at once (a module's cloud still running an
+# execution while a test's own cloud invokes) would save each other's environment and leave it behind.
+_INVOCATIONS = threading.RLock()
+
+
 class InProcessLambdaRuntime:
     def __init__(self, *, region: str, metric_sink: Callable[[dict[str, Any]], None]) -> None:
         self.region = region
         self.functions: dict[str, LocalFunction] = {}
         self._metric_sink = metric_sink
         self._modules: dict[str, dict[str, ModuleType]] = {}
-        self._lock = threading.RLock()
+        self._lock = _INVOCATIONS
         # Directories the function image ships (e.g. the project at /var/task/project) -> where they are here.
         self.image_paths: dict[str, str] = {}
         self._stdout: _InvocationStdout | None = None
