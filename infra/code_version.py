@@ -1,4 +1,8 @@
-"""The code version recorded on every model version: git commit and requirements hash, at synth."""
+"""The code version recorded on every model version, at synth: git commit, source and requirements hashes.
+
+The commit names the code; the content hashes identify it (a dirty tree's commit does not), so a retrain
+compares those (``functions/training/retrain_rule.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = REPO_ROOT / "functions" / "requirements.txt"
+FUNCTIONS = REPO_ROOT / "functions"
 
 
 def git_commit(repo: Path = REPO_ROOT) -> str:
@@ -28,3 +33,13 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
 def requirements_sha256(path: Path = REQUIREMENTS) -> str:
     """sha256 of the image's pinned requirements file: the dependency half of the code version."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def functions_sha256(root: Path = FUNCTIONS) -> str:
+    """sha256 over the function image's source (``functions/``, paths and bytes; caches left out)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+            digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -105,6 +105,8 @@ class StageConfig:
     monitor_quality_window_minutes: int = 24 * 60
     monitor_min_rows: int = 200
     monitor_min_labelled: int = 30
+    # Ground truth arriving up to this long after its prediction is joined into training data (the feedback view).
+    feedback_max_label_delay_hours: int = 7 * 24
     drift_share_alarm: float = 0.5
     min_live_accuracy: float = 0.6
     api_p99_latency_ms: int = 2000
@@ -220,6 +222,9 @@ class StageConfig:
             raise StageConfigError("api_p99_latency_ms must be positive and api_5xx_rate_alarm within (0, 1]")
         if not 0 <= self.retrain_cooldown_s <= 30 * 86400:
             raise StageConfigError(f"retrain_cooldown_s must be within 0..2592000, got {self.retrain_cooldown_s}")
+        delay = self.feedback_max_label_delay_hours
+        if not 1 <= delay <= 24 * 366:
+            raise StageConfigError(f"feedback_max_label_delay_hours must be within 1..{24 * 366}, got {delay}")
         if not 0 <= self.training_window_days <= 3650:
             raise StageConfigError(f"training_window_days must be within 0..3650, got {self.training_window_days}")
         if not 1 <= self.retrain_daily_budget <= 100:

@@ -115,6 +115,16 @@ class OfflineStore:
         self._put(key, json.dumps(value, indent=1, default=str).encode(), "application/json")
         return self.uri(key)
 
+    def get_json(self, key: str) -> Any | None:
+        """A small JSON document (a join's state), or ``None`` when there is none yet."""
+        try:
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise storage_error(exc, f"reading {self.uri(key)}") from exc
+        return json.loads(body)
+
     # -- reads ------------------------------------------------------------------
     def manifests(self, view: FeatureView, *, created_after: str | None = None) -> list[WriteManifest]:
         """Committed writes of ``view``, oldest first; only those created after ``created_after``."""

@@ -1,8 +1,10 @@
 """BuildTrainingSet: build the run's training set from its source and write it with a manifest.
 
 The source comes from the execution's input: ``{"feature_store": {...}}`` (a
-point-in-time join of the model's feature views, the default for every
-automatic retrain) or ``{"source_uri": ...}`` (a table in S3).
+point-in-time join of the model's feature views and its labelled feedback, the
+default for every automatic retrain) or ``{"source_uri": ...}`` (a table in S3).
+It also answers whether the run is worth training (``changed``): not when the set
+and the code are those the champion was trained on (``training/retrain_rule.py``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.offline_store import OfflineStore
-from functions.handlers.pipeline_context import metadata, objects, run_folder
+from functions.handlers.pipeline_context import metadata, objects, registry, run_folder
 from functions.handlers.step_tracking import tracked_step
 from functions.metadata.metadata_store import dataset_node, run_node
 from functions.shared.clients import client
 from functions.shared.settings import TrainingSetSettings, project
-from functions.training.steps import build_training_set
+from functions.training.steps import build_training_set, decide_retrain
 
 __all__ = ["SETTINGS", "handler"]
 
@@ -55,5 +57,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         run_node(event["run_id"], "training"),
         "input_of",
     )
-    logger.info("training set stored", extra={**stored.pointer(), "source": built.origin["source"]})
-    return stored.pointer()
+    decision = decide_retrain(registry(), spec, stored, settings().code_version)
+    rows_by_source = built.origin.get("rows_by_source") or {built.origin["source"]: stored.rows}
+    metadata().log_params(
+        event["run_id"], {"training_rows_by_source": rows_by_source, "retrain_decision": decision.reason}
+    )
+    logger.info("training set stored", extra={**stored.pointer(), **decision.to_dict()})
+    return {**stored.pointer(), "rows_by_source": rows_by_source, **decision.to_dict()}

@@ -5,13 +5,17 @@ received so far, compares them with the champion version's drift baseline,
 emits CloudWatch metrics (EMF) that the drift and quality alarms watch, and
 stores a run record linking the HTML report. A window below the minimum size
 is reported as skipped and emits no drift metric, so it can never alarm.
+
+Each run also joins the labels received since the previous run with their captured predictions
+into the model's feedback view of the offline store (``feature_store.steps.join_feedback_labels``):
+ground truth becomes training data (paper step 27), whatever the quality window.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +23,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.steps import join_feedback_labels
 from functions.monitoring.captures import feature_frame, predicted_outcomes
 from functions.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
 from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, load_baseline
@@ -30,7 +36,7 @@ from functions.registry.model_store import resolve_serving
 from functions.retraining.triggers import parse_time
 from functions.shared.clients import client
 from functions.shared.errors import ModelNotFoundError
-from functions.shared.settings import MonitorSettings
+from functions.shared.settings import MonitorSettings, project
 
 __all__ = ["SETTINGS", "handler", "monitor_window"]
 
@@ -82,12 +88,29 @@ def monitor_window(
     labels = predicted_outcomes(champion, regression=task == REGRESSION)
     drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
     quality = live_quality(looked_back, feedback, task=task, min_labelled=config.min_labelled)
+    spec = project().model(model)
+    joined, rejected_by_join = join_feedback_labels(
+        captures_store,
+        OfflineStore(s3, config.feature_offline_bucket),
+        model=model,
+        view=project().feedback_view(spec),
+        label=spec.label,
+        labels=spec.labels,
+        end=end,
+        max_label_delay=timedelta(hours=config.feedback_max_label_delay_hours),
+        run_id=run_id,
+        created=datetime.now(UTC),
+    )
+    seen = {(r.source, r.line) for r in (*rejected, *rejected_feedback)}
+    rejected_feedback = [*rejected_feedback, *(r for r in rejected_by_join if (r.source, r.line) not in seen)]
 
     # The metrics describe the window, so they carry its end as their time.
     emit.set_timestamp(end)
     emit.add_dimension(name="model", value=model)
     emit.add_metric(name="CaptureVolume", unit=MetricUnit.Count, value=len(champion))
     emit.add_metric(name="RejectedLines", unit=MetricUnit.Count, value=len(rejected) + len(rejected_feedback))
+    emit.add_metric(name="FeedbackJoined", unit=MetricUnit.Count, value=joined["counts"].get("joined", 0))
+    emit.add_metric(name="FeedbackQuarantined", unit=MetricUnit.Count, value=joined["counts"].get("quarantined", 0))
     emit.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=int(drift.status != EVALUATED))
     if drift.status == EVALUATED:
         emit.add_metric(name="DriftShare", unit=MetricUnit.NoUnit, value=drift.drift_share)
@@ -118,6 +141,7 @@ def monitor_window(
             f"{quality.status} {quality.metrics} over {quality.labelled} labelled of {quality.predictions} "
             f"since {quality_start:%Y-%m-%dT%H:%M:%SZ}; label delay {quality.label_delay_s}"
         ),
+        "training feedback": f"{joined['status']}: {joined['counts']} into {joined['view']}",
     }
     html = render_report(drift, baseline, current, labels, title=f"Drift report {model} {run_id}", facts=facts)
     record = {
@@ -131,6 +155,7 @@ def monitor_window(
         "other_version_captures": other_versions,
         "drift": drift.to_dict(),
         "quality": quality.to_dict(),
+        "feedback_join": joined,
     }
     return MonitorRunStore(s3, config.artifact_bucket).save(model, run_id, record, html, rejected + rejected_feedback)
 
@@ -160,5 +185,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "dataset_drift": drift["dataset_drift"],
         "drift_share": drift["drift_share"],
         "quality": {k: record["quality"][k] for k in ("status", "predictions", "labelled", "metrics", "reason")},
+        "feedback_join": record["feedback_join"],
         "report_uri": record["report_uri"],
     }

@@ -21,7 +21,14 @@ from functions.feature_store.definitions import (
 )
 from functions.project.definition import DemoScenario, Project
 from functions.project.loader import PROJECT_FILE, load_project
-from functions.training.model_spec import FeatureStoreInputs, ModelSpec, QualityGate, SearchSpace, Task
+from functions.training.model_spec import (
+    FeatureStoreInputs,
+    ModelSpec,
+    QualityGate,
+    SearchSpace,
+    Task,
+    TrainingWindow,
+)
 
 __all__ = [
     "EVENT_TIMESTAMP",
@@ -37,6 +44,7 @@ __all__ = [
     "RawSource",
     "SearchSpace",
     "Task",
+    "TrainingWindow",
     "Transformation",
     "ValueType",
     "load_project",

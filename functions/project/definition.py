@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.feature_store.definitions import Entity, FeatureView, Field, RawSource, ValueType
+from functions.feature_store.feedback import feedback_view
 from functions.shared.errors import ConfigurationError
 from functions.training.model_spec import ModelSpec, Task
 
@@ -125,6 +126,15 @@ class Project:
             'name one in the training input, {"model": "<name>", ...}'
         )
 
+    def label_field(self, model: ModelSpec) -> Field:
+        """The typed field of ``model``'s label, from its label view."""
+        schema = self.view_by_ref(model.feature_store.label_view).schema
+        return next(f for f in schema if f.name == model.label)
+
+    def feedback_view(self, model: ModelSpec) -> FeatureView:
+        """The view holding ``model``'s captured predictions joined with their ground truth (the toolkit's own)."""
+        return feedback_view(model.name, model.inputs, self.label_field(model))
+
     @property
     def model_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.models)
@@ -166,6 +176,7 @@ class Project:
                         "tolerance": m.gate.tolerance,
                     },
                     "search_space": dict(m.search_space.params) if m.search_space else None,
+                    "training_window": m.training_window.describe(),
                 }
                 for m in self.models
             ],
@@ -217,6 +228,7 @@ class Project:
         elif labels:
             raise ConfigurationError(f"model {model.name!r}: a regression model has no labels=(...)")
         model.gate.validate(model.task, model.name, labels)
+        feedback_view(model.name, inputs, label_field)  # a feature named like a provenance column fails here
         try:
             estimator = model.build_estimator()
         except Exception as exc:

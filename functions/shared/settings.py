@@ -75,6 +75,12 @@ ONLINE_TTL_ATTRIBUTE = "expires_at"
 
 CODE_COMMIT = "MLOPS_CODE_COMMIT"
 REQUIREMENTS_SHA256 = "MLOPS_REQUIREMENTS_SHA256"
+# The sha256 of functions/ (the image's source) at synth: the code's identity, even in a dirty tree.
+CODE_SHA256 = "MLOPS_CODE_SHA256"
+# The sha256 of the project's folder at synth: its model definitions are code too.
+PROJECT_SHA256 = "MLOPS_PROJECT_SHA256"
+# How long after its prediction a label may arrive and still be joined into training data (hours).
+FEEDBACK_MAX_LABEL_DELAY_HOURS = "MLOPS_FEEDBACK_MAX_LABEL_DELAY_HOURS"
 APPROVAL_POLICY = "MLOPS_APPROVAL_POLICY"
 MAX_MAJORITY_SHARE = "MLOPS_MAX_MAJORITY_SHARE"
 MAX_LABEL_DRIFT = "MLOPS_MAX_LABEL_DRIFT"
@@ -124,7 +130,9 @@ class PipelineSettings:
     registry_table: str
     metadata_table: str
     code_commit: str
+    code_sha256: str
     requirements_sha256: str
+    project_sha256: str
     approval_policy: str
     max_majority_share: float
     max_label_drift: float
@@ -142,7 +150,9 @@ class PipelineSettings:
             registry_table=_require(env, REGISTRY_TABLE),
             metadata_table=_require(env, METADATA_TABLE),
             code_commit=_require(env, CODE_COMMIT),
+            code_sha256=_require(env, CODE_SHA256),
             requirements_sha256=_require(env, REQUIREMENTS_SHA256),
+            project_sha256=_require(env, PROJECT_SHA256),
             approval_policy=policy,
             max_majority_share=float(_number(env, MAX_MAJORITY_SHARE, float)),
             max_label_drift=float(_number(env, MAX_LABEL_DRIFT, float)),
@@ -151,7 +161,13 @@ class PipelineSettings:
 
     @property
     def code_version(self) -> dict[str, str]:
-        return {"git_commit": self.code_commit, "requirements_sha256": self.requirements_sha256}
+        """What a model's code is: the toolkit's commit and source, its requirements and the project."""
+        return {
+            "git_commit": self.code_commit,
+            "code_sha256": self.code_sha256,
+            "requirements_sha256": self.requirements_sha256,
+            "project_sha256": self.project_sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -222,6 +238,9 @@ class MonitorSettings:
     quality_window_minutes: int
     min_window_rows: int
     min_labelled: int
+    # The monitor run joins captured predictions with their labels into the model's feedback view here.
+    feature_offline_bucket: str
+    feedback_max_label_delay_hours: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSettings:
@@ -235,6 +254,8 @@ class MonitorSettings:
             quality_window_minutes=int(_number(env, MONITOR_QUALITY_WINDOW_MINUTES, int)),
             min_window_rows=int(_number(env, MONITOR_MIN_ROWS, int)),
             min_labelled=int(_number(env, MONITOR_MIN_LABELLED, int)),
+            feature_offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
+            feedback_max_label_delay_hours=int(_number(env, FEEDBACK_MAX_LABEL_DELAY_HOURS, int)),
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -107,6 +108,61 @@ class FeatureStoreInputs:
             raise ConfigurationError(f"label_view {self.label_view!r} must be one of views {self.views}")
 
 
+@dataclass(frozen=True)
+class TrainingWindow:
+    """Which labelled rows a retrain reads from the feature store, declared per model.
+
+    - ``TrainingWindow()``: all history (the default);
+    - ``TrainingWindow(days=365)``: the last ``days`` before the run's end (the trigger's time, or the
+      build's when the run names none), so an old regime ages out;
+    - ``TrainingWindow(since="2014-01-01")``: everything from a fixed date (UTC) on.
+
+    ``feedback`` (default True): the model's labelled feedback rows (captured predictions joined with
+    their ground truth, ``functions/feature_store/feedback.py``) in the same window join the training set.
+    A run's input may still name its own ``start`` (``mlops train --start``): that wins.
+    """
+
+    days: int | None = None
+    since: str | None = None
+    feedback: bool = True
+
+    def validate(self, model: str) -> None:
+        if self.days is not None and self.since is not None:
+            raise ConfigurationError(f"model {model!r}: training_window takes days or since, not both")
+        if self.days is not None and (isinstance(self.days, bool) or not isinstance(self.days, int) or self.days < 1):
+            raise ConfigurationError(
+                f"model {model!r}: training_window days must be a whole number of days >= 1, got {self.days!r}"
+            )
+        if self.since is not None:
+            self.since_instant(model)
+        if not isinstance(self.feedback, bool):
+            raise ConfigurationError(f"model {model!r}: training_window feedback must be True or False")
+
+    def since_instant(self, model: str = "") -> datetime:
+        assert self.since is not None
+        try:
+            parsed = datetime.fromisoformat(str(self.since).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigurationError(
+                f"model {model!r}: training_window since {self.since!r} is not an ISO date (YYYY-MM-DD)"
+            ) from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def start(self, end: datetime) -> datetime | None:
+        """The first event time a run ending at ``end`` reads (``None``: all history)."""
+        if self.days is not None:
+            return end - timedelta(days=self.days)
+        if self.since is not None:
+            return self.since_instant()
+        return None
+
+    def describe(self) -> str:
+        history = (
+            f"the last {self.days} days" if self.days else f"since {self.since}" if self.since else "all history"
+        )
+        return history + (", with labelled feedback" if self.feedback else ", without feedback")
+
+
 Estimator = Any  # a scikit-learn estimator or Pipeline: fit / predict (and classes_ for a classifier)
 
 
@@ -133,6 +189,7 @@ class ModelSpec:
     holdout_fraction: float = 0.2
     seed: int = 42
     search_space: SearchSpace | None = None
+    training_window: TrainingWindow = field(default_factory=TrainingWindow)
     timestamp: str = EVENT_TIMESTAMP
     description: str = ""
     # Resolved when the project loads: the typed field of each feature, from the views that provide it.
@@ -160,6 +217,13 @@ class ModelSpec:
             raise ConfigurationError(f"model {self.name!r}: estimator must be a factory returning an estimator")
         if self.search_space is not None:
             self.search_space.validate(self.name)
+        # Duck-typed: the local cloud gives each function its own copy of these modules.
+        if not callable(getattr(self.training_window, "validate", None)):
+            raise ConfigurationError(
+                f"model {self.name!r}: training_window must be a TrainingWindow(...), "
+                f"got {type(self.training_window).__name__}"
+            )
+        self.training_window.validate(self.name)
 
     @property
     def feature_names(self) -> list[str]:

@@ -25,6 +25,7 @@ from functions.training.dataset import validate_training_frame
 from functions.training.fit import evaluate_model, time_based_split, train_model
 from functions.training.gate import decide
 from functions.training.model_spec import ModelSpec
+from functions.training.retrain_rule import RetrainDecision, TrainedOn, retrain_decision
 from functions.training.training_sets import (
     StoredTrainingSet,
     read_manifest,
@@ -80,6 +81,17 @@ def champion_of(registry: ModelRegistry, model: str) -> ModelVersion | None:
         return registry.resolve_alias(model, SERVING_ALIAS)
     except ModelNotFoundError:
         return None
+
+
+def decide_retrain(
+    registry: ModelRegistry, spec: ModelSpec, stored: StoredTrainingSet, code_version: dict[str, str]
+) -> RetrainDecision:
+    """Whether this run's training set and code differ from what the current champion was trained on."""
+    champion = champion_of(registry, spec.name)
+    trained_on = (
+        TrainedOn(champion.version, champion.training_data_sha256, champion.code_version) if champion else None
+    )
+    return retrain_decision(data_sha256=stored.sha256, code_version=code_version, champion=trained_on)
 
 
 def validate_data(

@@ -33,6 +33,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
+from functions.feature_store.feedback import FEEDBACK_SOURCE, LABELLED_AT, PREDICTION_ID, ROW_SOURCE, STORE_SOURCE
+from functions.feature_store.feedback import training_rows as feedback_training_rows
 from functions.feature_store.manifest import StoredFile
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.training_sets import build_training_set, entity_events, within
@@ -97,52 +99,94 @@ class FeatureStoreSource:
         self._entities_uri = entities_uri
 
     def build(self, spec: ModelSpec) -> BuiltTrainingSet:
-        inputs = spec.feature_store
+        inputs, window = spec.feature_store, spec.training_window
         views = [self._project.view_by_ref(ref) for ref in inputs.views]
         label_view = self._project.view_by_ref(inputs.label_view)
+        # The input's own start wins; else the model's declared window, back from the run's end.
+        start = self._start if self._start is not None else window.start(self._end or self._as_of)
         preloaded: dict[str, tuple[pd.DataFrame, list[StoredFile]]] = {}
         if self._entities_uri is None:
             # The label view's rows over the window (TTL back from its start) give the entity rows and
             # are the join's input for that view: one read.
-            first = self._start or datetime(1970, 1, 1, tzinfo=UTC)
+            first = start or datetime(1970, 1, 1, tzinfo=UTC)
             last = self._end or datetime.now(UTC)
             rows, files = self._offline.read(label_view, start=first, end=last, as_of=self._as_of)
             preloaded[label_view.qualified_name] = (rows, files)
-            entities = entity_events(rows, label_view, start=self._start, end=self._end)
-            if entities.empty:
-                raise DataValidationError(
-                    f"no events of {label_view.qualified_name} in the offline store between "
-                    f"{_iso(self._start) or 'the beginning'} and {_iso(self._end) or 'now'}: ingest data first"
-                )
+            entities = entity_events(rows, label_view, start=start, end=self._end)
         else:
-            entities = self._entity_file(label_view)
-        joined, manifest = build_training_set(
-            self._offline, entities, views, strict=inputs.strict, preloaded=preloaded, as_of=self._as_of
+            entities = self._entity_file(label_view, start)
+        # Ground truth of served predictions: only when the examples are the store's own events (an entity
+        # file names exactly the examples it wants).
+        feedback, feedback_origin = (
+            self._feedback(spec, start) if window.feedback and self._entities_uri is None else (None, None)
         )
-        frame = joined.rename(columns={EVENT_TIMESTAMP: spec.timestamp})
-        missing = [c for c in spec_columns(spec) if c not in frame.columns]
-        if missing:
-            names = ", ".join(v.qualified_name for v in views)
-            raise ConfigurationError(
-                f"feature views {names} provide no column(s) {missing} of model spec {spec.name!r}"
+        if entities.empty and (feedback is None or feedback.empty):
+            raise DataValidationError(
+                f"no events of {label_view.qualified_name} in the offline store between "
+                f"{_iso(start) or 'the beginning'} and {_iso(self._end) or 'now'}: ingest data first"
             )
+        parts, manifest_doc = [], None
+        if not entities.empty:
+            joined, manifest = build_training_set(
+                self._offline, entities, views, strict=inputs.strict, preloaded=preloaded, as_of=self._as_of
+            )
+            frame = joined.rename(columns={EVENT_TIMESTAMP: spec.timestamp})
+            missing = [c for c in spec_columns(spec) if c not in frame.columns]
+            if missing:
+                names = ", ".join(v.qualified_name for v in views)
+                raise ConfigurationError(
+                    f"feature views {names} provide no column(s) {missing} of model spec {spec.name!r}"
+                )
+            parts.append(frame[spec_columns(spec)].assign(**{ROW_SOURCE: STORE_SOURCE}))
+            manifest_doc = manifest.to_dict()
+        if feedback is not None and not feedback.empty:
+            parts.append(feedback)
+        combined = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        for column in (PREDICTION_ID, LABELLED_AT):
+            if column not in combined.columns:
+                combined[column] = None
+        # By time, store rows before feedback rows of the same instant: the same inputs, the same table and hash.
+        combined = combined.sort_values(
+            [spec.timestamp, ROW_SOURCE], key=_source_order, kind="stable"
+        ).reset_index(drop=True)
+        counts = combined[ROW_SOURCE].value_counts()
         origin = {
             "source": "feature_store",
-            "window": {"start": _iso(self._start), "end": _iso(self._end)},
+            "window": {"start": _iso(start), "end": _iso(self._end), "declared": window.describe()},
             "as_of": _iso(self._as_of),
             "entities_uri": self._entities_uri,
-            "feature_store": manifest.to_dict(),
+            "feature_store": manifest_doc,
+            "feedback": feedback_origin,
+            "rows_by_source": {name: int(counts.get(name, 0)) for name in (STORE_SOURCE, FEEDBACK_SOURCE)},
         }
-        return BuiltTrainingSet(frame[spec_columns(spec)], origin)
+        columns = [*spec_columns(spec), ROW_SOURCE, PREDICTION_ID, LABELLED_AT]
+        return BuiltTrainingSet(combined[columns], origin)
 
-    def _entity_file(self, label_view: FeatureView) -> pd.DataFrame:
+    def _feedback(self, spec: ModelSpec, start: datetime | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The model's labelled feedback rows captured in the window, the latest label of each prediction."""
+        view = self._project.feedback_view(spec)
+        last = self._end or self._as_of
+        rows, files = self._offline.read(
+            view, start=start or datetime(1970, 1, 1, tzinfo=UTC), end=last, as_of=self._as_of
+        )
+        if not rows.empty:
+            rows = within(rows, start=start, end=last)
+        table = feedback_training_rows(rows, features=spec.feature_names, label=spec.label, timestamp=spec.timestamp)
+        origin = {
+            "view": view.qualified_name,
+            "rows": len(table),
+            "files": [{"uri": f.uri, "sha256": f.sha256, "rows": f.rows} for f in files],
+        }
+        return table, origin
+
+    def _entity_file(self, label_view: FeatureView, start: datetime | None) -> pd.DataFrame:
         assert self._entities_uri is not None
         entities = self._objects.get_parquet(S3Uri.parse(self._entities_uri))
         needed = [*label_view.join_keys, EVENT_TIMESTAMP]
         missing = [c for c in needed if c not in entities.columns]
         if missing:
             raise DataValidationError(f"entity file {self._entities_uri} has no column(s) {missing}")
-        return within(entities, start=self._start, end=self._end).reset_index(drop=True)
+        return within(entities, start=start, end=self._end).reset_index(drop=True)
 
 
 def training_source(
@@ -165,6 +209,10 @@ def training_source(
         "the training input needs 'feature_store' ({start, end, entities_uri, as_of}, all optional) "
         f"or 'source_uri' (a CSV or Parquet table in S3); got keys {sorted(request)}"
     )
+
+
+def _source_order(column: pd.Series) -> pd.Series:
+    return column.map({STORE_SOURCE: 0, FEEDBACK_SOURCE: 1}) if column.name == ROW_SOURCE else column
 
 
 def _instant(value: str | None, what: str) -> datetime | None:

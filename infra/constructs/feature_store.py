@@ -353,6 +353,23 @@ class FeatureStore(Construct):
         for prefix in ("manifests/", "features/", "ingested/"):
             self._grant_prefix(grantee, prefix, ["s3:GetObject"], "offline files are keyed by view, month and write id")
 
+    def grant_feedback_join(self, grantee: lambda_.Function, view_name: str) -> None:
+        """Append to one model's feedback view (labelled rows joined from captures), its join state and quarantine."""
+        grantee.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.offline.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"manifests/{view_name}/*"]}},
+            )
+        )
+        for prefix in ("features", "manifests", "ingested", "joins", "quarantine"):
+            self._grant_prefix(
+                grantee,
+                f"{prefix}/{view_name}/",
+                ["s3:GetObject", "s3:PutObject"],
+                "the feedback view's files are keyed by month and join run",
+            )
+
     def grant_read_online(self, grantee: iam.IGrantable) -> None:
         """Read online features (BatchGetItem/GetItem on the one table)."""
         grantee.grant_principal.add_to_principal_policy(

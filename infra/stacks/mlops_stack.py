@@ -11,16 +11,17 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from functions.feature_store.feedback import feedback_view_name
 from functions.monitoring.alarm_rules import live_quality_alarm
 from functions.project import Project
 from functions.serving.online_view import describe_online_view
 from functions.shared import settings as env_names
-from infra.code_version import git_commit, requirements_sha256
+from infra.code_version import functions_sha256, git_commit, requirements_sha256
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
 from infra.constructs.feature_store import FeatureStore
-from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.function_factory import FunctionFactory, project_sha256
 from infra.constructs.inference_api import InferenceApi
 from infra.constructs.model_rollout import ModelRollout
 from infra.constructs.monitoring import Monitoring
@@ -63,7 +64,9 @@ class MlopsStack(Stack):
                 env_names.REGISTRY_TABLE: registry.table.table_name,
                 env_names.METADATA_TABLE: metadata.table.table_name,
                 env_names.CODE_COMMIT: git_commit(),
+                env_names.CODE_SHA256: functions_sha256(),
                 env_names.REQUIREMENTS_SHA256: requirements_sha256(),
+                env_names.PROJECT_SHA256: project_sha256(project.root) if project.root else "unknown",
                 env_names.APPROVAL_POLICY: config.approval_policy,
                 env_names.MAX_MAJORITY_SHARE: str(config.max_majority_share),
                 env_names.MAX_LABEL_DRIFT: str(config.max_label_drift),
@@ -76,7 +79,7 @@ class MlopsStack(Stack):
         steps = pipeline.functions
         storage.grant_read_raw(steps["BuildTrainingSetFunctionArn"])
         storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
-        for name in ("ValidateData", "Evaluate"):
+        for name in ("BuildTrainingSet", "ValidateData", "Evaluate"):
             registry.grant(steps[f"{name}FunctionArn"], write=False)
         for name in ("Register", "Promote"):
             registry.grant(steps[f"{name}FunctionArn"], write=True)
@@ -185,12 +188,15 @@ class MlopsStack(Stack):
                 suffix=suffix,
                 capture_bucket=storage.captures.bucket_name,
                 artifact_bucket=storage.artifacts.bucket_name,
+                offline_bucket=features.offline.bucket_name,
                 registry_table=registry.table.table_name,
                 serving=endpoint.function,
                 live_quality=live_quality_alarm(model, min_live_accuracy=config.min_live_accuracy),
             )
             registry.grant(monitored.monitor, write=False)
             storage.grant_monitoring(monitored.monitor)
+            # The monitor run joins the model's labelled predictions into its feedback view.
+            features.grant_feedback_join(monitored.monitor, feedback_view_name(model.name))
             guards.append(monitored.guard)
         monitoring.dashboard()
 

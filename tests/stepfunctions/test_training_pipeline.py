@@ -38,6 +38,7 @@ def test_gate_pass_registers_approves_and_makes_champion_with_full_lineage(cloud
     assert version.artifact_sha256 == result.output["candidate"]["sha256"]
     assert version.manifest_sha256 == result.output["dataset"]["manifest_sha256"]
     assert len(version.code_version["git_commit"]) >= 7 and len(version.code_version["requirements_sha256"]) == 64
+    assert len(version.code_version["code_sha256"]) == len(version.code_version["project_sha256"]) == 64
     assert (version.approval_status, version.approval_by) == ("approved", "pipeline")
     assert [f["name"] for f in version.signature["features"]] == ["precipitation", "temp_max", "temp_min", "wind"]
     assert set(version.metrics) >= {"accuracy", "macro_f1", "f1_rain", "f1_sun"}
@@ -129,19 +130,29 @@ def test_gate_failure_registers_rejected_and_leaves_champion_unchanged(cloud: Lo
     assert len(registry.alias_history(MODEL, "champion")) == 1
 
 
-def test_same_data_params_and_seed_give_the_same_artifact_through_the_pipeline(cloud: LocalCloud) -> None:
-    # Given the same training set twice
+def test_a_retrain_on_unchanged_data_and_code_is_skipped_and_recorded_never_registered(cloud: LocalCloud) -> None:
+    # Given a champion trained on the shipped dataset
     source = upload_raw(cloud)
     first = run_training(cloud, source)
-    second = run_training(cloud, source)
-    # Then both runs produced byte-identical artifacts and the same manifest data hash
-    assert first.status == second.status == "SUCCEEDED"
-    assert first.output["candidate"]["sha256"] == second.output["candidate"]["sha256"]
-    assert first.output["dataset"]["sha256"] == second.output["dataset"]["sha256"]
-    # And an equal candidate is not worse than the champion, so it is promoted
-    assert registry_of(cloud).resolve_alias(MODEL, "champion").version == 2
+    assert first.status == "SUCCEEDED", first.cause
+    # When the pipeline runs again on the same data with the same code
+    second = run_training(cloud, source, trigger={"type": "test", "case": "unchanged"})
+    # Then it stops after building the training set: same data hash, nothing trained, registered or promoted
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output["dataset"]["sha256"] == first.output["dataset"]["sha256"]
+    assert second.output["dataset"]["changed"] is False and "candidate" not in second.output
+    registry = registry_of(cloud)
+    assert [v.version for v in registry.list_versions(MODEL)] == [1]
+    assert registry.resolve_alias(MODEL, "champion").version == 1
+    assert len(registry.alias_history(MODEL, "champion")) == 1
+    # And the metadata store records the run as SKIPPED with the reason, listed beside the others (`mlops runs`)
+    run = metadata_of(cloud).get_run(second.name)
+    assert run.status == "SKIPPED" and [s.step for s in run.steps] == ["BuildTrainingSet"]
+    assert run.error is not None and run.error["Error"] == "RetrainSkipped"
+    assert "are those champion v1 was trained on" in run.error["Cause"]
+    assert run.params["retrain_decision"] == run.error["Cause"]
     runs = metadata_of(cloud).list_runs("training")
-    assert [r.run_id for r in runs] == [second.name, first.name]
+    assert [(r.run_id, r.status) for r in runs] == [(second.name, "SKIPPED"), (first.name, "SUCCEEDED")]
 
 
 def test_same_execution_name_started_twice_gives_one_run(cloud: LocalCloud) -> None:
