@@ -189,8 +189,12 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
         columns = records_to_columns([reads[i].features for i in present], loaded.signature,
                                      max_records=settings().max_records)  # fmt: skip
         predicted = loaded.predictor.predict(columns)
+        served = [{"prediction_id": str(uuid.uuid4()), **predicted.answer(j)} for j in range(len(present))]
         for j, i in enumerate(present):
-            answers[i].update(prediction_id=str(uuid.uuid4()), **predicted.answer(j), features=reads[i].features)
+            answers[i].update(**served[j], features=reads[i].features)
+        # Captured like predictions from values: the features the model saw, so ground truth can join them.
+        if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
+            capture(loaded, [reads[i].features for i in present], served)
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(present))
     return {"model": {"name": loaded.version.model_name, "version": loaded.version.version}, "predictions": answers}
 

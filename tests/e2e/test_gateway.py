@@ -193,6 +193,11 @@ def test_entity_ids_read_online_features_with_per_entity_status(served: LocalClo
     assert (seattle["status"], tacoma["status"], nowhere["status"]) == ("PRESENT", "EXPIRED", "NOT_FOUND")
     assert seattle["features"] == GOOD and seattle["label"] in {"drizzle", "fog", "rain", "snow", "sun"}
     assert "label" not in tacoma and "label" not in nowhere
+    # And the answered prediction is captured like one from values (features as read), so feedback can join it
+    [line] = [line for line in captured_lines(served) if seattle["prediction_id"] in json.dumps(line)]
+    [record] = line["records"]
+    assert record["prediction_id"] == seattle["prediction_id"] and record["features"] == GOOD
+    assert record["prediction"]["label"] == seattle["label"]
 
 
 def test_records_and_entities_together_are_refused(served: LocalCloud) -> None:
