@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
@@ -282,23 +281,27 @@ def _add_operator_commands(commands: Any) -> None:
     models_sub.add_parser("list")
     show = models_sub.add_parser("show")
     show.add_argument("model", nargs="?", help="default: the stage's model")
+    # Who decides is never typed: approvals and alias moves record the caller's AWS identity (STS).
     for name in ("approve", "reject"):
-        decide = models_sub.add_parser(name)
+        decide = models_sub.add_parser(name, help=f"{name} a pending version (recorded under your AWS identity)")
         decide.add_argument("ref", help="MODEL:VERSION")
         decide.add_argument("--reason", required=True)
-        decide.add_argument("--by", default=getpass.getuser())
     promote = models_sub.add_parser("promote", help="point an alias at an approved version (audited)")
     promote.add_argument("ref", help="MODEL:VERSION")
     promote.add_argument("--alias", default="champion")
     promote.add_argument("--reason", required=True)
-    promote.add_argument("--by", default=getpass.getuser())
     rollback = models_sub.add_parser("rollback", help="move an alias back to the version it replaced")
     rollback.add_argument("model")
     rollback.add_argument("--alias", default="champion")
     rollback.add_argument("--reason", required=True)
-    rollback.add_argument("--by", default=getpass.getuser())
-    lineage = commands.add_parser("lineage", help="the whole chain of a model version: trigger, data, run, aliases")
-    lineage.add_argument("ref", help="MODEL:VERSION")
+    lineage = commands.add_parser(
+        "lineage",
+        help="upstream and downstream of a model version, or which models used a feature view or a dataset",
+    )
+    asked = lineage.add_mutually_exclusive_group(required=True)
+    asked.add_argument("ref", nargs="?", help="MODEL:VERSION: its trigger, data, run, aliases, deployments")
+    asked.add_argument("--feature-view", help="NAME or NAME:vN: the training sets, runs and models that used it")
+    asked.add_argument("--dataset", help="a training set's manifest sha256 (its lineage id) or data sha256")
     train = commands.add_parser("train", help="start the training pipeline (waits with --local)")
     train.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
     train.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
@@ -370,8 +373,14 @@ def _print(value: Any) -> None:
 
 
 def _run_operator(args: argparse.Namespace) -> int:
-    with _backend(args) as backend:
-        return run_operator(args, backend)
+    from functions.shared.errors import MlopsError
+
+    try:
+        with _backend(args) as backend:
+            return run_operator(args, backend)
+    except (MlopsError, ValueError) as exc:  # a mistake or a refusal: one line, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def run_operator(args: argparse.Namespace, backend: Backend) -> int:
@@ -393,22 +402,32 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
             _print(ops.show_model(backend, args.model or backend.model_name))
         elif args.action in ("approve", "reject"):
             name, version = parse_ref(args.ref)
-            decide = backend.registry.approve if args.action == "approve" else backend.registry.reject
-            _print(decide(name, version, by=args.by, reason=args.reason))
+            _print(ops.decide(backend, name, version, approve=args.action == "approve", reason=args.reason))
         elif args.action == "promote":
             name, version = parse_ref(args.ref)
-            _print(ops.promote(backend, name, version, alias=args.alias, by=args.by, reason=args.reason))
+            _print(ops.promote(backend, name, version, alias=args.alias, reason=args.reason))
         elif args.action == "rollback":
-            _print(ops.rollback(backend, args.model, alias=args.alias, by=args.by, reason=args.reason))
+            _print(ops.rollback(backend, args.model, alias=args.alias, reason=args.reason))
         return 0
     if args.command == "lineage":
-        print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
+        if args.ref:
+            print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
+            return 0
+        chain = (
+            ops.feature_view_lineage(backend, args.feature_view)
+            if args.feature_view
+            else ops.dataset_lineage(backend, args.dataset)
+        )
+        used = ops.models_in(chain)
+        print(f"models that used {args.feature_view or args.dataset}: {', '.join(used) if used else 'none'}")
+        print("\n".join(ops.lineage_lines(chain)))
         return 0
     if args.command == "train":
         request = ops.training_request(
             args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model
         )
-        arn = ops.start_training(backend, request, trigger={"type": "manual", "by": getpass.getuser()}, name=args.name)
+        trigger = {"type": "manual", "by": ops.identity(backend)}
+        arn = ops.start_training(backend, request, trigger=trigger, name=args.name)
         if backend.cloud is None:
             print(f"started {arn}")
             return 0

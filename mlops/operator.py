@@ -16,9 +16,20 @@ from typing import Any
 import boto3
 
 from functions.feature_store.offline_store import OfflineStore
-from functions.handlers.promote import move_alias_with_lineage
-from functions.metadata.metadata_store import Lineage, MetadataStore, dataset_node, run_node
+from functions.metadata.metadata_store import (
+    Edge,
+    Lineage,
+    MetadataStore,
+    Node,
+    dataset_node,
+    feature_view_node,
+    parse_view_ref,
+    run_node,
+)
 from functions.project import Project, load_project
+from functions.registry.alias_events import announce_alias_move
+from functions.registry.alias_lineage import move_alias_with_lineage
+from functions.registry.identity import caller_arn
 from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.training import steps
@@ -43,6 +54,7 @@ class Backend:
     project: Project | None = None
     offline: OfflineStore | None = None
     events: Any = None
+    sts: Any = None
     cloud: LocalCloud | None = None
 
     @classmethod
@@ -70,6 +82,7 @@ class Backend:
                 else None
             ),
             events=clients("events"),
+            sts=clients("sts"),
             cloud=cloud,
         )
 
@@ -131,32 +144,92 @@ def show_model(backend: Backend, name: str) -> dict[str, Any]:
     }
 
 
-def promote(backend: Backend, name: str, version: int, *, alias: str, by: str, reason: str) -> AliasChange:
-    """Move the alias (audited, with lineage) and announce it, so a champion move rolls out to serving."""
-    from functions.registry.alias_events import announce_alias_move
+def identity(backend: Backend) -> str:
+    """Who the operator is, as AWS knows them (STS GetCallerIdentity): what approvals and moves record."""
+    return caller_arn(backend.sts)
 
-    change = move_alias_with_lineage(backend.registry, backend.metadata, name, alias, version, by=by, reason=reason)
+
+def decide(backend: Backend, name: str, version: int, *, approve: bool, reason: str) -> ModelVersion:
+    """Approve or reject a pending version, recorded under the caller's AWS identity."""
+    decide_as = backend.registry.approve if approve else backend.registry.reject
+    return decide_as(name, version, by=identity(backend), reason=reason)
+
+
+def promote(backend: Backend, name: str, version: int, *, alias: str, reason: str) -> AliasChange:
+    """Move the alias (audited under the caller's AWS identity, with lineage) and announce it, so a
+    champion move rolls out to serving."""
+    change = move_alias_with_lineage(
+        backend.registry, backend.metadata, name, alias, version, by=identity(backend), reason=reason
+    )
     announce_alias_move(backend.events, change)
     return change
 
 
-def rollback(backend: Backend, name: str, *, alias: str, by: str, reason: str) -> AliasChange:
+def rollback(backend: Backend, name: str, *, alias: str, reason: str) -> AliasChange:
     """Move ``alias`` back to the version it pointed at before its latest move."""
     history = backend.registry.alias_history(name, alias)
     if not history or history[-1].from_version is None:
         raise ValueError(f"alias {alias!r} of {name!r} has no earlier version to roll back to")
-    return promote(backend, name, history[-1].from_version, alias=alias, by=by, reason=f"rollback: {reason}")
+    return promote(backend, name, history[-1].from_version, alias=alias, reason=f"rollback: {reason}")
 
 
 def lineage(backend: Backend, name: str, version: int) -> Lineage:
     return backend.metadata.lineage(name, version)
 
 
+def feature_view_lineage(backend: Backend, ref: str) -> Lineage:
+    """Everything downstream of a feature view (``NAME``: every version; ``NAME:vN``: that one)."""
+    name, version = parse_view_ref(ref)
+    node_id = feature_view_node(name, version).id
+    try:
+        return backend.metadata.downstream(node_id)
+    except KeyError:
+        raise ValueError(f"no training set recorded from feature view {ref!r} (lineage node {node_id})") from None
+
+
+def dataset_lineage(backend: Backend, sha256: str) -> Lineage:
+    """Everything downstream of a training set: by its manifest's sha256 (its lineage id) or its data sha256."""
+    by_manifest = f"dataset:{sha256.removeprefix('dataset:')}"
+    if backend.metadata.has_node(by_manifest):
+        return backend.metadata.downstream(by_manifest)
+    # Not a manifest hash: the training sets of versions trained on data with this hash.
+    ids = sorted(
+        {
+            f"dataset:{v.manifest_sha256}"
+            for model in backend.registry.list_models()
+            for v in backend.registry.list_versions(model)
+            if v.training_data_sha256 == sha256 and v.manifest_sha256
+        }
+    )
+    if not ids:
+        raise ValueError(f"no training set with manifest or data sha256 {sha256!r} is recorded")
+    return merge(backend.metadata.downstream(i) for i in ids)
+
+
+def merge(chains: Any) -> Lineage:
+    nodes: dict[str, Node] = {}
+    edges: set[Edge] = set()
+    roots = []
+    for chain in chains:
+        roots.append(chain.root)
+        nodes.update(chain.nodes)
+        edges.update(chain.edges)
+    return Lineage(",".join(roots), nodes, tuple(sorted(edges, key=lambda e: (e.source, e.target))))
+
+
+def models_in(chain: Lineage) -> list[str]:
+    """The model versions in a chain, as ``MODEL:VERSION``, in version order."""
+    models = [(str(n.attributes["model_name"]), int(n.attributes["version"])) for n in chain.of_kind("model")]
+    return [f"{name}:{version}" for name, version in sorted(models)]
+
+
+KINDS = ("feature_view", "dataset", "monitor_run", "trigger", "run", "model", "alias_change", "deployment")
+
+
 def lineage_lines(chain: Lineage) -> list[str]:
     """The chain as text, upstream to downstream."""
-    order = ["trigger", "dataset", "run", "model", "alias_change", "deployment"]
     lines = []
-    for kind in order:
+    for kind in KINDS:
         for node in chain.of_kind(kind):
             attributes = ", ".join(f"{k}={v}" for k, v in sorted(node.attributes.items()))
             lines.append(f"{kind:<13} {node.id}  {attributes}")
@@ -214,8 +287,12 @@ def run_experiment(
         base = S3Uri(backend.artifact_bucket, f"runs/{run_id}")
         built = steps.build_training_set(store, backend.offline, project, spec, request, run_id=run_id, base=base)
         stored = built.stored
-        metadata.add_edge(dataset_node(stored.manifest_uri, stored.manifest_sha256), run_node(run_id, "experiment"),
-                          "input_of")  # fmt: skip
+        metadata.add_edge(
+            dataset_node(stored.manifest_uri, stored.manifest_sha256, data_sha256=stored.sha256, rows=stored.rows,
+                         **({"feature_views": built.feature_views} if built.feature_views else {})),
+            run_node(run_id, "experiment"), "input_of",
+        )  # fmt: skip
+        metadata.link_feature_views(f"dataset:{stored.manifest_sha256}")
         dataset = stored.pointer()
         steps.validate_data(store, backend.registry, spec, dataset, backend.data_limits)
         pointers = steps.split(store, spec, dataset, base=base)

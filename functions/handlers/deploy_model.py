@@ -3,7 +3,10 @@
 Pins the model version in the inference function's environment, publishes
 a function version, points the canary alarms at that model version and
 starts a CodeDeploy deployment (canary per the deployment group's config,
-BeforeAllowTraffic smoke test, rollback on alarm).
+BeforeAllowTraffic smoke test, rollback on alarm). The deployment is recorded in
+the lineage after the alias change that asked for it (``deployment:<id>``: the
+model version it rolls out, the one serving before, the function versions);
+the outcome recorder adds how it ended.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.handlers.canary_metrics import VERSION_DIMENSION
+from functions.metadata.metadata_store import MetadataStore, alias_change_node, deployment_node, model_node, now_iso
 from functions.registry.model_registry import ModelRegistry
 from functions.rollout.canary import RolloutContext, lambda_appspec
 from functions.rollout.deployments import Deployments, ServingFunction, point_alarms_at
@@ -63,5 +67,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         appspec=lambda_appspec(rollout, before_allow_traffic=settings().pre_traffic_hook),
         description=rollout.to_description(),
     )
+    started = deployment_node(
+        deployment_id, model_name=model_name, model_version=version, previous_model_version=previous_model,
+        function_version=target, previous_function_version=current, status="InProgress", started_at=now_iso(),
+    )  # fmt: skip
+    change_id = detail.get("change_id")
+    cause = alias_change_node(model_name, "champion", change_id) if change_id else model_node(model_name, version)
+    MetadataStore(client("dynamodb"), settings().metadata_table).add_edge(cause, started, "rolled_out_by")
     logger.info("rollout started", extra={"deployment_id": deployment_id, **rollout.__dict__})
     return {"deployment_id": deployment_id, "model_version": version, "function_version": target}

@@ -6,7 +6,8 @@ booleans alike), checks the answers (one of the classes, or a regressor's
 finite value) and reports Succeeded or Failed to CodeDeploy. Any fault
 reports Failed too, so a deployment never waits for the hook's timeout.
 A model version the serving image cannot run (no ONNX form) answers GET
-/model with 503 naming the model and version, so the hook refuses it.
+/model with 503 naming the model and version, so the hook refuses it. The
+verdict is added to the deployment's lineage node once it is reported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.metadata.metadata_store import MetadataStore, deployment_node
 from functions.registry.model_registry import ModelRegistry
 from functions.rollout.canary import RolloutContext, proxy_event, smoke_record, smoke_test_failures
 from functions.rollout.deployments import Deployments, ServingFunction
@@ -49,6 +51,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "pre-traffic smoke test", extra={"deployment_id": deployment_id, "passed": passed, "problems": problems}
     )
     deployments.report_hook(deployment_id, execution_id, succeeded=passed)
+    # After the report: a lineage write that fails must not leave the deployment waiting for the hook's timeout.
+    MetadataStore(client("dynamodb"), settings().metadata_table).annotate(
+        deployment_node(deployment_id, smoke_test="passed" if passed else "failed", smoke_test_problems=problems)
+    )
     return {"passed": passed, "problems": problems}
 
 

@@ -1,5 +1,10 @@
 """Register: record the candidate as a new, immutable model version with its full lineage.
 
+Idempotent per run (the run id is the registry's idempotency key): a Step Functions retry of this
+step, after a throttled write anywhere in it, finds the version the first attempt registered and
+finishes the same work (ONNX form, drift baseline, lineage) for that version; it never registers a
+second one. A failure after this step (Promote) withdraws the version (see ``run_recorder``).
+
 A candidate that failed the quality gate is registered too, as ``rejected`` by ``quality-gate``
 with the gate's reason: the registry then answers "what was tried and why it was refused", and
 no alias can ever point at it (aliases need an approved version). ``latest`` skips rejected
@@ -91,6 +96,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         model_node(version.model_name, version.version, artifact_sha256=version.artifact_sha256),
         "produced",
     )
+    # Feature view -> dataset, so "which models used view X" has an answer (a raw-table dataset has no views).
+    metadata().link_feature_views(f"dataset:{dataset['manifest_sha256']}")
     logger.info("model registered", extra={"model": version.model_name, "version": version.version})
     return {
         "model_name": version.model_name,

@@ -6,12 +6,16 @@ retrain reads its training set from the feature store (point-in-time join of
 the model's views) over ``training_window_days`` before the trigger, or all
 history. The guard refuses a start inside the cooldown, while another run holds the lock,
 or once the daily budget is spent; otherwise it starts the pipeline with the
-trigger reason as the run's ``trigger``. "Step Functions Execution Status
-Change" events of the training state machine release the lock.
+trigger reason as the run's ``trigger``. An alarm's trigger names the monitor
+run whose metrics fired it (``detail.monitor_run``: run id, window, drift and
+quality figures, the HTML report), so the run's lineage reaches that evidence.
+"Step Functions Execution Status Change" events of the training state machine
+release the lock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -25,7 +29,15 @@ from botocore.exceptions import ClientError
 
 from functions.retraining.guard_policy import LOCKED, RACE, STARTED, Decision, GuardPolicy
 from functions.retraining.guard_store import RetrainGuardStore
-from functions.retraining.triggers import EXECUTION_STATUS_CHANGE, FINISHED_STATUSES, trigger_reason
+from functions.retraining.trigger_evidence import monitor_evidence
+from functions.retraining.triggers import (
+    EXECUTION_STATUS_CHANGE,
+    FINISHED_STATUSES,
+    MONITOR_RUN,
+    TriggerReason,
+    alarm_period,
+    trigger_reason,
+)
 from functions.shared.aws_errors import storage_error
 from functions.shared.clients import client
 from functions.shared.settings import RetrainGuardSettings
@@ -77,9 +89,21 @@ def training_window(at: datetime, config: RetrainGuardSettings) -> dict[str, str
     return {"start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
+def with_evidence(reason: TriggerReason, event: dict[str, Any]) -> TriggerReason:
+    """An alarm's reason with the monitor run behind it, when one is recent enough to be the alarm's datapoint."""
+    period = alarm_period(event) if reason.type == "alarm" else None
+    if period is None:
+        return reason
+    evidence = monitor_evidence(client("s3"), settings().artifact_bucket, settings().model_name, reason.time, period)
+    if evidence is None:
+        logger.info("no monitor run behind the alarm", extra={"alarm": reason.source, "at": reason.time.isoformat()})
+        return reason
+    return dataclasses.replace(reason, detail={**reason.detail, MONITOR_RUN: evidence})
+
+
 def _start(event: dict[str, Any]) -> dict[str, Any]:
     config, store = settings(), _store()
-    reason = trigger_reason(event)
+    reason = with_evidence(trigger_reason(event), event)
     policy = GuardPolicy(config.cooldown_seconds, config.daily_budget, config.lock_seconds)
     refusal = store.explain(reason.time, policy)
     if refusal is not None and _stale(refusal):

@@ -6,13 +6,16 @@ Item layout (one table):
   (experiments are runs of the pipeline ``experiment``).
 - ``pk=RUN#<run_id>, sk=STEP#<started_at>#<step>``: one step attempt (inputs, outputs, error).
 - ``pk=RUN#<run_id>, sk=PARAM#<name>`` / ``sk=METRIC#<name>``: one param or metric of the run.
-- ``pk=NODE#<id>, sk=NODE``: a lineage node (``kind``: trigger, dataset, run, model, alias_change,
-  deployment) and its attributes;
+- ``pk=NODE#<id>, sk=NODE``: a lineage node (``kind``: feature_view, dataset, monitor_run, trigger,
+  run, model, alias_change, deployment) and its attributes; the first write of a node creates it,
+  later facts are added with ``annotate`` (a node is never overwritten by an edge that names it);
 - ``pk=NODE#<src>, sk=OUT#<dst>`` and ``pk=NODE#<dst>, sk=IN#<src>``: one lineage edge, written
   with both of its nodes in one transaction so the graph never has a dangling edge.
 
-The lineage chain is: trigger -> run, training-set manifest -> run -> model version -> alias
-change -> deployment.
+The lineage chain is: feature view -> training-set manifest (dataset) -> run; monitor run (its
+drift report) -> trigger -> run; run -> model version -> alias change -> deployment -> the
+rollback's alias change. ``lineage`` walks both ways from a model version; ``downstream`` walks
+from any node (a feature view, a dataset) to the models that used it.
 """
 
 from __future__ import annotations
@@ -108,8 +111,32 @@ def deployment_node(deployment_id: str, **attributes: Any) -> Node:
     return Node(f"deployment:{deployment_id}", "deployment", dict(attributes))
 
 
+def feature_view_node(name: str, version: int | None = None) -> Node:
+    """A feature view (``version`` None: the view under every version, upstream of each ``name:vN``)."""
+    if version is None:
+        return Node(f"feature_view:{name}", "feature_view", {"name": name})
+    return Node(f"feature_view:{name}:v{version}", "feature_view", {"name": name, "version": version})
+
+
+def parse_view_ref(ref: str) -> tuple[str, int | None]:
+    """``name`` or ``name:vN`` (as training-set manifests name views) into ``(name, N or None)``."""
+    name, _, version = ref.partition(":")
+    if not name or (version and not (version.startswith("v") and version[1:].isdigit())):
+        raise ValueError(f"expected a feature view as NAME or NAME:vN, got {ref!r}")
+    return name, int(version[1:]) if version else None
+
+
+def monitor_run_node(model_name: str, run_id: str, **attributes: Any) -> Node:
+    return Node(f"monitor_run:{model_name}:{run_id}", "monitor_run", {"model_name": model_name, "run_id": run_id,
+                                                                      **attributes})  # fmt: skip
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+# A node's first write creates it; an edge naming it later keeps what it holds.
+_CREATE_NODE = "SET #id = :id, #kind = :kind, #attributes = if_not_exists(#attributes, :attrs)"
 
 
 class MetadataStore:
@@ -190,20 +217,85 @@ class MetadataStore:
 
     # -- lineage -------------------------------------------------------------------
     def add_edge(self, source: Node, target: Node, relation: str) -> None:
-        """Record ``source -> target`` with both nodes, in one transaction (idempotent)."""
+        """Record ``source -> target`` with both nodes, in one transaction (idempotent).
+
+        A node that exists already keeps its attributes (``annotate`` adds to them): an edge written
+        later with a bare ``model_node(name, version)`` never drops what Register recorded on it.
+        """
         edge = {"source": source.id, "target": target.id, "relation": relation}
-        items = [
-            {"pk": f"NODE#{node.id}", "sk": "NODE", "id": node.id, "kind": node.kind, "attributes": node.attributes}
+        nodes = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": f"NODE#{node.id}"}, "sk": {"S": "NODE"}},
+                    "UpdateExpression": _CREATE_NODE,
+                    "ExpressionAttributeNames": {"#id": "id", "#kind": "kind", "#attributes": "attributes"},
+                    "ExpressionAttributeValues": {
+                        ":id": {"S": node.id},
+                        ":kind": {"S": node.kind},
+                        ":attrs": to_item({"a": node.attributes})["a"],
+                    },
+                }
+            }
             for node in (source, target)
         ]
-        items.append({"pk": f"NODE#{source.id}", "sk": f"OUT#{target.id}", **edge})
-        items.append({"pk": f"NODE#{target.id}", "sk": f"IN#{source.id}", **edge})
+        edges = [
+            {"pk": f"NODE#{source.id}", "sk": f"OUT#{target.id}", **edge},
+            {"pk": f"NODE#{target.id}", "sk": f"IN#{source.id}", **edge},
+        ]
         try:
             self._ddb.transact_write_items(
-                TransactItems=[{"Put": {"TableName": self._table, "Item": to_item(item)}} for item in items]
+                TransactItems=[*nodes, *({"Put": {"TableName": self._table, "Item": to_item(e)}} for e in edges)]
             )
         except ClientError as exc:
             raise storage_error(exc, f"recording lineage {source.id} -> {target.id}") from exc
+
+    def annotate(self, node: Node) -> None:
+        """Add ``node``'s attributes to the stored node (created if absent); attributes it names are replaced."""
+        names = {f"#a{i}": key for i, key in enumerate(node.attributes)}
+        values = {f":a{i}": to_item({"v": value})["v"] for i, value in enumerate(node.attributes.values())}
+        sets = ", ".join(f"#attributes.{name} = :{name[1:]}" for name in names)
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"NODE#{node.id}"}, "sk": {"S": "NODE"}},
+                UpdateExpression="SET #id = :id, #kind = :kind" + (f", {sets}" if sets else ""),
+                ConditionExpression="attribute_exists(#attributes)",
+                ExpressionAttributeNames={"#id": "id", "#kind": "kind", "#attributes": "attributes", **names},
+                ExpressionAttributeValues={":id": {"S": node.id}, ":kind": {"S": node.kind}, **values},
+            )
+            return
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise storage_error(exc, f"annotating lineage node {node.id}") from exc
+        item = {"pk": f"NODE#{node.id}", "sk": "NODE", "id": node.id, "kind": node.kind, "attributes": node.attributes}
+        try:  # absent: create it whole, unless a concurrent writer just did (then add to theirs)
+            self._ddb.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise storage_error(exc, f"recording lineage node {node.id}") from exc
+            self.annotate(node)
+
+    def link_feature_views(self, dataset_id: str) -> list[str]:
+        """``feature_view:<name> -> feature_view:<name>:vN -> dataset`` for each view the dataset node names.
+
+        So "which models used view X" is a downstream walk from the view (any version, or one).
+        Idempotent; returns the views linked (none for a dataset read from a raw table).
+        """
+        refs = [str(ref) for ref in self.node(dataset_id).attributes.get("feature_views", [])]
+        dataset = Node(dataset_id, "dataset")
+        for ref in refs:
+            name, version = parse_view_ref(ref)
+            versioned = feature_view_node(name, version)
+            if version is not None:
+                self.add_edge(feature_view_node(name), versioned, "has_version")
+            self.add_edge(versioned, dataset, "feeds")
+        return refs
+
+    def has_node(self, node_id: str) -> bool:
+        return bool(self._node_items(node_id, "NODE"))
 
     def node(self, node_id: str) -> Node:
         items = self._node_items(node_id, "NODE")
@@ -231,11 +323,19 @@ class MetadataStore:
             raise storage_error(exc, f"reading lineage of {node_id}") from exc
 
     def lineage(self, model_name: str, version: int) -> Lineage:
-        """Everything upstream of the model version (run, data, trigger) and downstream (aliases, deployments)."""
-        root = model_node(model_name, version).id
+        """Everything upstream of the model version (run, data, views, trigger, monitor run) and downstream
+        (alias changes, deployments, rollbacks)."""
+        return self._walk(model_node(model_name, version).id, ("IN#", "OUT#"))
+
+    def downstream(self, node_id: str) -> Lineage:
+        """Everything that came from ``node_id`` (a feature view, a dataset): runs, the models they produced,
+        their aliases and deployments. ``KeyError`` when no such node was recorded."""
+        return self._walk(node_id, ("OUT#",))
+
+    def _walk(self, root: str, directions: tuple[str, ...]) -> Lineage:
         nodes = {root: self.node(root)}
         edges: set[Edge] = set()
-        for direction in ("IN#", "OUT#"):
+        for direction in directions:
             frontier = [root]
             while frontier:
                 current = frontier.pop()

@@ -1,7 +1,8 @@
 """The ``champion`` alias as the rollout sees it: a thin view over the registry's audited aliases.
 
 Moves go through ``ModelRegistry.move_alias`` (one transaction with the alias history, refusing
-an unapproved version); reads through ``alias_version`` and ``alias_history``.
+an unapproved version), with their lineage through ``alias_lineage.move_alias_with_lineage``;
+reads through ``alias_version`` and ``alias_history``.
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.registry.model_registry import AliasChange, ModelRegistry
+from functions.registry.serving_rule import SERVING_ALIAS
 
-ALIAS = "champion"
+ALIAS = SERVING_ALIAS
 
 
 @dataclass(frozen=True)
 class AliasMove:
+    """One move of ``champion``; ``version`` is None when the move removed it (a withdrawn first champion)."""
+
     model_name: str
     alias: str
-    version: int
+    version: int | None
     previous_version: int | None
     by: str
     reason: str
@@ -28,14 +32,6 @@ class AliasMove:
     def from_change(cls, change: AliasChange) -> AliasMove:
         return cls(change.model_name, change.alias, change.to_version, change.from_version, change.by,
                    change.reason, change.at)  # fmt: skip
-
-
-def move_champion(
-    dynamodb_client: Any, table: str, model_name: str, version: int, *, by: str, reason: str
-) -> AliasMove:
-    """Point ``champion`` at ``version`` (approved versions only) and append the move to its history."""
-    change = ModelRegistry(dynamodb_client, table).move_alias(model_name, ALIAS, version, by=by, reason=reason)
-    return AliasMove.from_change(change)
 
 
 def resolve_champion(dynamodb_client: Any, table: str, model_name: str) -> int | None:

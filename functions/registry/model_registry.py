@@ -5,13 +5,22 @@ Item layout (one table):
 - ``pk=MODEL#<name>, sk=COUNTER``: the atomic version counter.
 - ``pk=MODEL#<name>, sk=VERSION#<10-digit number>``: one version, written once; only its
   approval fields change afterwards (pending -> approved | rejected, with who, when, why).
-- ``pk=MODEL#<name>, sk=ALIAS#<alias>``: where an alias points now.
+- ``pk=MODEL#<name>, sk=ALIAS#<alias>``: where an alias points now (no ``version``: unset).
 - ``pk=MODEL#<name>, sk=ALIASLOG#<alias>#<timestamp>#<id>``: one alias move (who, when,
-  from which version to which, why). Append-only.
+  from which version to which, why). Write-once: every put is conditioned on the item's absence.
+- ``pk=MODEL#<name>, sk=RUN#<run id>``: the run's claim, naming the one version it registered.
 
-Versions come from an atomic ``ADD`` on the counter, then a put conditioned on the version not
-existing, so concurrent registrations get distinct numbers and none overwrites another. A failed
-put leaves a gap in the numbering, never a duplicate.
+Registration is idempotent per run: the run id is the key. A run's version and its claim are
+written in ONE ``TransactWriteItems`` (both conditioned on absence), so a retried registration
+of the same run (a Step Functions retry after a throttled write) finds the claim and returns the
+same version, never a second one; two concurrent attempts of one run cannot both win. Version
+numbers come from an atomic ``ADD`` on the counter, so concurrent registrations of different runs
+get distinct numbers and none overwrites another; a failed transaction leaves a gap in the
+numbering, never a duplicate.
+
+A run that fails after its version was written withdraws it (``withdraw_run``): the version becomes
+``rejected`` (nothing can approve or alias it any more) and an alias already on it goes back to the
+version it replaced, or is removed when it had none.
 
 An alias moves in ONE ``TransactWriteItems``: a condition check that the target version exists
 and is approved, the alias put (conditioned on the alias still pointing where the caller read
@@ -71,7 +80,7 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class AliasChange:
-    """One move of an alias: an item of the append-only alias history."""
+    """One move of an alias: an item of the append-only alias history (``to_version`` None: the alias was removed)."""
 
     model_name: str
     alias: str
@@ -79,8 +88,16 @@ class AliasChange:
     at: str
     by: str
     reason: str
-    to_version: int
+    to_version: int | None = None
     from_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """What ``withdraw_run`` did: the run's version, now rejected, and the aliases it moved off that version."""
+
+    version: ModelVersion
+    alias_changes: tuple[AliasChange, ...]
 
 
 def _pk(model_name: str) -> str:
@@ -89,6 +106,10 @@ def _pk(model_name: str) -> str:
 
 def _sk(version: int) -> str:
     return f"VERSION#{version:010d}"
+
+
+def _run_sk(run_id: str) -> str:
+    return f"RUN#{run_id}"
 
 
 def _stamp(moment: datetime) -> str:
@@ -127,9 +148,17 @@ class ModelRegistry:
         onnx_sha256: str | None = None,
         onnx_unsupported_reason: str | None = None,
     ) -> ModelVersion:
-        """Allocate the next version number and write the version record (once)."""
+        """Register the run's candidate as a new version, once per run: a retry returns the run's version.
+
+        ``RegistryConflictError`` if the run already registered a different artifact.
+        """
         if approval_status not in APPROVAL_STATUSES:
             raise ValueError(f"approval_status must be one of {APPROVAL_STATUSES}, got {approval_status!r}")
+        if not run_id.strip():
+            raise ValueError("a registration needs the run id that produced it (the idempotency key)")
+        existing = self._claimed(model_name, run_id, artifact_sha256)
+        if existing is not None:
+            return existing
         self._ensure_group(model_name)
         version = self._next_version(model_name)
         now = _stamp(self._clock())
@@ -160,13 +189,61 @@ class ModelRegistry:
             onnx_unsupported_reason=onnx_unsupported_reason,
         )
         item = to_item({"pk": _pk(model_name), "sk": _sk(version), **record.to_dict()})
+        claim = to_item(
+            {
+                "pk": _pk(model_name),
+                "sk": _run_sk(run_id),
+                "run_id": run_id,
+                "version": version,
+                "artifact_sha256": artifact_sha256,
+                "created_at": now,
+            }
+        )
+        absent = "attribute_not_exists(sk)"
         try:
-            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(sk)")
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": absent}},
+                    {"Put": {"TableName": self._table, "Item": claim, "ConditionExpression": absent}},
+                ]
+            )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            reasons = _cancellation_reasons(exc)
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                # Another attempt of the same run won the race: its version is the run's version.
+                winner = self._claimed(model_name, run_id, artifact_sha256)
+                if winner is not None:
+                    return winner
+            if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise RegistryConflictError(f"{model_name} version {version} already exists") from exc
             raise storage_error(exc, f"registering {model_name} version {version}") from exc
         return record
+
+    def _claimed(self, model_name: str, run_id: str, artifact_sha256: str) -> ModelVersion | None:
+        """The version ``run_id`` registered already, if any (its artifact must be the one offered again)."""
+        version = self.version_of_run(model_name, run_id)
+        if version is None:
+            return None
+        if version.artifact_sha256 != artifact_sha256:
+            raise RegistryConflictError(
+                f"run {run_id!r} already registered {model_name} version {version.version} with artifact "
+                f"{version.artifact_sha256[:12]}, not {artifact_sha256[:12]}: one run registers one version"
+            )
+        return version
+
+    def version_of_run(self, model_name: str, run_id: str) -> ModelVersion | None:
+        """The version run ``run_id`` registered, or ``None`` when it registered none."""
+        try:
+            response = self._ddb.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _run_sk(run_id)}},
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise storage_error(exc, f"reading the version run {run_id} registered") from exc
+        if "Item" not in response:
+            return None
+        return self.get(model_name, int(from_item(response["Item"])["version"]))
 
     def _ensure_group(self, model_name: str) -> None:
         item = to_item(
@@ -280,6 +357,62 @@ class ModelRegistry:
             raise storage_error(exc, f"setting approval of {model_name} version {version}") from exc
         return self.get(model_name, version)
 
+    def withdraw_run(self, model_name: str, run_id: str, *, by: str, reason: str) -> Withdrawal | None:
+        """Leave nothing usable from a failed run: its version (if any) rejected, no alias on it.
+
+        The version is rejected first (from pending or approved), so nothing can approve or alias it
+        from then on; then every alias on it goes back to the version it replaced (when that one is
+        still approved), else is removed. Idempotent: a retry finds it rejected and no alias on it.
+        ``None`` when the run registered no version.
+        """
+        if not by.strip() or not reason.strip():
+            raise ValueError("withdrawing a run's version needs who did it ('by') and why ('reason')")
+        version = self.version_of_run(model_name, run_id)
+        if version is None:
+            return None
+        if version.approval_status != REJECTED:
+            self._withdraw(model_name, version.version, by=by, reason=reason)
+        changes = []
+        for alias, at in sorted(self.aliases(model_name).items()):
+            if at != version.version:
+                continue
+            back_to = self._replaced(model_name, alias, version.version)
+            if back_to is not None:
+                changes.append(self.move_alias(model_name, alias, back_to, by=by, reason=reason))
+            else:
+                changes.append(self._remove_alias(model_name, alias, version.version, by=by, reason=reason))
+        return Withdrawal(self.get(model_name, version.version), tuple(changes))
+
+    def _withdraw(self, model_name: str, version: int, *, by: str, reason: str) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _sk(version)}},
+                UpdateExpression="SET approval_status = :rejected, approval_by = :by, approval_reason = :reason, "
+                "approval_at = :at",
+                ConditionExpression="attribute_exists(sk) AND approval_status <> :rejected",
+                ExpressionAttributeValues={
+                    ":rejected": {"S": REJECTED},
+                    ":by": {"S": by},
+                    ":reason": {"S": reason},
+                    ":at": {"S": _stamp(self._clock())},
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # rejected meanwhile (a concurrent withdrawal): the outcome asked for
+            raise storage_error(exc, f"withdrawing {model_name} version {version}") from exc
+
+    def _replaced(self, model_name: str, alias: str, version: int) -> int | None:
+        """The approved version ``alias`` pointed at before its latest move to ``version``, if any."""
+        for change in reversed(self.alias_history(model_name, alias)):
+            if change.to_version == version:
+                previous = change.from_version
+                if previous is not None and self.get(model_name, previous).approval_status == APPROVED:
+                    return previous
+                return None
+        return None
+
     # -- aliases ------------------------------------------------------------------
     def alias_version(self, model_name: str, alias: str) -> int | None:
         """The version ``alias`` points at now, or ``None`` when it is unset."""
@@ -291,9 +424,8 @@ class ModelRegistry:
             )
         except ClientError as exc:
             raise storage_error(exc, f"reading alias {alias} of {model_name}") from exc
-        if "Item" not in response:
-            return None
-        return int(from_item(response["Item"])["version"])
+        values = from_item(response["Item"]) if "Item" in response else {}
+        return int(values["version"]) if "version" in values else None
 
     def resolve_alias(self, model_name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points at; ``ModelNotFoundError`` when the alias is unset."""
@@ -306,7 +438,7 @@ class ModelRegistry:
         items = self._query_all(
             {":pk": {"S": _pk(model_name)}, ":prefix": {"S": "ALIAS#"}}, f"listing aliases of {model_name}"
         )
-        return {values["alias"]: int(values["version"]) for values in map(from_item, items)}
+        return {values["alias"]: int(values["version"]) for values in map(from_item, items) if "version" in values}
 
     def move_alias(self, model_name: str, alias: str, version: int, *, by: str, reason: str) -> AliasChange:
         """Point ``alias`` at ``version`` (which must be approved) and append the move to the history."""
@@ -315,24 +447,7 @@ class ModelRegistry:
         if not by.strip() or not reason.strip():
             raise ValueError("an alias move needs who made it ('by') and why ('reason')")
         previous = self.alias_version(model_name, alias)
-        moment = self._clock()
-        change = AliasChange(
-            model_name=model_name,
-            alias=alias,
-            change_id=uuid.uuid4().hex,
-            at=_stamp(moment),
-            by=by,
-            reason=reason,
-            to_version=version,
-            from_version=previous,
-        )
-        if previous is None:
-            alias_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sk)"}
-        else:
-            alias_condition = {
-                "ConditionExpression": "version = :previous",
-                "ExpressionAttributeValues": {":previous": {"N": str(previous)}},
-            }
+        change = self._change(model_name, alias, previous, version, by=by, reason=reason)
         alias_item = {
             "pk": _pk(model_name),
             "sk": f"ALIAS#{alias}",
@@ -342,11 +457,6 @@ class ModelRegistry:
             "moved_by": by,
             "reason": reason,
             "change_id": change.change_id,
-        }
-        history_item = {
-            "pk": _pk(model_name),
-            "sk": f"ALIASLOG#{alias}#{change.at}#{change.change_id}",
-            **change.__dict__,
         }
         try:
             self._ddb.transact_write_items(
@@ -359,20 +469,12 @@ class ModelRegistry:
                             "ExpressionAttributeValues": {":approved": {"S": APPROVED}},
                         }
                     },
-                    {"Put": {"TableName": self._table, "Item": to_item(alias_item), **alias_condition}},
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(history_item),
-                            "ConditionExpression": "attribute_not_exists(sk)",
-                        }
-                    },
+                    {"Put": {"TableName": self._table, "Item": to_item(alias_item), **_alias_at(previous)}},
+                    self._history_put(change),
                 ]
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise storage_error(exc, f"moving alias {alias} of {model_name}") from exc
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            reasons = _cancellation_reasons(exc)
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 target = self.get(model_name, version)  # raises ModelNotFoundError if the version is absent
                 raise ModelNotApprovedError(
@@ -385,6 +487,57 @@ class ModelRegistry:
                 ) from exc
             raise storage_error(exc, f"moving alias {alias} of {model_name}") from exc
         return change
+
+    def _remove_alias(self, model_name: str, alias: str, version: int, *, by: str, reason: str) -> AliasChange:
+        """Unset ``alias`` (still at ``version``) and append the removal to the history, in one transaction.
+
+        The alias item stays, without a version (no role may delete registry items): unset, as if never set.
+        """
+        change = self._change(model_name, alias, version, None, by=by, reason=reason)
+        alias_item = {
+            "pk": _pk(model_name),
+            "sk": f"ALIAS#{alias}",
+            "alias": alias,
+            "moved_at": change.at,
+            "moved_by": by,
+            "reason": reason,
+            "change_id": change.change_id,
+        }
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": to_item(alias_item), **_alias_at(version)}},
+                    self._history_put(change),
+                ]
+            )
+        except ClientError as exc:
+            reasons = _cancellation_reasons(exc)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise RegistryConflictError(
+                    f"alias {alias!r} of {model_name} moved concurrently (expected version {version}); retry"
+                ) from exc
+            raise storage_error(exc, f"removing alias {alias} of {model_name}") from exc
+        return change
+
+    def _change(
+        self, model_name: str, alias: str, previous: int | None, version: int | None, *, by: str, reason: str
+    ) -> AliasChange:
+        return AliasChange(
+            model_name=model_name,
+            alias=alias,
+            change_id=uuid.uuid4().hex,
+            at=_stamp(self._clock()),
+            by=by,
+            reason=reason,
+            to_version=version,
+            from_version=previous,
+        )
+
+    def _history_put(self, change: AliasChange) -> dict[str, Any]:
+        """The history item of ``change``: write-once (a put conditioned on its absence, never updated)."""
+        sk = f"ALIASLOG#{change.alias}#{change.at}#{change.change_id}"
+        item = to_item({"pk": _pk(change.model_name), "sk": sk, **change.__dict__})
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}
 
     def alias_history(self, model_name: str, alias: str) -> list[AliasChange]:
         """Every move of ``alias``, oldest first."""
@@ -415,12 +568,30 @@ class ModelRegistry:
             )
         except ClientError as exc:
             raise storage_error(exc, f"reading the history of alias {alias} of {model_name}") from exc
-        if not response["Items"]:
+        version = _change_from_item(response["Items"][0]).to_version if response["Items"] else None
+        if version is None:
             raise ModelNotFoundError(f"alias {alias!r} of model {model_name!r} was not set at {_stamp(moment)}")
-        return self.get(model_name, _change_from_item(response["Items"][0]).to_version)
+        return self.get(model_name, version)
 
 
 _VERSION_FIELDS = {f.name for f in fields(ModelVersion)}
+
+
+def _alias_at(version: int | None) -> dict[str, Any]:
+    """The condition that the alias item is where the caller read it (unset when ``version`` is None)."""
+    if version is None:  # never set, or removed (the item stays, without a version)
+        return {"ConditionExpression": "attribute_not_exists(version)"}
+    return {
+        "ConditionExpression": "version = :previous",
+        "ExpressionAttributeValues": {":previous": {"N": str(version)}},
+    }
+
+
+def _cancellation_reasons(exc: ClientError) -> list[str]:
+    """Per-item codes of a cancelled transaction; any other failure has none."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return []
+    return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
 
 
 def _version_from_item(item: dict[str, Any]) -> ModelVersion:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.shared.errors import InvalidRequestError
@@ -18,6 +18,8 @@ from functions.shared.errors import InvalidRequestError
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# Key of ``TriggerReason.detail`` naming the monitor run (and its drift report) behind an alarm.
+MONITOR_RUN = "monitor_run"
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,32 @@ def trigger_reason(event: dict[str, Any]) -> TriggerReason:
         "unknown trigger event: expected a CloudWatch alarm state change or "
         '{"trigger": {"type": "schedule"|"new_data", ...}}'
     )
+
+
+def alarm_period(event: dict[str, Any]) -> timedelta | None:
+    """The period of the metric an alarm event watches (its ``configuration``), if the event names one."""
+    for metric in event.get("detail", {}).get("configuration", {}).get("metrics", []):
+        period = metric.get("metricStat", {}).get("period")
+        if isinstance(period, int | float) and period > 0:
+            return timedelta(seconds=period)
+    return None
+
+
+def monitor_run_time(run_id: str) -> datetime | None:
+    """When a monitor run's window ended: its id starts with that UTC time (``YYYYmmddTHHMMSSZ-<hex>``)."""
+    try:
+        return datetime.strptime(run_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def monitor_run_behind(run_ids: list[str], at: datetime, period: timedelta) -> str | None:
+    """The monitor run whose metrics an alarm at ``at`` evaluated: the latest window ending at or before
+    ``at`` and within the two periods before it (the datapoint's period and the one it was aligned from).
+
+    ``None`` when no run is that recent: the alarm fired on something else (missing data treated as
+    breaching, say) and no monitor run is claimed as its evidence.
+    """
+    timed = [(t, run_id) for run_id in run_ids if (t := monitor_run_time(run_id)) is not None]
+    recent = [(t, run_id) for t, run_id in timed if at - 2 * period <= t <= at]
+    return max(recent)[1] if recent else None

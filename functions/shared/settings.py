@@ -283,6 +283,8 @@ class RetrainGuardSettings:
     cooldown_seconds: int
     daily_budget: int
     lock_seconds: int
+    # Where the monitor keeps its runs: the evidence an alarm trigger links to.
+    artifact_bucket: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RetrainGuardSettings:
@@ -295,6 +297,7 @@ class RetrainGuardSettings:
             cooldown_seconds=int(_number(env, RETRAIN_COOLDOWN_SECONDS, int)),
             daily_budget=int(_number(env, RETRAIN_DAILY_BUDGET, int)),
             lock_seconds=int(_number(env, RETRAIN_LOCK_SECONDS, int)),
+            artifact_bucket=_require(env, ARTIFACT_BUCKET),
         )
 
 
@@ -310,6 +313,8 @@ class RolloutSettings:
     deploy_group: str
     pre_traffic_hook: str
     canary_alarms: tuple[str, ...]
+    # Deployments, their outcome and automatic rollbacks are recorded in the lineage.
+    metadata_table: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutSettings:
@@ -323,6 +328,7 @@ class RolloutSettings:
             deploy_group=_require(env, DEPLOY_GROUP),
             pre_traffic_hook=_require(env, PRE_TRAFFIC_HOOK),
             canary_alarms=tuple(name for name in _require(env, CANARY_ALARMS).split(",") if name),
+            metadata_table=_require(env, METADATA_TABLE),
         )
 
 
@@ -332,11 +338,16 @@ class RolloutCheckSettings:
 
     registry_table: str
     model_name: str
+    metadata_table: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RolloutCheckSettings:
         env = os.environ if env is None else env
-        return cls(registry_table=_require(env, REGISTRY_TABLE), model_name=_require(env, MODEL_NAME))
+        return cls(
+            registry_table=_require(env, REGISTRY_TABLE),
+            model_name=_require(env, MODEL_NAME),
+            metadata_table=_require(env, METADATA_TABLE),
+        )
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ starts the Deployer, which pins the model version in a new function version
 and starts a deployment. The deployment group shifts ``canary_percent`` of
 traffic for ``canary_minutes`` after a BeforeAllowTraffic smoke test, and
 rolls back when one of the canary alarms (5xx rate, p99 latency, baseline
-agreement of the predictions, all for the new model version) goes off. A
-failed or stopped deployment is recorded in the registry by the outcome
-recorder.
+agreement of the predictions, all for the new model version) goes off. The
+outcome recorder adds every deployment's end to the lineage and, for a failed
+or stopped one, moves the registry's champion back.
 """
 
 from __future__ import annotations
@@ -242,12 +242,12 @@ class ModelRollout(Construct):
         events.Rule(
             self,
             "OnRolloutFailed",
-            description="A failed or stopped rollout moves the registry's champion back",
+            description="A rollout's end is recorded in the lineage; a failed or stopped one moves champion back",
             event_pattern=events.EventPattern(
                 source=["aws.codedeploy"],
                 detail_type=["CodeDeploy Deployment State-change Notification"],
                 detail={
-                    "state": ["FAILURE", "STOP"],
+                    "state": ["SUCCESS", "FAILURE", "STOP"],
                     "application": [self.application.application_name],
                     "deploymentGroup": [self.deployment_group.deployment_group_name],
                 },

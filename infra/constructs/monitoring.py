@@ -268,6 +268,8 @@ class ModelMonitoring(Construct):
                 env_names.RETRAIN_DAILY_BUDGET: str(config.retrain_daily_budget),
                 # A run that died without a status event frees the lock after its own timeout.
                 env_names.RETRAIN_LOCK_SECONDS: str(config.pipeline_timeout_s + 300),
+                # The monitor's runs: an alarm trigger links to the one whose metrics fired it.
+                env_names.ARTIFACT_BUCKET: artifact_bucket,
             },
             description=f"Cooldown, single-run lock and daily budget in front of {model_name}'s training",
             async_dead_letters=dead_letters,

@@ -155,6 +155,23 @@ class Storage(Construct):
             )
         )
 
+    def grant_monitor_runs_read(self, grantee: iam.IGrantable) -> None:
+        """The retrain guard: list and read monitor runs, the evidence it links an alarm trigger to."""
+        self._grant_prefix(
+            grantee,
+            self.artifacts,
+            "monitoring/",
+            ["s3:GetObject"],
+            "Monitor runs are keyed by run id, unknown at deploy time; the grant is limited to monitoring/.",
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["monitoring/*"]}},
+            )
+        )
+
     def _grant_prefix(
         self, grantee: iam.IGrantable, bucket: s3.Bucket, prefix: str, actions: list[str], reason: str
     ) -> None:

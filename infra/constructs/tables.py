@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from functions.registry.write_once import UPDATABLE_ATTRIBUTES
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
@@ -43,9 +44,25 @@ class RegistryTable(Construct):
         self.table = _table(self, "Table", config, key)
 
     def grant(self, grantee: iam.IGrantable, *, write: bool) -> None:
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=_READ + (_WRITE if write else []), resources=[self.table.table_arn])
-        )
+        """Read; with ``write``, put and condition-check any item but update only the counter and approvals.
+
+        The alias history is write-once: its items are put conditioned on their absence (in code) and no
+        grant allows rewriting or deleting them: ``UpdateItem`` is allowed only when every attribute the
+        request names is one of ``UPDATABLE_ATTRIBUTES``, and ``DeleteItem`` is never granted. IAM has no
+        condition key on a request's sort key or its ConditionExpression, so an unconditioned ``PutItem``
+        over a history item cannot be refused by policy; only the registry's conditional put prevents it.
+        """
+        principal = grantee.grant_principal
+        puts = ["dynamodb:PutItem", "dynamodb:ConditionCheckItem"] if write else []
+        principal.add_to_principal_policy(iam.PolicyStatement(actions=_READ + puts, resources=[self.table.table_arn]))
+        if write:
+            principal.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[self.table.table_arn],
+                    conditions={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(UPDATABLE_ATTRIBUTES)}},
+                )
+            )
         if self.table.encryption_key is not None:
             grant_key(self.table.encryption_key, grantee, write=write)
 

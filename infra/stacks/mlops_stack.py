@@ -81,16 +81,19 @@ class MlopsStack(Stack):
         storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
         for name in ("BuildTrainingSet", "ValidateData", "Evaluate"):
             registry.grant(steps[f"{name}FunctionArn"], write=False)
-        for name in ("Register", "Promote"):
+        # RunRecorder's failure path withdraws the version a failed run registered (and moves champion off it).
+        for name in ("Register", "Promote", "RunRecorder"):
             registry.grant(steps[f"{name}FunctionArn"], write=True)
         storage.grant_baselines_write(steps["RegisterFunctionArn"])
-        # Promote announces a champion move on the default bus; the rollout's Deployer listens.
-        steps["PromoteFunctionArn"].add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["events:PutEvents"],
-                resources=[self.format_arn(service="events", resource="event-bus", resource_name="default")],
+        # Promote (and a withdrawal that moved champion back) announces the move on the default bus;
+        # the rollout's Deployer listens.
+        for name in ("Promote", "RunRecorder"):
+            steps[f"{name}FunctionArn"].add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["events:PutEvents"],
+                    resources=[self.format_arn(service="events", resource="event-bus", resource_name="default")],
+                )
             )
-        )
 
         # S3 -> EventBridge for the data bucket: new raw files start the feature pipeline.
         data_bucket = storage.data.node.default_child
@@ -173,13 +176,19 @@ class MlopsStack(Stack):
                 factory=factory,
                 function=endpoint.function,
                 alias=endpoint.live,
-                environment={env_names.REGISTRY_TABLE: registry.table.table_name},
+                environment={
+                    env_names.REGISTRY_TABLE: registry.table.table_name,
+                    env_names.METADATA_TABLE: metadata.table.table_name,
+                },
                 model_name=model.name,
                 suffix=suffix,
             )
             registry.grant(rollout.deployer, write=False)
             registry.grant(rollout.pre_traffic_hook, write=False)
             registry.grant(rollout.outcome_recorder, write=True)
+            # Deployments, their smoke test and their outcome (with any automatic rollback) go into the lineage.
+            for fn in (rollout.deployer, rollout.pre_traffic_hook, rollout.outcome_recorder):
+                metadata.grant(fn, write=True)
             for alarm in rollout.alarms:
                 alarm.add_alarm_action(cw_actions.SnsAction(alarms))
 
@@ -197,6 +206,7 @@ class MlopsStack(Stack):
             storage.grant_monitoring(monitored.monitor)
             # The monitor run joins the model's labelled predictions into its feedback view.
             features.grant_feedback_join(monitored.monitor, feedback_view_name(model.name))
+            storage.grant_monitor_runs_read(monitored.guard)
             guards.append(monitored.guard)
         monitoring.dashboard()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from functions.rollout.canary import smoke_record
 from functions.shared.objects import S3Uri
 from mlops.local import LocalCloud
 from tests.fixtures.slow_model import SlowModel
-from tests.helpers import registry_of, run_training, shipped_frame, upload_raw
+from tests.helpers import metadata_of, registry_of, run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
 
@@ -59,7 +60,8 @@ def register_copy(cloud: LocalCloud, of: ModelVersion, *, model: Any = None, sha
         signature=of.signature,
         training_data_uri=of.training_data_uri,
         training_data_sha256=of.training_data_sha256,
-        run_id=of.run_id,
+        # Its own run: one run registers one version (the run id is the registry's idempotency key).
+        run_id=f"{of.run_id}-copy-{uuid.uuid4().hex[:8]}",
     )
     return registered.version
 
@@ -146,6 +148,11 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
     )
     assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
     assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == v2
+    # and the lineage has the deployment after v2's alias change: smoke test passed, ended, v2 served
+    rollout = metadata_of(cloud).node(f"deployment:{cloud.codedeploy.events[-1]['detail']['deploymentId']}")
+    assert rollout.attributes["model_version"] == v2 and rollout.attributes["previous_model_version"] == 1
+    assert rollout.attributes["smoke_test"] == "passed" and rollout.attributes["status"] == "Succeeded"
+    assert rollout.attributes["served_version"] == v2 and rollout.attributes["ended_at"]
     # and the three canary alarms watched v2's own metrics (re-pointed by the deployer)
     alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
     canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
@@ -185,6 +192,14 @@ def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
     last = champion_history(cloud.client("dynamodb"), table, MODEL)[-1]
     assert last.version == 1 and last.previous_version == v2
     assert last.reason.startswith("canary rollback: ") and "PredictionShiftAlarm" in last.reason
+    # And the lineage records the deployment, how it ended, the version left serving, and the automatic rollback
+    chain = metadata_of(cloud).downstream(f"deployment:{events[0]['detail']['deploymentId']}")
+    rollout = chain.nodes[chain.root]
+    assert (rollout.attributes["status"], rollout.attributes["served_version"]) == ("Stopped", 1)
+    assert "PredictionShiftAlarm" in rollout.attributes["cause"]
+    [rollback] = [e.target for e in chain.edges if e.source == rollout.id and e.relation == "rolled_back_by"]
+    moved_back = chain.nodes[rollback].attributes
+    assert moved_back["to_version"] == 1 and ":assumed-role/" in moved_back["by"]
 
 
 def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, ModelVersion]) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from mlops.cli import build_parser, run_operator
 from mlops.local import LocalCloud
 from mlops.operator import Backend
-from tests.helpers import run_training, upload_raw
+from tests.helpers import run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
 
@@ -24,10 +25,10 @@ def cli(capsys: pytest.CaptureFixture[str], backend: Backend, *argv: str) -> str
 def test_lineage_shows_the_whole_chain_and_rollback_is_audited(
     cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given two pipeline runs, the second promoted over the first
-    source = upload_raw(cloud)
-    run_training(cloud, source)
-    second = run_training(cloud, source)
+    # Given two pipeline runs, the second (on more data: an unchanged retrain is skipped) promoted over the first
+    run_training(cloud, upload_raw(cloud, shipped_frame().iloc[:-60]))
+    second = run_training(cloud, upload_raw(cloud))
+    assert second.status == "SUCCEEDED" and second.output["promotion"]["promoted"], second.cause
     backend = Backend.from_cloud(cloud)
     # When the operator asks for the lineage of version 2
     out = cli(capsys, backend, "lineage", f"{MODEL}:2", "--local")
@@ -38,15 +39,28 @@ def test_lineage_shows_the_whole_chain_and_rollback_is_audited(
     for relation in ("started", "input_of", "produced", "aliased_as"):
         assert f"-[{relation}]->" in out
     # When the operator rolls champion back
-    cli(capsys, backend, "models", "rollback", MODEL, "--reason", "v2 misbehaves", "--by", "oncall", "--local")
-    # Then champion is version 1 again, and the registry and the lineage both say who did it and why
+    cli(capsys, backend, "models", "rollback", MODEL, "--reason", "v2 misbehaves", "--local")
+    # Then champion is version 1 again, and the registry and the lineage both say who did it (their AWS
+    # identity, from STS: no name is typed) and why
     assert backend.registry.resolve_alias(MODEL, "champion").version == 1
+    operator = backend.sts.get_caller_identity()["Arn"]
+    pipeline = registry_of_version(backend, 1).approval_by
+    assert ":assumed-role/" in pipeline and pipeline != operator
     shown = json.loads(cli(capsys, backend, "models", "show", "--local"))
     moves = [(m["from_version"], m["to_version"], m["by"]) for m in shown["alias_history"]["champion"]]
-    assert moves == [(None, 1, "pipeline"), (1, 2, "pipeline"), (2, 1, "oncall")]
+    assert moves == [(None, 1, pipeline), (1, 2, pipeline), (2, 1, operator)]
     assert shown["alias_history"]["champion"][-1]["reason"] == "rollback: v2 misbehaves"
     changes = backend.metadata.lineage(MODEL, 1).of_kind("alias_change")
-    assert sorted((c.attributes["to_version"], c.attributes["by"]) for c in changes) == [(1, "oncall"), (1, "pipeline")]
+    assert sorted((c.attributes["to_version"], c.attributes["by"]) for c in changes) == sorted(
+        [(1, operator), (1, pipeline)]
+    )
+    # And who decides cannot be typed: --by is gone
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["models", "approve", f"{MODEL}:2", "--reason", "r", "--by", "mallory"])
+
+
+def registry_of_version(backend: Backend, version: int) -> Any:
+    return backend.registry.get(MODEL, version)
 
 
 def test_experiment_trains_through_the_pipeline_entrypoint_and_is_recorded(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -11,18 +13,21 @@ from unittest import mock
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 from functions.registry.artifact import serialize_model
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.model_store import load_registered_model
+from functions.registry.write_once import UPDATABLE_ATTRIBUTES
 from functions.shared.dynamo_items import to_item
 from functions.shared.errors import (
     ArtifactIntegrityError,
     ModelNotApprovedError,
     ModelNotFoundError,
     RegistryConflictError,
+    TransientStoreError,
 )
 from functions.shared.objects import ObjectStore, S3Uri
 
@@ -87,7 +92,10 @@ def registry(aws: Any, clock: Clock) -> ModelRegistry:
     return ModelRegistry(aws, TABLE, clock=clock)
 
 
-def register(registry: ModelRegistry, *, sha: str = "ab" * 32, uri: str = "s3://b/k", **extra: Any) -> int:
+def register(
+    registry: ModelRegistry, *, sha: str = "ab" * 32, uri: str = "s3://b/k", run_id: str | None = None, **extra: Any
+) -> int:
+    """Register a version; each call is its own run unless ``run_id`` names one."""
     return registry.register(
         model_name=MODEL,
         artifact_uri=uri,
@@ -97,7 +105,7 @@ def register(registry: ModelRegistry, *, sha: str = "ab" * 32, uri: str = "s3://
         signature={"features": []},
         training_data_uri="s3://b/data.parquet",
         training_data_sha256="cd" * 32,
-        run_id="run-1",
+        run_id=run_id or f"run-{uuid.uuid4().hex}",
         **extra,
     ).version
 
@@ -234,3 +242,161 @@ def test_tampered_artifact_of_a_registered_version_is_refused(aws: Any, registry
     # Then loading it is refused before anything is deserialized
     with pytest.raises(ArtifactIntegrityError, match="refusing to load"):
         load_registered_model(objects, version)
+
+
+class ThrottledOnce:
+    """A DynamoDB client whose first ``operation`` call is throttled (nothing written), as DynamoDB throttles."""
+
+    def __init__(self, client: Any, operation: str) -> None:
+        self._client, self._operation, self.throttled = client, operation, 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name != self._operation or self.throttled:
+            return method
+
+        def throttle(**kwargs: Any) -> Any:
+            self.throttled += 1
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"}},
+                name,
+            )
+
+        return throttle
+
+
+def test_a_retried_registration_of_a_run_returns_its_version_never_a_second(aws: Any, clock: Clock) -> None:
+    # Given a registration whose version write is throttled once (the Step Functions retry case)
+    flaky = ThrottledOnce(aws, "transact_write_items")
+    registry = ModelRegistry(flaky, TABLE, clock=clock)
+    with pytest.raises(TransientStoreError, match="ProvisionedThroughputExceeded"):
+        register(registry, run_id="run-7")
+    # When the step is retried, and retried again after it succeeded (a later write of the step throttled)
+    first = register(registry, run_id="run-7")
+    again = register(registry, run_id="run-7")
+    # Then the run has one version: the same number both times, one item, the claim naming it
+    assert flaky.throttled == 1 and first == again
+    assert [(v.version, v.run_id) for v in registry.list_versions(MODEL)] == [(first, "run-7")]
+    found = registry.version_of_run(MODEL, "run-7")
+    assert found is not None and found.version == first
+    # And another run gets the next number (the throttled attempt's number is a gap, never a duplicate)
+    assert register(registry, run_id="run-8") == first + 1
+    assert registry.version_of_run(MODEL, "run-9") is None
+
+
+def test_one_run_never_registers_two_artifacts(registry: ModelRegistry) -> None:
+    register(registry, run_id="run-1", sha="ab" * 32)
+    with pytest.raises(RegistryConflictError, match="one run registers one version"):
+        register(registry, run_id="run-1", sha="ef" * 32)
+    assert len(registry.list_versions(MODEL)) == 1
+
+
+def test_concurrent_attempts_of_one_run_register_one_version(registry: ModelRegistry) -> None:
+    # When five attempts of the same run register at once (a retry racing a slow first attempt)
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        versions = set(pool.map(lambda _: register(registry, run_id="run-1"), range(5)))
+    # Then all of them answer with the one version that exists
+    assert len(versions) == 1
+    assert [v.version for v in registry.list_versions(MODEL)] == list(versions)
+
+
+def test_withdrawing_a_failed_run_leaves_no_version_that_can_be_approved_or_aliased(registry: ModelRegistry) -> None:
+    # Given a run that registered a pending version and then failed (Promote failed, say)
+    version = register(registry, run_id="failed-run")
+    # When its failure path withdraws it
+    withdrawal = registry.withdraw_run(MODEL, "failed-run", by="arn:aws:sts::1:assumed-role/r/f", reason="run failed")
+    # Then the version is rejected, naming who and why, and nothing can approve or alias it
+    assert withdrawal is not None and withdrawal.alias_changes == ()
+    stored = registry.get(MODEL, version)
+    assert (stored.approval_status, stored.approval_by, stored.approval_reason) == (
+        "rejected", "arn:aws:sts::1:assumed-role/r/f", "run failed",
+    )  # fmt: skip
+    with pytest.raises(RegistryConflictError, match="already rejected"):
+        registry.approve(MODEL, version, by="alice", reason="looks fine")
+    with pytest.raises(ModelNotApprovedError):
+        registry.move_alias(MODEL, "champion", version, by="alice", reason="try")
+    with pytest.raises(ModelNotFoundError):
+        registry.latest(MODEL)
+    # And withdrawing again changes nothing; a run that registered nothing has nothing to withdraw
+    again = registry.withdraw_run(MODEL, "failed-run", by="someone-else", reason="retry")
+    assert again is not None and again.version.approval_reason == "run failed"
+    assert registry.withdraw_run(MODEL, "never-registered", by="x", reason="y") is None
+
+
+def test_withdrawing_a_promoted_run_moves_champion_back_or_unsets_it(registry: ModelRegistry, clock: Clock) -> None:
+    # Given v1 champion, then v2 (from a run that fails after Promote moved champion to it)
+    v1, v2 = register(registry, run_id="good"), register(registry, run_id="bad")
+    for version in (v1, v2):
+        registry.approve(MODEL, version, by="pipeline-role", reason="gate passed")
+        clock.tick()
+        registry.move_alias(MODEL, "champion", version, by="pipeline-role", reason="promoted")
+    clock.tick()
+    # When the failed run is withdrawn
+    withdrawal = registry.withdraw_run(MODEL, "bad", by="recorder-role", reason="run bad failed")
+    # Then champion is back on v1, the move is audited, and v2 is rejected though it had been approved
+    assert withdrawal is not None
+    [back] = withdrawal.alias_changes
+    assert (back.alias, back.from_version, back.to_version, back.by) == ("champion", v2, v1, "recorder-role")
+    assert registry.resolve_alias(MODEL, "champion").version == v1
+    assert registry.get(MODEL, v2).approval_status == "rejected"
+    # When the first run ever is withdrawn after it became champion, there is nothing to go back to
+    clock.tick()
+    registry.withdraw_run(MODEL, "good", by="recorder-role", reason="run good failed")
+    # Then champion is unset (and was set before), the history says so, and a later champion can be set again
+    with pytest.raises(ModelNotFoundError):
+        registry.resolve_alias(MODEL, "champion")
+    assert registry.aliases(MODEL) == {}
+    assert registry.alias_history(MODEL, "champion")[-1].to_version is None
+    with pytest.raises(ModelNotFoundError, match="was not set"):
+        registry.history_at(MODEL, "champion", clock.tick())
+    assert registry.history_at(MODEL, "champion", datetime.fromisoformat(back.at)).version == v1
+    v3 = register(registry, run_id="next")
+    registry.approve(MODEL, v3, by="pipeline-role", reason="gate passed")
+    assert registry.move_alias(MODEL, "champion", v3, by="pipeline-role", reason="promoted").from_version is None
+
+
+def test_registry_updates_only_the_attributes_its_iam_grant_allows_and_deletes_nothing(
+    aws: Any, clock: Clock
+) -> None:
+    # Given a client that records every write request
+    writes: list[tuple[str, dict[str, Any]]] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(aws, name)
+            if name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+
+                def record(**kwargs: Any) -> Any:
+                    if name == "transact_write_items":
+                        writes.extend((op, body) for item in kwargs["TransactItems"] for op, body in item.items())
+                    else:
+                        writes.append((name, kwargs))
+                    return method(**kwargs)
+
+                return record
+            return method
+
+    registry = ModelRegistry(Recording(), TABLE, clock=clock)
+    # When the registry goes through its whole lifecycle
+    v1, v2, v3 = (register(registry, run_id=f"run-{i}") for i in (1, 2, 3))
+    registry.approve(MODEL, v1, by="a", reason="r")
+    registry.approve(MODEL, v2, by="a", reason="r")
+    registry.reject(MODEL, v3, by="a", reason="r")
+    registry.move_alias(MODEL, "champion", v1, by="a", reason="r")
+    registry.move_alias(MODEL, "champion", v2, by="a", reason="r")
+    registry.withdraw_run(MODEL, "run-2", by="a", reason="r")
+    registry.withdraw_run(MODEL, "run-1", by="a", reason="r")
+    # Then no request deletes, and every update names only UPDATABLE_ATTRIBUTES (the grant's condition)
+    kinds = {kind for kind, _ in writes}
+    assert kinds <= {"put_item", "update_item", "Put", "Update", "ConditionCheck"}, kinds
+    keywords = {"SET", "ADD", "AND", "OR", "NOT", "attribute_exists", "attribute_not_exists", "if_not_exists"}
+    for kind, body in writes:
+        if kind not in ("update_item", "Update"):
+            continue
+        text = f"{body['UpdateExpression']} {body.get('ConditionExpression', '')}"
+        names = {re.sub(r"^#", "", n) for n in re.findall(r"(?<![:\w])#?[A-Za-z_]\w*", text)} - keywords
+        names = {body.get("ExpressionAttributeNames", {}).get(f"#{n}", n) for n in names}
+        assert names <= set(UPDATABLE_ATTRIBUTES), (names - set(UPDATABLE_ATTRIBUTES), text)
+    # And every alias-history item is put only if absent (write-once)
+    history = [body for kind, body in writes if kind == "Put" and body["Item"]["sk"]["S"].startswith("ALIASLOG#")]
+    assert len(history) == 4 and all(b["ConditionExpression"] == "attribute_not_exists(sk)" for b in history)

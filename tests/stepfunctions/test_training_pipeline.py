@@ -39,18 +39,21 @@ def test_gate_pass_registers_approves_and_makes_champion_with_full_lineage(cloud
     assert version.manifest_sha256 == result.output["dataset"]["manifest_sha256"]
     assert len(version.code_version["git_commit"]) >= 7 and len(version.code_version["requirements_sha256"]) == 64
     assert len(version.code_version["code_sha256"]) == len(version.code_version["project_sha256"]) == 64
-    assert (version.approval_status, version.approval_by) == ("approved", "pipeline")
+    # Approved and promoted under the Promote function's own AWS identity (STS), not a name
+    assert version.approval_status == "approved" and ":assumed-role/" in version.approval_by
+    assert "Promote" in version.approval_by.split("/")[1]
     assert [f["name"] for f in version.signature["features"]] == ["precipitation", "temp_max", "temp_min", "wind"]
     assert set(version.metrics) >= {"accuracy", "macro_f1", "f1_rain", "f1_sun"}
     [change] = registry.alias_history(MODEL, "champion")
-    assert (change.from_version, change.to_version, change.by) == (None, 1, "pipeline")
+    assert (change.from_version, change.to_version, change.by) == (None, 1, version.approval_by)
     # And the lineage goes trigger -> run, manifest -> run -> model version -> alias change
     lineage = metadata_of(cloud).lineage(MODEL, 1)
     assert [n.id for n in lineage.of_kind("run")] == [f"run:{run.run_id}"]
     assert [n.id for n in lineage.of_kind("dataset")] == [f"dataset:{version.manifest_sha256}"]
     assert lineage.of_kind("trigger")[0].attributes == {"type": "test"}
     assert [n.attributes["to_version"] for n in lineage.of_kind("alias_change")] == [1]
-    assert {(e.relation) for e in lineage.edges} == {"started", "input_of", "produced", "aliased_as"}
+    # (and the canary the champion move started, after its alias change)
+    assert {(e.relation) for e in lineage.edges} == {"started", "input_of", "produced", "aliased_as", "rolled_out_by"}
 
 
 def test_step_failure_marks_run_failed_and_registers_nothing(cloud: LocalCloud) -> None:

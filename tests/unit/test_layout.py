@@ -14,11 +14,11 @@ COMPONENTS = ("feature_store", "training", "registry", "metadata", "serving", "m
 AWS_MODULES = {
     "feature_store": {"offline_store", "online_store", "materialization", "batches", "training_sets", "steps"},
     "training": {"training_sets", "steps"},
-    "registry": {"model_registry", "model_store", "champion", "alias_events"},
+    "registry": {"model_registry", "model_store", "champion", "alias_events", "alias_lineage", "identity"},
     "metadata": {"metadata_store"},
     "serving": {"capture"},
     "monitoring": {"monitor_store"},
-    "retraining": {"guard_store"},
+    "retraining": {"guard_store", "trigger_evidence"},
     "rollout": {"deployments"},
 }
 BANNED = {"boto3", "botocore", "aws_lambda_powertools", "moto"}

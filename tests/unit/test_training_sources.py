@@ -54,6 +54,7 @@ def guard_settings(window_days: int) -> RetrainGuardSettings:
         cooldown_seconds=0,
         daily_budget=1,
         lock_seconds=60,
+        artifact_bucket="artifacts",
     )
 
 
