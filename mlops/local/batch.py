@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from unittest import mock
 
 import botocore.session
 from botocore import xform_name
@@ -36,6 +35,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceBatch,
 )
 
+from mlops.local import moto_patches
 from mlops.local.lambda_runtime import InProcessLambdaRuntime
 
 # Container command (first word) -> the module whose ``main(argv, env)`` the image runs for it.
@@ -65,10 +65,12 @@ class LocalBatch:
         def run(job: Job) -> None:
             batch.run(job)
 
-        with (
-            mock.patch.object(Job, "run", run),
-            mock.patch.object(StateTaskServiceBatch, "_normalise_parameters", _normalise_parameters),
-            mock.patch.object(StateTaskServiceBatch, "_normalise_response", _normalise_response),
+        with moto_patches.patched(
+            {
+                "batch.run_in_process": run,
+                "batch.sfn_parameters": _normalise_parameters,
+                "batch.sfn_response": _normalise_response,
+            }
         ):
             yield
 
@@ -82,7 +84,8 @@ class LocalBatch:
         try:
             if not command or command[0] not in ENTRYPOINTS:
                 raise ValueError(f"container command {command!r} names no known entrypoint ({sorted(ENTRYPOINTS)})")
-            with self.runtime.isolated(f"batch:{job.job_definition.name}", environment):
+            role = job._get_container_property("jobRoleArn", None)
+            with self.runtime.isolated(f"batch:{job.job_definition.name}", environment, role_arn=role or None):
                 main = importlib.import_module(ENTRYPOINTS[command[0]]).main
                 code = int(main(command[1:], environment) or 0)
         except Exception as exc:  # the job fails, as a crashed container does; the reason is kept

@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import secrets
 import threading
@@ -48,7 +47,6 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
 from moto import mock_aws
@@ -56,7 +54,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from functions.shared.settings import IMAGE_PROJECT_CONTEXT, IMAGE_PROJECT_DIR
-from mlops.local import map_runs
+from mlops.local import map_runs, moto_patches
 from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.assembly import AssemblyError, StackTemplate, image_build_contexts, load_assembly
 from mlops.local.batch import LocalBatch
@@ -64,6 +62,8 @@ from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
 from mlops.local.execution_events import execution_status_events
 from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
+from mlops.local.iam import OPERATOR, LocalIam, caller_credentials
+from mlops.local.iam import authorize as iam_authorize
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
 from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
 from mlops.local.lambda_versions import WeightedAliases, create_alias, invoke_in_backend, publish_version
@@ -94,7 +94,9 @@ NOT_EMULATED: dict[str, str] = {
 
 # Behaviour that exists in AWS and is absent locally, whatever the template says.
 LOCAL_LIMITS = (
-    "IAM roles and policies are created in moto but not enforced: a missing grant fails only in AWS",
+    "IAM: a function's (and a Batch job's) calls are decided against its role by moto's evaluator (iam.py); "
+    "resource policies, KMS key policies, the state machine role's service integrations and calls from threads "
+    "a function starts are not checked",
     "Lambda timeouts are checked when an invocation ends (past its timeout it fails as Lambda reports it, but "
     "it was not stopped mid-way); memory limits are not enforced; invocations run one at a time",
     "API Gateway usage-plan throttling and quotas are not enforced",
@@ -171,6 +173,7 @@ class LocalCloud:
         self.gateway: LocalGateway | None = None
         self._api_parts: dict[str, Any] = {}
         self._ended = threading.Condition()
+        self.iam = LocalIam(lambda: self.client("sts"))
 
     # -- lifecycle -----------------------------------------------------------
     def __enter__(self) -> LocalCloud:
@@ -181,27 +184,11 @@ class LocalCloud:
         self.stop()
 
     def start(self) -> None:
+        moto_patches.check_moto()
         exit_stack = ExitStack()
         try:
-            exit_stack.enter_context(
-                mock.patch.dict(
-                    os.environ,
-                    {
-                        "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": self.region,
-                        "AWS_REGION": self.region,
-                        # Image functions point at CDK's ECR asset repository, which
-                        # exists only after `cdk deploy`: accept the URI as is.
-                        "MOTO_LAMBDA_STUB_ECR": "TRUE",
-                        # No template here launches an instance: skip loading moto's catalogue of public AMIs
-                        # (about a second per cloud, spent whenever its EC2 backend is first touched).
-                        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-                    },
-                )
-            )
-            exit_stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+            exit_stack.enter_context(moto_patches.moto_settings(self.region))
+            exit_stack.enter_context(mock_aws(config=moto_patches.MOTO_CONFIG))
             runtime = self.runtime
 
             def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
@@ -210,13 +197,20 @@ class LocalCloud:
                     function.function_name, event, version=str(function.version), environment=environment
                 )
 
-            exit_stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke))
             exit_stack.enter_context(
-                mock.patch.object(StepFunctionsParserBackend, "start_execution", _start_execution_named)
+                moto_patches.patched(
+                    {
+                        "lambda.run_in_process": invoke,
+                        "sfn.name_executions": _start_execution_named,
+                        "sfn.validate_once": _validate_definition_once,
+                        # Local IAM (iam.py): clients sign as the thread's role session; moto decides those requests.
+                        "botocore.caller_credentials": caller_credentials,
+                        "iam.enforce": iam_authorize,
+                    }
+                )
             )
-            exit_stack.enter_context(
-                mock.patch.object(StepFunctionsParserBackend, "_validate_definition", _validate_definition_once)
-            )
+            exit_stack.callback(self.iam.close)
+            self.runtime.acting_as = self.iam.acting_as
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(map_runs.installed())
             exit_stack.enter_context(self.batch.installed())
@@ -614,6 +608,7 @@ class LocalCloud:
                 memory_mb=kwargs["MemorySize"],
                 timeout_s=kwargs["Timeout"],
                 log_group=str(props.get("LoggingConfig", {}).get("LogGroup", "")),
+                role_arn=str(props["Role"]),
             )
         )
         return PhysicalResource(name, {"Arn": arn})
@@ -881,25 +876,27 @@ class LocalCloud:
                 self.gateway.apis[stage["ApiId"]].api_keys.add(key["Value"])
 
 
-_original_start_execution = StepFunctionsParserBackend.start_execution
-
-
 @cache
 def _client(service: str, region: str) -> Any:
     """One boto3 client per service and region for the process: every local cloud uses the same fixed
     credentials, and moto intercepts a client's requests while any cloud is running (a client costs tens
     of milliseconds to build, and a cloud needs about twenty)."""
-    return boto3.client(service, region_name=region)  # type: ignore[call-overload]
-
-
-_validate_definition = StepFunctionsParserBackend._validate_definition
+    # Signed as the operator whatever thread calls: the cloud's own work (deliveries, deployments, alarms) is
+    # AWS acting as a service, not the function whose call set it off.
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        region_name=region,
+        aws_access_key_id=OPERATOR.access_key,
+        aws_secret_access_key=OPERATOR.secret_key,
+        aws_session_token=OPERATOR.token,
+    )
 
 
 @lru_cache(maxsize=256)
 def _validate_definition_once(definition: str) -> None:
     """moto parses a definition to validate it at CreateStateMachine (and again to run it); parsing the same
     text gives the same answer, so each text is validated once per process (a failure is not cached)."""
-    _validate_definition(definition)
+    moto_patches.original("sfn.validate_once")(definition)
 
 
 def _start_execution_named(
@@ -910,7 +907,7 @@ def _start_execution_named(
     trace_header: Any = None,
 ) -> Any:
     """Name unnamed executions with a UUID, as Step Functions does (moto leaves them nameless)."""
-    return _original_start_execution(
+    return moto_patches.original("sfn.name_executions")(
         backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
     )
 

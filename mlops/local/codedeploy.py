@@ -36,13 +36,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
-from moto.codedeploy import responses as codedeploy_responses
 from moto.codedeploy.exceptions import DeploymentDoesNotExistException
 from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
 
+from mlops.local import moto_patches
 from mlops.local.alarms import AlarmEvaluator
 from mlops.local.intrinsics import PhysicalResource
 
@@ -122,8 +121,8 @@ class LocalCodeDeploy:
     # -- moto patches ------------------------------------------------------------
     @contextmanager
     def installed(self) -> Iterator[None]:
-        original_create = CodeDeployBackend.create_deployment
-        original_info = codedeploy_responses._deployment_info
+        original_create = moto_patches.original("codedeploy.run_deployments")
+        original_info = moto_patches.original("codedeploy.deployment_info")
         emulator = self
 
         def create_deployment(backend: CodeDeployBackend, application_name: str, *args: Any, **kwargs: Any) -> str:
@@ -146,15 +145,12 @@ class LocalCodeDeploy:
                 info["rollbackInfo"] = dict(rollout.rollback)
             return info
 
-        with (
-            mock.patch.object(CodeDeployBackend, "create_deployment", create_deployment),
-            mock.patch.object(
-                CodeDeployResponse,
-                "put_lifecycle_event_hook_execution_status",
-                put_lifecycle_event_hook_execution_status,
-                create=True,
-            ),
-            mock.patch.object(codedeploy_responses, "_deployment_info", deployment_info),
+        with moto_patches.patched(
+            {
+                "codedeploy.run_deployments": create_deployment,
+                "codedeploy.hook_status": put_lifecycle_event_hook_execution_status,
+                "codedeploy.deployment_info": deployment_info,
+            }
         ):
             yield
 

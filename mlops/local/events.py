@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 from croniter import croniter
 from jsonpath_ng.ext import parse as jsonpath_parse
 from moto.events.models import Rule, events_backends
+
+from mlops.local import moto_patches
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _OWN_TARGETS = ("states", "lambda", "sns")
@@ -111,7 +112,7 @@ class EventRouter:
     @contextmanager
     def installed(self) -> Iterator[None]:
         """Wrap moto's rule delivery for the lifetime of the local cloud."""
-        original = Rule.send_to_targets
+        original = moto_patches.original("events.deliver_targets")
         router = self
 
         def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
@@ -127,7 +128,7 @@ class EventRouter:
             if rule.state == "ENABLED" and _rule_matches(rule, event):
                 router.deliver(rule, event)
 
-        with mock.patch.object(Rule, "send_to_targets", send_to_targets):
+        with moto_patches.patched({"events.deliver_targets": send_to_targets}):
             yield
 
     def _rules(self) -> list[Rule]:

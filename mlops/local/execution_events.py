@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
+from mlops.local import moto_patches
 from mlops.local.events import EventRouter
 
 
@@ -62,7 +62,7 @@ def execution_status_events(
 
     ``on_emitted`` is called with each event once its targets ran (the execution's status is final by then).
     """
-    original = BaseExecutionWorkerCommunication.terminated
+    original = moto_patches.original("sfn.status_change_events")
     emitted: list[dict[str, Any]] = []
 
     def terminated(comm: BaseExecutionWorkerCommunication) -> None:
@@ -77,5 +77,5 @@ def execution_status_events(
             if on_emitted is not None:
                 on_emitted(event)
 
-    with mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated):
+    with moto_patches.patched({"sfn.status_change_events": terminated}):
         yield emitted

@@ -31,7 +31,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TextIO
@@ -55,6 +55,7 @@ class LocalFunction:
     log: list[str] = field(default_factory=list)
     invocations: int = 0
     log_group: str = ""  # the template's LoggingConfig.LogGroup; empty: Lambda's default group
+    role_arn: str = ""  # the execution role: its session signs the function's AWS calls (iam.py)
 
     @property
     def log_group_name(self) -> str:
@@ -129,6 +130,9 @@ class InProcessLambdaRuntime:
         self._stdout: _InvocationStdout | None = None
         # Called with (log group, log stream, text) after each invocation, as CloudWatch Logs ingests it.
         self.log_listeners: list[Callable[[str, str, str], None]] = []
+        # Whose credentials sign the AWS calls made inside a block: given a role ARN (or None), a context
+        # manager (the cloud's LocalIam.acting_as); by default the caller's own.
+        self.acting_as: Callable[[str | None], AbstractContextManager[None]] = lambda _role: nullcontext()
 
     def register(self, function: LocalFunction) -> None:
         resolve_handler(function.handler)
@@ -157,7 +161,12 @@ class InProcessLambdaRuntime:
         """Run the handler of one version; returns (payload JSON, errored, log text) as moto expects."""
         function = self.functions[function_name]
         env = function.environment if environment is None else environment
-        with self._lock, self._sandbox(f"{function.name}:{version}"), self._environment(function, version, env):
+        with (
+            self._lock,
+            self._sandbox(f"{function.name}:{version}"),
+            self._environment(function, version, env),
+            self.acting_as(function.role_arn or None),
+        ):
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
             # Re-installed per call: test runners swap sys.stdout between phases.
@@ -234,10 +243,11 @@ class InProcessLambdaRuntime:
         return {name: self.image_path(value) for name, value in environment.items()}
 
     @contextmanager
-    def isolated(self, name: str, environment: Mapping[str, str]) -> Iterator[None]:
+    def isolated(self, name: str, environment: Mapping[str, str], *, role_arn: str | None = None) -> Iterator[None]:
         """Run code as another container would (e.g. a Batch job): one at a time, with its own
-        copy of the project's modules (kept under ``name``) and exactly ``environment`` added."""
-        with self._lock, self._sandbox(name):
+        copy of the project's modules (kept under ``name``), exactly ``environment`` added, and its AWS calls
+        signed as ``role_arn`` (the job role) when given."""
+        with self._lock, self._sandbox(name), self.acting_as(role_arn):
             saved = dict(os.environ)
             os.environ.update(self._localized(environment))
             os.environ.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})

@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from unittest import mock
 
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.awslambda.responses import LambdaResponse
 
+from mlops.local import moto_patches
 from mlops.local.intrinsics import PhysicalResource
 
 
@@ -43,7 +43,7 @@ class WeightedAliases:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        original = LambdaBackend.invoke
+        original = moto_patches.original("lambda.route_alias_weights")
         routing = self
 
         def invoke(  # noqa: PLR0917 - moto's LambdaBackend.invoke signature
@@ -61,7 +61,7 @@ class WeightedAliases:
             version = routing.choose(backend, name, wanted)
             return original(backend, name, version, body, headers, response_headers)
 
-        original_response = LambdaResponse.invoke
+        original_response = moto_patches.original("lambda.read_qualifier")
 
         def invoke_response(response: LambdaResponse) -> Any:
             # boto3 sends ?Qualifier=; moto reads only ?qualifier= and would invoke $LATEST.
@@ -69,10 +69,7 @@ class WeightedAliases:
                 response.querystring["qualifier"] = response.querystring["Qualifier"]
             return original_response(response)
 
-        with (
-            mock.patch.object(LambdaBackend, "invoke", invoke),
-            mock.patch.object(LambdaResponse, "invoke", invoke_response),
-        ):
+        with moto_patches.patched({"lambda.route_alias_weights": invoke, "lambda.read_qualifier": invoke_response}):
             yield
 
     def choose(self, backend: LambdaBackend, name: str, qualifier: str | None) -> str | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from unittest import mock
 
 from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name import custom_error_name
@@ -28,9 +27,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
-from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from mlops.local import moto_patches
 
 THRESHOLD_ERROR = "States.ExceedToleratedFailureThreshold"
 
@@ -48,8 +47,7 @@ def _error_name(name: str) -> ErrorName:
 
 @contextmanager
 def installed() -> Iterator[None]:
-    component = distributed_iteration_component.DistributedIterationComponent
-    original = component._map_run
+    original = moto_patches.original("sfn.map_tolerated_failures")
 
     def map_run(self: Any, env: Any, eval_input: Any) -> None:
         original(self, env, eval_input)
@@ -72,8 +70,5 @@ def installed() -> Iterator[None]:
                 )
             )
 
-    with (
-        mock.patch.object(component, "_map_run", map_run),
-        mock.patch.object(state_fail, "CustomErrorName", _error_name),
-    ):
+    with moto_patches.patched({"sfn.map_tolerated_failures": map_run, "sfn.fail_with_states_error": _error_name}):
         yield

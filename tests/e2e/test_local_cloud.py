@@ -152,6 +152,21 @@ def test_a_function_past_its_template_timeout_fails_as_lambda_reports_it(tmp_pat
         assert "FunctionError" not in quick
 
 
+@pytest.mark.parametrize(("pad_bytes", "status"), [(250 * 1024, "SUCCEEDED"), (256 * 1024, "FAILED")])
+def test_a_state_result_of_256_kib_or_more_fails_the_execution_as_step_functions_does(
+    wired: LocalCloud, pad_bytes: int, status: str
+) -> None:
+    # Given the machine's one Lambda step, asked to answer with about pad_bytes of JSON
+    machine = wired.physical["Fixture"]["Machine"].ref
+    # When it runs
+    result = wired.run_state_machine(machine, {"pad_bytes": pad_bytes})
+    # Then a result under Step Functions' 256 KiB payload quota passes on, and one at or past it fails the execution
+    assert result.status == status
+    if status == "FAILED":
+        assert result.error == "States.DataLimitExceeded"
+        assert "exceeding the maximum number of bytes service limit" in str(result.cause)
+
+
 def test_stopping_a_cloud_lets_its_running_executions_end_first(tmp_path: Path) -> None:
     # Given an execution still running (its Lambda step takes a while)
     cloud = LocalCloud(write_assembly(tmp_path, event_wiring()))
