@@ -1,4 +1,9 @@
-"""Batch inference steps: resolve the model once, predict one Parquet partition, summarize."""
+"""Batch inference steps: resolve the model once, predict one Parquet partition, summarize.
+
+The batch scores the version that serves (``serving_rule``: the ``champion`` alias, which only an
+approved version can hold), resolved once per batch: never the newest registration, which under
+manual approval may be a pending version nobody has reviewed.
+"""
 
 from __future__ import annotations
 
