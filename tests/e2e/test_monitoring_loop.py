@@ -20,7 +20,7 @@ from functions.retraining.guard_store import RetrainGuardStore
 from functions.serving.capture_format import capture_lines
 from mlops.local import LocalCloud
 from mlops.monitor_report import save_report
-from tests.helpers import registry_of, upload_raw
+from tests.helpers import metadata_of, registry_of, upload_raw
 from tests.projects import seattle
 
 MODEL = "seattle-weather"
@@ -183,6 +183,18 @@ def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training
     trigger = json.loads(execution["input"])["trigger"]
     assert trigger["type"] == "alarm" and trigger["source"] == drift.name
     assert trigger["detail"]["metric_value"] == pytest.approx(result["drift_share"])
+    # And the trigger names the monitor run whose metrics fired the alarm, with its drift report
+    evidence = trigger["detail"]["monitor_run"]
+    assert (evidence["run_id"], evidence["dataset_drift"]) == (run_id, True)
+    assert evidence["report_uri"] == record["report_uri"]
+    # So the run's lineage starts at that monitor run: monitor run -raised-> trigger -started-> run
+    loop.wait_for_execution(execution["executionArn"])
+    chain = metadata_of(loop).downstream(f"monitor_run:{MODEL}:{run_id}")
+    assert chain.nodes[chain.root].attributes["report_uri"] == record["report_uri"]
+    assert [(e.relation, e.target) for e in chain.edges if e.source == chain.root] == [
+        ("raised", f"trigger:{execution['name']}")
+    ]
+    assert f"run:{execution['name']}" in chain.nodes
 
 
 def test_same_distribution_traffic_does_not_alarm(loop: LocalCloud) -> None:

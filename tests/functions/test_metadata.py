@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -18,7 +19,10 @@ from functions.metadata.metadata_store import (
     run_node,
     trigger_node,
 )
+from functions.registry.model_registry import ModelRegistry
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
+from mlops.cli import _run_operator, build_parser, run_operator
+from mlops.operator import Backend
 
 TABLE = "metadata"
 
@@ -85,3 +89,92 @@ def test_params_and_metrics_are_read_back_with_the_run(store: MetadataStore) -> 
     assert [r.run_id for r in store.list_runs("experiment")] == ["r1"]
     with pytest.raises(KeyError, match="no lineage node"):
         store.lineage("m", 9)
+
+
+def test_an_edge_written_later_never_drops_what_a_node_holds_and_annotate_adds_to_it(store: MetadataStore) -> None:
+    # Given a model node written by Register with its artifact hash
+    store.add_edge(run_node("r1", "training"), model_node("m", 1, artifact_sha256="ab"), "produced")
+    # When Promote names the same node bare, and a deployment's start is then annotated with its end
+    store.add_edge(model_node("m", 1), alias_change_node("m", "champion", "c1", to_version=1), "aliased_as")
+    store.add_edge(
+        alias_change_node("m", "champion", "c1"), deployment_node("d1", status="InProgress"), "rolled_out_by"
+    )
+    store.annotate(deployment_node("d1", status="Succeeded", served_version=1))
+    store.annotate(deployment_node("d2", status="Stopped"))  # the outcome of a start that was never recorded
+    # Then each node keeps its first facts, and annotations add (or replace) only the attributes they name
+    assert store.node("model:m:1").attributes == {"model_name": "m", "version": 1, "artifact_sha256": "ab"}
+    assert store.node("alias_change:m:champion:c1").attributes == {"alias": "champion", "to_version": 1}
+    assert store.node("deployment:d1").attributes == {"status": "Succeeded", "served_version": 1}
+    assert store.node("deployment:d2").attributes == {"status": "Stopped"}
+
+
+def lineage_backend(store: MetadataStore) -> Backend:
+    """A Backend over the moto tables of this module (only registry and metadata are used by lineage)."""
+    ddb = store._ddb
+    ddb.create_table(
+        TableName="registry",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    unused: Any = None
+    return Backend(
+        registry=ModelRegistry(ddb, "registry"),
+        metadata=store,
+        objects=unused,
+        stepfunctions=unused,
+        state_machine_arn="",
+        artifact_bucket="",
+        model_name="m",
+        raw_dataset_uri="",
+        data_limits=unused,
+    )
+
+
+def test_lineage_answers_which_models_used_a_feature_view_or_a_dataset(
+    store: MetadataStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given v1 trained on a set from view daily:v1, v2 on a set from daily:v2 and weekly:v1
+    backend = lineage_backend(store)
+    for run_id, version, sha, views in (("r1", 1, "aa", ["daily:v1"]), ("r2", 2, "bb", ["daily:v2", "weekly:v1"])):
+        store.add_edge(dataset_node(f"s3://b/{sha}.json", sha, data_sha256=f"data-{sha}", feature_views=views),
+                       run_node(run_id, "training"), "input_of")  # fmt: skip
+        store.add_edge(run_node(run_id, "training"), model_node("m", version), "produced")
+        assert store.link_feature_views(f"dataset:{sha}") == views
+        backend.registry.register(model_name="m", artifact_uri="s3://b/k", artifact_sha256=f"{version}" * 64,
+                                  metrics={}, params={}, signature={}, training_data_uri="s3://b/d",
+                                  training_data_sha256=f"data-{sha}", run_id=run_id, manifest_uri="s3://b/m",
+                                  manifest_sha256=sha)  # fmt: skip
+
+    def ask(*argv: str) -> str:
+        capsys.readouterr()
+        assert run_operator(build_parser().parse_args(["lineage", *argv]), backend) == 0
+        return capsys.readouterr().out.splitlines()[0]
+
+    # Then asked downstream, from a view (any version or one), a dataset (manifest or data hash), the models answer
+    assert ask("--feature-view", "daily") == "models that used daily: m:1, m:2"
+    assert ask("--feature-view", "daily:v2") == "models that used daily:v2: m:2"
+    assert ask("--feature-view", "weekly:v1") == "models that used weekly:v1: m:2"
+    assert ask("--dataset", "aa") == "models that used aa: m:1"
+    assert ask("--dataset", "data-bb") == "models that used data-bb: m:2"
+    # And upstream from a version the view is there too
+    assert [n.id for n in store.lineage("m", 2).of_kind("feature_view")] == [
+        "feature_view:daily", "feature_view:daily:v2", "feature_view:weekly", "feature_view:weekly:v1",
+    ]  # fmt: skip
+    # And a view or dataset nothing used is one line, not a traceback
+    assert main_error(["lineage", "--feature-view", "hourly"], backend) == (
+        "error: ValueError: no training set recorded from feature view 'hourly' (lineage node feature_view:hourly)"
+    )
+    assert main_error(["lineage", "--feature-view", "daily:2"], backend).startswith("error: ValueError: expected")
+
+
+def main_error(argv: list[str], backend: Backend) -> str:
+    """What the CLI prints on stderr for ``argv`` against ``backend`` (through its own error handling)."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    given = mock.patch("mlops.cli._backend", lambda args: contextlib.nullcontext(backend))
+    with contextlib.redirect_stderr(err), given:
+        assert _run_operator(build_parser().parse_args(argv)) == 1
+    return err.getvalue().strip()

@@ -13,11 +13,14 @@ from unittest import mock
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError, NoCredentialsError
 from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
 
 from functions.registry.artifact import serialize_model
+from functions.registry.identity import caller_arn
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.model_store import load_registered_model
 from functions.registry.write_once import UPDATABLE_ATTRIBUTES
@@ -27,6 +30,7 @@ from functions.shared.errors import (
     ModelNotApprovedError,
     ModelNotFoundError,
     RegistryConflictError,
+    StorageError,
     TransientStoreError,
 )
 from functions.shared.objects import ObjectStore, S3Uri
@@ -400,3 +404,21 @@ def test_registry_updates_only_the_attributes_its_iam_grant_allows_and_deletes_n
     # And every alias-history item is put only if absent (write-once)
     history = [body for kind, body in writes if kind == "Put" and body["Item"]["sk"]["S"].startswith("ALIASLOG#")]
     assert len(history) == 4 and all(b["ConditionExpression"] == "attribute_not_exists(sk)" for b in history)
+
+
+def test_decisions_are_recorded_under_the_caller_arn_sts_answers(aws: Any) -> None:
+    # Given credentials of an assumed role (as a Lambda function's, or an operator's SSO session)
+    sts = boto3.client("sts", region_name="us-east-1")
+    session = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/release-manager", RoleSessionName="alice")
+    keys = session["Credentials"]
+    as_role = boto3.client(
+        "sts", region_name="us-east-1", aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"], aws_session_token=keys["SessionToken"],
+    )  # fmt: skip
+    # Then the identity is that session's ARN, not a name anyone typed
+    assert caller_arn(as_role) == "arn:aws:sts::123456789012:assumed-role/release-manager/alice"
+    # And with no credentials to ask with, the decision cannot be recorded: one line, no traceback to read
+    unsigned = boto3.client("sts", region_name="us-east-1", config=Config(signature_version=UNSIGNED))
+    no_credentials = mock.patch.object(unsigned, "get_caller_identity", side_effect=NoCredentialsError())
+    with no_credentials, pytest.raises(StorageError, match=r"GetCallerIdentity.*Unable to locate credentials"):
+        caller_arn(unsigned)

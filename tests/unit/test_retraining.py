@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.retraining.triggers import trigger_reason
+from functions.retraining.triggers import alarm_period, monitor_run_behind, monitor_run_time, trigger_reason
 from functions.shared.errors import InvalidRequestError
 
 
@@ -58,3 +59,22 @@ def test_schedule_and_new_data_reasons_name_their_source() -> None:
 def test_malformed_trigger_is_a_clear_error(event: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         trigger_reason(event)
+
+
+def test_the_monitor_run_behind_an_alarm_is_the_latest_window_of_its_last_two_periods() -> None:
+    at, period = datetime(2026, 5, 4, 1, 10, tzinfo=UTC), timedelta(hours=1)
+    runs = ["20260503T220000Z-aaaa0001", "20260504T000000Z-aaaa0002", "20260504T010000Z-aaaa0003"]
+    # The latest window ending at or before the alarm
+    assert monitor_run_behind(runs, at, period) == "20260504T010000Z-aaaa0003"
+    # A run after the alarm is not its evidence; nor is one older than two periods, nor a malformed id
+    assert monitor_run_behind([*runs[:2], "20260504T011500Z-aaaa0004"], at, period) == "20260504T000000Z-aaaa0002"
+    assert monitor_run_behind(runs[:1], at, period) is None
+    assert monitor_run_behind(["not-a-run", "x"], at, period) is None
+    assert monitor_run_time("20260504T010000Z-aaaa0003") == datetime(2026, 5, 4, 1, tzinfo=UTC)
+
+
+def test_alarm_period_comes_from_the_alarm_event_configuration() -> None:
+    event = alarm()
+    assert alarm_period(event) is None
+    event["detail"]["configuration"] = {"metrics": [{"id": "m1", "metricStat": {"period": 3600}}]}  # type: ignore[index]
+    assert alarm_period(event) == timedelta(hours=1)
