@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from functions.registry.write_once import UPDATABLE_ATTRIBUTES
+
 # Actions without resource-level permissions (IAM service authorization reference):
 # X-Ray segment upload and sampling, and CloudWatch Logs delivery set-up for Step Functions.
 RESOURCE_STAR_ALLOWED = {
@@ -61,3 +63,25 @@ def test_no_identity_policy_has_a_wildcard_action_or_needless_resource_star(
         assert all("*" not in action for action in actions), (where, actions)
         if "*" in _as_list(statement["Resource"]):
             assert set(actions) <= RESOURCE_STAR_ALLOWED, (where, actions)
+
+
+def test_no_role_may_rewrite_or_delete_the_registry_alias_history(assembly: Path) -> None:
+    # Given every statement that names the registry table (its logical id is RegistryTable...)
+    statements = [
+        (where, s)
+        for where, s in _statements(assembly)
+        if any("RegistryTable" in json.dumps(r) for r in _as_list(s["Resource"]))
+    ]
+    assert statements
+    for where, statement in statements:
+        actions = set(_as_list(statement["Action"]))
+        # Then nothing deletes registry items (history included), ever
+        assert "dynamodb:DeleteItem" not in actions and "dynamodb:BatchWriteItem" not in actions, where
+        # And an update is allowed only when every attribute it names is the counter, a key or an approval field
+        if "dynamodb:UpdateItem" in actions:
+            assert actions == {"dynamodb:UpdateItem"}, where
+            allowed = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert set(allowed) == set(UPDATABLE_ATTRIBUTES), where
+    writers = {where for where, s in statements if "dynamodb:UpdateItem" in _as_list(s["Action"])}
+    # (Register, Promote, RunRecorder's withdrawal, the rollout's outcome recorder)
+    assert len(writers) == 4, writers
