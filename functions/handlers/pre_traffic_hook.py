@@ -6,7 +6,9 @@ booleans alike), checks the answers (one of the classes, or a regressor's
 finite value) and reports Succeeded or Failed to CodeDeploy. Any fault
 reports Failed too, so a deployment never waits for the hook's timeout.
 A model version the serving image cannot run (no ONNX form) answers GET
-/model with 503 naming the model and version, so the hook refuses it. The
+/model with 503 naming the model and version, so the hook refuses it. So is
+a version no longer the approved champion (withdrawn or rolled back since the
+move that started its rollout: ``serving_rule.rollout_refusal``). The
 verdict is added to the deployment's lineage node once it is reported.
 """
 
@@ -20,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.metadata.metadata_store import MetadataStore, deployment_node
 from functions.registry.model_registry import ModelRegistry
+from functions.registry.serving_rule import SERVING_ALIAS, rollout_refusal
 from functions.rollout.canary import RolloutContext, proxy_event, smoke_record, smoke_test_failures
 from functions.rollout.deployments import Deployments, ServingFunction
 from functions.shared.clients import client
@@ -60,9 +63,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def smoke_test(deployments: Deployments, deployment_id: str) -> list[str]:
     rollout = RolloutContext.from_description(deployments.describe(deployment_id).get("description"))
-    registered = ModelRegistry(client("dynamodb"), settings().registry_table).get(
-        rollout.model_name, rollout.model_version
-    )
+    registry = ModelRegistry(client("dynamodb"), settings().registry_table)
+    registered = registry.get(rollout.model_name, rollout.model_version)
+    refusal = rollout_refusal(
+        rollout.model_name, rollout.model_version, approval_status=registered.approval_status,
+        champion=registry.alias_version(rollout.model_name, SERVING_ALIAS),
+    )  # fmt: skip
+    if refusal is not None:
+        return [refusal]
     serving = ServingFunction(client("lambda"), rollout.function_name, rollout.alias)
     model_answer = serving.invoke(rollout.target_function_version, proxy_event("GET", "/model"))
     record = smoke_record(registered.signature)

@@ -251,9 +251,13 @@ class MetadataStore:
             raise storage_error(exc, f"recording lineage {source.id} -> {target.id}") from exc
 
     def annotate(self, node: Node) -> None:
-        """Add ``node``'s attributes to the stored node (created if absent); attributes it names are replaced."""
-        names = {f"#a{i}": key for i, key in enumerate(node.attributes)}
-        values = {f":a{i}": to_item({"v": value})["v"] for i, value in enumerate(node.attributes.values())}
+        """Add ``node``'s attributes to the stored node (created if absent); attributes it names are replaced.
+
+        An attribute whose value is None is not a fact: it is left out, as ``add_edge`` leaves it out.
+        """
+        facts = {key: value for key, value in node.attributes.items() if value is not None}
+        names = {f"#a{i}": key for i, key in enumerate(facts)}
+        values = {f":a{i}": to_item({"v": value})["v"] for i, value in enumerate(facts.values())}
         sets = ", ".join(f"#attributes.{name} = :{name[1:]}" for name in names)
         try:
             self._ddb.update_item(
@@ -268,7 +272,7 @@ class MetadataStore:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise storage_error(exc, f"annotating lineage node {node.id}") from exc
-        item = {"pk": f"NODE#{node.id}", "sk": "NODE", "id": node.id, "kind": node.kind, "attributes": node.attributes}
+        item = {"pk": f"NODE#{node.id}", "sk": "NODE", "id": node.id, "kind": node.kind, "attributes": facts}
         try:  # absent: create it whole, unless a concurrent writer just did (then add to theirs)
             self._ddb.put_item(
                 TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"

@@ -38,3 +38,19 @@ def unservable_reason(model: str, version: int, *, onnx_unsupported_reason: str 
         f"model {model!r} version {version} has no ONNX form{why}: the serving image runs ONNX models only; "
         "use an estimator skl2onnx converts"
     )
+
+
+def rollout_refusal(model: str, version: int, *, approval_status: str, champion: int | None) -> str | None:
+    """Why a rollout of ``model`` ``version`` must not get traffic, or None: it must still be the approved champion.
+
+    A version can be withdrawn (its run failed after Promote) or moved off ``champion`` (rolled back)
+    between the move that started its rollout and the pre-traffic hook: serving must then not shift to it.
+    """
+    if approval_status != "approved":
+        return f"model {model!r} version {version} is {approval_status}, not approved: no traffic shifts to it"
+    if champion != version:
+        return (
+            f"model {model!r} version {version} is no longer {SERVING_ALIAS} (now {champion}): "
+            "no traffic shifts to it"
+        )
+    return None

@@ -100,7 +100,8 @@ def test_an_edge_written_later_never_drops_what_a_node_holds_and_annotate_adds_t
         alias_change_node("m", "champion", "c1"), deployment_node("d1", status="InProgress"), "rolled_out_by"
     )
     store.annotate(deployment_node("d1", status="Succeeded", served_version=1))
-    store.annotate(deployment_node("d2", status="Stopped"))  # the outcome of a start that was never recorded
+    # (the outcome of a start that was never recorded, with a fact it does not know)
+    store.annotate(deployment_node("d2", status="Stopped", served_version=None))
     # Then each node keeps its first facts, and annotations add (or replace) only the attributes they name
     assert store.node("model:m:1").attributes == {"model_name": "m", "version": 1, "artifact_sha256": "ab"}
     assert store.node("alias_change:m:champion:c1").attributes == {"alias": "champion", "to_version": 1}

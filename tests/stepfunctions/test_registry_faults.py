@@ -63,3 +63,11 @@ def test_a_failure_after_promote_moved_champion_leaves_no_usable_version(cloud: 
         registry.move_alias(MODEL, "champion", 1, by="someone", reason="try")
     unaliased = [e for e in metadata_of(cloud).lineage(MODEL, 1).edges if e.relation == "unaliased"]
     assert len(unaliased) == 1
+    # And the canary Promote's announcement started never shifts traffic to the withdrawn version
+    events = cloud.codedeploy.step()
+    assert [e["detail"]["state"] for e in events] == ["START", "FAILURE"]
+    rollout = metadata_of(cloud).node(f"deployment:{events[0]['detail']['deploymentId']}")
+    assert rollout.attributes["smoke_test"] == "failed" and rollout.attributes["status"] == "Failed"
+    assert rollout.attributes["smoke_test_problems"] == [
+        f"model '{MODEL}' version 1 is rejected, not approved: no traffic shifts to it"
+    ]
