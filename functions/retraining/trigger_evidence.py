@@ -43,7 +43,8 @@ def monitor_evidence(s3_client: Any, bucket: str, model: str, at: datetime, peri
         "model_version": record.get("model_version"),
         "window_end": record.get("window_end"),
         "report_uri": record.get("report_uri"),
-        "record_uri": record.get("record_uri"),
+        # (the stored record cannot name itself: MonitorRunStore.save adds record_uri after writing it)
+        "record_uri": f"s3://{bucket}/{prefix}{chosen}/run.json",
         "drift_status": drift.get("status"),
         "dataset_drift": drift.get("dataset_drift"),
         "drift_share": drift.get("drift_share"),

@@ -187,6 +187,8 @@ def test_shift_in_captures_fires_the_drift_alarm_which_starts_a_guarded_training
     evidence = trigger["detail"]["monitor_run"]
     assert (evidence["run_id"], evidence["dataset_drift"]) == (run_id, True)
     assert evidence["report_uri"] == record["report_uri"]
+    bucket, _, key = evidence["record_uri"].removeprefix("s3://").partition("/")
+    assert json.loads(loop.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()) == record
     # So the run's lineage starts at that monitor run: monitor run -raised-> trigger -started-> run
     loop.wait_for_execution(execution["executionArn"])
     chain = metadata_of(loop).downstream(f"monitor_run:{MODEL}:{run_id}")
