@@ -92,7 +92,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _start(event)
     if action == "finish":
         error = event.get("error")
-        withdrawn = withdraw_failed_run(run_id, error) if event["status"] == FAILED else None
+        try:
+            withdrawn = withdraw_failed_run(run_id, error) if event["status"] == FAILED else None
+        except Exception as exc:
+            # The run still ends FAILED, its record naming both failures; the withdrawal's error propagates
+            # (a retry of this step withdraws again: every part of it is idempotent).
+            also = f"; withdrawing its version failed: {type(exc).__name__}: {exc}"
+            failed = {**(error or {}), "Cause": f"{(error or {}).get('Cause', '')}{also}"}
+            metadata().finish_run(run_id, status=event["status"], error=failed)
+            raise
         metadata().finish_run(run_id, status=event["status"], error=error)
         logger.info("run finished", extra={"run_id": run_id, "status": event["status"], "error": error})
         return {"run_id": run_id, "status": event["status"], **({"withdrawn": withdrawn} if withdrawn else {})}

@@ -14,7 +14,7 @@ from moto import mock_aws
 from functions.handlers import pipeline_context, promote
 from functions.registry.model_registry import ModelRegistry
 from functions.shared import settings as names
-from functions.shared.errors import StorageError
+from functions.shared.errors import StorageError, TransientStoreError
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
 
 MODEL = "m"
@@ -100,3 +100,36 @@ def test_a_promote_retried_after_its_announcement_failed_moves_champion_once_and
     steps = pipeline_context.metadata().get_run("run-1").steps
     assert [s.status for s in steps] == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
     assert steps[0].error == "StorageError: announcing m alias champion move: InternalException: injected"
+
+
+def test_a_failed_runs_version_is_withdrawn_and_a_failing_withdrawal_still_ends_the_run_failed(aws: Any) -> None:
+    # Given a training run of model m that registered a version, then failed at Promote
+    from functions.handlers import run_recorder
+
+    store = pipeline_context.metadata()
+    store.start_run(run_id="run-2", pipeline="training", execution_arn="arn", trigger={})
+    store.log_params("run-2", {"model": MODEL})
+    registry = ModelRegistry(aws, "registry")
+    version = registry.register(model_name=MODEL, artifact_uri="s3://b/k", artifact_sha256="ab" * 32, metrics={},
+                                params={}, signature={}, training_data_uri="s3://b/d", training_data_sha256="cd" * 32,
+                                run_id="run-2").version  # fmt: skip
+    finish = {"action": "finish", "run_id": "run-2", "status": "FAILED",
+              "error": {"Error": "InjectedFailure", "Cause": "injected at Promote"}}  # fmt: skip
+    # When RecordFailure's withdrawal is throttled
+    throttled = TransientStoreError("withdrawing m version 1: ProvisionedThroughputExceededException: slow down")
+    with mock.patch.object(ModelRegistry, "withdraw_run", side_effect=throttled), pytest.raises(TransientStoreError):
+        run_recorder.handler(finish, Context())
+    # Then the run is FAILED anyway, its record naming both failures, and the version is not yet withdrawn
+    run = store.get_run("run-2")
+    assert run.status == "FAILED" and run.error is not None
+    assert run.error["Cause"] == (
+        "injected at Promote; withdrawing its version failed: TransientStoreError: " + str(throttled)
+    )
+    assert registry.get(MODEL, version).approval_status == "pending"
+    # When Step Functions retries RecordFailure
+    answer = run_recorder.handler(finish, Context())
+    # Then the version is withdrawn: rejected under the recorder's AWS identity, with the run's error as reason
+    assert answer["withdrawn"] == {"model_name": MODEL, "version": version, "alias_changes": []}
+    withdrawn = registry.get(MODEL, version)
+    assert withdrawn.approval_status == "rejected" and withdrawn.approval_by.startswith("arn:aws:")
+    assert withdrawn.approval_reason == "run run-2 failed after registering (InjectedFailure: injected at Promote)"
