@@ -1,4 +1,4 @@
-"""Promote under Step Functions retries, against moto: a move made once, announced until an attempt succeeds."""
+"""The registry's pipeline steps under retries (moto): Promote re-announcing its move, RecordFailure withdrawing."""
 
 from __future__ import annotations
 
