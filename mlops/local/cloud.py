@@ -149,7 +149,7 @@ class LocalCloud:
         self._exit: ExitStack | None = None
         self._clients: dict[str, Any] = {}
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
-        self.log_subscriptions = LogSubscriptions(self.client, account=ACCOUNT)
+        self.log_subscriptions = LogSubscriptions(self.client, account=ACCOUNT, clock=self.clock)
         self.runtime.log_listeners.append(self.log_subscriptions.deliver)
         # The image ships the project (a named build context) at IMAGE_PROJECT_DIR: here it is the folder itself.
         project = image_build_contexts(self.assembly_dir).get(IMAGE_PROJECT_CONTEXT)
@@ -168,6 +168,7 @@ class LocalCloud:
             put_event=self.router.put_event,
             account=ACCOUNT,
             region=region,
+            clock=self.clock,
         )
         self.router.tickers.append(self.codedeploy.step)
         self.gateway: LocalGateway | None = None
@@ -228,10 +229,13 @@ class LocalCloud:
                 put_event=self.router.put_event,
                 account=ACCOUNT,
                 region=self.region,
-                clock=lambda: self.router.clock,
+                clock=self.clock,
             )
             self.gateway = LocalGateway(
-                invoke=partial(invoke_in_backend, ACCOUNT, self.region), account=ACCOUNT, region=self.region
+                invoke=partial(invoke_in_backend, ACCOUNT, self.region),
+                account=ACCOUNT,
+                region=self.region,
+                clock=self.clock,
             )
             for stack in self.stacks:
                 self._provision(stack)
@@ -260,6 +264,11 @@ class LocalCloud:
             running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
             for execution in running["executions"]:
                 self.wait_for_execution(execution["executionArn"], timeout_s=timeout_s)
+
+    def clock(self) -> datetime:
+        """The local cloud's one clock (set by ``now=``, moved by ``router.advance_clock``): alarms, schedules,
+        deployments, status events and log timestamps read it, never the wall clock."""
+        return self.router.clock
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

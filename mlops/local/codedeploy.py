@@ -107,8 +107,10 @@ class LocalCodeDeploy:
         put_event: Callable[[dict[str, Any]], None],
         account: str,
         region: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._clients = clients
+        self._clock = clock
         self._alarms = alarms
         self._put_event = put_event
         self._account = account
@@ -241,8 +243,9 @@ class LocalCodeDeploy:
         rollout.hook_status[execution_id] = status
 
     def step(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Advance every unfinished deployment to ``now``; returns the state-change events put."""
-        now = now or datetime.now(UTC)
+        """Advance every unfinished deployment to ``now`` (default: the local cloud's clock); returns the
+        state-change events put."""
+        now = now or self._clock()
         before = len(self.events)
         for rollout in list(self.rollouts.values()):
             if rollout.state == "Created":

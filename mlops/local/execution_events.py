@@ -27,8 +27,8 @@ def _millis(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value else None
 
 
-def status_change_event(execution: Any, account: str, region: str) -> dict[str, Any]:
-    """The event AWS emits for a finished execution (``execution`` is moto's)."""
+def status_change_event(execution: Any, account: str, region: str, now: datetime) -> dict[str, Any]:
+    """The event AWS emits for a finished execution (``execution`` is moto's), stamped ``now``."""
     output = execution.output
     return {
         "version": "0",
@@ -36,7 +36,7 @@ def status_change_event(execution: Any, account: str, region: str) -> dict[str, 
         "detail-type": "Step Functions Execution Status Change",
         "source": "aws.states",
         "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [execution.exec_arn],
         "detail": {
@@ -67,7 +67,7 @@ def execution_status_events(
 
     def terminated(comm: BaseExecutionWorkerCommunication) -> None:
         original(comm)
-        event = status_change_event(comm.execution, account, region)
+        event = status_change_event(comm.execution, account, region, router.clock)
         try:
             router.put_event(event)
         finally:

@@ -24,10 +24,10 @@ import base64
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,8 +80,11 @@ class GatewayResponse:
 
 
 class LocalGateway:
-    def __init__(self, *, invoke: Invoke, account: str, region: str) -> None:
+    def __init__(
+        self, *, invoke: Invoke, account: str, region: str, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.apis: dict[str, RestApi] = {}
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._invoke = invoke
         self._account = account
         self._region = region
@@ -269,7 +272,7 @@ class LocalGateway:
                 "stage": api.stage,
                 "requestId": request_id,
                 "extendedRequestId": request_id,
-                "requestTimeEpoch": int(time.time() * 1000),
+                "requestTimeEpoch": int(self._clock().timestamp() * 1000),
                 "protocol": "HTTP/1.1",
                 "domainName": "127.0.0.1",
                 "identity": {"sourceIp": source_ip, "apiKey": api_key, "userAgent": headers.get("User-Agent")},

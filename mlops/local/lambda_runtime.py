@@ -9,11 +9,14 @@ targets, the local API gateway) reaches the real handler module:
   image functions, ``Handler`` for zip functions);
 - the invoked version's environment (the template's for ``$LATEST`` until
   it is updated; a published version keeps the one it was published with)
-  is the process environment during the call, plus the variables Lambda
-  itself sets;
+  plus the variables Lambda itself sets is what ``os.environ`` holds for the
+  invoking thread only (``ThreadEnviron``): other threads, a test or another
+  cloud, see the process environment unchanged;
 - each function version gets its own copy of the ``functions`` package
   modules, so module-level caches (settings read at cold start, clients,
-  loaded models) are per version, as in separate containers;
+  loaded models) are per version, as in separate containers (``sys.modules``
+  is swapped for the call: invocations run one at a time in the process);
+- its AWS calls are signed with its role's session (``acting_as``, iam.py);
 - stdout is captured per invocation: it becomes the function's log,
   Embedded Metric Format lines become CloudWatch metrics (``metric_sink``), and
   ``log_listeners`` receive it as the log group's events (subscription filters, ``logs.py``).
@@ -30,7 +33,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -112,7 +115,65 @@ class _InvocationStdout(io.TextIOBase):
         self.passthrough.flush()
 
 
-# One lock for every runtime in the process: an invocation swaps os.environ and sys.modules process-wide and
+class ThreadEnviron(MutableMapping[str, str]):
+    """``os.environ`` while a local cloud runs: a thread running an invocation reads and writes its own copy
+    (the process environment plus the function's), every other thread the process environment itself. So a
+    test or a second cloud reading the environment while a function runs elsewhere never sees that function's
+    variables, and nothing it sets is lost when the invocation ends."""
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    def _current(self) -> MutableMapping[str, str]:
+        stack: list[dict[str, str]] | None = getattr(self._local, "stack", None)
+        return stack[-1] if stack else self.base
+
+    @contextmanager
+    def overlaid(self, variables: Mapping[str, str]) -> Iterator[None]:
+        """This thread sees the environment it sees now plus ``variables`` until the block ends."""
+        stack: list[dict[str, str]] = self._local.__dict__.setdefault("stack", [])
+        stack.append({**self._current(), **variables})
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def __getitem__(self, key: str) -> str:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._current()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._current()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._current()))
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def copy(self) -> dict[str, str]:
+        return dict(self._current())
+
+
+@contextmanager
+def _thread_environ() -> Iterator[ThreadEnviron]:
+    """Make ``os.environ`` a ThreadEnviron (once, however many clouds run)."""
+    if isinstance(os.environ, ThreadEnviron):
+        yield os.environ
+        return
+    base = os.environ
+    # Deliberate (B003): the mapping is replaced, the process environment itself stays as it is.
+    os.environ = ThreadEnviron(base)  # type: ignore[assignment]  # noqa: B003
+    try:
+        yield os.environ  # type: ignore[misc]
+    finally:
+        os.environ = base  # noqa: B003
+
+
+# One lock for every runtime in the process: an invocation swaps sys.modules process-wide and
 # restores what it saved, so two invocations of two local clouds at once (a module's cloud still running an
 # execution while a test's own cloud invokes) would save each other's environment and leave it behind.
 _INVOCATIONS = threading.RLock()
@@ -128,6 +189,7 @@ class InProcessLambdaRuntime:
         # Directories the function image ships (e.g. the project at /var/task/project) -> where they are here.
         self.image_paths: dict[str, str] = {}
         self._stdout: _InvocationStdout | None = None
+        self._environ: ThreadEnviron | None = None
         # Called with (log group, log stream, text) after each invocation, as CloudWatch Logs ingests it.
         self.log_listeners: list[Callable[[str, str, str], None]] = []
         # Whose credentials sign the AWS calls made inside a block: given a role ARN (or None), a context
@@ -140,15 +202,19 @@ class InProcessLambdaRuntime:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        """Route stdout through the per-invocation capture while the cloud runs."""
+        """Route stdout through the per-invocation capture, and the environment through the per-thread one,
+        while the cloud runs."""
         original = sys.stdout
         self._stdout = _InvocationStdout(original)
         sys.stdout = self._stdout  # type: ignore[assignment]
         try:
-            yield
+            with _thread_environ() as environ:
+                self._environ = environ
+                yield
         finally:
             sys.stdout = original
             self._stdout = None
+            self._environ = None
 
     def invoke(
         self,
@@ -247,15 +313,10 @@ class InProcessLambdaRuntime:
         """Run code as another container would (e.g. a Batch job): one at a time, with its own
         copy of the project's modules (kept under ``name``), exactly ``environment`` added, and its AWS calls
         signed as ``role_arn`` (the job role) when given."""
-        with self._lock, self._sandbox(name), self.acting_as(role_arn):
-            saved = dict(os.environ)
-            os.environ.update(self._localized(environment))
-            os.environ.update({"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region})
-            try:
-                yield
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+        assert self._environ is not None, "the runtime is not installed"
+        variables = {**self._localized(environment), "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        with self._lock, self._sandbox(name), self.acting_as(role_arn), self._environ.overlaid(variables):
+            yield
 
     @contextmanager
     def _sandbox(self, key: str) -> Iterator[None]:
@@ -272,12 +333,14 @@ class InProcessLambdaRuntime:
                 del sys.modules[name]
             sys.modules.update(outside)
 
-    @contextmanager
-    def _environment(self, function: LocalFunction, version: str, environment: dict[str, str]) -> Iterator[None]:
-        saved = dict(os.environ)
-        os.environ.update(self._localized(environment))
-        os.environ.update(
+    def _environment(
+        self, function: LocalFunction, version: str, environment: dict[str, str]
+    ) -> AbstractContextManager[None]:
+        """The invocation's environment (the version's variables and Lambda's own), for its thread only."""
+        assert self._environ is not None, "the runtime is not installed"
+        return self._environ.overlaid(
             {
+                **self._localized(environment),
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
                 "AWS_LAMBDA_FUNCTION_VERSION": version,
@@ -285,8 +348,3 @@ class InProcessLambdaRuntime:
                 "AWS_DEFAULT_REGION": self.region,
             }
         )
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops.local.assembly import AssemblyError
@@ -119,9 +119,12 @@ class SubscriptionFilter:
 class LogSubscriptions:
     """The template's ``AWS::Logs::SubscriptionFilter`` resources, applied to local functions' output."""
 
-    def __init__(self, clients: Callable[[str], Any], *, account: str) -> None:
+    def __init__(
+        self, clients: Callable[[str], Any], *, account: str, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self._clients = clients
         self._account = account
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.filters: list[SubscriptionFilter] = []
         self.delivered = 0  # log events delivered, for tests and the curious
 
@@ -145,7 +148,7 @@ class LogSubscriptions:
         for subscription in self.filters:
             if subscription.log_group != log_group:
                 continue
-            now = int(time.time() * 1000)
+            now = int(self._clock().timestamp() * 1000)
             events = [
                 {"id": uuid.uuid4().hex, "timestamp": now, "message": line}
                 for line in text.splitlines()

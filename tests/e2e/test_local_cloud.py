@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from mlops.local import LocalCloud
 from mlops.local.assembly import AssemblyError
 from mlops.local.intrinsics import IntrinsicError
+from tests.fixtures import emitting_handler
 from tests.fixtures.assemblies import event_wiring, log_subscription, write_assembly
 
 
@@ -165,6 +167,29 @@ def test_a_state_result_of_256_kib_or_more_fails_the_execution_as_step_functions
     if status == "FAILED":
         assert result.error == "States.DataLimitExceeded"
         assert "exceeding the maximum number of bytes service limit" in str(result.cause)
+
+
+def test_a_running_function_s_environment_is_its_thread_s_alone(wired: LocalCloud) -> None:
+    # Given an execution whose Lambda step is running, held, on the execution's thread
+    emitting_handler.STARTED.clear()
+    emitting_handler.RELEASE.clear()
+    machine = wired.physical["Fixture"]["Machine"].ref
+    arn = wired.client("stepfunctions").start_execution(stateMachineArn=machine, input='{"hold": true}')["executionArn"]
+    assert emitting_handler.STARTED.wait(timeout=30)
+    try:
+        # When this thread reads and writes the environment meanwhile
+        seen_here = os.environ.get("FIXTURE_STAGE")
+        os.environ["SET_OUTSIDE_THE_FUNCTION"] = "kept"
+    finally:
+        emitting_handler.RELEASE.set()
+    result = wired.wait_for_execution(arn)
+    try:
+        # Then it saw none of the function's variables, the function saw its own, and this thread's write survived
+        assert seen_here is None
+        assert result.status == "SUCCEEDED" and result.output["stage"] == "Fixture-stage"
+        assert os.environ["SET_OUTSIDE_THE_FUNCTION"] == "kept"
+    finally:
+        del os.environ["SET_OUTSIDE_THE_FUNCTION"]
 
 
 def test_stopping_a_cloud_lets_its_running_executions_end_first(tmp_path: Path) -> None:
