@@ -373,13 +373,18 @@ def _print(value: Any) -> None:
 
 
 def _run_operator(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from functions.shared.errors import MlopsError
 
     try:
         with _backend(args) as backend:
             return run_operator(args, backend)
-    except (MlopsError, ValueError) as exc:  # a mistake or a refusal: one line, not a traceback
+    except (MlopsError, ValueError, ClientError, BotoCoreError) as exc:  # a mistake or a refusal: one line
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:  # an unknown run or lineage node, a stack without the outputs a command needs
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 1
 
 

@@ -167,6 +167,8 @@ def test_lineage_answers_which_models_used_a_feature_view_or_a_dataset(
         "error: ValueError: no training set recorded from feature view 'hourly' (lineage node feature_view:hourly)"
     )
     assert main_error(["lineage", "--feature-view", "daily:2"], backend).startswith("error: ValueError: expected")
+    assert main_error(["lineage", "m:9"], backend) == "error: no lineage node 'model:m:9'"
+    assert main_error(["runs", "show", "nope"], backend) == "error: no run 'nope'"
 
 
 def main_error(argv: list[str], backend: Backend) -> str:
