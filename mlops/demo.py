@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from functions.feature_store.definitions import EVENT_TIMESTAMP
+from functions.feature_store.feedback import CAPTURE_DELIVERY_MARGIN, ROW_SOURCE
 from functions.feature_store.transformations import apply_transformation
 from functions.metadata.metadata_store import MetadataStore
 from functions.project import DemoScenario, ModelSpec, Project, load_project
@@ -30,6 +31,7 @@ from functions.project.samples import sample_file, validated_sample
 from functions.registry.model_registry import ModelRegistry
 from functions.shared.errors import ProjectError
 from functions.shared.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
+from functions.training.model_spec import METRICS
 from mlops.local import LocalCloud
 from mlops.synth import synth
 
@@ -186,6 +188,7 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
                 f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
                 f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
             )
+            console.print(f"   training data of v{version.version}: {training_data(result.output['dataset'])}")
             console.print("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))
 
             assert cloud.gateway is not None, "the stack defines no API"
@@ -212,6 +215,43 @@ def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: P
     return 0
 
 
+def training_data(dataset: dict[str, Any]) -> str:
+    """A training set as the demo prints it: rows, where they came from, data sha256."""
+    sources = dataset.get("rows_by_source") or {}
+    parts = " + ".join(f"{count} {source.replace('_', ' ')}" for source, count in sources.items())
+    return f"{dataset['rows']} labelled rows ({parts}), data sha256 {dataset['sha256'][:16]}…"
+
+
+def gate_lines(evaluation: dict[str, Any], training_set: pd.DataFrame, holdout_rows: int, spec: ModelSpec) -> list[str]:
+    """The gate's comparison as it was made: candidate and champion on the candidate's (newest) holdout.
+
+    The split is by time over the stored set's order, so the holdout is the set's last ``holdout_rows`` rows.
+    """
+    champion = evaluation.get("champion") or {}
+    quality = {k: v for k, v in evaluation["metrics"].items() if k in METRICS[spec.task]}
+    primary = evaluation["gate"]["primary_metric"]
+    holdout = training_set.tail(holdout_rows)
+    stamps = pd.to_datetime(holdout[spec.timestamp], utc=True)
+    sources = holdout[ROW_SOURCE].value_counts() if ROW_SOURCE in holdout else pd.Series(dtype=int)
+    lines = [
+        f"holdout: the newest {len(holdout)} rows ({', '.join(f'{n} {k}' for k, n in sources.items())}), "
+        f"{stamps.min():%Y-%m-%d %H:%M} .. {stamps.max():%Y-%m-%d %H:%M}; declared metric {primary}"
+    ]
+    for metric, value in quality.items():
+        against = champion.get("metrics", {}).get(metric)
+        versus = f" vs champion v{champion['version']} {against:.3f} (re-scored)" if against is not None else ""
+        lines.append(f"{'*' if metric == primary else ' '} {metric}: candidate {value:.3f}{versus}")
+    verdict = "passed" if evaluation["passed"] else "REJECTED"
+    lines.append(f"gate {verdict}: {evaluation['reason']}")
+    return lines
+
+
+def _parquet(cloud: LocalCloud, uri: str) -> pd.DataFrame:
+    import io
+
+    return pd.read_parquet(io.BytesIO(_object(cloud, uri)))
+
+
 def _stamp() -> str:
     return datetime.now(UTC).strftime("%H:%M:%S")
 
@@ -232,7 +272,9 @@ def _executions(cloud: LocalCloud) -> list[str]:
     return [e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
 
 
-FEEDBACK_LABELS = 100  # ground truth the demo sends back (the stage's monitor needs 30 to judge live quality)
+# The feedback join waits this long past a label for its capture to arrive (functions/feature_store/feedback.py);
+# the demo's monitor run is scheduled that far ahead so the labels it just sent are joined.
+MONITOR_AHEAD = CAPTURE_DELIVERY_MARGIN + timedelta(minutes=1)
 
 
 def feedback_loop(
@@ -263,13 +305,16 @@ def feedback_loop(
         f"(from {demo_scenario(project).traffic_from}, shifted: {shift}), captured"
     )
     if labels:
+        # Ground truth arrives for every prediction: the monitor judges live quality on it, and the feedback
+        # join turns it into labelled training rows of the new regime.
         feedback_url = url.removesuffix("/predict") + "/feedback"
-        answered = Counter(
-            post_json(feedback_url, {"prediction_id": pid, "label": label}, api_key=api_key)[0]
-            for pid, label in list(zip(prediction_ids, labels, strict=True))[:FEEDBACK_LABELS]
-        )
+        truth = [{"prediction_id": pid, "label": label} for pid, label in zip(prediction_ids, labels, strict=True)]
+        answered: Counter[int] = Counter()
+        for start in range(0, len(truth), 100):
+            status, answer = post_json(feedback_url, {"labels": truth[start : start + 100]}, api_key=api_key)
+            answered[status] += answer.get("labels", 0) if status == 202 else 1
         console.print(
-            f"   feedback: the true label of the first {sum(answered.values())} predictions, POST /feedback -> "
+            f"   feedback: the true label of all {len(truth)} predictions, POST /feedback (100 a request) -> "
             + ", ".join(f"{status} x{count}" for status, count in sorted(answered.items()))
         )
         if set(answered) != {202}:
@@ -277,8 +322,9 @@ def feedback_loop(
     else:
         console.print("   feedback: none sent (no feature view of the model holds its label)")
 
-    # The monitor's scheduled time closes its window: a minute from now covers the traffic just sent.
-    now = datetime.now(UTC) + timedelta(minutes=1)
+    # The monitor's scheduled time closes its window: 11 minutes from now covers the traffic just sent (an hour's
+    # window) and the labels (older than the join's 10-minute capture-delivery margin by then).
+    now = datetime.now(UTC) + MONITOR_AHEAD
     report = _lambda(
         cloud, "FunctionsMonitor", {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail-type": "Scheduled Event"}
     )
@@ -295,6 +341,14 @@ def feedback_loop(
         + (f": {', '.join(f'{k}={v:.3f}' for k, v in quality['metrics'].items())}" if quality.get("metrics") else "")
         + (f" ({quality['reason']})" if quality.get("reason") else "")
     )
+    joined = report.get("feedback_join") or {}
+    counts = joined.get("counts") or {}
+    console.print(
+        f"   training feedback: {counts.get('joined', 0)} labels joined with their captured predictions into "
+        f"{joined.get('view')} (offline store), {counts.get('quarantined', 0)} quarantined"
+        + (f" {joined['reasons']}" if joined.get("reasons") else "")
+        + (f", {counts['superseded']} superseded" if counts.get("superseded") else "")
+    )
     console.print(f"   report: {report.get('report_uri')}")
     before = set(_executions(cloud))
     assert cloud.alarms is not None
@@ -305,11 +359,24 @@ def feedback_loop(
     if len(started) != 1:
         console.print(f"[red]expected one guarded retraining run, got {len(started)}[/]")
         return 1
+    previous = backend.registry.resolve_alias(model, "champion")
     result = cloud.wait_for_execution(started[0])
     run = backend.metadata.get_run(result.name)
     console.print(
-        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status}, trigger {json.dumps(run.trigger)}"
+        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status} ({run.status}), "
+        f"trigger {json.dumps(run.trigger)}"
     )
+    output = result.output or {}
+    if "dataset" in output:
+        console.print(f"   training data of v{previous.version}: {previous_data(cloud, previous)}")
+        console.print(f"   training data of the candidate: {training_data(output['dataset'])}")
+    if "evaluation" in output:
+        training_set = _parquet(cloud, output["dataset"]["uri"])
+        holdout_rows = int(output["split"]["holdout_rows"])
+        for line in gate_lines(output["evaluation"], training_set, holdout_rows, project.model(model)):
+            console.print(f"   {line}")
+    elif run.error:
+        console.print(f"   {run.error.get('Error')}: {run.error.get('Cause')}")
     champion = backend.registry.resolve_alias(model, "champion")
     console.print(
         f"   champion is now v{champion.version} ({champion.approval_status}); "
@@ -329,14 +396,46 @@ def feedback_loop(
     cloud.codedeploy.step()
     cloud.codedeploy.step(datetime.now(UTC) + timedelta(hours=1))
     status, body = post_json(url, {"records": [records[0]]}, api_key=api_key)
+    rollout = (
+        f"rollout of v{champion.version} behind alias live finished"
+        if champion.version != previous.version
+        else f"no rollout: the champion did not move (v{champion.version})"
+    )
     console.print(
-        f"[bold]11. canary[/] {_stamp()}: rollout of v{champion.version} behind alias live finished; "
+        f"[bold]11. canary[/] {_stamp()}: {rollout}; "
         f"POST /predict -> {status}, served by v{body.get('model', {}).get('version')}"
     )
-    console.print(f"[bold]12. lineage[/] of {model}:{champion.version}")
+    # The same retrain again, nothing new since: same training set, same code -> skipped and recorded, not registered.
+    again = cloud.run_state_machine(
+        cloud.output("TrainingStateMachineArn"),
+        {"model": model, "feature_store": {}, "trigger": {"type": "manual", "by": "make demo", "case": "unchanged"}},
+    )
+    repeat = backend.metadata.get_run(again.name)
+    versions = [v.version for v in backend.registry.list_versions(model)]
+    console.print(
+        f"[bold]12. unchanged retrain[/] {_stamp()}: run {repeat.run_id} {again.status} -> {repeat.status}: "
+        f"{(repeat.error or {}).get('Cause') or (again.output or {}).get('dataset', {}).get('retrain_reason')}"
+    )
+    console.print(f"   versions registered: {versions}; mlops runs list:")
+    for listed in backend.metadata.list_runs("training", limit=3):
+        console.print(f"     {listed.run_id}  {listed.status:9}  trigger {listed.trigger.get('type')}")
+    console.print(f"[bold]13. lineage[/] of {model}:{champion.version}")
     for line in lineage_lines(lineage(backend, model, champion.version)):
         console.print(f"   {line}")
     return 0 if body.get("model", {}).get("version") == champion.version else 1
+
+
+def previous_data(cloud: LocalCloud, version: Any) -> str:
+    """What a registered version was trained on, from its training-set manifest."""
+    manifest = json.loads(_object(cloud, version.manifest_uri))
+    sources = manifest.get("rows_by_source") or {manifest.get("source", "table"): manifest["rows"]}
+    return training_data({"rows": manifest["rows"], "sha256": version.training_data_sha256, "rows_by_source": sources})
+
+
+def _object(cloud: LocalCloud, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body: bytes = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def _clock(iso: str) -> str:

@@ -32,6 +32,7 @@ from functions.project import (
     RawSource,
     SearchSpace,
     Task,
+    TrainingWindow,
     ValueType,
     transformation,
 )
@@ -141,6 +142,9 @@ weather_model = ModelSpec(
     feature_store=FeatureStoreInputs(views=("daily_weather:v1",), label_view="daily_weather:v1"),
     gate=QualityGate(primary_metric="macro_f1", floors={"accuracy": 0.6}),
     search_space=SearchSpace(params={"n_estimators": (50, 100, 200), "min_samples_leaf": (1, 3, 5)}),
+    # Every retrain reads all history plus the labelled feedback (served predictions joined with their ground
+    # truth): the weather of 2012-2015 stays relevant, and the new regime's rows join it as they are labelled.
+    training_window=TrainingWindow(days=None, feedback=True),
     # The raw table's time column, for training on a table as shipped (`mlops train --source`).
     timestamp="date",
 )

@@ -33,6 +33,7 @@ from functions.project import (
     RawSource,
     SearchSpace,
     Task,
+    TrainingWindow,
     ValueType,
     transformation,
 )
@@ -116,6 +117,8 @@ nowcast = ModelSpec(
     # The holdout is 2008-2010 (the crash included): "last month's price" alone scores an RMSE of about 21.
     gate=QualityGate(primary_metric="rmse", floors={"rmse": 30.0, "r2": 0.8}),
     search_space=SearchSpace(params={"alpha": (0.1, 1.0, 10.0)}),
+    # All months from 2000 on (the shipped history starts there), plus the labelled feedback of served predictions.
+    training_window=TrainingWindow(since="2000-01-01"),
 )
 
 project = Project(

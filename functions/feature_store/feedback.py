@@ -199,7 +199,7 @@ def training_rows(stored: pd.DataFrame, *, features: Sequence[str], label: str, 
     """A model's training rows from its stored feedback rows: the latest label of each prediction.
 
     Columns: ``timestamp`` (the capture time), the features, the label and the provenance columns, ordered
-    by capture time then prediction id (so the same stored rows always give the same table and hash).
+    by capture time (so the same stored rows always give the same table and hash).
     """
     columns = [timestamp, *features, label, PREDICTION_ID, ROW_SOURCE, LABELLED_AT]
     if stored.empty:
@@ -207,7 +207,10 @@ def training_rows(stored: pd.DataFrame, *, features: Sequence[str], label: str, 
     latest = stored.sort_values([CREATED_TIMESTAMP, LABELLED_AT], kind="stable").drop_duplicates(
         PREDICTION_ID, keep="last"
     )
-    latest = latest.sort_values([EVENT_TIMESTAMP, PREDICTION_ID], kind="stable").reset_index(drop=True)
+    # One request's predictions share its capture time: ties are ordered by content, then id, so which rows a
+    # time split holds out does not depend on random prediction ids.
+    latest = latest.sort_values([EVENT_TIMESTAMP, *features, label, PREDICTION_ID], kind="stable")
+    latest = latest.reset_index(drop=True)
     return latest.rename(columns={EVENT_TIMESTAMP: timestamp})[columns]
 
 

@@ -234,30 +234,56 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
     "/feedback",
     summary="Record ground truth",
     description=(
-        'Body: {"prediction_id": str, "label": str or number}. Stores the true label of an earlier prediction '
-        "(one of the classes, or a regression's true value as a number) for live-quality monitoring."
+        'Body: {"prediction_id": str, "label": str or number}, or many at once: {"labels": [{"prediction_id": ..., '
+        '"label": ...}, ...]} (at most the predict limit). Stores the true label of earlier predictions (one of the '
+        "classes, or a regression's true value as a number): live-quality monitoring judges on it, and the monitor "
+        "joins it with the captured prediction into training data."
     ),
 )
 def feedback() -> Response[dict[str, Any]]:
-    body = parse_body(app.current_event.body, required="prediction_id", allowed={"prediction_id", "label"})
-    prediction_id, label = body["prediction_id"], body.get("label")
+    body = parse_body(app.current_event.body, required=None, allowed={"prediction_id", "label", "labels"})
+    if ("labels" in body) == ("prediction_id" in body or "label" in body):
+        raise InvalidRequestError("send either 'prediction_id' and 'label', or 'labels' (a list of them)")
+    if "labels" in body:
+        items = body["labels"]
+        if not isinstance(items, list) or not items:
+            raise InvalidRequestError("'labels' must be a non-empty list of {prediction_id, label} objects")
+        if len(items) > settings().max_records:
+            raise InvalidRequestError(f"'labels' has {len(items)} items, the limit is {settings().max_records}",
+                                      status=413)  # fmt: skip
+        labels = [_label(item, f"labels[{index}].") for index, item in enumerate(items)]
+    else:
+        labels = [_label(body, "")]
+    key = FeedbackStore(client("s3"), settings().capture_bucket).put(labels, at=datetime.now(UTC))
+    metrics.add_metric(name="FeedbackRecords", unit=MetricUnit.Count, value=len(labels))
+    return Response(
+        status_code=202, content_type=content_types.APPLICATION_JSON, body={"stored": key, "labels": len(labels)}
+    )
+
+
+def _label(item: Any, where: str) -> dict[str, Any]:
+    """One ``{prediction_id, label}``, checked against the serving signature; errors name ``where``."""
+    if not isinstance(item, dict):
+        raise InvalidRequestError(f"{where or 'body'}: expected an object with 'prediction_id' and 'label'")
+    extra = sorted(set(item) - {"prediction_id", "label"})
+    if extra:
+        raise InvalidRequestError(f"{where}unknown field {extra[0]!r}")
+    prediction_id, label = item.get("prediction_id"), item.get("label")
+    if prediction_id is None:
+        raise InvalidRequestError(f"{where}missing field 'prediction_id'")
     try:
         uuid.UUID(str(prediction_id))
     except ValueError:
-        raise InvalidRequestError(f"prediction_id: not a prediction id: {prediction_id!r}") from None
+        raise InvalidRequestError(f"{where}prediction_id: not a prediction id: {prediction_id!r}") from None
     if label is None:
-        raise InvalidRequestError("missing field 'label'")
+        raise InvalidRequestError(f"{where}missing field 'label'")
     signature = models.current().signature
     if signature.is_regression:
         if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
-            raise InvalidRequestError(f"label: expected the true value as a number, got {label!r}", status=422)
+            raise InvalidRequestError(f"{where}label: expected the true value as a number, got {label!r}", status=422)
     elif label not in signature.labels:
-        raise InvalidRequestError(f"label: {label!r} is not one of {list(signature.labels)}", status=422)
-    key = FeedbackStore(client("s3"), settings().capture_bucket).put(
-        [{"prediction_id": str(prediction_id), "label": label}], at=datetime.now(UTC)
-    )
-    metrics.add_metric(name="FeedbackRecords", unit=MetricUnit.Count, value=1)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"stored": key})
+        raise InvalidRequestError(f"{where}label: {label!r} is not one of {list(signature.labels)}", status=422)
+    return {"prediction_id": str(prediction_id), "label": label}
 
 
 @app.get(

@@ -91,9 +91,14 @@ class CaptureStore:
     def captures(self, model: str, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[Rejected], int]:
         """Captured predictions of ``model`` with ``start <= timestamp < end``; (rows, rejected, objects read)."""
         frames, rejected, objects = [], [], 0
-        for hour in _hours(start, end):
-            prefix = f"captures/model={model}/{hour:%Y/%m/%d/%H}/"
-            for key in self._keys(prefix):
+        hours = {f"captures/model={model}/{hour:%Y/%m/%d/%H}/" for hour in _hours(start, end)}
+        # One listing per day (Firehose's hour folders under it), keeping the window's hours: a week is 8
+        # requests, not 168.
+        days = sorted({prefix.rsplit("/", 2)[0] + "/" for prefix in hours})
+        for day in days:
+            for key in self._keys(day):
+                if key[: key.rindex("/") + 1] not in hours:
+                    continue
                 objects += 1
                 frame, bad = parse_captures(self._read(key), f"s3://{self._bucket}/{key}")
                 frames.append(frame)

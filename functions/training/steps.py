@@ -15,7 +15,7 @@ from typing import Any
 from functions.feature_store.offline_store import OfflineStore
 from functions.project.definition import Project
 from functions.registry.artifact import load_verified_model, serialize_model, sha256_hex
-from functions.registry.model_registry import ModelRegistry, ModelVersion
+from functions.registry.model_registry import PENDING, REJECTED, ModelRegistry, ModelVersion
 from functions.registry.model_store import load_registered_model
 from functions.registry.serving_rule import SERVING_ALIAS
 from functions.shared.errors import ModelNotFoundError
@@ -34,6 +34,9 @@ from functions.training.training_sets import (
     training_source,
 )
 
+# Who rejects a candidate that fails the gate (Register records it so): a verdict on that data and code.
+GATE_REJECTOR = "quality-gate"
+
 
 @dataclass(frozen=True)
 class DataLimits:
@@ -51,7 +54,10 @@ class BuiltSet:
 
     @property
     def feature_views(self) -> list[str]:
-        return [f"{v['name']}:v{v['version']}" for v in self.origin.get("feature_store", {}).get("views", [])]
+        """The views the set read: the model's, and its feedback view when feedback rows joined it."""
+        views = [f"{v['name']}:v{v['version']}" for v in (self.origin.get("feature_store") or {}).get("views", [])]
+        feedback = self.origin.get("feedback") or {}
+        return [*views, feedback["view"]] if feedback.get("rows") else views
 
 
 def build_training_set(
@@ -86,12 +92,25 @@ def champion_of(registry: ModelRegistry, model: str) -> ModelVersion | None:
 def decide_retrain(
     registry: ModelRegistry, spec: ModelSpec, stored: StoredTrainingSet, code_version: dict[str, str]
 ) -> RetrainDecision:
-    """Whether this run's training set and code differ from what the current champion was trained on."""
+    """Whether this run's training set and code differ from what the champion (or the newest verdict) had."""
     champion = champion_of(registry, spec.name)
-    trained_on = (
-        TrainedOn(champion.version, champion.training_data_sha256, champion.code_version) if champion else None
+    versions = sorted(registry.list_versions(spec.name), key=lambda v: v.version)
+    newest = versions[-1] if versions and (champion is None or versions[-1].version != champion.version) else None
+    standing = None
+    if newest is not None and newest.approval_status == PENDING:
+        standing = "pending approval"
+    elif newest is not None and newest.approval_status == REJECTED and newest.approval_by == GATE_REJECTOR:
+        standing = "rejected by the quality gate"
+    return retrain_decision(
+        data_sha256=stored.sha256,
+        code_version=code_version,
+        champion=TrainedOn(champion.version, champion.training_data_sha256, champion.code_version)
+        if champion
+        else None,
+        newest=TrainedOn(newest.version, newest.training_data_sha256, newest.code_version, standing)
+        if newest is not None and standing
+        else None,
     )
-    return retrain_decision(data_sha256=stored.sha256, code_version=code_version, champion=trained_on)
 
 
 def validate_data(

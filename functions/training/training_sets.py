@@ -145,10 +145,11 @@ class FeatureStoreSource:
         for column in (PREDICTION_ID, LABELLED_AT):
             if column not in combined.columns:
                 combined[column] = None
-        # By time, store rows before feedback rows of the same instant: the same inputs, the same table and hash.
-        combined = combined.sort_values(
-            [spec.timestamp, ROW_SOURCE], key=_source_order, kind="stable"
-        ).reset_index(drop=True)
+        if len(parts) > 1:
+            # By time, store rows before feedback rows of the same instant: the same inputs, the same table and
+            # hash. (Without feedback rows the join's order stands: entity rows in input order.)
+            combined = combined.sort_values([spec.timestamp, ROW_SOURCE], key=_source_order, kind="stable")
+            combined = combined.reset_index(drop=True)
         counts = combined[ROW_SOURCE].value_counts()
         origin = {
             "source": "feature_store",

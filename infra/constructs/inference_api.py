@@ -78,19 +78,33 @@ def predict_schema(model: ModelSpec) -> apigw.JsonSchema:
 
 
 def feedback_schema(model: ModelSpec) -> apigw.JsonSchema:
-    """JSON Schema for POST /feedback: the true label is a class name, or a regression's value (a number)."""
+    """JSON Schema for POST /feedback: one label, or a list of them (``labels``).
+
+    A label is a class name, or a regression's value (a number). The handler requires exactly one of the
+    two shapes and says which field is wrong, by index for a list.
+    """
     regression = model.task is Task.REGRESSION
+    label = apigw.JsonSchema(
+        type=apigw.JsonSchemaType.NUMBER if regression else apigw.JsonSchemaType.STRING,
+        description="the true value" if regression else "the true class",
+    )
+    one = {"prediction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING), "label": label}
     return apigw.JsonSchema(
         schema=apigw.JsonSchemaVersion.DRAFT4,
         title="FeedbackRequest",
         type=apigw.JsonSchemaType.OBJECT,
-        required=["prediction_id", "label"],
         additional_properties=False,
         properties={
-            "prediction_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING),
-            "label": apigw.JsonSchema(
-                type=apigw.JsonSchemaType.NUMBER if regression else apigw.JsonSchemaType.STRING,
-                description="the true value" if regression else "the true class",
+            **one,
+            "labels": apigw.JsonSchema(
+                type=apigw.JsonSchemaType.ARRAY,
+                min_items=1,
+                items=apigw.JsonSchema(
+                    type=apigw.JsonSchemaType.OBJECT,
+                    required=["prediction_id", "label"],
+                    additional_properties=False,
+                    properties=one,
+                ),
             ),
         },
     )

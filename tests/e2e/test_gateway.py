@@ -129,12 +129,35 @@ def test_feedback_is_stored_for_a_prediction(served: LocalCloud) -> None:
     assert '"label":"rain"' in line and prediction_id in line
 
 
+def test_many_labels_are_stored_in_one_request(served: LocalCloud) -> None:
+    _, body = predict(served, {"records": [GOOD, GOOD]})
+    ids = [p["prediction_id"] for p in body["predictions"]]
+    assert served.gateway is not None
+    status, stored = post_json(
+        f"{served.gateway.url()}/feedback",
+        {"labels": [{"prediction_id": ids[0], "label": "rain"}, {"prediction_id": ids[1], "label": "sun"}]},
+        api_key=served.gateway.api_key(),
+    )
+    assert (status, stored["labels"]) == (202, 2)
+    bucket = served.runtime.functions[served.function_name("FunctionsInference")].environment["MLOPS_CAPTURE_BUCKET"]
+    lines = served.client("s3").get_object(Bucket=bucket, Key=stored["stored"])["Body"].read().decode().splitlines()
+    assert [json.loads(line)["prediction_id"] for line in lines] == ids
+
+
+GOOD_ID = "8771bd76-7034-45a4-bc1a-ca97d7f4535d"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
         ({"prediction_id": "nope", "label": "rain"}, 400, "prediction_id: not a prediction id"),
-        ({"prediction_id": "8771bd76-7034-45a4-bc1a-ca97d7f4535d", "label": "hail"}, 422, "'hail' is not one of"),
+        ({"prediction_id": GOOD_ID, "label": "hail"}, 422, "'hail' is not one of"),
         ({"label": "rain"}, 400, "prediction_id"),
+        ({"labels": [{"prediction_id": GOOD_ID, "label": "sun"}, {"prediction_id": GOOD_ID, "label": "hail"}]}, 422,
+         "labels[1].label: 'hail' is not one of"),
+        ({"labels": []}, 400, "should be non-empty"),
+        ({"labels": [{"prediction_id": GOOD_ID, "label": "sun"}], "prediction_id": GOOD_ID}, 400,
+         "send either 'prediction_id' and 'label', or 'labels'"),
     ],
 )
 def test_bad_feedback_is_refused(served: LocalCloud, body: Any, status: int, message: str) -> None:

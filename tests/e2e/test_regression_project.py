@@ -39,7 +39,12 @@ def test_the_regression_scaffold_runs_the_demo_loop(
     (prediction,) = answer["predictions"]
     assert set(prediction) == {"prediction_id", "value"} and prediction["value"] > 0
     assert "400" in out and "expected a number, got str" in out
-    # the shifted traffic drifted, the retrain ran on the alarm and the canary rolled the new version out
+    # the shifted traffic drifted, the retrain ran on the alarm, on the history plus the traffic's ground truth
     assert "dataset drift=True" in out, out
     assert re.search(r"9\. retrain.*SUCCEEDED", out), out
-    assert re.search(r"11\. canary.*POST /predict -> 200, served by v2", out), out
+    assert re.search(r"training data of the candidate: \d+ labelled rows \(\d+ feature store \+ [1-9]\d* feedback", out)
+    # and the gate said what it decided on the newest rows: a new champion rolled out, or why not
+    verdict = re.search(r"gate (passed|REJECTED): ", out)
+    assert verdict is not None, out
+    served = "v2" if verdict.group(1) == "passed" else "v1"
+    assert re.search(rf"11\. canary.*POST /predict -> 200, served by {served}", out), out

@@ -53,6 +53,26 @@ CASES = {
         'name="daily_weather",\n    version=1,',
         ["project.py:", "two feature views are named 'daily_weather:v1'"],
     ),
+    "training window of zero days": (
+        "training_window=TrainingWindow(days=None, feedback=True),",
+        "training_window=TrainingWindow(days=0),",
+        ["project.py:", "model 'seattle-weather'", "training_window days must be a whole number of days >= 1, got 0"],
+    ),
+    "training window with days and since": (
+        "training_window=TrainingWindow(days=None, feedback=True),",
+        'training_window=TrainingWindow(days=30, since="2014-01-01"),',
+        ["project.py:", "model 'seattle-weather'", "training_window takes days or since, not both"],
+    ),
+    "training window since no date": (
+        "training_window=TrainingWindow(days=None, feedback=True),",
+        'training_window=TrainingWindow(since="last spring"),',
+        ["project.py:", "model 'seattle-weather'", "training_window since 'last spring' is not an ISO date"],
+    ),
+    "training window that is no TrainingWindow": (
+        "training_window=TrainingWindow(days=None, feedback=True),",
+        "training_window=365,",
+        ["project.py:", "model 'seattle-weather'", "training_window must be a TrainingWindow(...), got int"],
+    ),
     "estimator factory that raises": (
         'params={"n_estimators": 100, "min_samples_leaf": 3, "n_jobs": 1},',
         'params={"n_estimators": 100, "min_samples_leaf": 3, "n_jobs": 1, "depth_of_field": 2},',
