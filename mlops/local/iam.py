@@ -16,7 +16,8 @@ What the evaluator decides, and what it does not:
 - the resource: S3 gives moto the bucket and key; for the other services the resource ARN is built here
   from the request (``_RESOURCES``); an operation whose resource is not derived here is checked on the
   action only (allowed if any statement of the role allows it on some resource);
-- conditions: moto evaluates ``StringEquals`` on the keys it is given and no other operator;
+- conditions: not decided (moto's evaluator decides ``StringEquals`` on keys it is given, and none are
+  given here), so ``s3:prefix`` and ``dynamodb:Attributes`` conditions pass;
 - identities: the credentials are tied to the thread of the invocation, so threads a function starts sign
   as the operator (unchecked); Step Functions' own role (service integrations) is not checked.
 """
