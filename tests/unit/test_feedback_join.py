@@ -162,3 +162,17 @@ def test_a_regression_label_must_be_a_number() -> None:
     joined = join_feedback(captures, feedback, view=view, label="price")
     assert list(joined.rows["price"]) == [101.5]
     assert list(joined.quarantined["reason"]) == ["invalid label: 'cheap' is not a number"]
+
+
+def test_one_requests_rows_are_ordered_by_content_not_by_their_random_ids() -> None:
+    # Given the same three labelled predictions of one request (one capture time), twice under other ids
+    def stored(ids: list[str]) -> pd.DataFrame:
+        captures = captured(*((pid, temp, T0) for pid, temp in zip(ids, (25.0, 11.0, 18.0), strict=True)))
+        feedback = labelled(*((pid, "sun", T0 + timedelta(hours=1)) for pid in ids))
+        rows = join_feedback(captures, feedback, view=VIEW, label="sky", labels=("sun", "rain")).rows
+        return rows.assign(**{CREATED_TIMESTAMP: T0 + timedelta(hours=2)})
+
+    first = training_rows(stored(["c", "a", "b"]), features=["temp", "wind"], label="sky", timestamp="ts")
+    second = training_rows(stored(["x", "z", "y"]), features=["temp", "wind"], label="sky", timestamp="ts")
+    # Then a time split holds out the same rows either way
+    assert list(first["temp"]) == list(second["temp"]) == [11.0, 18.0, 25.0]
