@@ -161,7 +161,9 @@ def join_feedback(
     )
     latest = ordered.drop_duplicates(PREDICTION_ID, keep="last")
     superseded = len(ordered) - len(latest)
-    by_id = _captures_by_id(captures, features)
+    # Only the captures these labels name are typed and checked (a week of captures can be large).
+    wanted = captures[captures["prediction_id"].isin(latest[PREDICTION_ID])] if not captures.empty else captures
+    by_id = _captures_by_id(wanted, features)
     rows: list[dict[str, object]] = []
     refused: list[dict[str, object]] = []
     for item in latest.itertuples(index=False):
@@ -181,7 +183,7 @@ def join_feedback(
                 PREDICTION_ID: pid,
                 EVENT_TIMESTAMP: capture[CAPTURED_AT],
                 **{f.name: capture[f.name] for f in features},
-                label: float(value) if label_field.dtype is ValueType.FLOAT64 else value,
+                label: _typed_label(value, label_field),
                 ROW_SOURCE: FEEDBACK_SOURCE,
                 CAPTURED_AT: capture[CAPTURED_AT],
                 LABELLED_AT: at,
@@ -222,11 +224,21 @@ def rows_sha256(rows: pd.DataFrame, *, label: str) -> str:
     return digest.hexdigest()
 
 
+def _typed_label(value: object, field: Field) -> object:
+    if field.dtype is ValueType.FLOAT64:
+        return float(value)  # type: ignore[arg-type]
+    if field.dtype is ValueType.INT64:
+        return int(value)  # type: ignore[call-overload]
+    return value
+
+
 def _label_problem(value: object, field: Field, labels: Sequence[str]) -> str | None:
     if field.dtype in (ValueType.FLOAT64, ValueType.INT64):
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         if not numeric or not math.isfinite(float(value)):  # type: ignore[arg-type]
             return f"invalid label: {value!r} is not a number"
+        if field.dtype is ValueType.INT64 and not float(value).is_integer():  # type: ignore[arg-type]
+            return f"invalid label: {value!r} is not a whole number"
         return None
     if labels and value not in labels:
         return f"invalid label: {value!r} is not one of {list(labels)}"
