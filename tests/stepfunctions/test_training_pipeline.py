@@ -93,11 +93,15 @@ def test_a_failure_injected_at_each_step_fails_the_run_and_leaves_the_champion(c
         run = metadata_of(cloud).get_run(result.name)
         assert run.status == "FAILED" and run.error is not None and run.error["Error"] == "InjectedFailure", step
         assert [s.step for s in run.steps if s.status == "SUCCEEDED"] == STEPS[:position], step
-        # And the champion is unchanged; up to Register nothing of the failed run is registered
+        # And the champion is unchanged; up to Register nothing of the failed run is registered, and after it
+        # the version Register wrote was withdrawn by the failure path (rejected: nothing can approve or alias it)
         assert registry.resolve_alias(MODEL, "champion").version == champion, step
         if STEPS.index(step) <= STEPS.index("Register"):
             assert [v.version for v in registry.list_versions(MODEL)] == [champion], step
-    # (a failure at Promote leaves the version Register wrote: the registry-idempotency issue covers that)
+        usable = [v.version for v in registry.list_versions(MODEL) if v.approval_status != "rejected"]
+        assert usable == [champion], step
+    [withdrawn] = [v for v in registry.list_versions(MODEL) if v.version != champion]
+    assert withdrawn.run_id == result.name and "failed after registering" in withdrawn.approval_reason
 
 
 def test_degenerate_training_set_fails_fast(cloud: LocalCloud) -> None:
