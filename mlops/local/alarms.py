@@ -23,9 +23,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
+
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
@@ -272,3 +276,19 @@ class AlarmEvaluator:
                 )
         self._put_event(event)
         return event
+
+
+# -- provisioner: an alarm in moto (what DescribeAlarms answers) and in the evaluator (what decides its state) --
+def provisioners(context: ProvisioningContext, evaluator: AlarmEvaluator) -> Provisioners:
+    return {"AWS::CloudWatch::Alarm": partial(_alarm, context, evaluator)}
+
+
+def _alarm(
+    context: ProvisioningContext, evaluator: AlarmEvaluator, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("AlarmName") or context.name(stack, logical_id, 255)
+    kwargs = {k: v for k, v in props.items() if k not in ("AlarmName", "Tags")}
+    context.client("cloudwatch").put_metric_alarm(AlarmName=name, **kwargs)
+    arn = f"arn:aws:cloudwatch:{context.region}:{context.account}:alarm:{name}"
+    evaluator.add(LocalAlarm.from_properties(name, arn, props))
+    return PhysicalResource(name, {"Arn": arn})

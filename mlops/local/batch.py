@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import botocore.session
@@ -36,7 +37,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 
 from mlops.local import moto_patches
+from mlops.local.intrinsics import PhysicalResource
 from mlops.local.lambda_runtime import InProcessLambdaRuntime
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 # Container command (first word) -> the module whose ``main(argv, env)`` the image runs for it.
 ENTRYPOINTS = {"batch": "functions.handlers.batch_train"}
@@ -133,3 +136,119 @@ def _normalise_response(
     )
     if operation.output_shape is not None:
         self._from_boto_response(response, operation.output_shape)
+
+
+# -- provisioners: EC2 networking (only what Batch validates) and Batch's resources -------------------------
+def provisioners(context: ProvisioningContext) -> Provisioners:
+    return {
+        "AWS::EC2::VPC": partial(_vpc, context),
+        "AWS::EC2::Subnet": partial(_subnet, context),
+        "AWS::EC2::SecurityGroup": partial(_security_group, context),
+        "AWS::Batch::ComputeEnvironment": partial(_compute_environment, context),
+        "AWS::Batch::JobQueue": partial(_job_queue, context),
+        "AWS::Batch::JobDefinition": partial(_job_definition, context),
+    }
+
+
+def _vpc(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    vpc = context.client("ec2").create_vpc(CidrBlock=props["CidrBlock"])["Vpc"]
+    return PhysicalResource(vpc["VpcId"], {"VpcId": vpc["VpcId"], "CidrBlock": vpc["CidrBlock"]})
+
+
+def _subnet(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    subnet = context.client("ec2").create_subnet(
+        VpcId=props["VpcId"], CidrBlock=props["CidrBlock"], AvailabilityZone=props["AvailabilityZone"]
+    )["Subnet"]
+    return PhysicalResource(
+        subnet["SubnetId"], {"SubnetId": subnet["SubnetId"], "AvailabilityZone": subnet["AvailabilityZone"]}
+    )
+
+
+def _security_group(
+    context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("GroupName") or context.name(stack, logical_id, 255)
+    group = context.client("ec2").create_security_group(
+        GroupName=name, Description=props["GroupDescription"], VpcId=props["VpcId"]
+    )
+    context.notes.append(f"{stack}/{logical_id}: security group rules are recorded in the template only")
+    return PhysicalResource(group["GroupId"], {"GroupId": group["GroupId"], "VpcId": props["VpcId"]})
+
+
+def _compute_environment(
+    context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("ComputeEnvironmentName") or context.name(stack, logical_id, 128)
+    resources = props["ComputeResources"]
+    service_role = props.get("ServiceRole") or _service_linked_role(context.client("iam"))
+    arn = context.client("batch").create_compute_environment(
+        computeEnvironmentName=name,
+        serviceRole=service_role,
+        type=props["Type"].upper(),
+        state=props.get("State", "ENABLED"),
+        computeResources={
+            "type": resources["Type"],
+            "maxvCpus": int(resources["MaxvCpus"]),
+            "subnets": resources["Subnets"],
+            "securityGroupIds": resources["SecurityGroupIds"],
+        },
+    )["computeEnvironmentArn"]
+    return PhysicalResource(arn, {"ComputeEnvironmentArn": arn})
+
+
+def _service_linked_role(iam: Any) -> str:
+    """AWS uses Batch's service-linked role when a compute environment names none; moto needs it to exist."""
+    try:
+        return str(iam.get_role(RoleName="AWSServiceRoleForBatch")["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]
+        return str(role["Arn"])
+
+
+def _job_queue(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    name = props.get("JobQueueName") or context.name(stack, logical_id, 128)
+    arn = context.client("batch").create_job_queue(
+        jobQueueName=name,
+        state=props.get("State", "ENABLED"),
+        priority=int(props["Priority"]),
+        computeEnvironmentOrder=[
+            {"order": int(o["Order"]), "computeEnvironment": o["ComputeEnvironment"]}
+            for o in props["ComputeEnvironmentOrder"]
+        ],
+    )["jobQueueArn"]
+    return PhysicalResource(arn, {"JobQueueArn": arn})
+
+
+def _job_definition(
+    context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("JobDefinitionName") or context.name(stack, logical_id, 128)
+    kwargs: dict[str, Any] = {
+        "jobDefinitionName": name,
+        "type": props["Type"],
+        "containerProperties": _api_shape(props["ContainerProperties"]),
+    }
+    if "PlatformCapabilities" in props:
+        kwargs["platformCapabilities"] = props["PlatformCapabilities"]
+    if "Timeout" in props:
+        kwargs["timeout"] = _api_shape(props["Timeout"])
+    if "RetryStrategy" in props:
+        kwargs["retryStrategy"] = _api_shape(props["RetryStrategy"])
+    arn = context.client("batch").register_job_definition(**kwargs)["jobDefinitionArn"]
+    return PhysicalResource(arn, {"JobDefinitionArn": arn})
+
+
+# Maps whose keys are user data, not CloudFormation property names.
+_VERBATIM_KEYS = frozenset({"Options", "Tags", "Parameters"})
+
+
+def _api_shape(value: Any) -> Any:
+    """CloudFormation property names (``PascalCase``) to the Batch API's (``camelCase``)."""
+    if isinstance(value, list):
+        return [_api_shape(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            key[:1].lower() + key[1:]: (item if key in _VERBATIM_KEYS else _api_shape(item))
+            for key, item in value.items()
+        }
+    return value

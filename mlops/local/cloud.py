@@ -25,22 +25,18 @@ moto in dependency order. Where moto stops short, it fills the gap:
 - CloudWatch Logs subscription filters: ``logs.LogSubscriptions`` delivers a function's
   matching log lines to the destination Firehose stream, as its processors would shape them.
 
+Each resource type's provisioner lives in its service's module (``provisioners(context, ...)``, given a
+``provisioning.ProvisioningContext``); ``LocalCloud`` composes their tables and keeps the lifecycle.
 Every resource type it does not emulate is listed in ``report`` with what
 that means locally; nothing is skipped silently.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import re
-import secrets
 import threading
 import time
 import uuid
-import zipfile
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,20 +50,35 @@ from moto.awslambda.models import LambdaFunction
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from functions.shared.settings import IMAGE_PROJECT_CONTEXT, IMAGE_PROJECT_DIR
-from mlops.local import map_runs, moto_patches
-from mlops.local.alarms import AlarmEvaluator, LocalAlarm
+from mlops.local import (
+    alarms,
+    batch,
+    codedeploy,
+    events,
+    gateway,
+    iam,
+    lambda_runtime,
+    lambda_versions,
+    logs,
+    map_runs,
+    moto_patches,
+    resources,
+    scheduler,
+)
+from mlops.local.alarms import AlarmEvaluator
 from mlops.local.assembly import AssemblyError, StackTemplate, image_build_contexts, load_assembly
 from mlops.local.batch import LocalBatch
 from mlops.local.codedeploy import LocalCodeDeploy
 from mlops.local.events import EventRouter
 from mlops.local.execution_events import execution_status_events
-from mlops.local.gateway import LocalGateway, Method, RestApi, lambda_arn_from_integration_uri
+from mlops.local.gateway import LocalGateway, RestApiParts
 from mlops.local.iam import OPERATOR, LocalIam, caller_credentials
 from mlops.local.iam import authorize as iam_authorize
 from mlops.local.intrinsics import PhysicalResource, Resolver, references
-from mlops.local.lambda_runtime import InProcessLambdaRuntime, LocalFunction
-from mlops.local.lambda_versions import WeightedAliases, create_alias, invoke_in_backend, publish_version
+from mlops.local.lambda_runtime import InProcessLambdaRuntime
+from mlops.local.lambda_versions import WeightedAliases, invoke_in_backend
 from mlops.local.logs import LogSubscriptions
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 from mlops.local.scheduler import LocalScheduler
 
 ACCOUNT = "123456789012"
@@ -148,6 +159,9 @@ class LocalCloud:
         self.report = ProvisionReport()
         self._exit: ExitStack | None = None
         self._clients: dict[str, Any] = {}
+        self._context = ProvisioningContext(
+            clients=self.client, account=ACCOUNT, region=region, notes=self.report.notes
+        )
         self.runtime = InProcessLambdaRuntime(region=region, metric_sink=self._ingest_metrics)
         self.log_subscriptions = LogSubscriptions(self.client, account=ACCOUNT, clock=self.clock)
         self.runtime.log_listeners.append(self.log_subscriptions.deliver)
@@ -172,7 +186,7 @@ class LocalCloud:
         )
         self.router.tickers.append(self.codedeploy.step)
         self.gateway: LocalGateway | None = None
-        self._api_parts: dict[str, Any] = {}
+        self._api_parts: RestApiParts | None = None
         self._ended = threading.Condition()
         self.iam = LocalIam(lambda: self.client("sts"))
 
@@ -237,6 +251,7 @@ class LocalCloud:
                 region=self.region,
                 clock=self.clock,
             )
+            self._api_parts = RestApiParts(self.gateway)
             for stack in self.stacks:
                 self._provision(stack)
             if self.gateway.apis:
@@ -371,6 +386,8 @@ class LocalCloud:
         for name in template.get("Rules", {}):
             self.report.notes.append(f"{stack.name}: template rule {name} is a deploy-time check, not evaluated")
 
+        provisioners = self._provisioners()
+
         for logical_id in _dependency_order(stack.resources):
             spec = stack.resources[logical_id]
             if "Condition" in spec and not conditions[spec["Condition"]]:
@@ -378,7 +395,7 @@ class LocalCloud:
             rtype = spec["Type"]
             where = f"{stack.name}/{logical_id}"
             props = resolver.resolve(spec.get("Properties", {}), where)
-            provisioner = self._provisioners().get(rtype)
+            provisioner = provisioners.get(rtype)
             if provisioner is not None:
                 physical[logical_id] = provisioner(stack.name, logical_id, props)
                 self.report.emulated.append((stack.name, logical_id, rtype))
@@ -393,7 +410,8 @@ class LocalCloud:
             physical[logical_id] = PhysicalResource(ref=f"local-{logical_id}")
             self.report.not_emulated.append((stack.name, logical_id, rtype, meaning))
 
-        self._finish_apis()
+        assert self._api_parts is not None
+        self._api_parts.assemble()
         outputs: dict[str, Any] = {}
         for key, output in template.get("Outputs", {}).items():
             value = resolver.resolve(output["Value"], f"{stack.name}/Outputs/{key}")
@@ -410,479 +428,23 @@ class LocalCloud:
             raise AssemblyError(f"{stack}: parameter {name} has no default; the local cloud cannot supply it")
         return spec["Default"]
 
-    def _provisioners(self) -> dict[str, Callable[[str, str, dict[str, Any]], PhysicalResource]]:
+    def _provisioners(self) -> Provisioners:
+        """Every emulated resource type's provisioner: each service module's table, over the started cloud."""
+        context = self._context
+        assert self.alarms is not None and self._api_parts is not None, "the local cloud is not started"
         return {
-            "AWS::S3::Bucket": self._s3_bucket,
-            "AWS::DynamoDB::Table": self._dynamodb_table,
-            "AWS::IAM::Role": self._iam_role,
-            "AWS::IAM::Policy": self._iam_policy,
-            "AWS::Logs::LogGroup": self._log_group,
-            "AWS::Logs::SubscriptionFilter": self._subscription_filter,
-            "AWS::Lambda::Function": self._lambda_function,
-            "AWS::StepFunctions::StateMachine": self._state_machine,
-            "AWS::SQS::Queue": self._sqs_queue,
-            "AWS::SNS::Topic": self._sns_topic,
-            "AWS::SNS::Subscription": self._sns_subscription,
-            "AWS::Events::Rule": self._events_rule,
-            "AWS::CloudWatch::Alarm": self._alarm,
-            "AWS::KinesisFirehose::DeliveryStream": self._firehose_stream,
-            "AWS::Scheduler::Schedule": self._scheduler_schedule,
-            "AWS::KMS::Key": self._kms_key,
-            "AWS::KMS::Alias": self._kms_alias,
-            "AWS::Lambda::Version": lambda _s, _l, props: publish_version(self.client("lambda"), props),
-            "AWS::Lambda::Alias": lambda _s, _l, props: create_alias(self.client("lambda"), props),
-            "AWS::CodeDeploy::Application": lambda stack, logical_id, props: self.codedeploy.create_application(
-                props.get("ApplicationName") or self._name(stack, logical_id, 100), props
-            ),
-            "AWS::CodeDeploy::DeploymentConfig": lambda stack, logical_id, props: self.codedeploy.create_config(
-                props.get("DeploymentConfigName") or self._name(stack, logical_id, 100), props
-            ),
-            "AWS::CodeDeploy::DeploymentGroup": lambda stack, logical_id, props: self.codedeploy.create_group(
-                props.get("DeploymentGroupName") or self._name(stack, logical_id, 100), props
-            ),
-            "AWS::ApiGateway::RestApi": self._rest_api,
-            "AWS::ApiGateway::Resource": self._api_part("Resource"),
-            "AWS::ApiGateway::Method": self._api_part("Method"),
-            "AWS::ApiGateway::Stage": self._api_part("Stage"),
-            "AWS::ApiGateway::ApiKey": self._api_key,
-            "AWS::ApiGateway::UsagePlan": self._api_part("UsagePlan"),
-            "AWS::ApiGateway::UsagePlanKey": self._api_part("UsagePlanKey"),
-            "AWS::ApiGateway::RequestValidator": self._api_part("RequestValidator"),
-            "AWS::ApiGateway::Model": self._api_model,
-            "AWS::ApiGateway::GatewayResponse": self._api_part("GatewayResponse"),
-            "AWS::EC2::VPC": self._vpc,
-            "AWS::EC2::Subnet": self._subnet,
-            "AWS::EC2::SecurityGroup": self._security_group,
-            "AWS::Batch::ComputeEnvironment": self._batch_compute_environment,
-            "AWS::Batch::JobQueue": self._batch_job_queue,
-            "AWS::Batch::JobDefinition": self._batch_job_definition,
+            **resources.provisioners(context),
+            **iam.provisioners(context),
+            **logs.provisioners(context, self.log_subscriptions),
+            **lambda_runtime.provisioners(context, self.runtime),
+            **lambda_versions.provisioners(context),
+            **events.provisioners(context),
+            **alarms.provisioners(context, self.alarms),
+            **scheduler.provisioners(context, self.scheduler),
+            **codedeploy.provisioners(context, self.codedeploy),
+            **gateway.provisioners(self._api_parts),
+            **batch.provisioners(context),
         }
-
-    def _name(self, stack: str, logical_id: str, max_length: int, *, lower: bool = False) -> str:
-        """A physical name as CloudFormation makes them: stack, logical id, random-looking suffix."""
-        suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:8]
-        base = re.sub(r"[^A-Za-z0-9-]", "-", f"{stack}-{logical_id}")[: max_length - 9]
-        name = f"{base}-{suffix}"
-        return name.lower() if lower else name
-
-    def _s3_bucket(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        s3 = self.client("s3")
-        name = props.get("BucketName") or self._name(stack, logical_id, 63, lower=True)
-        if self.region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region})
-        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-        if "BucketEncryption" in props:
-            s3.put_bucket_encryption(
-                Bucket=name,
-                ServerSideEncryptionConfiguration={
-                    # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
-                    "Rules": [
-                        {
-                            ("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
-                            for k, v in rule.items()
-                        }
-                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-                    ]
-                },
-            )
-        if "PublicAccessBlockConfiguration" in props:
-            s3.put_public_access_block(
-                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
-            )
-        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration") is not None:
-            s3.put_bucket_notification_configuration(
-                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
-            )
-        return PhysicalResource(
-            name,
-            {
-                "Arn": f"arn:aws:s3:::{name}",
-                "DomainName": f"{name}.s3.amazonaws.com",
-                "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
-            },
-        )
-
-    def _dynamodb_table(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        ddb = self.client("dynamodb")
-        name = props.get("TableName") or self._name(stack, logical_id, 255)
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
-        }
-        if kwargs["BillingMode"] == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-        if props.get("GlobalSecondaryIndexes"):
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        if props.get("StreamSpecification"):
-            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        sse = props.get("SSESpecification", {})
-        if sse.get("SSEEnabled"):
-            kwargs["SSESpecification"] = {
-                "Enabled": True,
-                **({"SSEType": sse["SSEType"]} if "SSEType" in sse else {}),
-                **({"KMSMasterKeyId": sse["KMSMasterKeyId"]} if "KMSMasterKeyId" in sse else {}),
-            }
-        description = ddb.create_table(**kwargs)["TableDescription"]
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
-            )
-        pitr = props.get("PointInTimeRecoverySpecification", {})
-        if pitr.get("PointInTimeRecoveryEnabled"):
-            ddb.update_continuous_backups(
-                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-            )
-        return PhysicalResource(
-            name, {"Arn": description["TableArn"], "StreamArn": description.get("LatestStreamArn", "")}
-        )
-
-    def _iam_role(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        iam = self.client("iam")
-        name = props.get("RoleName") or self._name(stack, logical_id, 64)
-        role = iam.create_role(
-            RoleName=name,
-            Path=props.get("Path", "/"),
-            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
-            Description=props.get("Description", ""),
-        )["Role"]
-        for policy in props.get("Policies", []):
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
-            )
-        for arn in props.get("ManagedPolicyArns", []):
-            self.report.notes.append(f"{stack}/{logical_id}: managed policy {arn} recorded, not attached locally")
-        return PhysicalResource(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
-
-    def _iam_policy(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        iam = self.client("iam")
-        for role in props.get("Roles", []):
-            iam.put_role_policy(
-                RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
-            )
-        return PhysicalResource(props["PolicyName"])
-
-    def _log_group(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        logs = self.client("logs")
-        name = props.get("LogGroupName") or self._name(stack, logical_id, 512)
-        logs.create_log_group(logGroupName=name, **({"kmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {}))
-        if "RetentionInDays" in props:
-            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
-        return PhysicalResource(name, {"Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"})
-
-    def _subscription_filter(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("FilterName") or self._name(stack, logical_id, 512)
-        self.log_subscriptions.add(name, props, f"{stack}/{logical_id}")
-        self.report.notes.append(
-            f"{stack}/{logical_id}: matching log lines are delivered when the invocation ends; "
-            "AWS delivers within seconds to minutes"
-        )
-        return PhysicalResource(name)
-
-    def _lambda_function(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("FunctionName") or self._name(stack, logical_id, 64)
-        image = props.get("PackageType") == "Image"
-        handler = props.get("ImageConfig", {}).get("Command", [None])[0] if image else props.get("Handler")
-        if not handler:
-            raise AssemblyError(f"{stack}/{logical_id}: no handler (ImageConfig.Command or Handler)")
-        environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
-        kwargs: dict[str, Any] = {
-            "FunctionName": name,
-            "Role": props["Role"],
-            "Timeout": int(props.get("Timeout", 3)),
-            "MemorySize": int(props.get("MemorySize", 128)),
-            "Environment": {"Variables": environment},
-        }
-        if image:
-            kwargs.update(
-                PackageType="Image", Code={"ImageUri": props["Code"]["ImageUri"]}, ImageConfig=props["ImageConfig"]
-            )
-        else:
-            self.report.notes.append(
-                f"{stack}/{logical_id}: zip function; its handler runs from this checkout's import path"
-            )
-            kwargs.update(Runtime=props["Runtime"], Handler=handler, Code={"ZipFile": _placeholder_zip()})
-        arn = self.client("lambda").create_function(**kwargs)["FunctionArn"]
-        self.runtime.register(
-            LocalFunction(
-                name=name,
-                arn=arn,
-                handler=handler,
-                environment=environment,
-                memory_mb=kwargs["MemorySize"],
-                timeout_s=kwargs["Timeout"],
-                log_group=str(props.get("LoggingConfig", {}).get("LogGroup", "")),
-                role_arn=str(props["Role"]),
-            )
-        )
-        return PhysicalResource(name, {"Arn": arn})
-
-    def _state_machine(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        definition = props.get("DefinitionString")
-        if definition is None:
-            definition = json.dumps(props["Definition"])
-        for key, value in props.get("DefinitionSubstitutions", {}).items():
-            definition = definition.replace("${" + key + "}", str(value))
-        leftover = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition)))
-        if leftover:
-            raise AssemblyError(f"{stack}/{logical_id}: placeholders with no substitution: {', '.join(leftover)}")
-        name = props.get("StateMachineName") or self._name(stack, logical_id, 80)
-        arn = self.client("stepfunctions").create_state_machine(
-            name=name, definition=definition, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
-        )["stateMachineArn"]
-        return PhysicalResource(arn, {"Arn": arn, "Name": name})
-
-    def _sqs_queue(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        sqs = self.client("sqs")
-        name = props.get("QueueName") or self._name(stack, logical_id, 80)
-        attributes = {
-            key: json.dumps(value) if isinstance(value, dict) else str(value)
-            for key, value in props.items()
-            if key
-            in (
-                "DelaySeconds",
-                "MessageRetentionPeriod",
-                "VisibilityTimeout",
-                "RedrivePolicy",
-                "FifoQueue",
-                "ReceiveMessageWaitTimeSeconds",
-                "MaximumMessageSize",
-                "KmsMasterKeyId",
-            )
-        }
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
-        return PhysicalResource(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
-
-    def _sns_topic(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("TopicName") or self._name(stack, logical_id, 256)
-        attributes = {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
-        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
-        return PhysicalResource(arn, {"TopicArn": arn, "TopicName": name})
-
-    def _sns_subscription(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        arn = self.client("sns").subscribe(
-            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
-        )["SubscriptionArn"]
-        return PhysicalResource(arn)
-
-    def _events_rule(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        events = self.client("events")
-        name = props.get("Name") or self._name(stack, logical_id, 64)
-        kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
-        if "EventPattern" in props:
-            pattern = props["EventPattern"]
-            kwargs["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
-        if "ScheduleExpression" in props:
-            kwargs["ScheduleExpression"] = props["ScheduleExpression"]
-        if "EventBusName" in props:
-            kwargs["EventBusName"] = props["EventBusName"]
-        if "Description" in props:
-            kwargs["Description"] = props["Description"]
-        arn = events.put_rule(**kwargs)["RuleArn"]
-        targets = props.get("Targets", [])
-        if targets:
-            events.put_targets(Rule=name, EventBusName=kwargs.get("EventBusName", "default"), Targets=targets)
-        return PhysicalResource(name, {"Arn": arn})
-
-    def _alarm(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("AlarmName") or self._name(stack, logical_id, 255)
-        kwargs = {k: v for k, v in props.items() if k not in ("AlarmName", "Tags")}
-        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **kwargs)
-        arn = f"arn:aws:cloudwatch:{self.region}:{ACCOUNT}:alarm:{name}"
-        assert self.alarms is not None
-        self.alarms.add(LocalAlarm.from_properties(name, arn, props))
-        return PhysicalResource(name, {"Arn": arn})
-
-    def _firehose_stream(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("DeliveryStreamName") or self._name(stack, logical_id, 64)
-        destination = props.get("ExtendedS3DestinationConfiguration")
-        if destination is None:
-            raise AssemblyError(f"{stack}/{logical_id}: only S3 destinations are emulated for Firehose")
-        arn = self.client("firehose").create_delivery_stream(
-            DeliveryStreamName=name,
-            DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
-            ExtendedS3DestinationConfiguration=destination,
-        )["DeliveryStreamARN"]
-        self.report.notes.append(
-            f"{stack}/{logical_id}: Firehose writes each PutRecordBatch as its own object at once; "
-            "AWS buffers per BufferingHints"
-        )
-        return PhysicalResource(name, {"Arn": arn})
-
-    def _scheduler_schedule(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("Name") or self._name(stack, logical_id, 64)
-        schedule = self.scheduler.provision(name, props)
-        return PhysicalResource(name, {"Arn": schedule.arn})
-
-    def _kms_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        kms = self.client("kms")
-        key = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
-        if props.get("EnableKeyRotation"):
-            kms.enable_key_rotation(KeyId=key["KeyId"])
-        return PhysicalResource(key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]})
-
-    def _kms_alias(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        self.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
-        return PhysicalResource(props["AliasName"])
-
-    # -- EC2 networking (only what Batch validates) and Batch -------------------------
-    def _vpc(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        vpc = self.client("ec2").create_vpc(CidrBlock=props["CidrBlock"])["Vpc"]
-        return PhysicalResource(vpc["VpcId"], {"VpcId": vpc["VpcId"], "CidrBlock": vpc["CidrBlock"]})
-
-    def _subnet(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        subnet = self.client("ec2").create_subnet(
-            VpcId=props["VpcId"], CidrBlock=props["CidrBlock"], AvailabilityZone=props["AvailabilityZone"]
-        )["Subnet"]
-        return PhysicalResource(
-            subnet["SubnetId"], {"SubnetId": subnet["SubnetId"], "AvailabilityZone": subnet["AvailabilityZone"]}
-        )
-
-    def _security_group(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("GroupName") or self._name(stack, logical_id, 255)
-        group = self.client("ec2").create_security_group(
-            GroupName=name, Description=props["GroupDescription"], VpcId=props["VpcId"]
-        )
-        self.report.notes.append(f"{stack}/{logical_id}: security group rules are recorded in the template only")
-        return PhysicalResource(group["GroupId"], {"GroupId": group["GroupId"], "VpcId": props["VpcId"]})
-
-    def _batch_compute_environment(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("ComputeEnvironmentName") or self._name(stack, logical_id, 128)
-        resources = props["ComputeResources"]
-        service_role = props.get("ServiceRole") or self._batch_service_linked_role()
-        arn = self.client("batch").create_compute_environment(
-            computeEnvironmentName=name,
-            serviceRole=service_role,
-            type=props["Type"].upper(),
-            state=props.get("State", "ENABLED"),
-            computeResources={
-                "type": resources["Type"],
-                "maxvCpus": int(resources["MaxvCpus"]),
-                "subnets": resources["Subnets"],
-                "securityGroupIds": resources["SecurityGroupIds"],
-            },
-        )["computeEnvironmentArn"]
-        return PhysicalResource(arn, {"ComputeEnvironmentArn": arn})
-
-    def _batch_service_linked_role(self) -> str:
-        """AWS uses Batch's service-linked role when a compute environment names none; moto needs it to exist."""
-        iam = self.client("iam")
-        try:
-            return str(iam.get_role(RoleName="AWSServiceRoleForBatch")["Role"]["Arn"])
-        except iam.exceptions.NoSuchEntityException:
-            role = iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")["Role"]
-            return str(role["Arn"])
-
-    def _batch_job_queue(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("JobQueueName") or self._name(stack, logical_id, 128)
-        arn = self.client("batch").create_job_queue(
-            jobQueueName=name,
-            state=props.get("State", "ENABLED"),
-            priority=int(props["Priority"]),
-            computeEnvironmentOrder=[
-                {"order": int(o["Order"]), "computeEnvironment": o["ComputeEnvironment"]}
-                for o in props["ComputeEnvironmentOrder"]
-            ],
-        )["jobQueueArn"]
-        return PhysicalResource(arn, {"JobQueueArn": arn})
-
-    def _batch_job_definition(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("JobDefinitionName") or self._name(stack, logical_id, 128)
-        kwargs: dict[str, Any] = {
-            "jobDefinitionName": name,
-            "type": props["Type"],
-            "containerProperties": _api_shape(props["ContainerProperties"]),
-        }
-        if "PlatformCapabilities" in props:
-            kwargs["platformCapabilities"] = props["PlatformCapabilities"]
-        if "Timeout" in props:
-            kwargs["timeout"] = _api_shape(props["Timeout"])
-        if "RetryStrategy" in props:
-            kwargs["retryStrategy"] = _api_shape(props["RetryStrategy"])
-        arn = self.client("batch").register_job_definition(**kwargs)["jobDefinitionArn"]
-        return PhysicalResource(arn, {"JobDefinitionArn": arn})
-
-    # -- API Gateway: collected, then assembled into the local gateway ----------
-    def _rest_api(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        api_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
-        assert self.gateway is not None
-        self.gateway.apis[api_id] = RestApi(api_id=api_id, name=props.get("Name", logical_id))
-        return PhysicalResource(api_id, {"RootResourceId": f"{api_id}-root"})
-
-    def _api_part(self, kind: str) -> Callable[[str, str, dict[str, Any]], PhysicalResource]:
-        def provision(stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-            part_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
-            self._api_parts.setdefault(kind, {})[part_id] = props
-            # CloudFormation's Ref on a stage is its name; on the others, an id.
-            ref = props["StageName"] if kind == "Stage" else part_id
-            return PhysicalResource(ref, {"ResourceId": part_id})
-
-        return provision
-
-    def _api_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        key_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
-        # AWS generates the value at deploy time; locally a random one per cloud.
-        value = props.get("Value") or secrets.token_urlsafe(30)
-        self._api_parts.setdefault("ApiKey", {})[key_id] = {**props, "Value": value}
-        return PhysicalResource(key_id, {"APIKeyId": key_id})
-
-    def _api_model(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-        name = props.get("Name") or f"Model{hashlib.sha256(logical_id.encode()).hexdigest()[:8]}"
-        self._api_parts.setdefault("Model", {})[name] = props
-        return PhysicalResource(name)
-
-    def _finish_apis(self) -> None:
-        assert self.gateway is not None
-        parts = self._api_parts
-        resources = parts.get("Resource", {})
-
-        def path_of(resource_id: str) -> str:
-            if resource_id.endswith("-root"):
-                return "/"
-            resource = resources[resource_id]
-            parent = path_of(resource["ParentId"])
-            return f"{parent.rstrip('/')}/{resource['PathPart']}"
-
-        for api in self.gateway.apis.values():
-            api.methods.clear()
-        for method_id, props in parts.get("Method", {}).items():
-            api = self.gateway.apis[props["RestApiId"]]
-            integration = props.get("Integration", {})
-            if integration.get("Type") != "AWS_PROXY":
-                raise AssemblyError(f"method {method_id}: only Lambda proxy integrations are served locally")
-            validator = parts.get("RequestValidator", {}).get(props.get("RequestValidatorId", ""), {})
-            model_name = (props.get("RequestModels") or {}).get("application/json")
-            model = parts.get("Model", {}).get(model_name) if model_name else None
-            schema = model.get("Schema") if model else None
-            api.methods.append(
-                Method(
-                    http_method=props["HttpMethod"],
-                    resource_path=path_of(props["ResourceId"]),
-                    resource_id=props["ResourceId"],
-                    function_arn=lambda_arn_from_integration_uri(integration["Uri"]),
-                    api_key_required=bool(props.get("ApiKeyRequired")),
-                    iam_auth=props.get("AuthorizationType") == "AWS_IAM",
-                    validate_body=bool(validator.get("ValidateRequestBody")),
-                    model_schema=json.loads(schema) if isinstance(schema, str) else schema,
-                )
-            )
-        for props in parts.get("Stage", {}).values():
-            self.gateway.apis[props["RestApiId"]].stage = props["StageName"]
-        for props in parts.get("GatewayResponse", {}).values():
-            if props.get("ResponseType") == "BAD_REQUEST_BODY":
-                template = (props.get("ResponseTemplates") or {}).get("application/json")
-                self.gateway.apis[props["RestApiId"]].bad_request_template = template
-        plans = parts.get("UsagePlan", {})
-        for props in parts.get("UsagePlanKey", {}).values():
-            key = parts["ApiKey"][props["KeyId"]]
-            for stage in plans[props["UsagePlanId"]].get("ApiStages", []):
-                self.gateway.apis[stage["ApiId"]].api_keys.add(key["Value"])
 
 
 @cache
@@ -921,22 +483,6 @@ def _start_execution_named(
     )
 
 
-# Maps whose keys are user data, not CloudFormation property names.
-_VERBATIM_KEYS = frozenset({"Options", "Tags", "Parameters"})
-
-
-def _api_shape(value: Any) -> Any:
-    """CloudFormation property names (``PascalCase``) to the Batch API's (``camelCase``)."""
-    if isinstance(value, list):
-        return [_api_shape(item) for item in value]
-    if isinstance(value, dict):
-        return {
-            key[:1].lower() + key[1:]: (item if key in _VERBATIM_KEYS else _api_shape(item))
-            for key, item in value.items()
-        }
-    return value
-
-
 def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
     ordered: list[str] = []
     state: dict[str, str] = {}
@@ -958,10 +504,3 @@ def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
     for logical_id in resources:
         visit(logical_id)
     return ordered
-
-
-def _placeholder_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README", "code runs in-process from the checkout")
-    return buffer.getvalue()

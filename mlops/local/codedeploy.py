@@ -44,6 +44,7 @@ from moto.codedeploy.responses import CodeDeployResponse
 from mlops.local import moto_patches
 from mlops.local.alarms import AlarmEvaluator
 from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 _PREDEFINED = re.compile(r"^CodeDeployDefault\.LambdaCanary(\d+)Percent(\d+)Minutes?$")
 ALARM_MESSAGE = (
@@ -369,3 +370,17 @@ def _appspec(revision: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("Lambda deployments need an AppSpecContent revision")
     content = revision["appSpecContent"]["content"]
     return dict(json.loads(content))
+
+
+def provisioners(context: ProvisioningContext, codedeploy: LocalCodeDeploy) -> Provisioners:
+    return {
+        "AWS::CodeDeploy::Application": lambda stack, logical_id, props: codedeploy.create_application(
+            props.get("ApplicationName") or context.name(stack, logical_id, 100), props
+        ),
+        "AWS::CodeDeploy::DeploymentConfig": lambda stack, logical_id, props: codedeploy.create_config(
+            props.get("DeploymentConfigName") or context.name(stack, logical_id, 100), props
+        ),
+        "AWS::CodeDeploy::DeploymentGroup": lambda stack, logical_id, props: codedeploy.create_group(
+            props.get("DeploymentGroupName") or context.name(stack, logical_id, 100), props
+        ),
+    }

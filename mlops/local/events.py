@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from croniter import croniter
@@ -28,6 +29,8 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from moto.events.models import Rule, events_backends
 
 from mlops.local import moto_patches
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _OWN_TARGETS = ("states", "lambda", "sns")
@@ -304,3 +307,28 @@ def transform_input(template: str, paths: dict[str, str], event: dict[str, Any])
         return json.loads(rendered)
     except json.JSONDecodeError:
         return rendered
+
+
+# -- provisioner: a rule in moto, which the router reads its pattern, schedule and targets from -------------
+def provisioners(context: ProvisioningContext) -> Provisioners:
+    return {"AWS::Events::Rule": partial(_events_rule, context)}
+
+
+def _events_rule(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    events = context.client("events")
+    name = props.get("Name") or context.name(stack, logical_id, 64)
+    kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+    if "EventPattern" in props:
+        pattern = props["EventPattern"]
+        kwargs["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    if "ScheduleExpression" in props:
+        kwargs["ScheduleExpression"] = props["ScheduleExpression"]
+    if "EventBusName" in props:
+        kwargs["EventBusName"] = props["EventBusName"]
+    if "Description" in props:
+        kwargs["Description"] = props["Description"]
+    arn = events.put_rule(**kwargs)["RuleArn"]
+    targets = props.get("Targets", [])
+    if targets:
+        events.put_targets(Rule=name, EventBusName=kwargs.get("EventBusName", "default"), Targets=targets)
+    return PhysicalResource(name, {"Arn": arn})

@@ -21,8 +21,10 @@ runtime runs the real handler. Behaviour as in AWS:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -34,7 +36,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
+from mlops.local.assembly import AssemblyError
+from mlops.local.intrinsics import PhysicalResource
 from mlops.local.lambda_versions import RequestTooLarge
+from mlops.local.provisioning import Provisioner, Provisioners
 
 # API Gateway's REST payload limit (10 MB, a hard quota).
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -302,3 +307,102 @@ def lambda_arn_from_integration_uri(uri: str) -> str:
     if not match:
         raise ValueError(f"integration URI {uri!r} is not a Lambda proxy integration")
     return match.group("arn")
+
+
+# -- provisioners: API Gateway parts, collected, then assembled into the local gateway --------------------
+class RestApiParts:
+    """The template's API Gateway resources, collected as they are provisioned, then assembled into
+    ``gateway``'s REST APIs (``assemble``, once a stack is provisioned)."""
+
+    def __init__(self, gateway: LocalGateway) -> None:
+        self.gateway = gateway
+        self.parts: dict[str, dict[str, Any]] = {}
+
+    def rest_api(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        api_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+        self.gateway.apis[api_id] = RestApi(api_id=api_id, name=props.get("Name", logical_id))
+        return PhysicalResource(api_id, {"RootResourceId": f"{api_id}-root"})
+
+    def part(self, kind: str) -> Provisioner:
+        def provision(stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+            part_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+            self.parts.setdefault(kind, {})[part_id] = props
+            # CloudFormation's Ref on a stage is its name; on the others, an id.
+            ref = props["StageName"] if kind == "Stage" else part_id
+            return PhysicalResource(ref, {"ResourceId": part_id})
+
+        return provision
+
+    def api_key(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        key_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
+        # AWS generates the value at deploy time; locally a random one per cloud.
+        value = props.get("Value") or secrets.token_urlsafe(30)
+        self.parts.setdefault("ApiKey", {})[key_id] = {**props, "Value": value}
+        return PhysicalResource(key_id, {"APIKeyId": key_id})
+
+    def model(self, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        name = props.get("Name") or f"Model{hashlib.sha256(logical_id.encode()).hexdigest()[:8]}"
+        self.parts.setdefault("Model", {})[name] = props
+        return PhysicalResource(name)
+
+    def assemble(self) -> None:
+        """(Re)build every API's methods, stage, keys and responses from the parts collected so far."""
+        parts = self.parts
+        resources = parts.get("Resource", {})
+
+        def path_of(resource_id: str) -> str:
+            if resource_id.endswith("-root"):
+                return "/"
+            resource = resources[resource_id]
+            parent = path_of(resource["ParentId"])
+            return f"{parent.rstrip('/')}/{resource['PathPart']}"
+
+        for api in self.gateway.apis.values():
+            api.methods.clear()
+        for method_id, props in parts.get("Method", {}).items():
+            api = self.gateway.apis[props["RestApiId"]]
+            integration = props.get("Integration", {})
+            if integration.get("Type") != "AWS_PROXY":
+                raise AssemblyError(f"method {method_id}: only Lambda proxy integrations are served locally")
+            validator = parts.get("RequestValidator", {}).get(props.get("RequestValidatorId", ""), {})
+            model_name = (props.get("RequestModels") or {}).get("application/json")
+            model = parts.get("Model", {}).get(model_name) if model_name else None
+            schema = model.get("Schema") if model else None
+            api.methods.append(
+                Method(
+                    http_method=props["HttpMethod"],
+                    resource_path=path_of(props["ResourceId"]),
+                    resource_id=props["ResourceId"],
+                    function_arn=lambda_arn_from_integration_uri(integration["Uri"]),
+                    api_key_required=bool(props.get("ApiKeyRequired")),
+                    iam_auth=props.get("AuthorizationType") == "AWS_IAM",
+                    validate_body=bool(validator.get("ValidateRequestBody")),
+                    model_schema=json.loads(schema) if isinstance(schema, str) else schema,
+                )
+            )
+        for props in parts.get("Stage", {}).values():
+            self.gateway.apis[props["RestApiId"]].stage = props["StageName"]
+        for props in parts.get("GatewayResponse", {}).values():
+            if props.get("ResponseType") == "BAD_REQUEST_BODY":
+                template = (props.get("ResponseTemplates") or {}).get("application/json")
+                self.gateway.apis[props["RestApiId"]].bad_request_template = template
+        plans = parts.get("UsagePlan", {})
+        for props in parts.get("UsagePlanKey", {}).values():
+            key = parts["ApiKey"][props["KeyId"]]
+            for stage in plans[props["UsagePlanId"]].get("ApiStages", []):
+                self.gateway.apis[stage["ApiId"]].api_keys.add(key["Value"])
+
+
+def provisioners(parts: RestApiParts) -> Provisioners:
+    return {
+        "AWS::ApiGateway::RestApi": parts.rest_api,
+        "AWS::ApiGateway::Resource": parts.part("Resource"),
+        "AWS::ApiGateway::Method": parts.part("Method"),
+        "AWS::ApiGateway::Stage": parts.part("Stage"),
+        "AWS::ApiGateway::ApiKey": parts.api_key,
+        "AWS::ApiGateway::UsagePlan": parts.part("UsagePlan"),
+        "AWS::ApiGateway::UsagePlanKey": parts.part("UsagePlanKey"),
+        "AWS::ApiGateway::RequestValidator": parts.part("RequestValidator"),
+        "AWS::ApiGateway::Model": parts.model,
+        "AWS::ApiGateway::GatewayResponse": parts.part("GatewayResponse"),
+    }

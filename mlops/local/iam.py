@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -38,6 +39,9 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError
 from moto.iam.access_control import AssumedRoleAccessKey, IAMPolicy, PermissionResult
 from moto.s3.exceptions import S3ClientError
+
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 # What tests, the CLI and the cloud itself sign with: the operator (see the module docstring).
 OPERATOR = ReadOnlyCredentials("testing", "testing", "testing")
@@ -357,3 +361,38 @@ _RESOURCES: dict[str, Callable[[_Request, str, str], list[Check]]] = {
     "codedeploy": _codedeploy,
     "batch": _batch,
 }
+
+
+# -- provisioners: the roles and policies the evaluator decides over ----------------
+def provisioners(context: ProvisioningContext) -> Provisioners:
+    return {
+        "AWS::IAM::Role": partial(_iam_role, context),
+        "AWS::IAM::Policy": partial(_iam_policy, context),
+    }
+
+
+def _iam_role(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    iam = context.client("iam")
+    name = props.get("RoleName") or context.name(stack, logical_id, 64)
+    role = iam.create_role(
+        RoleName=name,
+        Path=props.get("Path", "/"),
+        AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+        Description=props.get("Description", ""),
+    )["Role"]
+    for policy in props.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+        )
+    for arn in props.get("ManagedPolicyArns", []):
+        context.notes.append(f"{stack}/{logical_id}: managed policy {arn} recorded, not attached locally")
+    return PhysicalResource(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+
+def _iam_policy(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    iam = context.client("iam")
+    for role in props.get("Roles", []):
+        iam.put_role_policy(
+            RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
+        )
+    return PhysicalResource(props["PolicyName"])

@@ -33,11 +33,17 @@ import threading
 import time
 import traceback
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
 from typing import Any, TextIO
+
+from mlops.local.assembly import AssemblyError
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 PACKAGES = ("functions",)
 _SUBMODULE_PREFIXES = tuple(f"{p}." for p in PACKAGES)
@@ -348,3 +354,54 @@ class InProcessLambdaRuntime:
                 "AWS_DEFAULT_REGION": self.region,
             }
         )
+
+
+# -- provisioner: a function in moto (configuration, versions) and in this runtime (its code) ----------------
+def provisioners(context: ProvisioningContext, runtime: InProcessLambdaRuntime) -> Provisioners:
+    return {"AWS::Lambda::Function": partial(_lambda_function, context, runtime)}
+
+
+def _lambda_function(
+    context: ProvisioningContext, runtime: InProcessLambdaRuntime, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("FunctionName") or context.name(stack, logical_id, 64)
+    image = props.get("PackageType") == "Image"
+    handler = props.get("ImageConfig", {}).get("Command", [None])[0] if image else props.get("Handler")
+    if not handler:
+        raise AssemblyError(f"{stack}/{logical_id}: no handler (ImageConfig.Command or Handler)")
+    environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+    kwargs: dict[str, Any] = {
+        "FunctionName": name,
+        "Role": props["Role"],
+        "Timeout": int(props.get("Timeout", 3)),
+        "MemorySize": int(props.get("MemorySize", 128)),
+        "Environment": {"Variables": environment},
+    }
+    if image:
+        kwargs.update(
+            PackageType="Image", Code={"ImageUri": props["Code"]["ImageUri"]}, ImageConfig=props["ImageConfig"]
+        )
+    else:
+        context.notes.append(f"{stack}/{logical_id}: zip function; its handler runs from this checkout's import path")
+        kwargs.update(Runtime=props["Runtime"], Handler=handler, Code={"ZipFile": _placeholder_zip()})
+    arn = context.client("lambda").create_function(**kwargs)["FunctionArn"]
+    runtime.register(
+        LocalFunction(
+            name=name,
+            arn=arn,
+            handler=handler,
+            environment=environment,
+            memory_mb=kwargs["MemorySize"],
+            timeout_s=kwargs["Timeout"],
+            log_group=str(props.get("LoggingConfig", {}).get("LogGroup", "")),
+            role_arn=str(props["Role"]),
+        )
+    )
+    return PhysicalResource(name, {"Arn": arn})
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "code runs in-process from the checkout")
+    return buffer.getvalue()

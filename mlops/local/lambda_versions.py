@@ -23,6 +23,7 @@ from moto.awslambda.responses import LambdaResponse
 
 from mlops.local import moto_patches
 from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 
 def split_function_name(function_name: str, qualifier: str | None) -> tuple[str, str | None]:
@@ -146,3 +147,10 @@ def create_alias(lambda_client: Any, props: dict[str, Any]) -> PhysicalResource:
         kwargs["RoutingConfig"] = props["RoutingConfig"]
     alias = lambda_client.create_alias(**kwargs)
     return PhysicalResource(alias["AliasArn"], {"AliasArn": alias["AliasArn"]})
+
+
+def provisioners(context: ProvisioningContext) -> Provisioners:
+    return {
+        "AWS::Lambda::Version": lambda _stack, _logical_id, props: publish_version(context.client("lambda"), props),
+        "AWS::Lambda::Alias": lambda _stack, _logical_id, props: create_alias(context.client("lambda"), props),
+    }

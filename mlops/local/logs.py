@@ -23,9 +23,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from mlops.local.assembly import AssemblyError
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 _JSON_EQUALS = re.compile(
     r'^\{\s*\$(?P<path>(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*=\s*(?P<value>"[^"\\*]*"|-?\d+(?:\.\d+)?)\s*\}$'
@@ -172,3 +175,52 @@ class LogSubscriptions:
                     Records=[{"Data": data} for data in records[start : start + _BATCH]],
                 )
             self.delivered += len(events)
+
+
+# -- provisioners: log groups, their subscription filters and the Firehose streams they feed ----------------
+def provisioners(context: ProvisioningContext, subscriptions: LogSubscriptions) -> Provisioners:
+    return {
+        "AWS::Logs::LogGroup": partial(_log_group, context),
+        "AWS::Logs::SubscriptionFilter": partial(_subscription_filter, context, subscriptions),
+        "AWS::KinesisFirehose::DeliveryStream": partial(_firehose_stream, context),
+    }
+
+
+def _log_group(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    logs = context.client("logs")
+    name = props.get("LogGroupName") or context.name(stack, logical_id, 512)
+    logs.create_log_group(logGroupName=name, **({"kmsKeyId": props["KmsKeyId"]} if "KmsKeyId" in props else {}))
+    if "RetentionInDays" in props:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+    return PhysicalResource(name, {"Arn": f"arn:aws:logs:{context.region}:{context.account}:log-group:{name}:*"})
+
+
+def _subscription_filter(
+    context: ProvisioningContext, subscriptions: LogSubscriptions, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("FilterName") or context.name(stack, logical_id, 512)
+    subscriptions.add(name, props, f"{stack}/{logical_id}")
+    context.notes.append(
+        f"{stack}/{logical_id}: matching log lines are delivered when the invocation ends; "
+        "AWS delivers within seconds to minutes"
+    )
+    return PhysicalResource(name)
+
+
+def _firehose_stream(
+    context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("DeliveryStreamName") or context.name(stack, logical_id, 64)
+    destination = props.get("ExtendedS3DestinationConfiguration")
+    if destination is None:
+        raise AssemblyError(f"{stack}/{logical_id}: only S3 destinations are emulated for Firehose")
+    arn = context.client("firehose").create_delivery_stream(
+        DeliveryStreamName=name,
+        DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+        ExtendedS3DestinationConfiguration=destination,
+    )["DeliveryStreamARN"]
+    context.notes.append(
+        f"{stack}/{logical_id}: Firehose writes each PutRecordBatch as its own object at once; "
+        "AWS buffers per BufferingHints"
+    )
+    return PhysicalResource(name, {"Arn": arn})

@@ -17,9 +17,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from mlops.local.events import Delivery, EventRouter, firings
+from mlops.local.intrinsics import PhysicalResource
+from mlops.local.provisioning import Provisioners, ProvisioningContext
 
 _DELIVERED = ("lambda", "states", "sns")
 
@@ -130,3 +133,15 @@ def _render(template: str, schedule: LocalSchedule, at: datetime, execution_id: 
         template = template.replace(placeholder, value)
     json.loads(template)  # Scheduler sends the text as is; it must still be the JSON the template gave
     return template
+
+
+def provisioners(context: ProvisioningContext, scheduler: LocalScheduler) -> Provisioners:
+    return {"AWS::Scheduler::Schedule": partial(_schedule, context, scheduler)}
+
+
+def _schedule(
+    context: ProvisioningContext, scheduler: LocalScheduler, stack: str, logical_id: str, props: dict[str, Any]
+) -> PhysicalResource:
+    name = props.get("Name") or context.name(stack, logical_id, 64)
+    schedule = scheduler.provision(name, props)
+    return PhysicalResource(name, {"Arn": schedule.arn})
