@@ -198,7 +198,7 @@ class LocalGateway:
         if route.api_key_required and api_key not in api.api_keys:
             return _json(403, {"message": "Forbidden"})
         if route.validate_body and route.model_schema is not None:
-            problem = _validate(body, route.model_schema)
+            problem = body_problem(body, route.model_schema)
             if problem is not None:
                 return self._bad_request_body(api, problem)
         event = self._event(
@@ -287,12 +287,20 @@ class LocalGateway:
         }
 
 
-def _validate(body: bytes, schema: dict[str, Any]) -> str | None:
+def body_problem(body: bytes, schema: dict[str, Any]) -> str | None:
+    """What the request validator finds wrong with ``body`` against the method's model (JSON schema draft 4)."""
     try:
         document = json.loads(body or b"null")
     except ValueError as exc:
         return f"[Invalid JSON in request body: {exc}]"
-    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    except RecursionError:
+        return "[Invalid JSON in request body: nested too deeply]"
+    try:
+        errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(document), key=lambda e: list(e.path))
+    except RecursionError:
+        # A document deep enough to exhaust the validator is refused as the invalid body it is (a 400), not
+        # left to drop the connection.
+        return "[Invalid request body: nested too deeply to validate]"
     if not errors:
         return None
     return "[" + ", ".join(f"{'/'.join(str(p) for p in e.path) or 'body'}: {e.message}" for e in errors) + "]"

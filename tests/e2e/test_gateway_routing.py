@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from mlops.demo import post_json
 from mlops.local import LocalCloud
+from mlops.local.gateway import body_problem
 from tests.fixtures.assemblies import api_to_alias, write_assembly
 
 
@@ -95,3 +96,14 @@ def test_an_event_over_lambdas_6_mib_fails_the_integration_and_never_runs_the_fu
     # And a direct synchronous Invoke of that size gets Lambda's own error
     with pytest.raises(ClientError, match="RequestEntityTooLargeException"):
         api.client("lambda").invoke(FunctionName=api.function_name("Proxy"), Payload=b'"' + b"x" * 6_291_455 + b'"')
+
+
+@pytest.mark.parametrize("depth", [50, 100_000])
+def test_a_deeply_nested_body_is_a_clear_400_from_the_request_validator(depth: int) -> None:
+    # Given a body model (the API's request validator) and JSON nested past what a parser or validator recurses
+    schema = {"type": "object", "properties": {"records": {"type": "array", "items": {"type": "object"}}}}
+    body = b'{"records": ' + b"[" * depth + b"]" * depth + b"}"
+    # Then the validator answers what is wrong, in one line, instead of dropping the connection
+    problem = body_problem(body, schema)
+    assert problem is not None and "\n" not in problem
+    assert ("nested too deeply" in problem) == (depth > 50)
