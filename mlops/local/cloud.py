@@ -203,6 +203,7 @@ class LocalCloud:
         exit_stack = ExitStack()
         try:
             exit_stack.enter_context(moto_patches.moto_settings(self.region))
+            exit_stack.enter_context(moto_patches.quiet_moto_logs())
             exit_stack.enter_context(mock_aws(config=moto_patches.MOTO_CONFIG))
             runtime = self.runtime
 

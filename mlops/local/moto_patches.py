@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -199,6 +200,45 @@ def moto_settings(region: str) -> Iterator[None]:
         },
     ):
         yield
+
+
+# moto log lines that describe something the local cloud does differently, not a failure: they read as one in
+# the demo and the test output. (logger, message start, why it is not a failure)
+_QUIET: tuple[tuple[str, str, str], ...] = (
+    (
+        "moto.stepfunctions.parser.asl.parse.preprocessor",
+        "Tolerated",
+        "ToleratedFailureCount/Percentage do take effect locally: map_runs applies them as AWS does",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.eval_component",
+        "Exception=NoSuchJsonPathError",
+        "logged for every path a Choice tests that the input lacks (`IsPresent` guards beside it); when a missing "
+        "path does fail a state, the execution's error says so, and the run record and the CLI show it",
+    ),
+)
+
+
+class _QuietFilter(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+@contextmanager
+def quiet_moto_logs() -> Iterator[None]:
+    """Drop the moto log lines of ``_QUIET`` (each one says why it is not a failure here) while a cloud runs."""
+    installed = [(logging.getLogger(name), _QuietFilter(prefix)) for name, prefix, _why in _QUIET]
+    for logger, quiet in installed:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger, quiet in installed:
+            logger.removeFilter(quiet)
 
 
 def check_moto() -> None:

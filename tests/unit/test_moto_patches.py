@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -66,3 +67,23 @@ def test_every_declared_patch_is_installed_by_some_emulation_module() -> None:
     sources = "".join(path.read_text() for path in LOCAL.glob("*.py") if path.name != "moto_patches.py")
     unused = [name for name in PATCHES if f'"{name}"' not in sources]
     assert unused == []
+
+
+def test_moto_lines_that_are_not_failures_here_are_dropped_and_others_kept(caplog: pytest.LogCaptureFixture) -> None:
+    preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+    component = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+    with caplog.at_level(logging.WARNING), moto_patches.quiet_moto_logs():
+        preprocessor.warning(
+            "ToleratedFailurePercentage declarations currently have no effect on the program evaluation."
+        )
+        component.error("Exception=NoSuchJsonPathError, Details=None-Available at '$.options.x'")
+        component.error("Exception=FailureEventException, Error=StorageError at 'Register'")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Exception=FailureEventException, Error=StorageError at 'Register'"
+    ]
+    # And outside a running cloud nothing is filtered
+    with caplog.at_level(logging.WARNING):
+        preprocessor.warning(
+            "ToleratedFailurePercentage declarations currently have no effect on the program evaluation."
+        )
+    assert len(caplog.records) == 2
