@@ -359,7 +359,10 @@ class FeatureStore(Construct):
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[self.offline.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"manifests/{view_name}/*"]}},
+                # Listing also makes a missing marker or state a 404 rather than a 403 (first join, first write).
+                conditions={
+                    "StringLike": {"s3:prefix": [f"{p}/{view_name}/*" for p in ("manifests", "ingested", "joins")]}
+                },
             )
         )
         for prefix in ("features", "manifests", "ingested", "joins", "quarantine"):
