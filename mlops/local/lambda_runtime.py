@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -105,11 +106,12 @@ def resolve_handler(handler: str) -> tuple[str, str]:
 
 
 class _InvocationStdout(io.TextIOBase):
-    """sys.stdout stand-in: writes go to the active invocation's buffer, else through."""
+    """sys.stdout (or sys.stderr) stand-in: writes go to the active invocation's buffer, else through. Lambda
+    sends both streams to the function's log, so both stand-ins share one per-thread buffer (``local``)."""
 
-    def __init__(self, passthrough: TextIO) -> None:
+    def __init__(self, passthrough: TextIO, local: threading.local | None = None) -> None:
         self.passthrough = passthrough
-        self.local = threading.local()
+        self.local = local if local is not None else threading.local()
 
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
@@ -179,6 +181,21 @@ def _thread_environ() -> Iterator[ThreadEnviron]:
         os.environ = base  # noqa: B003
 
 
+def _repoint_stream_handlers(streams: Mapping[int, TextIO]) -> list[tuple[logging.StreamHandler[Any], Any]]:
+    """Point every logging StreamHandler writing to one of ``streams``' keys (by id) at its value; returns
+    (handler, former stream) to undo it."""
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    changed: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in streams:
+                changed.append((handler, handler.setStream(streams[id(handler.stream)])))
+    return changed
+
+
 # One lock for every runtime in the process: an invocation swaps sys.modules process-wide and
 # restores what it saved, so two invocations of two local clouds at once (a module's cloud still running an
 # execution while a test's own cloud invokes) would save each other's environment and leave it behind.
@@ -195,6 +212,7 @@ class InProcessLambdaRuntime:
         # Directories the function image ships (e.g. the project at /var/task/project) -> where they are here.
         self.image_paths: dict[str, str] = {}
         self._stdout: _InvocationStdout | None = None
+        self._stderr: _InvocationStdout | None = None
         self._environ: ThreadEnviron | None = None
         # Called with (log group, log stream, text) after each invocation, as CloudWatch Logs ingests it.
         self.log_listeners: list[Callable[[str, str, str], None]] = []
@@ -210,16 +228,23 @@ class InProcessLambdaRuntime:
     def installed(self) -> Iterator[None]:
         """Route stdout through the per-invocation capture, and the environment through the per-thread one,
         while the cloud runs."""
-        original = sys.stdout
+        original, original_err = sys.stdout, sys.stderr
         self._stdout = _InvocationStdout(original)
-        sys.stdout = self._stdout  # type: ignore[assignment]
+        self._stderr = _InvocationStdout(original_err, local=self._stdout.local)
+        sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
+        # A logging handler made before the cloud started (e.g. a Powertools Logger of a handler module the CLI
+        # imported) writes to the stream it was given: route it through the capture too, so what a function logs
+        # through it lands in the function's log, and anything else passes through as before.
+        repointed = _repoint_stream_handlers({id(original): self._stdout, id(original_err): self._stderr})
         try:
             with _thread_environ() as environ:
                 self._environ = environ
                 yield
         finally:
-            sys.stdout = original
-            self._stdout = None
+            for handler, stream in repointed:
+                handler.setStream(stream)
+            sys.stdout, sys.stderr = original, original_err
+            self._stdout = self._stderr = None
             self._environ = None
 
     def invoke(
@@ -242,7 +267,12 @@ class InProcessLambdaRuntime:
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
             # Re-installed per call: test runners swap sys.stdout between phases.
+            assert self._stderr is not None
             outer_stdout, sys.stdout = sys.stdout, self._stdout  # type: ignore[assignment]
+            outer_stderr, sys.stderr = sys.stderr, self._stderr  # type: ignore[assignment]
+            # An invocation can start another on its thread (a rule delivering its PutEvents to a Lambda target):
+            # the inner one's output is its own, and the outer one's buffer is back when it returns.
+            outer_buffer = getattr(self._stdout.local, "buffer", None)
             self._stdout.local.buffer = buffer
             request_id = str(uuid.uuid4())
             errored = False
@@ -282,8 +312,8 @@ class InProcessLambdaRuntime:
                 )
                 buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
             finally:
-                self._stdout.local.buffer = None
-                sys.stdout = outer_stdout
+                self._stdout.local.buffer = outer_buffer
+                sys.stdout, sys.stderr = outer_stdout, outer_stderr
                 function.invocations += 1
             logs = buffer.getvalue()
         function.log.extend(logs.splitlines())

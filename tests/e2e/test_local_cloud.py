@@ -169,6 +169,20 @@ def test_a_state_result_of_256_kib_or_more_fails_the_execution_as_step_functions
         assert "exceeding the maximum number of bytes service limit" in str(result.cause)
 
 
+def test_a_function_s_output_after_a_nested_invocation_is_still_its_own_log(
+    wired: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a function that invokes another synchronously on its thread, then writes to stdout and stderr
+    name = wired.function_name("Emitter")
+    function = wired.runtime.functions[name]
+    wired.client("lambda").invoke(FunctionName=name, Payload=json.dumps({"invoke": name}).encode())
+    # Then both lines are in the function's log (where EMF becomes metrics), and none reached the console
+    assert {"outer: after the nested invocation", "outer: on stderr"} <= set(function.log)
+    assert function.invocations == 2
+    printed = capsys.readouterr()
+    assert "outer:" not in printed.out and "outer:" not in printed.err
+
+
 def test_a_running_function_s_environment_is_its_thread_s_alone(wired: LocalCloud) -> None:
     # Given an execution whose Lambda step is running, held, on the execution's thread
     emitting_handler.STARTED.clear()
