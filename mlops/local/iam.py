@@ -95,30 +95,33 @@ class LocalIam:
 
     def __init__(self, sts_client: Callable[[], Any]) -> None:
         self._sts = sts_client
-        self._by_role: dict[str, RoleSession] = {}
+        self._by_role: dict[tuple[str, str], RoleSession] = {}
         self._lock = threading.Lock()
 
-    def session(self, role_arn: str) -> RoleSession:
-        """The STS session of ``role_arn`` (assumed once per cloud, as Lambda assumes the execution role)."""
+    def session(self, role_arn: str, session_name: str) -> RoleSession:
+        """The STS session ``session_name`` of ``role_arn``, assumed once per cloud. Lambda names a function's
+        session after the function, so the caller ARN a function sees is ``assumed-role/<role>/<function>``."""
+        key = (role_arn, session_name[:64])
         with self._lock:
-            if role_arn not in self._by_role:
-                assumed = self._sts().assume_role(RoleArn=role_arn, RoleSessionName="local-function")["Credentials"]
+            if key not in self._by_role:
+                assumed = self._sts().assume_role(RoleArn=role_arn, RoleSessionName=key[1])["Credentials"]
                 session = RoleSession(
                     role_arn,
                     ReadOnlyCredentials(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]),
                 )
-                self._by_role[role_arn] = session
+                self._by_role[key] = session
                 with _sessions_lock:
                     _sessions[session.credentials.access_key] = session
-            return self._by_role[role_arn]
+            return self._by_role[key]
 
     @contextmanager
-    def acting_as(self, role_arn: str | None) -> Iterator[None]:
-        """Sign this thread's requests with ``role_arn``'s session until the block ends (None: unchanged)."""
+    def acting_as(self, role_arn: str | None, session_name: str) -> Iterator[None]:
+        """Sign this thread's requests with ``role_arn``'s session ``session_name`` until the block ends (None:
+        unchanged)."""
         if role_arn is None:
             yield
             return
-        _identity.stack.append(self.session(role_arn))
+        _identity.stack.append(self.session(role_arn, session_name))
         try:
             yield
         finally:

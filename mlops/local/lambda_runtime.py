@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -216,9 +217,9 @@ class InProcessLambdaRuntime:
         self._environ: ThreadEnviron | None = None
         # Called with (log group, log stream, text) after each invocation, as CloudWatch Logs ingests it.
         self.log_listeners: list[Callable[[str, str, str], None]] = []
-        # Whose credentials sign the AWS calls made inside a block: given a role ARN (or None), a context
-        # manager (the cloud's LocalIam.acting_as); by default the caller's own.
-        self.acting_as: Callable[[str | None], AbstractContextManager[None]] = lambda _role: nullcontext()
+        # Whose credentials sign the AWS calls made inside a block: given a role ARN (or None) and a session name,
+        # a context manager (the cloud's LocalIam.acting_as); by default the caller's own.
+        self.acting_as: Callable[[str | None, str], AbstractContextManager[None]] = lambda _r, _n: nullcontext()
 
     def register(self, function: LocalFunction) -> None:
         resolve_handler(function.handler)
@@ -262,7 +263,7 @@ class InProcessLambdaRuntime:
             self._lock,
             self._sandbox(f"{function.name}:{version}"),
             self._environment(function, version, env),
-            self.acting_as(function.role_arn or None),
+            self.acting_as(function.role_arn or None, function.name),
         ):
             buffer = io.StringIO()
             assert self._stdout is not None, "the runtime is not installed"
@@ -351,7 +352,8 @@ class InProcessLambdaRuntime:
         signed as ``role_arn`` (the job role) when given."""
         assert self._environ is not None, "the runtime is not installed"
         variables = {**self._localized(environment), "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
-        with self._lock, self._sandbox(name), self.acting_as(role_arn), self._environ.overlaid(variables):
+        session = re.sub(r"[^\w+=,.@-]", "-", name)  # an STS session name's alphabet
+        with self._lock, self._sandbox(name), self.acting_as(role_arn, session), self._environ.overlaid(variables):
             yield
 
     @contextmanager

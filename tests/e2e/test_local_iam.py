@@ -49,11 +49,14 @@ def test_a_grant_removed_from_the_template_fails_the_run_on_exactly_that_call(as
         # When a training run starts
         result = run_training(cloud, source)
         table = cloud.output("MetadataTableName")
+        recorder = cloud.function_name("FunctionsRunRecorder")
     # Then it fails on that call, refused as AWS refuses it: the role, the action and the table are named
     assert result.status == "FAILED"
     cause = json.loads(result.cause)
     assert "AccessDenied" in cause["errorMessage"]
+    # (the session is named after the function, as Lambda names it)
     assert "assumed-role/Mlops-dev-FunctionsRunRecorderRole" in cause["errorMessage"]
+    assert f"/{recorder} is not authorized" in cause["errorMessage"]
     assert f"dynamodb:PutItem on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}" in cause["errorMessage"]
 
 
@@ -112,7 +115,7 @@ def test_a_role_may_do_what_its_policy_allows_and_nothing_else(moto_with_iam: tu
     ddb = boto3.client("dynamodb", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
     item = {"pk": {"S": "a"}}
-    with local.acting_as(role):
+    with local.acting_as(role, "fn-function"):
         # Allowed: its table, its prefixes
         ddb.put_item(TableName="mine", Item=item)
         s3.put_object(Bucket="bucket", Key="runs/r1/out.json", Body=b"{}")
@@ -140,7 +143,7 @@ def test_a_role_may_do_what_its_policy_allows_and_nothing_else(moto_with_iam: tu
 def test_the_identity_a_function_sees_is_its_role_session(moto_with_iam: tuple[LocalIam, str]) -> None:
     local, role = moto_with_iam
     sts = boto3.client("sts", region_name=REGION)
-    with local.acting_as(role):
+    with local.acting_as(role, "fn-function"):
         # sts:GetCallerIdentity is always allowed, and answers the assumed role, as in Lambda
-        assert ":assumed-role/fn/" in sts.get_caller_identity()["Arn"]
+        assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/fn/fn-function"
     assert ":assumed-role/" not in sts.get_caller_identity()["Arn"]
