@@ -118,7 +118,9 @@ class CapturedPredictions(Protocol):
 
     def captures(self, model: str, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[Any], int]: ...
 
-    def feedback(self, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[Any]]: ...
+    def feedback(
+        self, start: datetime, end: datetime, *, model: str | None = None
+    ) -> tuple[pd.DataFrame, list[Any]]: ...
 
 
 def join_state_key(view: FeatureView) -> str:
@@ -159,7 +161,7 @@ def join_feedback_labels(
     if after is not None and through <= after:
         return {**summary, "status": "up_to_date", "counts": {"labels": 0}}, []
     # The first join of a deployment takes the labels of the last max_label_delay.
-    feedback, rejected = source.feedback(after or through - max_label_delay, through)
+    feedback, rejected = source.feedback(after or through - max_label_delay, through, model=model)
     due = labels_due(feedback, after=after, through=through)
     captures = pd.DataFrame()
     if not due.empty:

@@ -254,7 +254,9 @@ def feedback() -> Response[dict[str, Any]]:
         labels = [_label(item, f"labels[{index}].") for index, item in enumerate(items)]
     else:
         labels = [_label(body, "")]
-    key = FeedbackStore(client("s3"), settings().capture_bucket).put(labels, at=datetime.now(UTC))
+    key = FeedbackStore(client("s3"), settings().capture_bucket, model=settings().model_name).put(
+        labels, at=datetime.now(UTC)
+    )
     metrics.add_metric(name="FeedbackRecords", unit=MetricUnit.Count, value=len(labels))
     return Response(
         status_code=202, content_type=content_types.APPLICATION_JSON, body={"stored": key, "labels": len(labels)}

@@ -82,7 +82,7 @@ def monitor_window(
     captures, rejected, objects = captures_store.captures(model, quality_start, end)
     rows = champion_rows(captures, version, windows)
     looked_back, champion, other_versions = rows.since_quality_start, rows.in_drift_window, rows.other_versions
-    feedback, rejected_feedback = captures_store.feedback(quality_start, end)
+    feedback, rejected_feedback = captures_store.feedback(quality_start, end, model=model)
     baseline = load_baseline(s3, config.artifact_bucket, model, version)
     current = feature_frame(champion)
     labels = predicted_outcomes(champion, regression=task == REGRESSION)

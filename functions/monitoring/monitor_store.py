@@ -2,7 +2,8 @@
 
 Layouts:
 - captures bucket: ``captures/model=<name>/YYYY/MM/DD/HH/<object>`` (Firehose's UTC time layout),
-  ``feedback/YYYY/MM/DD/HH/<uuid>.jsonl`` (both written by serving);
+  ``feedback/model=<name>/YYYY/MM/DD/HH/<uuid>.jsonl`` (both written by serving; feedback written before it
+  was kept per model lies under ``feedback/YYYY/MM/DD/HH/`` and is read too);
 - artifacts bucket: ``baselines/model=<name>/version=<n>.json`` (one per model version),
   ``monitoring/model=<name>/runs/<run_id>/{run.json,report.html,rejected.jsonl}``.
 """
@@ -108,12 +109,15 @@ class CaptureStore:
             frame = frame[(frame["timestamp"] >= start) & (frame["timestamp"] < end)]
         return frame.reset_index(drop=True), rejected, objects
 
-    def feedback(self, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[Rejected]]:
-        """Feedback received on the days from ``start`` through ``end``."""
+    def feedback(
+        self, start: datetime, end: datetime, *, model: str | None = None
+    ) -> tuple[pd.DataFrame, list[Rejected]]:
+        """Feedback received on the days from ``start`` through ``end`` (``model``'s, and any not kept per model)."""
         frames, rejected = [], []
         day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        folders = [f"feedback/model={model}/", "feedback/"] if model else ["feedback/"]
         while day <= end:
-            for key in self._keys(f"feedback/{day:%Y/%m/%d}/"):
+            for key in (k for folder in folders for k in self._keys(f"{folder}{day:%Y/%m/%d}/")):
                 frame, bad = parse_feedback(self._read(key), f"s3://{self._bucket}/{key}")
                 frames.append(frame)
                 rejected.extend(bad)

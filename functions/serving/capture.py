@@ -7,7 +7,8 @@ lines only) whose destination is the model's Firehose delivery stream; its Decom
 CloudWatchLogProcessing (message extraction) processors turn each log event back into its
 message, one line each, batched into JSON Lines objects under ``captures/model=<name>/YYYY/MM/DD/HH/``
 of the Captures bucket. The request path pays a ``json.dumps`` and a write to stdout, no network
-round trip. Feedback is rare and written straight to ``feedback/YYYY/MM/DD/HH/<uuid>.jsonl``.
+round trip. Feedback is rare and written straight to ``feedback/model=<name>/YYYY/MM/DD/HH/<uuid>.jsonl``
+(per model, so each model's monitor reads and joins only its own ground truth).
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ class PredictionCapture:
 
 
 class FeedbackStore:
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+    def __init__(self, s3_client: Any, bucket: str, *, model: str | None = None) -> None:
         self._s3 = s3_client
         self._bucket = bucket
+        self._prefix = f"feedback/model={model}/" if model else "feedback/"
 
     def put(self, items: Sequence[dict[str, Any]], *, at: datetime) -> str:
         """Store ground-truth labels for prediction ids; returns the object key."""
-        key = f"feedback/{at.astimezone(UTC).strftime('%Y/%m/%d/%H')}/{uuid.uuid4()}.jsonl"
+        key = f"{self._prefix}{at.astimezone(UTC).strftime('%Y/%m/%d/%H')}/{uuid.uuid4()}.jsonl"
         body = "".join(
             json.dumps({**item, "timestamp": at.astimezone(UTC).isoformat()}, separators=(",", ":")) + "\n"
             for item in items

@@ -70,8 +70,8 @@ def serve(s3: Any, count: int, at: datetime) -> list[str]:
     return ids
 
 
-def label(s3: Any, labels: dict[str, str], at: datetime) -> None:
-    FeedbackStore(s3, CAPTURES).put([{"prediction_id": p, "label": v} for p, v in labels.items()], at=at)
+def label(s3: Any, labels: dict[str, str], at: datetime, *, model: str | None = MODEL.name) -> None:
+    FeedbackStore(s3, CAPTURES, model=model).put([{"prediction_id": p, "label": v} for p, v in labels.items()], at=at)
 
 
 def join(s3: Any, end: datetime, run_id: str) -> dict[str, Any]:
@@ -128,9 +128,11 @@ def test_a_retrain_after_feedback_has_more_rows_with_the_feedback_provenance(aws
 
 def test_the_join_is_incremental_takes_late_labels_and_quarantines_unknown_ids(aws: Any) -> None:
     ids = serve(aws, 5, SERVED)
-    label(aws, {ids[0]: "sun", ids[1]: "rain"}, SERVED + timedelta(minutes=30))
+    label(aws, {ids[0]: "sun"}, SERVED + timedelta(minutes=30))
+    label(aws, {ids[1]: "rain"}, SERVED + timedelta(minutes=30), model=None)  # stored before feedback was per model
+    label(aws, {str(uuid.uuid4()): "sun"}, SERVED + timedelta(minutes=30), model="another-model")  # not ours
     first = join(aws, SERVED + timedelta(hours=1), "monitor-1")
-    assert first["counts"]["joined"] == 2
+    assert first["counts"] == {"labels": 2, "joined": 2, "quarantined": 0, "superseded": 0}
     # When the same window is joined again nothing is taken twice
     again = join(aws, SERVED + timedelta(hours=1), "monitor-2")
     assert again["status"] == "up_to_date"
