@@ -104,7 +104,8 @@ class MlopsStack(Stack):
             "FeatureStore",
             config=config,
             factory=factory,
-            views=project.feature_views,
+            # The catalog lists the project's views and each model's feedback view (labelled predictions).
+            views=(*project.feature_views, *(project.feedback_view(model) for model in project.models)),
             access_logs=storage.access_logs,
             raw_bucket=storage.data,
             environment={

@@ -29,8 +29,11 @@ def test_online_table_has_its_ttl_attribute(template: Template) -> None:
 def test_every_feature_view_has_a_glue_table_with_partition_projection(template: Template) -> None:
     tables = template.find_resources("AWS::Glue::Table")
     names = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"] for t in tables.values()}
-    assert set(names) == {f"{v.name}_v{v.version}" for v in seattle().feature_views}
-    for view in seattle().feature_views:
+    # The project's views and each model's feedback view (captured predictions joined with their ground truth)
+    views = [*seattle().feature_views, *(seattle().feedback_view(m) for m in seattle().models)]
+    assert set(names) == {f"{v.name}_v{v.version}" for v in views}
+    assert "feedback_seattle_weather_v1" in names
+    for view in views:
         table = names[f"{view.name}_v{view.version}"]
         assert table["Parameters"]["projection.enabled"] == "true"
         assert table["PartitionKeys"] == [{"Name": "event_month", "Type": "string"}]
