@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,22 +55,71 @@ def _run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
 
 
-def shared_synth(tmp_path_factory: pytest.TempPathFactory, name: str, *, stage: str, project: Path) -> Path:
-    """Synthesize once per test run, whatever the number of xdist workers: the first worker to ask
-    writes the assemblies under the run's shared temp root (holding a file lock); the others read them."""
-    root = _run_root(tmp_path_factory)
-    target = root / f"{name}-{stage}" / "cdk.out"
+def _synthesize_shared(root: Path) -> None:
+    """Synthesize every SHARED_ASSEMBLIES entry under the run's ``root`` in one app.py process, once per run:
+    the first caller does it holding the run's file lock, later ones wait for it and find it done. Tried
+    once: if it fails, the first caller fails with its error and each fixture then synthesizes alone."""
     with (root / "synth.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         batch = root / "synth-each.done"
-        if (name, stage) in SHARED_ASSEMBLIES and not batch.exists():
-            batch.touch()  # tried once: if it fails, this fixture fails with its error, the others synth alone
-            synth_each(
-                [(root / f"{n}-{s}" / "cdk.out", s, _project_of(root, n, p)) for (n, s), p in SHARED_ASSEMBLIES.items()]
-            )
+        if batch.exists():
+            return
+        batch.touch()
+        synth_each(
+            [(root / f"{n}-{s}" / "cdk.out", s, _project_of(root, n, p)) for (n, s), p in SHARED_ASSEMBLIES.items()]
+        )
+
+
+def shared_synth(tmp_path_factory: pytest.TempPathFactory, name: str, *, stage: str, project: Path) -> Path:
+    """Synthesize once per test run, whatever the number of xdist workers: the shared batch (started by the
+    controller as the run begins, see ``pytest_sessionstart``, or by the first worker to ask) writes the
+    assemblies under the run's shared temp root; everyone else reads them."""
+    root = _run_root(tmp_path_factory)
+    target = root / f"{name}-{stage}" / "cdk.out"
+    if (name, stage) in SHARED_ASSEMBLIES:
+        _synthesize_shared(root)
+    with (root / "synth.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not (target / "manifest.json").is_file():
             synth(target, stage=stage, project=project)
     return target
+
+
+_PRESYNTH: dict[str, Any] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On a whole-suite run with xdist workers (``make test``), the controller starts the shared synthesis as
+    the workers boot, so tests that need no assembly run meanwhile instead of both workers waiting on the lock."""
+    config = session.config
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    if os.environ.get("PYTEST_XDIST_WORKER") or not whole_suite or not getattr(config.option, "numprocesses", None):
+        return
+    root = config._tmp_path_factory.getbasetemp()  # the workers' temp dirs live under it (see _run_root)
+
+    def presynth() -> None:
+        try:
+            _synthesize_shared(root)
+        except Exception as exc:  # reported at the session's end (pytest_sessionfinish), which then fails the run
+            _PRESYNTH["error"] = exc
+
+    thread = threading.Thread(target=presynth, name="shared-synth", daemon=True)
+    _PRESYNTH["thread"] = thread
+    thread.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    thread = _PRESYNTH.get("thread")
+    if thread is not None:
+        thread.join()  # never leave app.py running behind the session
+    if "error" in _PRESYNTH:
+        # The fixtures that needed an assembly then synthesized alone and failed with their own error; the run
+        # fails too, and says where the shared synthesis broke.
+        error = _PRESYNTH["error"]
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"shared synthesis failed: {type(error).__name__}: {error}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
