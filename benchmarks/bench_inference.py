@@ -85,7 +85,6 @@ ENV = {
     "MLOPS_MODEL_REFRESH_SECONDS": "60",
     "MLOPS_MAX_RECORDS": "1000",
     "MLOPS_CAPTURE_BUCKET": "captures",
-    "MLOPS_CAPTURE_SAMPLE_RATE": "0",
     "POWERTOOLS_METRICS_NAMESPACE": "bench",
     "POWERTOOLS_SERVICE_NAME": "bench",
 }
@@ -206,7 +205,9 @@ def boto3_import() -> list[float]:
     ]
 
 
-def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any) -> dict[str, Any]:
+def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any, *, capture: bool = True) -> dict[str, Any]:
+    """Warm latency of the handler in-process. The handler captures every prediction; ``capture=False`` replaces
+    its capture step with a no-op, a diagnostic baseline that isolates what capture costs (no stage runs so)."""
     from moto import mock_aws
 
     with mock_aws():
@@ -221,7 +222,11 @@ def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any) -> dict[str, An
         os.environ.update(seed["env"])
         for name in [m for m in sys.modules if m.startswith(("functions.handlers", "functions.shared.clients"))]:
             del sys.modules[name]
+        from functions.handlers import inference
         from functions.handlers.inference import handler, models
+
+        if not capture:
+            inference.capture = lambda *_args, **_kwargs: None  # type: ignore[assignment]
 
         results: dict[str, Any] = {}
         for size in (1, 100):

@@ -87,7 +87,9 @@ class StageConfig:
     batch: BatchSizing = field(default_factory=BatchSizing)
     model_refresh_s: int = 60
     inference_max_records: int = 1000
-    capture_sample_rate: float = 1.0
+    # Every prediction is captured (its ground truth can join it); the monitor's drift statistics read this share
+    # of a window's captures, chosen by prediction id (the same predictions on every re-run).
+    drift_sample_rate: float = 1.0
     # Safe rollout of a promoted model (CodeDeploy canary on alias `live`).
     canary_percent: int = 10
     canary_minutes: int = 5
@@ -170,8 +172,8 @@ class StageConfig:
             raise StageConfigError(
                 f"waf_web_acl_arn must be a regional WAFv2 web ACL ARN, got {self.waf_web_acl_arn!r}"
             )
-        if not 0.0 <= self.capture_sample_rate <= 1.0:
-            raise StageConfigError(f"capture_sample_rate must be within 0..1, got {self.capture_sample_rate}")
+        if not 0.0 < self.drift_sample_rate <= 1.0:
+            raise StageConfigError(f"drift_sample_rate must be within (0, 1], got {self.drift_sample_rate}")
         if not 1 <= self.inference_max_records <= 10000:
             raise StageConfigError(f"inference_max_records must be within 1..10000, got {self.inference_max_records}")
         if not 0.0 <= self.feature_max_bad_row_fraction <= 1.0:
@@ -277,7 +279,7 @@ STAGES: dict[str, StageConfig] = {
         inference=FunctionSizing(memory_mb=2048, timeout_s=10),
         api_rate_limit_rps=200,
         api_burst_limit=400,
-        capture_sample_rate=0.2,
+        drift_sample_rate=0.2,
         kms_deletion_window_days=30,
         canary_minutes=10,
         approval_policy="manual",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 import sys
 import time
@@ -151,8 +150,7 @@ def predict() -> dict[str, Any]:
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
     canary_metrics.record_agreement(predicted.outcomes, loaded.version.metrics, headers=app.current_event.headers)
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
-    if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
-        capture(loaded, body["records"], predictions)
+    capture(loaded, body["records"], predictions)
     return {
         "model": {"name": loaded.version.model_name, "version": loaded.version.version},
         "predictions": predictions,
@@ -193,8 +191,7 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
         for j, i in enumerate(present):
             answers[i].update(**served[j], features=reads[i].features)
         # Captured like predictions from values: the features the model saw, so ground truth can join them.
-        if settings().capture_sample_rate > 0 and random.random() < settings().capture_sample_rate:
-            capture(loaded, [reads[i].features for i in present], served)
+        capture(loaded, [reads[i].features for i in present], served)
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(present))
     return {"model": {"name": loaded.version.model_name, "version": loaded.version.version}, "predictions": answers}
 

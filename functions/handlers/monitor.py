@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.steps import join_feedback_labels
-from functions.monitoring.captures import feature_frame, predicted_outcomes
+from functions.monitoring.captures import drift_sample, feature_frame, predicted_outcomes
 from functions.monitoring.drift import EVALUATED, DriftPolicy, detect_drift
 from functions.monitoring.monitor_store import CaptureStore, MonitorRunStore, load_baseline
 from functions.monitoring.quality import CLASSIFICATION, REGRESSION, live_quality
@@ -84,8 +84,9 @@ def monitor_window(
     looked_back, champion, other_versions = rows.since_quality_start, rows.in_drift_window, rows.other_versions
     feedback, rejected_feedback = captures_store.feedback(quality_start, end, model=model)
     baseline = load_baseline(s3, config.artifact_bucket, model, version)
-    current = feature_frame(champion)
-    labels = predicted_outcomes(champion, regression=task == REGRESSION)
+    sampled = drift_sample(champion, config.drift_sample_rate)
+    current = feature_frame(sampled)
+    labels = predicted_outcomes(sampled, regression=task == REGRESSION)
     drift = detect_drift(baseline, current, labels, policy=DriftPolicy(min_window_rows=config.min_window_rows))
     quality = live_quality(looked_back, feedback, task=task, min_labelled=config.min_labelled)
     spec = project().model(model)

@@ -25,6 +25,7 @@ line naming its source, line number and what is wrong, for quarantine.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -157,6 +158,18 @@ def parse_captures(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]
 def parse_feedback(text: str, source: str) -> tuple[pd.DataFrame, list[Rejected]]:
     """Feedback lines -> one row per label."""
     return _parse(text, source, _feedback_row, FEEDBACK_COLUMNS)
+
+
+def drift_sample(captures: pd.DataFrame, rate: float) -> pd.DataFrame:
+    """The share ``rate`` of ``captures`` the drift statistics read: every prediction is captured, and sampling
+    happens here, downstream. A row is in when its prediction id hashes below ``rate`` (sha256), so the same
+    predictions are chosen on every re-run of a window and across windows."""
+    if rate >= 1.0 or captures.empty:
+        return captures
+    threshold = int(rate * 2**32)
+    keep = [int.from_bytes(hashlib.sha256(str(pid).encode()).digest()[:4], "big") < threshold
+            for pid in captures["prediction_id"]]  # fmt: skip
+    return captures[keep]
 
 
 def feature_frame(captures: pd.DataFrame) -> pd.DataFrame:

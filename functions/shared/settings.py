@@ -24,7 +24,7 @@ REGISTRY_TABLE = "MLOPS_REGISTRY_TABLE"
 METADATA_TABLE = "MLOPS_METADATA_TABLE"
 CAPTURE_BUCKET = "MLOPS_CAPTURE_BUCKET"
 ONLINE_VIEW = "MLOPS_ONLINE_VIEW"
-CAPTURE_SAMPLE_RATE = "MLOPS_CAPTURE_SAMPLE_RATE"
+DRIFT_SAMPLE_RATE = "MLOPS_DRIFT_SAMPLE_RATE"
 MODEL_NAME = "MLOPS_MODEL_NAME"
 # Where the deployment's project is (set on every function; the image ships it at IMAGE_PROJECT_DIR).
 PROJECT_DIR = "MLOPS_PROJECT_DIR"
@@ -198,7 +198,6 @@ class InferenceSettings:
     model_refresh_seconds: int
     max_records: int
     capture_bucket: str
-    capture_sample_rate: float
     # Optional: where POST /predict with entity ids reads features (a feature view, described by
     # functions/serving/online_view.py: the serving image cannot load the project).
     online_table: str = ""
@@ -209,9 +208,6 @@ class InferenceSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceSettings:
         env = os.environ if env is None else env
         pinned = int(_number(env, MODEL_VERSION, int)) if env.get(MODEL_VERSION) else None
-        rate = float(_number(env, CAPTURE_SAMPLE_RATE, float))
-        if not 0.0 <= rate <= 1.0:
-            raise ConfigurationError(f"environment variable {CAPTURE_SAMPLE_RATE} must be within 0..1, got {rate}")
         return cls(
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
             registry_table=_require(env, REGISTRY_TABLE),
@@ -219,7 +215,6 @@ class InferenceSettings:
             model_refresh_seconds=int(_number(env, MODEL_REFRESH_SECONDS, int)),
             max_records=int(_number(env, MAX_RECORDS, int)),
             capture_bucket=_require(env, CAPTURE_BUCKET),
-            capture_sample_rate=rate,
             online_table=env.get(FEATURE_ONLINE_TABLE, ""),
             online_view=env.get(ONLINE_VIEW, ""),
             model_version=pinned,
@@ -241,10 +236,15 @@ class MonitorSettings:
     # The monitor run joins captured predictions with their labels into the model's feedback view here.
     feature_offline_bucket: str
     feedback_max_label_delay_hours: int
+    # The share of a window's captures the drift statistics read (every prediction is captured).
+    drift_sample_rate: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSettings:
         env = os.environ if env is None else env
+        rate = float(_number(env, DRIFT_SAMPLE_RATE, float))
+        if not 0.0 < rate <= 1.0:
+            raise ConfigurationError(f"environment variable {DRIFT_SAMPLE_RATE} must be within (0, 1], got {rate}")
         return cls(
             capture_bucket=_require(env, CAPTURE_BUCKET),
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
@@ -256,6 +256,7 @@ class MonitorSettings:
             min_labelled=int(_number(env, MONITOR_MIN_LABELLED, int)),
             feature_offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
             feedback_max_label_delay_hours=int(_number(env, FEEDBACK_MAX_LABEL_DELAY_HOURS, int)),
+            drift_sample_rate=rate,
         )
 
 

@@ -143,7 +143,6 @@ class ModelEndpoint(Construct):
                 **environment,
                 env_names.MODEL_NAME: model.name,
                 env_names.CAPTURE_BUCKET: captures.bucket_name,
-                env_names.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
             },
             description=f"{model.name}: POST predict and feedback, GET model, health, openapi.json",
             reserved_concurrency=config.inference_reserved_concurrency,

@@ -242,6 +242,7 @@ class ModelMonitoring(Construct):
                 env_names.MONITOR_MIN_LABELLED: str(config.monitor_min_labelled),
                 env_names.FEATURE_OFFLINE_BUCKET: offline_bucket,
                 env_names.FEEDBACK_MAX_LABEL_DELAY_HOURS: str(config.feedback_max_label_delay_hours),
+                env_names.DRIFT_SAMPLE_RATE: str(config.drift_sample_rate),
             },
             description=f"Drift and live quality of {model_name}'s champion over the last window",
             async_dead_letters=dead_letters,

@@ -241,7 +241,6 @@ def test_serving_package_serves_onnx_models_and_refuses_versions_without_onnx(tm
             "MLOPS_MODEL_REFRESH_SECONDS": "60",
             "MLOPS_MAX_RECORDS": "100",
             "MLOPS_CAPTURE_BUCKET": "captures",
-            "MLOPS_CAPTURE_SAMPLE_RATE": "0",
             "MLOPS_FEATURE_ONLINE_TABLE": "online",
             "MLOPS_ONLINE_VIEW": describe_online_view(view),
             "POWERTOOLS_METRICS_NAMESPACE": "test",

@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from functions.monitoring.baseline import DriftBaseline, build_baseline
-from functions.monitoring.captures import feature_frame, parse_captures, parse_feedback
+from functions.monitoring.captures import drift_sample, feature_frame, parse_captures, parse_feedback
 from functions.monitoring.drift import (
     CHI_SQUARE,
     JENSEN_SHANNON,
@@ -216,3 +216,14 @@ def test_report_shows_every_feature_with_method_score_and_decision() -> None:
     assert page.count("<svg") == 5
     assert "DATASET DRIFT" in page and "Drift &lt;run&gt;" in page
     assert all(c.name in page for c in report.features)
+
+
+def test_drift_reads_a_stable_share_of_the_captures_chosen_by_prediction_id() -> None:
+    # Given a window's captures (every prediction is captured) and a stage that reads a fifth of them for drift
+    captures = pd.DataFrame({"prediction_id": [f"p{i}" for i in range(5000)], "feature:x": range(5000)})
+    sample = drift_sample(captures, 0.2)
+    # Then about a fifth is read, the same rows on a re-run and in any order, and a share of 1 reads them all
+    assert 900 < len(sample) < 1100
+    assert drift_sample(captures.iloc[::-1], 0.2).index.sort_values().equals(sample.index.sort_values())
+    assert set(drift_sample(captures, 0.1)["prediction_id"]) <= set(sample["prediction_id"])
+    assert drift_sample(captures, 1.0) is captures
