@@ -115,8 +115,6 @@ class StageConfig:
     api_5xx_rate_alarm: float = 0.05
     retrain_cooldown_s: int = 6 * 3600
     retrain_daily_budget: int = 2
-    # Retrains read the feature store over this many days before the trigger (0: all history).
-    training_window_days: int = 0
     # Hardening and operations (issue 7).
     inference_reserved_concurrency: int | None = None
     server_errors_alarm_threshold: int = 1
@@ -227,8 +225,6 @@ class StageConfig:
         delay = self.feedback_max_label_delay_hours
         if not 1 <= delay <= 24 * 366:
             raise StageConfigError(f"feedback_max_label_delay_hours must be within 1..{24 * 366}, got {delay}")
-        if not 0 <= self.training_window_days <= 3650:
-            raise StageConfigError(f"training_window_days must be within 0..3650, got {self.training_window_days}")
         if not 1 <= self.retrain_daily_budget <= 100:
             raise StageConfigError(f"retrain_daily_budget must be within 1..100, got {self.retrain_daily_budget}")
 

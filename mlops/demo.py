@@ -421,7 +421,7 @@ def feedback_loop(
         console.print(f"     {listed.run_id}  {listed.status:9}  trigger {listed.trigger.get('type')}")
     console.print(f"[bold]13. lineage[/] of {model}:{champion.version}")
     for line in lineage_lines(lineage(backend, model, champion.version)):
-        console.print(f"   {line}")
+        console.print(f"   {line}", markup=False)  # data, not markup: an edge reads -[relation]->
     return 0 if body.get("model", {}).get("version") == champion.version else 1
 
 

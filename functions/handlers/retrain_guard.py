@@ -3,9 +3,10 @@
 Triggers (all through EventBridge): the retrain schedule (EventBridge
 Scheduler), the drift and quality alarms entering ALARM, and new data. Every
 retrain reads its training set from the feature store (point-in-time join of
-the model's views) over ``training_window_days`` before the trigger, or all
-history. The guard refuses a start inside the cooldown, while another run holds the lock,
-or once the daily budget is spent; otherwise it starts the pipeline with the
+the model's views) up to the trigger's time, over the window the model declares
+(``ModelSpec.training_window``, applied by BuildTrainingSet). The guard refuses
+a start inside the cooldown, while another run holds the lock, or once the
+daily budget is spent; otherwise it starts the pipeline with the
 trigger reason as the run's ``trigger``. An alarm's trigger names the monitor
 run whose metrics fired it (``detail.monitor_run``: run id, window, drift and
 quality figures, the HTML report), so the run's lineage reaches that evidence.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -81,12 +82,10 @@ def _stale(decision: Decision) -> bool:
     return status != "RUNNING" and _store().release(decision.holder)
 
 
-def training_window(at: datetime, config: RetrainGuardSettings) -> dict[str, str]:
-    """The feature-store window a retrain reads: the last N days before the trigger, or all history (N = 0)."""
-    if config.training_window_days == 0:
-        return {"end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    start = at - timedelta(days=config.training_window_days)
-    return {"start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+def training_window(at: datetime) -> dict[str, str]:
+    """The feature-store read of a retrain: up to the trigger's time. Where it starts is the model's declared
+    training window (one rule, in ``ModelSpec.training_window``), not the guard's."""
+    return {"end": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def with_evidence(reason: TriggerReason, event: dict[str, Any]) -> TriggerReason:
@@ -120,7 +119,7 @@ def _start(event: dict[str, Any]) -> dict[str, Any]:
         execution = client("stepfunctions").start_execution(
             stateMachineArn=config.state_machine_arn,
             input=json.dumps(
-                {"model": config.model_name, "feature_store": training_window(reason.time, config), "trigger": trigger}
+                {"model": config.model_name, "feature_store": training_window(reason.time), "trigger": trigger}
             ),
         )
     except ClientError as exc:

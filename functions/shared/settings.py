@@ -47,7 +47,6 @@ MONITOR_QUALITY_WINDOW_MINUTES = "MLOPS_MONITOR_QUALITY_WINDOW_MINUTES"
 MONITOR_MIN_LABELLED = "MLOPS_MONITOR_MIN_LABELLED"
 GUARD_TABLE = "MLOPS_GUARD_TABLE"
 TRAINING_STATE_MACHINE_ARN = "MLOPS_TRAINING_STATE_MACHINE_ARN"
-TRAINING_WINDOW_DAYS = "MLOPS_TRAINING_WINDOW_DAYS"
 RETRAIN_COOLDOWN_SECONDS = "MLOPS_RETRAIN_COOLDOWN_SECONDS"
 RETRAIN_DAILY_BUDGET = "MLOPS_RETRAIN_DAILY_BUDGET"
 RETRAIN_LOCK_SECONDS = "MLOPS_RETRAIN_LOCK_SECONDS"
@@ -279,7 +278,6 @@ class RetrainGuardSettings:
 
     guard_table: str
     state_machine_arn: str
-    training_window_days: int
     model_name: str
     cooldown_seconds: int
     daily_budget: int
@@ -293,7 +291,6 @@ class RetrainGuardSettings:
         return cls(
             guard_table=_require(env, GUARD_TABLE),
             state_machine_arn=_require(env, TRAINING_STATE_MACHINE_ARN),
-            training_window_days=int(_number(env, TRAINING_WINDOW_DAYS, int)),
             model_name=_require(env, MODEL_NAME),
             cooldown_seconds=int(_number(env, RETRAIN_COOLDOWN_SECONDS, int)),
             daily_budget=int(_number(env, RETRAIN_DAILY_BUDGET, int)),

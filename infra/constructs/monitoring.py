@@ -263,7 +263,6 @@ class ModelMonitoring(Construct):
             environment={
                 env_names.GUARD_TABLE: self.guard_table.table_name,
                 env_names.TRAINING_STATE_MACHINE_ARN: state_machine.state_machine_arn,
-                env_names.TRAINING_WINDOW_DAYS: str(config.training_window_days),
                 env_names.MODEL_NAME: model_name,
                 env_names.RETRAIN_COOLDOWN_SECONDS: str(config.retrain_cooldown_s),
                 env_names.RETRAIN_DAILY_BUDGET: str(config.retrain_daily_budget),

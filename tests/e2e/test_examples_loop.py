@@ -38,6 +38,7 @@ def test_example_runs_the_whole_loop(
     assert f"live quality: evaluated over {traffic} labelled of" in out
     assert f"training feedback: {traffic} labels joined with their captured predictions" in out
     assert "dataset drift=True" in out
+    assert re.search(r"edge +\S+ -\[\w+\]-> \S+", out), "lineage edges name their relation"
     # The retrain saw more labelled data than v1: v1's rows plus the feedback rows of the new regime
     seen = {who: (int(rows), int(store), int(fed), sha) for who, rows, store, fed, sha in DATA.findall(out)}
     v1, v2 = seen["v1"], seen["the candidate"]

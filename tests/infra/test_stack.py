@@ -163,7 +163,6 @@ def test_unacknowledged_nag_finding_fails_synth(tmp_path: Path) -> None:
         ({"monitor_schedule": "hourly"}, "monitor_schedule"),
         ({"drift_share_alarm": 0.0}, "drift_share_alarm"),
         ({"retrain_daily_budget": 0}, "retrain_daily_budget"),
-        ({"training_window_days": -1}, "training_window_days"),
         ({"feedback_max_label_delay_hours": 0}, "feedback_max_label_delay_hours must be within 1..8784"),
         ({"retrain_cooldown_s": -1}, "retrain_cooldown_s"),
     ],

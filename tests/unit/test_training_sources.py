@@ -10,7 +10,6 @@ import pytest
 from functions.feature_store.training_sets import entity_events
 from functions.handlers.retrain_guard import training_window
 from functions.shared.errors import ConfigurationError
-from functions.shared.settings import RetrainGuardSettings
 from functions.training.model_spec import FeatureStoreInputs
 from mlops.operator import training_request
 from tests.projects import seattle
@@ -45,23 +44,9 @@ def test_entity_rows_without_a_window_are_every_event() -> None:
     assert len(entity_events(stored_rows(), DAILY_WEATHER)) == 3
 
 
-def guard_settings(window_days: int) -> RetrainGuardSettings:
-    return RetrainGuardSettings(
-        guard_table="t",
-        state_machine_arn="arn",
-        training_window_days=window_days,
-        model_name="m",
-        cooldown_seconds=0,
-        daily_budget=1,
-        lock_seconds=60,
-        artifact_bucket="artifacts",
-    )
-
-
-def test_a_retrain_reads_all_history_up_to_its_trigger_or_the_last_n_days() -> None:
+def test_a_retrain_reads_up_to_its_trigger_and_leaves_the_start_to_the_model_s_declared_window() -> None:
     at = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-    assert training_window(at, guard_settings(0)) == {"end": "2026-11-26T03:00:00Z"}
-    assert training_window(at, guard_settings(30)) == {"start": "2026-10-27T03:00:00Z", "end": "2026-11-26T03:00:00Z"}
+    assert training_window(at) == {"end": "2026-11-26T03:00:00Z"}
 
 
 def test_operator_training_requests_default_to_the_feature_store() -> None:
