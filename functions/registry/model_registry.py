@@ -233,17 +233,21 @@ class ModelRegistry:
 
     def version_of_run(self, model_name: str, run_id: str) -> ModelVersion | None:
         """The version run ``run_id`` registered, or ``None`` when it registered none."""
+        item = self._read(model_name, _run_sk(run_id), f"reading the version run {run_id} registered")
+        if item is None:
+            return None
+        return self.get(model_name, int(from_item(item)["version"]))
+
+    def _read(self, model_name: str, sk: str, doing: str) -> dict[str, Any] | None:
+        """One item of ``model_name`` by sort key, read consistently; None when absent."""
         try:
             response = self._ddb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _run_sk(run_id)}},
-                ConsistentRead=True,
+                TableName=self._table, Key={"pk": {"S": _pk(model_name)}, "sk": {"S": sk}}, ConsistentRead=True
             )
         except ClientError as exc:
-            raise storage_error(exc, f"reading the version run {run_id} registered") from exc
-        if "Item" not in response:
-            return None
-        return self.get(model_name, int(from_item(response["Item"])["version"]))
+            raise storage_error(exc, doing) from exc
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
     def _ensure_group(self, model_name: str) -> None:
         item = to_item(
@@ -280,17 +284,10 @@ class ModelRegistry:
         raise ModelNotFoundError(f"no registered version of model {model_name!r}")
 
     def get(self, model_name: str, version: int) -> ModelVersion:
-        try:
-            response = self._ddb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": _sk(version)}},
-                ConsistentRead=True,
-            )
-        except ClientError as exc:
-            raise storage_error(exc, f"reading {model_name} version {version}") from exc
-        if "Item" not in response:
+        item = self._read(model_name, _sk(version), f"reading {model_name} version {version}")
+        if item is None:
             raise ModelNotFoundError(f"model {model_name!r} has no version {version}")
-        return _version_from_item(response["Item"])
+        return _version_from_item(item)
 
     def list_versions(self, model_name: str) -> list[ModelVersion]:
         items = self._query_all(
@@ -416,15 +413,8 @@ class ModelRegistry:
     # -- aliases ------------------------------------------------------------------
     def alias_version(self, model_name: str, alias: str) -> int | None:
         """The version ``alias`` points at now, or ``None`` when it is unset."""
-        try:
-            response = self._ddb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": _pk(model_name)}, "sk": {"S": f"ALIAS#{alias}"}},
-                ConsistentRead=True,
-            )
-        except ClientError as exc:
-            raise storage_error(exc, f"reading alias {alias} of {model_name}") from exc
-        values = from_item(response["Item"]) if "Item" in response else {}
+        item = self._read(model_name, f"ALIAS#{alias}", f"reading alias {alias} of {model_name}")
+        values = from_item(item) if item is not None else {}
         return int(values["version"]) if "version" in values else None
 
     def resolve_alias(self, model_name: str, alias: str) -> ModelVersion:
