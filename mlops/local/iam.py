@@ -59,10 +59,6 @@ class RoleSession:
     role_arn: str
     credentials: ReadOnlyCredentials
 
-    @property
-    def role_name(self) -> str:
-        return self.role_arn.rsplit("/", 1)[-1]
-
 
 class _Identity(threading.local):
     def __init__(self) -> None:
@@ -143,10 +139,12 @@ def authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None
     """Replacement for ``ActionAuthenticatorMixin._authenticate_and_authorize_action``: a request signed with a
     function's role session is checked against that role's policies; any other request is the operator's."""
     headers = response.headers
-    session = _sessions.get(_access_key_id(headers.get("Authorization", "")))
+    # Credential=<access key id>/<date>/<region>/<service>/aws4_request
+    scope = _credential_scope(headers.get("Authorization", ""))
+    session = _sessions.get(scope[0]) if scope else None
     if session is None or headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
         return
-    service = _credential_scope(headers["Authorization"])[3]
+    service = scope[3]
     prefix = _IAM_PREFIX.get(service, service)
     operation = response._get_action()
     checks = _checks(prefix, operation, response, resource)
@@ -196,11 +194,6 @@ def _denied(iam_request_cls: type, principal: str, action: str, resource: str | 
     return AccessDeniedError(user_arn=principal, action=f"{action}{on}")
 
 
-def _access_key_id(authorization: str) -> str:
-    scope = _credential_scope(authorization)
-    return scope[0] if scope else ""
-
-
 def _credential_scope(authorization: str) -> list[str]:
     match = re.search(r"Credential=([^,\s]+)", authorization)
     return match.group(1).split("/") if match else []
@@ -217,16 +210,15 @@ def _checks(prefix: str, operation: str, response: Any, moto_resource: str) -> l
     derive = _RESOURCES.get(prefix)
     if derive is None:
         return [(action, [None])]
-    context = _Request(response, prefix, response.current_account, response.region)
+    context = _Request(response, response.current_account, response.region)
     return derive(context, action, operation)
 
 
 class _Request:
-    def __init__(self, response: Any, prefix: str, account: str, region: str) -> None:
+    def __init__(self, response: Any, account: str, region: str) -> None:
         self.response = response
         self.account = account
         self.region = region
-        self.prefix = prefix
         self._body: dict[str, Any] | None = None
 
     @property
