@@ -1,10 +1,7 @@
-"""`mlops init`: a scaffolded project loads, and the tests it ships pass in its own folder."""
+"""`mlops init`: a scaffolded project loads with sample data of its task (its own tests pass: test_examples.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,25 +10,9 @@ import pytest
 from functions.project import Task, load_project
 from mlops.scaffold import TASKS, model_name_of, project_name_of, scaffold
 
-TOOLKIT = Path(__file__).resolve().parents[2]
-
-
-def run_project_tests(project_dir: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m pytest tests`` in the project's folder, the toolkit importable as an installed one would be."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TOOLKIT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
 
 @pytest.mark.parametrize("task", TASKS)
-def test_a_scaffolded_project_loads_and_its_own_tests_pass(tmp_path: Path, task: str) -> None:
+def test_a_scaffolded_project_loads_with_a_model_and_sample_data_of_its_task(tmp_path: Path, task: str) -> None:
     proj = tmp_path / "proj"
     written = scaffold(proj, task=task)
 
@@ -58,10 +39,6 @@ def test_a_scaffolded_project_loads_and_its_own_tests_pass(tmp_path: Path, task:
         later = data.iloc[int(len(data) * 0.8) :]
         assert len(model.labels) >= 3
         assert set(later[model.label]) == set(model.labels)
-
-    result = run_project_tests(proj)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
 
 
 def test_the_sample_data_is_the_same_every_time(tmp_path: Path) -> None:
