@@ -135,16 +135,25 @@ def monitor_window(
     facts = {
         "run": run_id,
         "model": f"{model} v{version}",
-        "window": f"{start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ}",
-        "captured predictions": f"{len(champion)} (other versions: {other_versions}, objects: {objects})",
+        "captured predictions": f"{len(champion)} in the window (of other versions: {other_versions}), "
+        f"from {objects} capture object(s)",
+        "drift rows": f"{len(current)} of the window's captures (drift sample rate {config.drift_sample_rate:g})",
+        "quality window": f"{quality_start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ}",
         "rejected lines": len(rejected) + len(rejected_feedback),
-        "live quality": (
-            f"{quality.status} {quality.metrics} over {quality.labelled} labelled of {quality.predictions} "
-            f"since {quality_start:%Y-%m-%dT%H:%M:%SZ}; label delay {quality.label_delay_s}"
-        ),
-        "training feedback": f"{joined['status']}: {joined['counts']} into {joined['view']}",
+        "training feedback": f"{joined['view']}: "
+        + ", ".join(f"{count} {what}" for what, count in joined["counts"].items())
+        + f" ({joined['status']})",
     }
-    html = render_report(drift, baseline, current, labels, title=f"Drift report {model} {run_id}", facts=facts)
+    html = render_report(
+        drift,
+        baseline,
+        current,
+        labels,
+        title=f"Drift report {model} {run_id}",
+        facts=facts,
+        quality=quality,
+        window=(start, end),
+    )
     record = {
         "run_id": run_id,
         "model_name": model,
