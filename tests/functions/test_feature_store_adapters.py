@@ -305,3 +305,49 @@ def test_a_training_set_from_an_entity_file_joins_each_row_and_names_missing_col
     objects.put_parquet(S3Uri(BUCKET, "bad.parquet"), pd.DataFrame({"event_timestamp": stamps}))
     with pytest.raises(DataValidationError, match=r"has no column\(s\) \['station_id'\]"):
         FeatureStoreSource(offline, objects, project=project, entities_uri=f"s3://{BUCKET}/bad.parquet").build(spec)
+
+
+@pytest.fixture
+def s3_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A bucket on moto and nothing else (a DynamoDB table costs a test a few tenths of a second)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3
+
+
+def test_a_file_over_the_bad_row_limit_from_malformed_lines_fails_and_its_quarantine_keeps_every_line(
+    s3_only: Any,
+) -> None:
+    from functions.feature_store.steps import validate_file
+    from functions.feature_store.validation import RAW_LINE, SOURCE_LINE
+    from functions.shared.errors import DataValidationError
+
+    # Given 10 data lines of which 2 have a field too many (20% bad) and a 5% limit
+    lines = SHIPPED_CSV.read_bytes().splitlines()[:11]
+    lines[2] += b",x"
+    lines[7] += b",y"
+    offline = OfflineStore(s3_only, BUCKET)
+    # When the file is validated
+    with pytest.raises(DataValidationError, match=r"2 of 10 rows are bad .*: malformed=2"):
+        validate_file(
+            offline,
+            SOURCE,
+            b"\n".join(lines) + b"\n",
+            name="raw/w.csv",
+            source_uri="s3://raw/w.csv",
+            run_id="run-1",
+            max_bad_row_fraction=0.05,
+        )
+    # Then the run stored nothing, and its report and quarantine name each bad line with its number and text
+    report = offline.get_json("quarantine/seattle_weather/run-1.json")
+    assert report is not None
+    assert (report["rows_in"], report["rows_quarantined"], report["reasons"]) == (10, 2, {"malformed": 2})
+    bad = from_parquet_bytes(
+        s3_only.get_object(Bucket=BUCKET, Key="quarantine/seattle_weather/run-1.parquet")["Body"].read()
+    )
+    assert list(bad[SOURCE_LINE]) == ["3", "8"] and list(bad[RAW_LINE]) == [lines[2].decode(), lines[7].decode()]
+    keys = [o["Key"] for o in s3_only.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert sorted(keys) == ["quarantine/seattle_weather/run-1.json", "quarantine/seattle_weather/run-1.parquet"]
