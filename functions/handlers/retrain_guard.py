@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -28,8 +27,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from functions.retraining.guard_policy import LOCKED, RACE, STARTED, Decision, GuardPolicy
-from functions.retraining.guard_store import RetrainGuardStore
+from functions.retraining.guard_policy import STARTED, GuardPolicy
+from functions.retraining.guard_store import RetrainGuardStore, start_exclusively
 from functions.retraining.trigger_evidence import monitor_evidence
 from functions.retraining.triggers import (
     EXECUTION_STATUS_CHANGE,
@@ -71,15 +70,12 @@ def _release(event: dict[str, Any]) -> dict[str, Any]:
     return {"outcome": "released" if released else "not_holder", "execution_arn": detail["executionArn"]}
 
 
-def _stale(decision: Decision) -> bool:
-    """A lock whose execution no longer runs (its status event was lost): safe to take over."""
-    if decision.outcome != LOCKED or not decision.holder.startswith("arn:"):
-        return False
+def _running(execution_arn: str) -> bool:
+    """Whether the execution holding the lock still runs (a lock whose status event was lost is taken over)."""
     try:
-        status = client("stepfunctions").describe_execution(executionArn=decision.holder)["status"]
+        return bool(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
     except ClientError as exc:
-        raise storage_error(exc, f"describing {decision.holder}") from exc
-    return status != "RUNNING" and _store().release(decision.holder)
+        raise storage_error(exc, f"describing {execution_arn}") from exc
 
 
 def training_window(at: datetime) -> dict[str, str]:
@@ -104,31 +100,29 @@ def _start(event: dict[str, Any]) -> dict[str, Any]:
     config, store = settings(), _store()
     reason = with_evidence(trigger_reason(event), event)
     policy = GuardPolicy(config.cooldown_seconds, config.daily_budget, config.lock_seconds)
-    refusal = store.explain(reason.time, policy)
-    if refusal is not None and _stale(refusal):
-        refusal = store.explain(reason.time, policy)
-    token = f"pending:{uuid.uuid4()}"
-    if refusal is None and not store.acquire(reason.time, policy, token):
-        refusal = Decision(RACE, "another trigger took the lock or budget first")
+    trigger = reason.to_dict()
+
+    def start() -> str:
+        try:
+            execution = client("stepfunctions").start_execution(
+                stateMachineArn=config.state_machine_arn,
+                input=json.dumps(
+                    {"model": config.model_name, "feature_store": training_window(reason.time), "trigger": trigger}
+                ),
+            )
+        except ClientError as exc:
+            raise storage_error(exc, "starting the training pipeline") from exc
+        return str(execution["executionArn"])
+
+    execution_arn, refusal = start_exclusively(store, reason.time, policy, trigger, start=start, running=_running)
     if refusal is not None:
         metrics.add_metric(name="RetrainRefused", unit=MetricUnit.Count, value=1)
-        logger.info("retrain refused", extra={"outcome": refusal.outcome, "why": refusal.message, **reason.to_dict()})
-        return {"outcome": refusal.outcome, "message": refusal.message, "trigger": reason.to_dict()}
-    trigger = reason.to_dict()
-    try:
-        execution = client("stepfunctions").start_execution(
-            stateMachineArn=config.state_machine_arn,
-            input=json.dumps(
-                {"model": config.model_name, "feature_store": training_window(reason.time), "trigger": trigger}
-            ),
-        )
-    except ClientError as exc:
-        store.abandon(reason.time, token)
-        raise storage_error(exc, "starting the training pipeline") from exc
-    store.started(reason.time, token, execution["executionArn"], trigger)
+        logger.info("retrain refused", extra={"outcome": refusal.outcome, "why": refusal.message, **trigger})
+        return {"outcome": refusal.outcome, "message": refusal.message, "trigger": trigger}
+    assert execution_arn is not None
     metrics.add_metric(name="RetrainStarted", unit=MetricUnit.Count, value=1)
-    logger.info("retrain started", extra={"execution": execution["executionArn"], **trigger})
-    return {"outcome": STARTED, "execution_arn": execution["executionArn"], "trigger": trigger}
+    logger.info("retrain started", extra={"execution": execution_arn, **trigger})
+    return {"outcome": STARTED, "execution_arn": execution_arn, "trigger": trigger}
 
 
 @logger.inject_lambda_context

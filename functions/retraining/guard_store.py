@@ -15,12 +15,14 @@ execution is no longer running, or expires.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from functions.retraining.guard_policy import Decision, GuardPolicy, GuardState, refusal
+from functions.retraining.guard_policy import LOCKED, RACE, Decision, GuardPolicy, GuardState, refusal
 from functions.shared.aws_errors import storage_error
 
 
@@ -163,6 +165,44 @@ class RetrainGuardStore:
                 return False
             raise storage_error(exc, "releasing the retrain lock") from exc
         return True
+
+
+def start_exclusively(
+    store: RetrainGuardStore,
+    at: datetime,
+    policy: GuardPolicy,
+    trigger: dict[str, Any],
+    *,
+    start: Callable[[], str],
+    running: Callable[[str], bool],
+) -> tuple[str | None, Decision | None]:
+    """Start a training run under the guard: (execution ARN, None), or (None, why it was refused).
+
+    A lock whose execution no longer runs (``running`` says so: its status event was lost) is taken over;
+    the lock and a unit of budget are taken atomically before ``start`` runs, handed to the execution
+    after, and given back if ``start`` raises. Every start of a training run goes through here.
+    """
+    decision = store.explain(at, policy)
+    if (
+        decision is not None
+        and decision.outcome == LOCKED
+        and decision.holder.startswith("arn:")
+        and not running(decision.holder)
+        and store.release(decision.holder)
+    ):
+        decision = store.explain(at, policy)
+    token = f"pending:{uuid.uuid4()}"
+    if decision is None and not store.acquire(at, policy, token):
+        decision = Decision(RACE, "another trigger took the lock or budget first")
+    if decision is not None:
+        return None, decision
+    try:
+        execution_arn = start()
+    except BaseException:
+        store.abandon(at, token)
+        raise
+    store.started(at, token, execution_arn, trigger)
+    return execution_arn, None
 
 
 def _json(value: Any) -> str:
