@@ -44,8 +44,11 @@ RANGE_PREFIX = "predicted_range."
 # The holdout predictions' range a regressor's canary is compared with, and the share it holds.
 RANGE_PERCENTILES = {"p05": 5.0, "p95": 95.0}
 RANGE_COVERAGE = 0.9
-# Marks the pre-traffic hook's synthetic requests: they are kept out of the canary metrics.
-SMOKE_TEST_HEADER = "x-mlops-smoke-test"
+# Marks the pre-traffic hook's synthetic requests, which are kept out of the canary metrics. It sits in the event's
+# requestContext, which API Gateway builds itself for every request it proxies (a client can set headers, body,
+# path and query, never the context): only a direct Invoke of the function, which IAM allows the hook, carries it.
+# A header would not do: any client could send one and keep its requests out of the canary's metrics.
+SMOKE_TEST_CONTEXT_KEY = "mlopsSmokeTest"
 
 
 def predicted_shares(predicted: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
@@ -126,6 +129,8 @@ class RolloutContext:
     alias: str
     current_function_version: str
     target_function_version: str
+    # The registry's champion move this rollout serves (its alias change in the lineage), when known.
+    change_id: str | None = None
 
     def to_description(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -192,13 +197,14 @@ def smoke_record(signature: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as the stage sends it, for invoking the function directly."""
+    """An API Gateway REST proxy event, as the stage sends it, for invoking the function directly; marked as
+    the smoke test's in its requestContext (``is_smoke_test``)."""
     return {
         "resource": path,
         "path": path,
         "httpMethod": method,
-        "headers": {"content-type": "application/json", SMOKE_TEST_HEADER: "1"},
-        "multiValueHeaders": {"content-type": ["application/json"], SMOKE_TEST_HEADER: ["1"]},
+        "headers": {"content-type": "application/json"},
+        "multiValueHeaders": {"content-type": ["application/json"]},
         "queryStringParameters": None,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
@@ -210,6 +216,7 @@ def proxy_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
             "stage": "smoke",
             "requestId": "pre-traffic-smoke-test",
             "identity": {"sourceIp": "127.0.0.1"},
+            SMOKE_TEST_CONTEXT_KEY: True,
         },
         "body": None if body is None else json.dumps(body),
         "isBase64Encoded": False,
@@ -261,5 +268,7 @@ def rollback_cause(error_information: Mapping[str, Any] | None, status: str) -> 
     return f"{info.get('code', status)}: {message}" if message else str(info.get("code", status))
 
 
-def is_smoke_test(headers: Mapping[str, str] | None) -> bool:
-    return any(name.lower() == SMOKE_TEST_HEADER for name in headers or {})
+def is_smoke_test(event: Mapping[str, Any] | None) -> bool:
+    """Whether ``event`` is the pre-traffic hook's direct invocation (headers are the client's: never looked at)."""
+    context = (event or {}).get("requestContext")
+    return isinstance(context, Mapping) and context.get(SMOKE_TEST_CONTEXT_KEY) is True
