@@ -159,6 +159,12 @@ PATCHES: dict[str, Patch] = {
         "moto lacks PutLifecycleEventHookExecutionStatus, which a pre-traffic hook calls (codedeploy)",
         adds=True,
     ),
+    "codedeploy.stop_deployment": Patch(
+        "moto.codedeploy.responses:CodeDeployResponse",
+        "stop_deployment",
+        "moto lacks StopDeployment, with which an operator's rollback stops a canary (codedeploy)",
+        adds=True,
+    ),
     "iam.enforce": Patch(
         "moto.core.authorization:ActionAuthenticatorMixin",
         "_authenticate_and_authorize_action",
