@@ -209,9 +209,12 @@ class LocalCloud:
 
             def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
                 environment = {k: str(v) for k, v in (function.environment_vars or {}).items()}
-                return runtime.invoke(
+                payload, errored, logs = runtime.invoke(
                     function.function_name, event, version=str(function.version), environment=environment
                 )
+                if self.alarms is not None:  # Lambda's own metrics (AWS/Lambda Invocations, Errors)
+                    self.alarms.record_invocation(function.function_name, errored=errored)
+                return payload, errored, logs
 
             exit_stack.enter_context(
                 moto_patches.patched(
@@ -353,6 +356,8 @@ class LocalCloud:
         )
 
     def _execution_ended(self, event: dict[str, Any]) -> None:
+        if self.alarms is not None:  # Step Functions' own metrics (AWS/States Executions<Status>)
+            self.alarms.record_execution(event)
         with self._ended:
             self._ended.notify_all()
 
