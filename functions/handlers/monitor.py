@@ -178,6 +178,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         version, task = champion_version()
     except ModelNotFoundError as exc:
         # Before the first registration there is nothing to monitor (a missing baseline, later, is a fault).
+        # Still a run: the same metric (window end, model) as every run, which the monitor's heartbeat alarm watches.
+        metrics.set_timestamp(end)
+        metrics.add_dimension(name="model", value=settings().model_name)
         metrics.add_metric(name="WindowSkipped", unit=MetricUnit.Count, value=1)
         logger.info("monitor skipped: no champion", extra={"why": str(exc)})
         return {"status": "skipped", "reason": str(exc)}
