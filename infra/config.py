@@ -117,7 +117,9 @@ class StageConfig:
     retrain_daily_budget: int = 2
     # Hardening and operations (issue 7).
     inference_reserved_concurrency: int | None = None
-    server_errors_alarm_threshold: int = 1
+    # The server-error alarms judge a rate (5xx / requests) and only over periods with at least this many
+    # requests, so a few bad requests from one caller cannot fire them; the rate limit is api_5xx_rate_alarm.
+    alarm_min_requests: int = 20
     alarm_period_minutes: int = 5
     alarm_evaluation_periods: int = 1
     dead_letter_retention_days: int = 14
@@ -236,10 +238,8 @@ class StageConfig:
                 "inference_reserved_concurrency must be None (unreserved) or within 1..1000, "
                 f"got {self.inference_reserved_concurrency}"
             )
-        if self.server_errors_alarm_threshold < 1:
-            raise StageConfigError(
-                f"server_errors_alarm_threshold must be at least 1, got {self.server_errors_alarm_threshold}"
-            )
+        if not 1 <= self.alarm_min_requests <= 100_000:
+            raise StageConfigError(f"alarm_min_requests must be within 1..100000, got {self.alarm_min_requests}")
         if self.alarm_period_minutes not in (1, 5, 10, 15, 30, 60):
             raise StageConfigError(
                 f"alarm_period_minutes must be one of 1, 5, 10, 15, 30, 60, got {self.alarm_period_minutes}"

@@ -23,6 +23,7 @@ from functions.training.model_spec import ModelSpec, Task
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory, FunctionImage, log_retention
+from infra.constructs.rates import server_error_rate
 from infra.nag import acknowledge
 
 # What a record's value must be, per signature dtype (the handler's rule, see functions/serving/signature.py).
@@ -163,18 +164,25 @@ class ModelEndpoint(Construct):
         )
         # API Gateway calls alias `live`; the rollout shifts it between versions with CodeDeploy.
         self.live = lambda_.Alias(self, "LiveAlias", alias_name="live", version=self.function.current_version)
+        # A rate over the function's invocations, judged only in periods of at least alarm_min_requests requests:
+        # a few bad requests from anyone with a key cannot fire it (rates.server_error_rate).
         self.server_errors_alarm = cloudwatch.Alarm(
             self,
             "ServerErrorsAlarm",
-            alarm_description=f"{model.name}'s inference handler answered 500 (a real fault, see its logs)",
-            metric=cloudwatch.Metric(
-                namespace=f"Mlops/{config.name}",
-                metric_name="ServerErrors",
-                dimensions_map={"service": self.service},
-                statistic="Sum",
+            alarm_description=f"{model.name}'s inference handler answered 500 to at least "
+            f"{config.api_5xx_rate_alarm:.0%} of its requests (a real fault, see its logs)",
+            metric=server_error_rate(
+                errors=cloudwatch.Metric(
+                    namespace=f"Mlops/{config.name}",
+                    metric_name="ServerErrors",
+                    dimensions_map={"service": self.service},
+                    statistic="Sum",
+                ),
+                requests=self.function.metric_invocations(statistic="Sum"),
+                min_requests=config.alarm_min_requests,
                 period=Duration.minutes(config.alarm_period_minutes),
             ),
-            threshold=config.server_errors_alarm_threshold,
+            threshold=config.api_5xx_rate_alarm,
             evaluation_periods=config.alarm_evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

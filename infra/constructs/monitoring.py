@@ -5,8 +5,8 @@ dashboard, the rule that releases retrain locks); ``ModelMonitoring`` what each 
 project's served models has of its own:
 
 - the ``Monitor`` Lambda on an EventBridge schedule (drift, live quality, capture volume as EMF metrics);
-- alarms (drift share, live quality drop, API 5xx rate, API p99 latency, pipeline failure),
-  each notifying the alarm topic;
+- alarms (drift share, live quality drop, the monitor's heartbeat, API 5xx rate, API p99 latency),
+  each notifying the alarm topic (the pipelines' failures: ``failure_alarms.FailureAlarms``);
 - a CloudWatch dashboard of those metrics plus API and pipeline health;
 - every retraining trigger through EventBridge into the ``RetrainGuard`` Lambda:
   an EventBridge Scheduler schedule (``retrain_schedule``), the drift and quality
@@ -17,6 +17,8 @@ project's served models has of its own:
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import ArnFormat, CfnResource, Duration, RemovalPolicy, Stack, TimeZone
 from aws_cdk import aws_apigateway as apigw
@@ -38,6 +40,7 @@ from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory
+from infra.constructs.rates import server_error_rate
 from infra.nag import acknowledge
 
 _FINISHED = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
@@ -81,7 +84,7 @@ class Monitoring(Construct):
             time_to_live_attribute="expires_at",
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        self.alarms = self._alarms(config, state_machine, api)
+        self.alarms = self._alarms(config, api)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
         # A finished training execution releases the lock of the model's guard that started it.
@@ -126,17 +129,21 @@ class Monitoring(Construct):
         self.models.append(monitored)
         return monitored
 
-    def _alarms(
-        self, config: StageConfig, state_machine: sfn.StateMachine, api: apigw.RestApi
-    ) -> dict[str, cloudwatch.Alarm]:
+    def _alarms(self, config: StageConfig, api: apigw.RestApi) -> dict[str, cloudwatch.Alarm]:
         missing_ok = cloudwatch.TreatMissingData.NOT_BREACHING
         at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
         return {
             "Api5xxRate": cloudwatch.Alarm(
                 self,
                 "Api5xxRateAlarm",
-                alarm_description="Share of API requests answered 5xx",
-                metric=api.metric_server_error(statistic="Average", period=Duration.minutes(5)),
+                alarm_description="Share of API requests answered 5xx, in periods of at least "
+                f"{config.alarm_min_requests} requests",
+                metric=server_error_rate(
+                    errors=api.metric_server_error(statistic="Sum"),
+                    requests=api.metric_count(statistic="Sum"),
+                    min_requests=config.alarm_min_requests,
+                    period=Duration.minutes(5),
+                ),
                 threshold=config.api_5xx_rate_alarm,
                 evaluation_periods=3,
                 datapoints_to_alarm=2,
@@ -154,20 +161,12 @@ class Monitoring(Construct):
                 comparison_operator=at_least,
                 treat_missing_data=missing_ok,
             ),
-            "PipelineFailure": cloudwatch.Alarm(
-                self,
-                "PipelineFailureAlarm",
-                alarm_description="A training pipeline execution failed",
-                metric=state_machine.metric_failed(statistic="Sum", period=Duration.minutes(5)),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=at_least,
-                treat_missing_data=missing_ok,
-            ),
         }
 
-    def dashboard(self) -> cloudwatch.Dashboard:
-        """The stage's dashboard: each model's drift and quality, then API and pipeline health (call once)."""
+    def dashboard(self, *, other_alarms: Sequence[cloudwatch.IAlarm] = ()) -> cloudwatch.Dashboard:
+        """The stage's dashboard: each model's drift and quality, then API and pipeline health (call once).
+
+        ``other_alarms`` (e.g. the stack's ``FailureAlarms``) join the alarm status widget."""
         config, api, state_machine = self._config, self._api, self._state_machine
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{config.prefix}-mlops")
         for model in self.models:
@@ -188,7 +187,11 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
-        alarms = [*self.alarms.values(), *(a for model in self.models for a in model.alarms.values())]
+        alarms = [
+            *self.alarms.values(),
+            *(a for model in self.models for a in model.alarms.values()),
+            *other_alarms,
+        ]
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Training pipeline",
@@ -196,6 +199,7 @@ class Monitoring(Construct):
                     state_machine.metric_succeeded(statistic="Sum"),
                     state_machine.metric_failed(statistic="Sum"),
                     state_machine.metric_timed_out(statistic="Sum"),
+                    state_machine.metric_aborted(statistic="Sum"),
                 ],
                 width=12,
             ),
@@ -392,7 +396,26 @@ class ModelMonitoring(Construct):
                 else cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=missing_ok,
             )
+        alarms["Heartbeat"] = self._heartbeat(config)
         return alarms
+
+    def _heartbeat(self, config: StageConfig) -> cloudwatch.Alarm:
+        """ALARM when the monitor has not reported for two windows: every run, skipped or not, emits
+        ``WindowSkipped`` (0 or 1), so no datapoint means no run (schedule gone, function failing)."""
+        period = config.monitor_window_minutes * 60
+        # CloudWatch bounds period x evaluation periods: 1 day under hourly periods, else 7 days.
+        periods = 2 if 2 * period <= (86400 if period < 3600 else 604800) else 1
+        return cloudwatch.Alarm(
+            self,
+            "MonitorHeartbeatAlarm",
+            alarm_description=f"{self.model_name}'s monitor has not run for {periods * config.monitor_window_minutes}"
+            " minutes (its schedule, its function or its metrics stopped; see the Monitor's errors alarm)",
+            metric=self._monitor_metric("WindowSkipped", "SampleCount"),
+            threshold=1,
+            evaluation_periods=periods,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
 
     def widgets(self) -> list[cloudwatch.IWidget]:
         """This model's row of the stage dashboard."""

@@ -20,6 +20,7 @@ from infra.code_version import functions_sha256, git_commit, requirements_sha256
 from infra.config import StageConfig
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
+from infra.constructs.failure_alarms import FailureAlarms
 from infra.constructs.feature_store import FeatureStore
 from infra.constructs.function_factory import FunctionFactory, project_sha256
 from infra.constructs.inference_api import InferenceApi
@@ -209,7 +210,6 @@ class MlopsStack(Stack):
             features.grant_feedback_join(monitored.monitor, feedback_view_name(model.name))
             storage.grant_monitor_runs_read(monitored.guard)
             guards.append(monitored.guard)
-        monitoring.dashboard()
 
         # (c) new data: a feature-pipeline run that stored new features asks each model's guard for a retrain;
         # a backfill (execution named backfill-*) loads history and does not. A rule takes at most 5 targets.
@@ -245,6 +245,11 @@ class MlopsStack(Stack):
                     for guard in guards[index : index + 5]
                 ],
             )
+
+        # Last: every state machine, dead-letter queue and unattended function built above gets its alarm.
+        failures = FailureAlarms(self, "FailureAlarms", config=config, topic=alarms)
+        failures.watch(self)
+        monitoring.dashboard(other_alarms=failures.alarms)
 
         CfnOutput(self, "ApiUrl", value=api.api.url)
         CfnOutput(self, "ApiKeyId", value=api.api_key.key_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from infra.app_builder import build_app
 from infra.config import STAGES, StageConfig, StageConfigError, stage_config
@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
     ("change", "message"),
     [
         ({"inference_reserved_concurrency": 0}, "inference_reserved_concurrency must be None"),
-        ({"server_errors_alarm_threshold": 0}, "server_errors_alarm_threshold"),
+        ({"alarm_min_requests": 0}, "alarm_min_requests must be within"),
         ({"alarm_period_minutes": 7}, "alarm_period_minutes must be one of"),
         ({"alarm_evaluation_periods": 0}, "alarm_evaluation_periods"),
         ({"dead_letter_retention_days": 15}, "dead_letter_retention_days must be within 1..14"),
@@ -60,7 +60,8 @@ def tuned() -> Template:
     config = replace(
         stage_config("dev"),
         inference_reserved_concurrency=20,
-        server_errors_alarm_threshold=3,
+        alarm_min_requests=50,
+        api_5xx_rate_alarm=0.1,
         alarm_period_minutes=1,
         alarm_evaluation_periods=2,
         api_rate_limit_rps=7,
@@ -83,7 +84,22 @@ def test_template_takes_throttling_alarm_and_concurrency_from_the_config(tuned: 
     )
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
-        {"MetricName": "ServerErrors", "Threshold": 3, "Period": 60, "EvaluationPeriods": 2},
+        {
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like({"Expression": "IF(requests >= 50, FILL(errors, 0) / requests, 0)"}),
+                    Match.object_like(
+                        {
+                            "MetricStat": Match.object_like(
+                                {"Metric": Match.object_like({"MetricName": "ServerErrors"}), "Period": 60}
+                            )
+                        }
+                    ),
+                ]
+            ),
+            "Threshold": 0.1,
+            "EvaluationPeriods": 2,
+        },
     )
     template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 7, "BurstLimit": 9}})
     template.has_resource_properties(

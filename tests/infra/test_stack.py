@@ -112,10 +112,22 @@ def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(t
 
 def test_every_alarm_notifies_the_alarm_topic(template: Template) -> None:
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    names = {a["Properties"]["MetricName"] for a in alarms.values()}
-    assert names == {"ServerErrors", "DriftShare", "LiveAccuracy", "5XXError", "Latency", "ExecutionsFailed"} | {
+    queries = [q for a in alarms.values() for q in a["Properties"].get("Metrics", [a["Properties"]])]
+    names = {
+        q["MetricStat"]["Metric"]["MetricName"] if "MetricStat" in q else q.get("MetricName", "expression")
+        for q in queries
+    }
+    assert names >= {"ServerErrors", "Invocations", "DriftShare", "LiveAccuracy", "WindowSkipped", "5XXError"} | {
+        "Count",
+        "Latency",
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
         "ServerError",
         "BaselineAgreement",
+        "expression",
     }
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
