@@ -4,7 +4,10 @@ Started by EventBridge on "CodeDeploy Deployment State-change Notification" (SUC
 STOP) for the serving deployment group. Every outcome is added to the deployment's lineage node
 (status, end time, the model version serving now). A failed or stopped rollout moves the
 registry's ``champion`` back to the version still serving (an automatic rollback, recorded under
-this function's AWS identity and linked from the deployment); a redelivered event moves nothing twice.
+this function's AWS identity and linked from the deployment), unless champion has moved on since
+(a promotion deferred behind this rollout, an operator's rollback); a redelivered event moves
+nothing twice. The rollout's canary alarm copies are deleted, and "Model Rollout Ended" is put
+on the bus: the deployer runs on it, so a champion that moved during the rollout rolls out now.
 """
 
 from __future__ import annotations
@@ -15,34 +18,53 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.handlers.canary_metrics import VERSION_DIMENSION
 from functions.metadata.metadata_store import MetadataStore, alias_change_node, deployment_node, now_iso
 from functions.registry.alias_lineage import move_alias_with_lineage
 from functions.registry.identity import caller_arn
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.serving_rule import SERVING_ALIAS
 from functions.rollout.canary import RolloutContext, rollback_cause
-from functions.rollout.deployments import Deployments
+from functions.rollout.deployments import CanaryAlarms, Deployments, announce_rollout_end
 from functions.shared.clients import client
-from functions.shared.settings import RolloutCheckSettings
+from functions.shared.settings import RolloutSettings
 
 __all__ = ["SETTINGS", "handler"]
 
-SETTINGS = RolloutCheckSettings
+SETTINGS = RolloutSettings
 SUCCESS = "SUCCESS"
 
 logger = Logger()
 
 
 @lru_cache(maxsize=1)
-def settings() -> RolloutCheckSettings:
-    return RolloutCheckSettings.from_env()
+def settings() -> RolloutSettings:
+    return RolloutSettings.from_env()
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment_id, state = event["detail"]["deploymentId"], event["detail"].get("state", "")
+    deployment_id = event["detail"]["deploymentId"]
     info = Deployments(client("codedeploy")).describe(deployment_id)
     rollout = RolloutContext.from_description(info.get("description"))
+    outcome = record(deployment_id, event["detail"].get("state", ""), info, rollout)
+    if rollout.change_id:
+        # On the champion move it served: the deployer does not retry a move whose rollout failed.
+        MetadataStore(client("dynamodb"), settings().metadata_table).annotate(
+            alias_change_node(
+                rollout.model_name, SERVING_ALIAS, rollout.change_id,
+                rollout_status=str(info.get("status", "")), rollout_deployment=deployment_id,
+            )
+        )  # fmt: skip
+    CanaryAlarms(client("cloudwatch"), settings().canary_alarms, VERSION_DIMENSION).remove(rollout.model_version)
+    announce_rollout_end(
+        client("events"), model_name=rollout.model_name, deployment_id=deployment_id,
+        status=str(info.get("status", "")), served_version=outcome.get("version"),
+    )  # fmt: skip
+    return outcome
+
+
+def record(deployment_id: str, state: str, info: dict[str, Any], rollout: RolloutContext) -> dict[str, Any]:
     lineage = MetadataStore(client("dynamodb"), settings().metadata_table)
     if state == SUCCESS:
         lineage.annotate(
@@ -61,9 +83,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("rollback with no pinned previous version", extra={"deployment_id": deployment_id})
         return {"recorded": False, "reason": "the previous function version served the latest model, unpinned"}
     registry = ModelRegistry(client("dynamodb"), settings().registry_table)
-    if registry.alias_version(rollout.model_name, SERVING_ALIAS) == previous:
-        # A redelivered event, or someone moved it back first: the registry already says what serves.
-        return {"recorded": True, "version": previous, "reason": "champion already at the version serving"}
+    champion = registry.alias_version(rollout.model_name, SERVING_ALIAS)
+    if champion != rollout.model_version:
+        # A redelivered event, an operator's rollback, or a promotion deferred behind this rollout: champion
+        # already names what must serve, and the deployer (run on this rollout's end) rolls it out.
+        return {"recorded": True, "version": previous, "reason": f"champion is v{champion} already, not moved"}
     change = move_alias_with_lineage(
         registry, lineage, rollout.model_name, SERVING_ALIAS, previous,
         by=caller_arn(client("sts")), reason=f"canary rollback: {cause} (deployment {deployment_id})",

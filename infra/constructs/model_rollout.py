@@ -1,20 +1,24 @@
 """Safe rollout of a promoted model: CodeDeploy canary on the inference function's alias `live`.
 
-Promotion (``Model Alias Moved``, alias ``champion``, source ``mlops.registry``)
-starts the Deployer, which pins the model version in a new function version
-and starts a deployment. The deployment group shifts ``canary_percent`` of
-traffic for ``canary_minutes`` after a BeforeAllowTraffic smoke test, and
-rolls back when one of the canary alarms (5xx rate, p99 latency, baseline
-agreement of the predictions, all for the new model version) goes off. The
-outcome recorder adds every deployment's end to the lineage and, for a failed
-or stopped one, moves the registry's champion back.
+The Deployer makes `live` serve the registry's champion: it runs on each champion move
+(``Model Alias Moved``, source ``mlops.registry``), after each rollout ends (``Model Rollout
+Ended``, put by the outcome recorder) and on a schedule, and starts a deployment only when the
+champion is not what serves and no other deployment is in progress (a move meanwhile is deferred).
+A deployment pins the model in a published function version; the deployment group shifts
+``canary_percent`` of traffic for ``canary_minutes`` after a BeforeAllowTraffic smoke test, and
+rolls back when one of the canary alarms (5xx rate, p99 latency, baseline agreement of the
+predictions) goes off. The alarms here are definitions: each deployment is watched by copies bound
+to its model version (passed with the deployment), so neither these alarms nor the function's
+``$LATEST`` are changed by a rollout, and the next ``cdk deploy`` resets nothing. An operator's
+rollback goes all at once. The outcome recorder adds every deployment's end to the lineage and, for
+a failed or stopped one, moves the registry's champion back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_events as events
@@ -29,8 +33,11 @@ from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory, FunctionImage
 from infra.nag import acknowledge
 
-# The deployer re-points the alarms at the version being rolled out; until then they watch no traffic.
+# The stack's canary alarms are definitions: the deployer copies them per rollout, bound to the rolled-out model
+# version (deployments.model_alarm_name); the definitions themselves watch no traffic.
 PENDING_VERSION = "none"
+# How often the deployer reconciles on its own (besides every champion move and every rollout's end).
+RECONCILE_EVERY = Duration.minutes(30)
 
 
 class ModelRollout(Construct):
@@ -96,28 +103,29 @@ class ModelRollout(Construct):
             f"AwsSolutions-IAM5[Resource::<{hook_id}.Arn>:*]",
             "CDK's invoke grant of the pre-traffic hook: that one function, any of its versions.",
         )
+        self.deployer_environment = {
+            **environment,
+            env_names.INFERENCE_FUNCTION: function.function_name,
+            env_names.SERVING_ALIAS: alias.alias_name,
+            env_names.DEPLOY_APPLICATION: self.application.application_name,
+            env_names.DEPLOY_GROUP: self.deployment_group.deployment_group_name,
+            env_names.PRE_TRAFFIC_HOOK: self.pre_traffic_hook.function_name,
+            env_names.CANARY_ALARMS: Fn.join(",", [a.alarm_name for a in self.alarms]),
+        }
         self.deployer = factory.function(
             f"Deployer{suffix}",
             handler="functions.handlers.deploy_model.handler",
             sizing=config.pipeline_step,
-            environment={
-                **environment,
-                env_names.INFERENCE_FUNCTION: function.function_name,
-                env_names.SERVING_ALIAS: alias.alias_name,
-                env_names.DEPLOY_APPLICATION: self.application.application_name,
-                env_names.DEPLOY_GROUP: self.deployment_group.deployment_group_name,
-                env_names.PRE_TRAFFIC_HOOK: self.pre_traffic_hook.function_name,
-                env_names.CANARY_ALARMS: Fn.join(",", [a.alarm_name for a in self.alarms]),
-            },
-            description="On champion promotion: publish a pinned inference version and start its canary",
+            environment=self.deployer_environment,
+            description="Reconcile live with the registry's champion: pinned version, canary (or rollback at once)",
             async_dead_letters=self.dead_letters,
         )
         self.outcome_recorder = factory.function(
             f"RolloutOutcome{suffix}",
             handler="functions.handlers.rollout_outcome.handler",
             sizing=config.pipeline_step,
-            environment=environment,
-            description="On a failed or stopped rollout: move the registry's champion back",
+            environment=self.deployer_environment,
+            description="Record a rollout's end; a failed or stopped one moves the registry's champion back",
             async_dead_letters=self.dead_letters,
         )
         self._grant(function)
@@ -186,31 +194,58 @@ class ModelRollout(Construct):
                     "lambda:GetAlias",
                     "lambda:GetFunction",
                     "lambda:GetFunctionConfiguration",
+                    "lambda:ListVersionsByFunction",
+                    # Only for the instant of publishing a pinned version, restored at once (see deployments.py).
                     "lambda:UpdateFunctionConfiguration",
                     "lambda:PublishVersion",
                 ],
                 resources=[function.function_arn, versions],
             )
         )
+        copies = [f"{alarm.alarm_arn}-model-*" for alarm in self.alarms]
         self.deployer.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
-                resources=[a.alarm_arn for a in self.alarms],
-            )
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[a.alarm_arn for a in self.alarms])
+        )
+        self.deployer.add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:PutMetricAlarm"], resources=copies))
+        self.outcome_recorder.add_to_role_policy(
+            iam.PolicyStatement(actions=["cloudwatch:DeleteAlarms"], resources=copies)
         )
         self.deployer.add_to_role_policy(
-            iam.PolicyStatement(actions=["codedeploy:CreateDeployment"], resources=[group_arn])
+            iam.PolicyStatement(
+                actions=[
+                    "codedeploy:CreateDeployment",
+                    "codedeploy:ListDeployments",
+                    "codedeploy:GetDeployment",
+                    "codedeploy:StopDeployment",
+                ],
+                resources=[group_arn],
+            )
         )
         self.deployer.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["codedeploy:GetDeploymentConfig"],
-                resources=[self.deployment_config.deployment_config_arn],
+                resources=[
+                    self.deployment_config.deployment_config_arn,
+                    # An operator's rollback goes all at once.
+                    stack.format_arn(
+                        service="codedeploy",
+                        resource="deploymentconfig",
+                        resource_name="CodeDeployDefault.LambdaAllAtOnce",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    ),
+                ],
             )
         )
         self.deployer.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
                 resources=[self.application.application_arn],
+            )
+        )
+        self.outcome_recorder.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["events:PutEvents"],
+                resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
             )
         )
         self.pre_traffic_hook.add_to_role_policy(
@@ -225,6 +260,14 @@ class ModelRollout(Construct):
                 f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
                 "Published versions of the inference function only (function ARN qualified by version number).",
             )
+        for fn in (self.deployer, self.outcome_recorder):
+            for alarm in self.alarms:
+                alarm_id = stack.get_logical_id(alarm.node.default_child)  # type: ignore[arg-type]
+                acknowledge(
+                    fn.role,  # type: ignore[arg-type]
+                    f"AwsSolutions-IAM5[Resource::<{alarm_id}.Arn>-model-*]",
+                    "A rollout's copies of this canary alarm, one per model version rolled out (<alarm>-model-<n>).",
+                )
 
     def _rules(self, config: StageConfig) -> None:
         dead_letters = self.dead_letters
@@ -237,6 +280,26 @@ class ModelRollout(Construct):
                 detail_type=["Model Alias Moved"],
                 detail={"alias": ["champion"], "model_name": [self.model_name]},
             ),
+            targets=[targets.LambdaFunction(self.deployer, retry_attempts=2, dead_letter_queue=dead_letters)],
+        )
+        # After every rollout's end (recorded first, champion moved back if it failed) and on a schedule, the deployer
+        # reconciles: a champion move deferred behind a running rollout, or an event missed, is rolled out then.
+        events.Rule(
+            self,
+            "OnRolloutEnded",
+            description="A rollout has ended: the deployer rolls out a champion that moved meanwhile",
+            event_pattern=events.EventPattern(
+                source=["mlops.rollout"],
+                detail_type=["Model Rollout Ended"],
+                detail={"model_name": [self.model_name]},
+            ),
+            targets=[targets.LambdaFunction(self.deployer, retry_attempts=2, dead_letter_queue=dead_letters)],
+        )
+        events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="The deployer reconciles live with the registry's champion",
+            schedule=events.Schedule.rate(RECONCILE_EVERY),
             targets=[targets.LambdaFunction(self.deployer, retry_attempts=2, dead_letter_queue=dead_letters)],
         )
         events.Rule(

@@ -18,9 +18,15 @@ runs it, driven by ``step(now)`` (also called by ``EventRouter.advance_clock``):
    auto-rollback, points the alias back at the current version; when the
    interval passes quietly, the alias moves wholly to the target version.
 
+A deployment's own ``deploymentConfigName``, ``overrideAlarmConfiguration``
+and ``autoRollbackConfiguration`` replace the group's, as in CodeDeploy; an
+alarm created through the API (not the template) is evaluated from its stored
+definition while a deployment watches it. A group runs one deployment at a
+time (``DeploymentLimitExceededException``). ``StopDeployment`` (added to
+moto here) stops one on the next step, its alias pointed back with auto-rollback.
 Every state change puts a "CodeDeploy Deployment State-change Notification"
 event on the default bus; ``errorInformation`` in ``GetDeployment`` carries
-the failing hook or the activated alarms, as CodeDeploy reports them.
+the failing hook, the activated alarms or the manual stop, as CodeDeploy reports them.
 Not emulated: linear configs, AfterAllowTraffic hooks, the separate
 rollback deployment CodeDeploy creates (the stopped deployment's
 ``rollbackInfo`` says what was rolled back).
@@ -37,12 +43,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.codedeploy.exceptions import DeploymentDoesNotExistException
+from moto.codedeploy.exceptions import CodeDeployException, DeploymentDoesNotExistException
 from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
 
 from mlops.local import moto_patches
-from mlops.local.alarms import AlarmEvaluator
+from mlops.local.alarms import AlarmEvaluator, LocalAlarm
 from mlops.local.intrinsics import PhysicalResource
 from mlops.local.provisioning import Provisioners, ProvisioningContext
 
@@ -91,12 +97,16 @@ class Rollout:
     target_version: str
     before_allow_traffic: str | None
     routing: TrafficRouting
+    alarms: tuple[str, ...]
+    rollback_events: frozenset[str]
     state: str = "Created"
     shifted_at: datetime | None = None
     evaluated_until: datetime | None = None
     hook_status: dict[str, str | None] = field(default_factory=dict)
     error: dict[str, str] = field(default_factory=dict)
     rollback: dict[str, str] = field(default_factory=dict)
+    # Set by StopDeployment: "MANUAL_STOP" (point the alias back) or "" (leave it), acted on by the next step.
+    stop_requested: str | None = None
 
 
 class LocalCodeDeploy:
@@ -129,6 +139,7 @@ class LocalCodeDeploy:
         emulator = self
 
         def create_deployment(backend: CodeDeployBackend, application_name: str, *args: Any, **kwargs: Any) -> str:
+            emulator._refuse_second(application_name, kwargs.get("deployment_group_name"))
             deployment_id = original_create(backend, application_name, *args, **kwargs)
             emulator._accept(backend.deployments[deployment_id])
             return str(deployment_id)
@@ -139,6 +150,11 @@ class LocalCodeDeploy:
                 params["deploymentId"], params["lifecycleEventHookExecutionId"], params["status"]
             )
             return json.dumps({"lifecycleEventHookExecutionId": params["lifecycleEventHookExecutionId"]})
+
+        def stop_deployment(response: CodeDeployResponse) -> str:
+            params = json.loads(response.body)
+            emulator.stop(params["deploymentId"], roll_back=bool(params.get("autoRollbackEnabled")))
+            return json.dumps({"status": "Pending", "statusMessage": "The deployment is being stopped"})
 
         def deployment_info(deployment: DeploymentInfo) -> dict[str, Any]:
             info = original_info(deployment)
@@ -152,6 +168,7 @@ class LocalCodeDeploy:
             {
                 "codedeploy.run_deployments": create_deployment,
                 "codedeploy.hook_status": put_lifecycle_event_hook_execution_status,
+                "codedeploy.stop_deployment": stop_deployment,
                 "codedeploy.deployment_info": deployment_info,
             }
         ):
@@ -212,6 +229,15 @@ class LocalCodeDeploy:
         if unsupported:
             raise ValueError(f"deployment {deployment.deployment_id}: hooks {unsupported} are not emulated locally")
         config_name = deployment.deployment_config_name or group.config_name
+        # A deployment's own alarm and rollback configuration replaces its group's.
+        override: Any = deployment.override_alarm_configuration or {}
+        alarms = group.alarms
+        if override:
+            alarms = tuple(a["name"] for a in override.get("alarms", [])) if override.get("enabled") else ()
+        rollback = deployment.auto_rollback_configuration
+        rollback_events = group.rollback_events
+        if rollback:
+            rollback_events = frozenset(rollback.get("events", [])) if rollback.get("enabled") else frozenset()
         self.rollouts[deployment.deployment_id] = Rollout(
             deployment_id=deployment.deployment_id,
             group=group,
@@ -221,7 +247,32 @@ class LocalCodeDeploy:
             target_version=str(properties["TargetVersion"]),
             before_allow_traffic=hooks.get("BeforeAllowTraffic"),
             routing=self._routing(config_name),
+            alarms=alarms,
+            rollback_events=rollback_events,
         )
+
+    def _refuse_second(self, application: str, group: str | None) -> None:
+        for rollout in self.rollouts.values():
+            if (rollout.group.application, rollout.group.name) == (application, group) and rollout.state in (
+                "Created",
+                "InProgress",
+            ):
+                raise CodeDeployException(
+                    "DeploymentLimitExceededException",
+                    f"The Deployment Group '{group}' already has an active Deployment '{rollout.deployment_id}'",
+                )
+
+    def stop(self, deployment_id: str, *, roll_back: bool) -> None:
+        """StopDeployment: the deployment stops on the next step (CodeDeploy answers Pending and stops it within
+        seconds), its alias pointed back at the current version if asked."""
+        rollout = self.rollouts.get(deployment_id)
+        if rollout is None:
+            raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
+        if rollout.state not in ("Created", "InProgress"):
+            raise CodeDeployException(
+                "DeploymentAlreadyCompletedException", f"The deployment {deployment_id} has already completed."
+            )
+        rollout.stop_requested = "MANUAL_STOP" if roll_back else ""
 
     def _routing(self, config_name: str) -> TrafficRouting:
         if config_name in self.configs:
@@ -249,6 +300,10 @@ class LocalCodeDeploy:
         now = now or self._clock()
         before = len(self.events)
         for rollout in list(self.rollouts.values()):
+            if rollout.stop_requested is not None and rollout.state in ("Created", "InProgress"):
+                rollout.error = {"code": "MANUAL_STOP", "message": "The deployment was stopped by StopDeployment"}
+                self._finish(rollout, "Stopped", "STOP", now, roll_back=rollout.stop_requested or None)
+                continue
             if rollout.state == "Created":
                 self._before_allow_traffic(rollout, now)
             if rollout.state == "InProgress":
@@ -286,7 +341,7 @@ class LocalCodeDeploy:
         tick = rollout.evaluated_until
         while tick < min(now, end):
             tick = min(tick + timedelta(minutes=1), end)
-            activated = self._activated_alarms(rollout.group.alarms, tick)
+            activated = self._activated_alarms(rollout.alarms, tick)
             rollout.evaluated_until = tick
             if activated:
                 rollout.error = {"code": "ALARM_ACTIVE", "message": ALARM_MESSAGE + ", ".join(activated)}
@@ -301,19 +356,19 @@ class LocalCodeDeploy:
         evaluator = self._alarms()
         stored = self._clients("cloudwatch").describe_alarms(AlarmNames=list(names))["MetricAlarms"]
         for alarm in stored:
-            # The deployer re-points the canary alarms per rollout: evaluate what CloudWatch holds now.
-            local = evaluator.alarms[alarm["AlarmName"]]
-            local.dimensions = [{"Name": d["Name"], "Value": d["Value"]} for d in alarm.get("Dimensions", [])]
-            local.threshold = float(alarm["Threshold"])
+            # An alarm put through the API (a rollout's copy of a template alarm) is evaluated as CloudWatch stores it.
+            if alarm["AlarmName"] not in evaluator.alarms:
+                definition = {k: v for k, v in alarm.items() if v not in (None, "", [])}
+                evaluator.add(LocalAlarm.from_properties(alarm["AlarmName"], alarm["AlarmArn"], definition))
         evaluator.evaluate(at)
-        return [name for name in names if evaluator.alarms[name].state == "ALARM"]
+        return [name for name in names if name in evaluator.alarms and evaluator.alarms[name].state == "ALARM"]
 
     def _complete(self, rollout: Rollout, now: datetime) -> None:
         self._alias(rollout, rollout.target_version, 0.0)
         self._set_status(rollout, "Succeeded", "SUCCESS", now)
 
-    def _finish(self, rollout: Rollout, status: str, state: str, now: datetime, *, roll_back: str) -> None:
-        if roll_back in rollout.group.rollback_events:
+    def _finish(self, rollout: Rollout, status: str, state: str, now: datetime, *, roll_back: str | None) -> None:
+        if roll_back == "MANUAL_STOP" or roll_back in rollout.rollback_events:
             self._alias(rollout, rollout.current_version, 0.0)
             rollout.rollback = {
                 "rollbackMessage": f"Automatic rollback ({roll_back}): alias {rollout.alias} of "
@@ -332,6 +387,8 @@ class LocalCodeDeploy:
 
     def _set_status(self, rollout: Rollout, status: str, state: str, now: datetime) -> None:
         rollout.state = status
+        if status in ("Succeeded", "Failed", "Stopped"):
+            self._forget_api_alarms(rollout)
         deployment = codedeploy_backends[self._account][self._region].deployments[rollout.deployment_id]
         deployment.status = status
         if status == "InProgress":
@@ -363,6 +420,12 @@ class LocalCodeDeploy:
         }
         self.events.append(event)
         self._put_event(event)
+
+    def _forget_api_alarms(self, rollout: Rollout) -> None:
+        """Stop evaluating the alarms this deployment brought (they may be deleted once it has ended)."""
+        evaluator = self._alarms()
+        for name in set(rollout.alarms) - set(rollout.group.alarms):
+            evaluator.alarms.pop(name, None)
 
 
 def _appspec(revision: dict[str, Any]) -> dict[str, Any]:

@@ -12,28 +12,74 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from functions.registry.alias_events import announce_alias_move
+from functions.registry.alias_lineage import move_alias_with_lineage
 from functions.registry.artifact import load_verified_model, serialize_model
 from functions.registry.champion import champion_history, resolve_champion
-from functions.registry.model_registry import ModelVersion
+from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
 from functions.rollout.canary import smoke_record
 from functions.shared.objects import S3Uri
 from mlops.local import LocalCloud
+from mlops.local.cloud import ACCOUNT
+from mlops.local.intrinsics import Resolver
 from tests.fixtures.slow_model import SlowModel
 from tests.helpers import metadata_of, registry_of, run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
 
 
-def promote(cloud: LocalCloud, version: int) -> None:
-    """What `mlops models approve` + `promote` do: approve, move champion (audited), announce the move."""
-    from functions.registry.alias_events import announce_alias_move
-    from functions.registry.model_registry import ModelRegistry
-
+def promote(cloud: LocalCloud, version: int, *, reason: str = "promoted") -> AliasChange:
+    """What `mlops models approve` + `promote` do: approve, move champion (audited, in the lineage), announce it."""
     registry = ModelRegistry(cloud.client("dynamodb"), registry_table(cloud))
     if registry.get(MODEL, version).approval_status != "approved":
         registry.approve(MODEL, version, by="test", reason="reviewed")
-    change = registry.move_alias(MODEL, "champion", version, by="test", reason="promoted")
+    change = move_alias_with_lineage(registry, metadata_of(cloud), MODEL, "champion", version, by="test", reason=reason)
     announce_alias_move(cloud.client("events"), change)
+    return change
+
+
+def rollback(cloud: LocalCloud, why: str) -> AliasChange:
+    """What `mlops models rollback` does: move champion back to the version its latest move replaced."""
+    (last,) = registry_of(cloud).alias_history(MODEL, "champion")[-1:]
+    assert last.from_version is not None
+    return promote(cloud, last.from_version, reason=f"rollback: {why}")
+
+
+def rollout_dead_letters(cloud: LocalCloud) -> list[dict[str, Any]]:
+    sqs = cloud.client("sqs")
+    (url,) = [u for u in sqs.list_queues()["QueueUrls"] if "RolloutEventsDlq" in u]
+    return list(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []))
+
+
+def reapply_template(cloud: LocalCloud) -> None:
+    """What the next `cdk deploy` does to the inference function and the canary alarms: apply the synthesized
+    template's properties to them again (CloudFormation's update of each resource)."""
+    for stack in cloud.stacks:
+        physical = cloud.physical[stack.name]
+        parameters = {n: spec.get("Default") for n, spec in stack.template.get("Parameters", {}).items()}
+        resolver = Resolver(stack.name, ACCOUNT, cloud.region, physical, parameters, cloud.exports)
+        for logical_id, spec in stack.resources.items():
+            props = spec.get("Properties", {})
+            if spec["Type"] == "AWS::Lambda::Function" and logical_id.startswith("FunctionsInference"):
+                resolved = resolver.resolve(props, logical_id)
+                cloud.client("lambda").update_function_configuration(
+                    FunctionName=physical[logical_id].ref, Environment=resolved["Environment"]
+                )
+            elif spec["Type"] == "AWS::CloudWatch::Alarm" and "ModelRollout" in logical_id:
+                resolved = resolver.resolve(props, logical_id)
+                kwargs = {k: v for k, v in resolved.items() if k not in ("AlarmName", "Tags")}
+                cloud.client("cloudwatch").put_metric_alarm(AlarmName=physical[logical_id].ref, **kwargs)
+
+
+# What defines a canary alarm (its state and timestamps change as it is evaluated).
+DEFINITION = ("AlarmName", "Namespace", "MetricName", "Dimensions", "Statistic", "ExtendedStatistic", "Threshold",
+              "ComparisonOperator", "EvaluationPeriods", "DatapointsToAlarm", "AlarmActions")  # fmt: skip
+
+
+def canary_alarms(cloud: LocalCloud) -> list[dict[str, Any]]:
+    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    canary = sorted((a for a in alarms if "ModelRollout" in a["AlarmName"]), key=lambda a: a["AlarmName"])
+    return [{key: alarm.get(key) for key in DEFINITION} for alarm in canary]
 
 
 def registry_table(cloud: LocalCloud) -> str:
@@ -121,6 +167,9 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
     cloud, v1 = serving
     old_function_version = live_alias(cloud)["FunctionVersion"]
     assert pinned_model_version(cloud, old_function_version) == "1"
+    template_alarms = canary_alarms(cloud)
+    inference = cloud.function_name("FunctionsInference")
+    latest_before = cloud.client("lambda").get_function_configuration(FunctionName=inference)["Environment"]
     v2 = register_copy(cloud, v1)
 
     # When v2 is promoted and the pre-traffic hook passes
@@ -135,8 +184,22 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
     assert pinned_model_version(cloud, new_function_version) == str(v2)
     answered = predict(cloud, holdout_records(v1), times=60)
     assert set(answered) == {1, v2} and answered.count(v2) < answered.count(1)
+    # ... watched by copies of the stack's three canary alarms bound to v2's metrics (the stack's own unchanged)
+    watching = [a for a in canary_alarms(cloud) if a["AlarmName"].endswith(f"-model-{v2}")]
+    assert len(watching) == 3 and all({"Name": "ModelVersion", "Value": str(v2)} in a["Dimensions"] for a in watching)
+    assert [a for a in canary_alarms(cloud) if "-model-" not in a["AlarmName"]] == template_alarms
 
-    # ... and once the canary interval passes quietly, all of it.
+    # When v3 is promoted while v2's canary runs
+    v3 = register_copy(cloud, v1)
+    v3_move = promote(cloud, v3)
+    # Then its rollout is deferred, the reason recorded on its move, and v2's canary goes on (nothing dead-lettered)
+    deferred = metadata_of(cloud).node(f"alias_change:{MODEL}:champion:{v3_move.change_id}").attributes
+    assert deferred["rollout"] == "deferred" and "is in progress" in deferred["rollout_deferred_reason"]
+    assert [r.target_version for r in cloud.codedeploy.rollouts.values() if r.state == "InProgress"] == [
+        new_function_version
+    ]
+
+    # ... and once the canary interval passes quietly, all of it goes to v2.
     # (driven by the local cloud's clock, as a scheduler would: advance_clock steps CodeDeploy)
     started = deployment(cloud)["startTime"]
     cloud.router.clock = started
@@ -147,17 +210,46 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
         "AdditionalVersionWeights"
     )
     assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
-    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == v2
     # and the lineage has the deployment after v2's alias change: smoke test passed, ended, v2 served
     rollout = metadata_of(cloud).node(f"deployment:{cloud.codedeploy.events[-1]['detail']['deploymentId']}")
     assert rollout.attributes["model_version"] == v2 and rollout.attributes["previous_model_version"] == 1
     assert rollout.attributes["smoke_test"] == "passed" and rollout.attributes["status"] == "Succeeded"
     assert rollout.attributes["served_version"] == v2 and rollout.attributes["ended_at"]
-    # and the three canary alarms watched v2's own metrics (re-pointed by the deployer)
-    alarms = cloud.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    canary = [a for a in alarms if "ModelRollout" in a["AlarmName"]]
-    assert len(canary) == 3
-    assert all({"Name": "ModelVersion", "Value": str(v2)} in a["Dimensions"] for a in canary)
+
+    # And the deployer, run on that rollout's end, rolled the deferred v3 out: served == champion, no dead letter
+    cloud.codedeploy.step()
+    cloud.codedeploy.step(deployment(cloud)["startTime"] + timedelta(minutes=5))
+    assert pinned_model_version(cloud, live_alias(cloud)["FunctionVersion"]) == str(v3)
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == v3
+    assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v3}
+    assert rollout_dead_letters(cloud) == []
+    # and the rollouts left the stack's resources as the template has them: $LATEST unpinned, alarms not re-pointed,
+    # the per-rollout alarm copies gone
+    assert cloud.client("lambda").get_function_configuration(FunctionName=inference)["Environment"] == latest_before
+    assert canary_alarms(cloud) == template_alarms
+
+    # When the template is applied again (the next `cdk deploy`)
+    served_version = live_alias(cloud)["FunctionVersion"]
+    reapply_template(cloud)
+    # Then it changes neither what serves nor the alarms
+    assert live_alias(cloud)["FunctionVersion"] == served_version
+    assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v3}
+    assert canary_alarms(cloud) == template_alarms
+
+    # When an operator rolls champion back
+    move = rollback(cloud, "v3 misbehaves")
+    events = cloud.codedeploy.step()
+    # Then live serves v2 wholly at once (the version that served it, reused), without a canary or a smoke test
+    assert [e["detail"]["state"] for e in events] == ["START", "SUCCESS"]
+    assert live_alias(cloud)["FunctionVersion"] == new_function_version
+    assert not live_alias(cloud).get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    assert set(predict(cloud, [smoke_record(v1.signature)], times=5)) == {v2}
+    # and the lineage records that deployment after the rollback's alias change, like any other
+    chain = metadata_of(cloud).downstream(f"alias_change:{MODEL}:champion:{move.change_id}")
+    [deployed] = [e.target for e in chain.edges if e.relation == "rolled_out_by"]
+    assert chain.nodes[deployed].attributes["strategy"] == "immediate"
+    assert chain.nodes[deployed].attributes["status"] == "Succeeded"
+    assert chain.nodes[deployed].attributes["served_version"] == v2
 
 
 def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(

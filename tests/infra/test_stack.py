@@ -101,9 +101,10 @@ def test_retrain_schedule_goes_through_the_guard_with_a_dead_letter_queue(templa
 
 def test_every_rule_target_has_a_dead_letter_queue_and_none_bypasses_the_guard(template: Template) -> None:
     rules = template.find_resources("AWS::Events::Rule")
-    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout failed;
+    # monitor schedule, alarm trigger, training run finished; rollout: champion moved, rollout ended (CodeDeploy's
+    # state change and the outcome recorder's), reconcile schedule;
     # feature store: new raw data, new raw batch (its _SUCCESS marker); new features stored -> retrain guard
-    assert len(rules) == 8
+    assert len(rules) == 10
     for rule in rules.values():
         for target in rule["Properties"]["Targets"]:
             assert "DeadLetterConfig" in target
