@@ -18,7 +18,7 @@ from infra.stacks.mlops_stack import MlopsStack
 
 
 def build_app(app: App, stage: str, project_dir: str | Path, *, env: Environment | None = None) -> list[Stack]:
-    """The stage's MlopsStack for the project in ``project_dir``, then the account's CI/CD stack.
+    """The stage's MlopsStack for the project in ``project_dir``, then the account's CI/CD stack (if it hosts a stage).
 
     The project is loaded (and so checked) here: a broken project fails synth, before anything deploys.
     """
@@ -33,11 +33,17 @@ def build_app(app: App, stage: str, project_dir: str | Path, *, env: Environment
         env=env,
         description=f"Serverless MLOps toolkit, stage {config.name}, project {project.name}",
     )
-    cicd = CicdStack(
-        app, CICD_STACK_NAME, config=CICD, env=env, description="GitHub OIDC deploy roles of the MLOps toolkit"
-    )
+    stacks: list[Stack] = [stack]
+    # The deploy roles of the stages in this account (all of them when the account is unknown); an account that
+    # hosts no stage of CICD.stage_accounts (a manual deploy to a personal account) gets no Mlops-cicd stack.
+    if CICD.stages_in(env.account if env else None):
+        stacks.append(
+            CicdStack(
+                app, CICD_STACK_NAME, config=CICD, env=env, description="GitHub OIDC deploy roles of the MLOps toolkit"
+            )
+        )
     Tags.of(app).add("project", "serverless-mlops")
     Tags.of(stack).add("stage", config.name)
     Tags.of(stack).add("mlops-project", project.name)
     add_nag_checks(app)
-    return [stack, cicd]
+    return stacks

@@ -17,15 +17,17 @@ _ISSUER = GITHUB_OIDC_URL.removeprefix("https://")
 
 
 class GitHubDeployRoles(Construct):
-    """The GitHub OIDC provider (or the existing one) and a deploy role per stage.
+    """The GitHub OIDC provider (or the existing one) and the deploy role of each stage in this account.
 
     Each role trusts one token subject of one repository and can do one thing:
-    assume the CDK bootstrap roles of this account and region. That is the
-    least-privilege pattern for CDK: what a deploy may change is decided by the
-    bootstrap's cfn-exec role policy, not by CI credentials.
+    assume the CDK bootstrap roles of its stage's account (``stage_accounts``) and
+    this region. That is the least-privilege pattern for CDK: what a deploy may
+    change is decided by the bootstrap's cfn-exec role policy, not by CI
+    credentials; and since no two stages share an account, no stage's role can
+    assume the roles another stage deploys with.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, stages: list[str]) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         if config.create_oidc_provider:
@@ -36,17 +38,19 @@ class GitHubDeployRoles(Construct):
             ).oidc_provider_arn
         else:
             provider_arn = stack.format_arn(service="iam", region="", resource="oidc-provider", resource_name=_ISSUER)
-        bootstrap_roles = [
-            f"arn:{stack.partition}:iam::{stack.account}:role/"
-            f"cdk-{config.bootstrap_qualifier}-{role}-role-{stack.account}-{stack.region}"
-            for role in BOOTSTRAP_ROLES
-        ]
         self.roles: dict[str, iam.Role] = {}
-        for stage in config.deploy_subjects:
+        for stage in stages:
+            account = config.stage_accounts[stage]
+            bootstrap_roles = [
+                f"arn:{stack.partition}:iam::{account}:role/"
+                f"cdk-{config.bootstrap_qualifier}-{role}-role-{account}-{stack.region}"
+                for role in BOOTSTRAP_ROLES
+            ]
             role = iam.Role(
                 self,
                 f"Deploy{stage.capitalize()}",
-                description=f"GitHub Actions deploys stage {stage} of {config.repository} via the CDK bootstrap roles",
+                description=f"GitHub Actions deploys stage {stage} of {config.repository} via the CDK bootstrap roles "
+                f"of account {account}",
                 max_session_duration=Duration.hours(config.max_session_hours),
                 assumed_by=iam.WebIdentityPrincipal(
                     provider_arn,

@@ -50,7 +50,7 @@ def test_each_stage_role_trusts_exactly_one_subject_of_the_repository(template: 
         ]
         assert role["Properties"]["MaxSessionDuration"] == 3600
     assert subjects == {
-        "dev": f"repo:{CICD.repository}:ref:refs/heads/main",
+        "dev": f"repo:{CICD.repository}:environment:dev",
         "prod": f"repo:{CICD.repository}:environment:prod",
     }
 
@@ -69,6 +69,43 @@ def test_deploy_role_policy_has_no_wildcard_action_and_only_assumes_bootstrap_ro
             assert "*" not in resource
 
 
+def _assumable_accounts(template: Template) -> dict[str, set[str]]:
+    """Stage -> the accounts whose bootstrap roles its deploy role may assume."""
+    policies = template.find_resources("AWS::IAM::Policy").values()
+    roles = template.find_resources("AWS::IAM::Role")
+    out: dict[str, set[str]] = {}
+    for policy in policies:
+        (role,) = policy["Properties"]["Roles"]
+        stage = roles[role["Ref"]]["Properties"]["Description"].split()[4]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for resource in statement["Resource"]:
+                text = json.dumps(resource)
+                out.setdefault(stage, set()).update(a for a in CICD.stage_accounts.values() if f":iam::{a}:" in text)
+    return out
+
+
+def test_each_deploy_role_assumes_only_its_own_stage_accounts_bootstrap_roles(template: Template) -> None:
+    # The dev role (any push to main) cannot assume a role prod deploys with: they live in another account
+    assert _assumable_accounts(template) == {stage: {account} for stage, account in CICD.stage_accounts.items()}
+    assert CICD.stage_accounts["dev"] != CICD.stage_accounts["prod"]
+
+
+def test_synth_refuses_dev_and_prod_in_one_account() -> None:
+    # Given a CI/CD config that puts dev and prod in the same account, Then it is refused naming both
+    with pytest.raises(StageConfigError, match="stages dev, prod share account 111111111111"):
+        CicdConfig(repository=CICD.repository, stage_accounts={"dev": "111111111111", "prod": "111111111111"})
+
+
+def test_mlops_cicd_in_a_stage_account_holds_only_that_stages_role() -> None:
+    # The stack deployed with a stage account's credentials creates the roles of the stages living there
+    # (the synthesized, account-agnostic template above has both, each limited to its own account)
+    assert CICD.stages_in(CICD.stage_accounts["prod"]) == ["prod"]
+    assert CICD.stages_in(CICD.stage_accounts["dev"]) == ["dev"]
+    assert CICD.stages_in(None) == ["dev", "prod"]
+    # And an account that hosts no stage gets none (build_app then synthesizes no Mlops-cicd stack)
+    assert CICD.stages_in("333333333333") == []
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -77,6 +114,8 @@ def test_deploy_role_policy_has_no_wildcard_action_and_only_assumes_bootstrap_ro
         ({"deploy_subjects": {"prod": "refs/tags/*"}}, r"deploy_subjects\['prod'\]"),
         ({"bootstrap_qualifier": "Has-Caps"}, "bootstrap_qualifier"),
         ({"max_session_hours": 24}, "max_session_hours"),
+        ({"stage_accounts": {"dev": "111111111111"}}, r"stage_accounts\['prod'\] must be the 12-digit"),
+        ({"stage_accounts": {"dev": "1234", "prod": "222222222222"}}, r"stage_accounts\['dev'\]"),
     ],
 )
 def test_bad_cicd_config_is_a_clear_error(change: dict[str, Any], message: str) -> None:
