@@ -12,12 +12,12 @@ PROJECT ?= examples/seattle_weather
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: demo test synth bench lint typecheck clean check-tools
+.PHONY: demo test synth bench lint typecheck clean check-tools browser
 
 demo: $(STAMP)
 	$(BIN)/mlops demo --stage $(STAGE) --project $(PROJECT)
 
-test: $(STAMP)
+test: $(STAMP) | browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 --dist worksteal
@@ -56,15 +56,45 @@ check-tools:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python 3.11 or newer is required, $(PYTHON) is $$($(PYTHON) --version 2>&1): install a newer Python"; exit 1; }
 	@command -v node >/dev/null 2>&1 || { echo "error: Node.js 20 or newer is required by the AWS CDK: install it from https://nodejs.org/"; exit 1; }
 
+# The install says what it does, step by step, with the time so far; pip's per-package lines are condensed by
+# PIP_PROGRESS (on a terminal, one line that updates; elsewhere, e.g. CI, one line a package).
+PIP_PROGRESS = awk -v tty=$$([ -t 1 ] && echo 1 || echo 0) \
+	'/^Collecting /{n++; if (tty) printf "\r      %d: %s\033[K", n, $$2; else print "      " n ": " $$2; fflush()} \
+	/^Installing collected packages/{if (tty) printf "\n"; print "      unpacking and installing them (the longest part: aws-cdk-lib, pyarrow, scikit-learn)"; fflush()} \
+	/^Requirement already satisfied/{k++} \
+	/^Successfully installed/{print "      " (NF - 2) " packages installed"} \
+	END{if (tty && n) printf "\n"; if (!n && k) print "      all " k " already installed"}'
+
 $(STAMP): requirements.txt functions/requirements.txt pyproject.toml | check-tools
-	@started=$$(date +%s); \
-	echo "installing the toolkit's dependencies into $(VENV) (a few minutes on a fresh machine)"; \
-	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
-	$(BIN)/python -m pip install --quiet --upgrade pip && \
-	$(BIN)/python -m pip install --quiet -r requirements.txt && \
-	$(BIN)/python -m pip install --quiet --no-deps -e . && \
+	@set -o pipefail; started=$$(date +%s); log=$(VENV)/install-log.txt; \
+	say() { echo "[$$1/4 $$(( $$(date +%s) - started )) s] $$2"; }; \
+	failed() { echo "error: the install failed at step $$1; the last lines of $$log:"; tail -n 25 $$log; exit 1; }; \
+	echo "installing the toolkit's dependencies into $(VENV) (a few minutes on a fresh machine; later runs skip this)"; \
+	say 1 "Python virtual environment $(VENV) ($$($(PYTHON) --version))"; \
+	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } || exit 1; \
+	echo "pip's warnings and errors go to $$log"; : > $$log; \
+	say 2 "pip itself, upgraded"; \
+	$(BIN)/python -m pip install --quiet --upgrade pip 2>>$$log || failed 2; \
+	say 3 "requirements.txt: the functions' libraries (pandas, scikit-learn, pyarrow, Powertools), the CDK and cdk-nag, moto, the test tools"; \
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt 2>>$$log | $(PIP_PROGRESS) || failed 3; \
+	say 4 "this toolkit, editable (the mlops command)"; \
+	$(BIN)/python -m pip install --quiet --no-deps -e . 2>>$$log || failed 4; \
 	rm -f $(VENV)/.installed-* && touch $(STAMP) && \
 	echo "install took $$(( $$(date +%s) - started )) s"
+
+# The drift report's rendering test (tests/unit/test_report_rendering.py) opens a report in headless Chromium:
+# install Debian's package when none is found and apt-get can (root, or sudo without a password), else say how.
+BROWSERS := chromium chromium-browser google-chrome-stable google-chrome
+browser:
+	@found=$${MLOPS_CHROMIUM:-}; for b in $(BROWSERS); do [ -n "$$found" ] || found=$$(command -v $$b); done; \
+	if [ -n "$$found" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		as=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing chromium with apt-get (the drift report's rendering test opens the report in it)"; \
+		{ $$as apt-get update -qq && $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			&& echo "chromium installed: $$(command -v chromium)" \
+			|| echo "warning: apt-get could not install chromium: the drift report's rendering test will fail"; \
+	else echo "warning: no Chromium found ($(BROWSERS)): the drift report's rendering test will fail; install Debian's chromium (apt-get install chromium) or set MLOPS_CHROMIUM to a Chromium binary"; fi
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache

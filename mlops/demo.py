@@ -8,19 +8,27 @@ them drift. ``make demo PROJECT=DIR`` (``mlops demo --project DIR``) runs any pr
 from __future__ import annotations
 
 import json
+import logging
+import re
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from functions.feature_store.definitions import EVENT_TIMESTAMP
 from functions.feature_store.feedback import CAPTURE_DELIVERY_MARGIN, ROW_SOURCE
@@ -33,7 +41,10 @@ from functions.shared.errors import ProjectError
 from functions.shared.settings import BACKFILL_EXECUTION_PREFIX, RAW_BACKFILL_PREFIX
 from functions.training.model_spec import METRICS
 from mlops.local import LocalCloud
+from mlops.local.logs import log_to_file
 from mlops.synth import synth
+
+_LOG = logging.getLogger(__name__)
 
 
 def demo_scenario(project: Project) -> DemoScenario:
@@ -125,94 +136,210 @@ def metadata_of(cloud: LocalCloud) -> MetadataStore:
     return MetadataStore(cloud.client("dynamodb"), table)
 
 
-def run_demo(stage: str = "dev", assembly: Path | None = None, *, project_dir: Path) -> int:
-    console = Console(highlight=False, width=120)
+class Story:
+    """What the demo prints: its story at the terminal's width, long steps with a spinner and their elapsed time.
+
+    Lines are wrapped between words only: a word longer than the line (an S3 URI, an id) is kept whole on its
+    own line, so it can be copied. The spinner shows only on a terminal; the elapsed time is always printed.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def say(self, text: str, *, markup: bool = True) -> None:
+        for line in self.lines(Text.from_markup(text) if markup else Text(text)):
+            self.console.print(line, soft_wrap=True)
+
+    def lines(self, text: Text) -> list[Text]:
+        """``text`` broken between words to the console's width, continuation lines indented under it; a word
+        longer than a line is never broken (the terminal may wrap it, a copy keeps it whole)."""
+        plain, width = text.plain, self.console.width
+        hang = " " * (len(plain) - len(plain.lstrip(" ")) + 2)
+        cuts: list[int] = []
+        start = 0
+        for word in re.finditer(r"\S+", plain):
+            room = width - (len(hang) if cuts else 0)
+            if word.end() - start > room and plain[start : word.start()].strip():
+                cuts.append(word.start())
+                start = word.start()
+        pieces = list(text.divide(cuts))
+        for piece in pieces:
+            piece.rstrip()
+        return [pieces[0], *(Text(hang) + piece for piece in pieces[1:])]
+
+    @contextmanager
+    def working(self, what: str) -> Iterator[Elapsed]:
+        """A spinner and a running clock beside ``what`` (on a terminal) while the block runs; its elapsed time."""
+        elapsed = Elapsed(time.perf_counter())
+        with ExitStack() as showing:
+            if self.console.is_terminal:
+                progress = showing.enter_context(
+                    Progress(
+                        SpinnerColumn(),
+                        TextColumn("[dim]{task.description}"),
+                        TimeElapsedColumn(),
+                        console=self.console,
+                        transient=True,
+                    )
+                )
+                progress.add_task(what, total=None)
+            try:
+                yield elapsed
+            finally:
+                elapsed.stop()
+
+
+@dataclass
+class Elapsed:
+    started: float
+    seconds: float = 0.0
+
+    def stop(self) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s"
+
+
+# Where the demo keeps what is not its story, relative to the working directory (as `.mlops/features`).
+DEMO_DIR = Path(".mlops")
+
+
+def run_demo(
+    stage: str = "dev",
+    assembly: Path | None = None,
+    *,
+    project_dir: Path,
+    verbose: bool = False,
+    out_dir: Path = DEMO_DIR,
+) -> int:
+    """Synth (unless ``assembly``), stand the stacks up locally and run the whole loop, printing its story.
+
+    Function and library logs go to ``out_dir/demo.log`` (``verbose``: also to the console, dimmed); the
+    monitor's drift report is saved as ``out_dir/demo-drift-report.html``.
+    """
+    console = Console(file=sys.stdout, highlight=False)  # this stdout: the local cloud swaps sys.stdout per call
+    story = Story(console)
     started = time.perf_counter()
     try:
         project = load_project(project_dir)
         model, records, labels = demo_traffic(project)  # fails here, before synth, when the sample data is unusable
     except ProjectError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        story.say(f"[red]error:[/] {exc}")
         return 1
-    with tempfile.TemporaryDirectory(prefix="mlops-synth-") as scratch:
+    log_path = out_dir / "demo.log"
+    echo = (lambda line: console.print(f"  {line}", style="dim", markup=False, soft_wrap=True)) if verbose else None
+    with tempfile.TemporaryDirectory(prefix="mlops-synth-") as scratch, log_to_file(log_path, echo=echo) as log:
+        story.say(
+            f"[bold]mlops demo[/]: project {project.name} ({project.root}), stage {stage}, on a local cloud "
+            "(moto, in this process: no AWS account, no Docker)"
+        )
+        story.say(
+            f"   function and library logs: {log_path}" + ("" if verbose else " (mlops demo --verbose shows them here)")
+        )
         if assembly is None:
-            console.print(
-                f"[bold]1. cdk synth[/] stage={stage}, project {project.name} ({project.root}); "
-                "cdk-nag AwsSolutions + Serverless checks run here"
+            story.say(f"[bold]1. cdk synth[/] stage={stage}; cdk-nag AwsSolutions + Serverless checks run here")
+            with story.working("synthesizing the CDK app") as took:
+                assembly = synth(Path(scratch) / "cdk.out", stage=stage, project=project_dir)
+            story.say(f"   cloud assembly written in {took}")
+        else:
+            story.say(f"[bold]1. cdk synth[/]: skipped, using the cloud assembly {assembly}")
+        story.say("[bold]2. local cloud[/]: standing the synthesized stacks up on moto")
+        with ExitStack() as running:
+            with story.working("provisioning the stacks' resources") as took:
+                cloud = running.enter_context(LocalCloud(assembly))
+            cloud.runtime.log_listeners.append(log.function_output)
+            story.say(
+                f"   {len(cloud.report.emulated)} resources emulated, {len(cloud.report.not_emulated)} not "
+                f"(listed by `mlops local report`), in {took}"
             )
-            clock = time.perf_counter()
-            assembly = synth(Path(scratch) / "cdk.out", stage=stage, project=project_dir)
-            console.print(f"   cloud assembly written in {time.perf_counter() - clock:.1f}s")
-        console.print("[bold]2. local cloud[/]: standing the synthesized stacks up on moto")
-        with LocalCloud(assembly) as cloud:
-            for line in cloud.report.lines()[:1]:
-                console.print(f"   {line}")
-            console.print(
-                f"   {len(cloud.report.not_emulated)} resources not emulated (listed by `mlops local report`)"
-            )
+            code = _loop(cloud, story, project=project, model=model, records=records, labels=labels, out_dir=out_dir)
+        story.say(f"   {log.lines} log lines in {log_path}")
+    if code == 0:
+        story.say(f"[bold green]done[/] in {time.perf_counter() - started:.1f} s")
+    return code
 
-            scenario = demo_scenario(project)
-            console.print(f"[bold]3. feature store[/]: {scenario.data} backfilled through the feature pipeline")
-            loaded = backfill_features(cloud, project=project)
-            feature_run = metadata_of(cloud).get_run(loaded.name)
-            if loaded.status != "SUCCEEDED" or feature_run.summary is None:
-                console.print(f"[red]feature pipeline did not succeed: {loaded.error}: {loaded.cause}[/]")
-                return 1
-            counts = feature_run.summary["counts"]
-            console.print(
-                f"   run {feature_run.run_id}: {counts['rows_in']} rows in = {counts['rows_valid']} stored "
-                f"+ {counts['rows_quarantined']} quarantined; "
-                + ", ".join(f"{w['view']}:v{w['version']} {w['rows']} rows" for w in feature_run.summary["writes"])
-            )
 
-            console.print(
-                "[bold]4. training pipeline[/]: Step Functions execution of the synthesized definition, "
-                "training set = point-in-time join from the feature store"
-            )
-            result = cloud.run_state_machine(
-                cloud.output("TrainingStateMachineArn"),
-                {"feature_store": {}, "trigger": {"type": "manual", "by": "make demo"}},
-            )
-            run = metadata_of(cloud).get_run(result.name)
-            console.print(f"   run {run.run_id}: execution {result.status}, run record {run.status}")
-            steps = Table("step", "status", "started", "seconds", box=None, padding=(0, 2))
-            for step in run.steps:
-                steps.add_row(step.step, step.status, _clock(step.started_at), f"{step.duration_s:.2f}")
-            console.print(steps)
-            if result.status != "SUCCEEDED" or run.status != "SUCCEEDED":
-                console.print(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
-                return 1
+def _loop(
+    cloud: LocalCloud,
+    story: Story,
+    *,
+    project: Project,
+    model: ModelSpec,
+    records: list[dict[str, Any]],
+    labels: list[Any],
+    out_dir: Path,
+) -> int:
+    """Steps 3 to 13 on a running cloud; 0 when every step did what the story says."""
+    scenario = demo_scenario(project)
+    story.say(f"[bold]3. feature store[/]: {scenario.data} backfilled through the feature pipeline")
+    with story.working("running the feature pipeline (validate, transform, write, materialize)") as took:
+        loaded = backfill_features(cloud, project=project)
+    feature_run = metadata_of(cloud).get_run(loaded.name)
+    if loaded.status != "SUCCEEDED" or feature_run.summary is None:
+        story.say(f"[red]feature pipeline did not succeed: {loaded.error}: {loaded.cause}[/]")
+        return 1
+    counts = feature_run.summary["counts"]
+    story.say(
+        f"   run {feature_run.run_id} in {took}: {counts['rows_in']} rows in = {counts['rows_valid']} stored "
+        f"+ {counts['rows_quarantined']} quarantined; "
+        + ", ".join(f"{w['view']}:v{w['version']} {w['rows']} rows" for w in feature_run.summary["writes"])
+    )
 
-            version = registry_of(cloud).resolve_alias(cloud.output("ModelName"), "champion")
-            console.print(
-                f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
-                f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
-            )
-            console.print(f"   training data of v{version.version}: {training_data(result.output['dataset'])}")
-            console.print("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))
+    story.say(
+        "[bold]4. training pipeline[/]: Step Functions execution of the synthesized definition, "
+        "training set = point-in-time join from the feature store"
+    )
+    with story.working("running the training pipeline") as took:
+        result = cloud.run_state_machine(
+            cloud.output("TrainingStateMachineArn"),
+            {"feature_store": {}, "trigger": {"type": "manual", "by": "make demo"}},
+        )
+    run = metadata_of(cloud).get_run(result.name)
+    story.say(f"   run {run.run_id}: execution {result.status}, run record {run.status}, in {took}")
+    steps = Table("step", "status", "started", "seconds", box=None, padding=(0, 2))
+    for step in run.steps:
+        steps.add_row(step.step, step.status, _clock(step.started_at), f"{step.duration_s:.2f}")
+    story.console.print(steps)
+    if result.status != "SUCCEEDED" or run.status != "SUCCEEDED":
+        story.say(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
+        return 1
 
-            assert cloud.gateway is not None, "the stack defines no API"
-            url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
-            record = dict(records[0])
-            for feature, offset in scenario.shift.items():  # the first request: as the model knows the world
-                record[feature] -= offset
-            status, body = post_json(url, {"records": [record]}, api_key=api_key)
-            console.print(f"[bold]6. HTTP[/]: POST {url}")
-            console.print(f"   {json.dumps(record)}")
-            console.print(f"   -> {status} {json.dumps(body)}")
-            numeric = next(f.name for f in model.inputs if f.dtype in ("float64", "int64"))
-            bad = {**record, numeric: "not-a-number"}
-            bad_status, bad_body = post_json(url, {"records": [bad]}, api_key=api_key)
-            console.print(f"   a wrongly typed field ({numeric}) -> {bad_status} {json.dumps(bad_body)}")
-            if status != 200:
-                return 1
-            if (
-                feedback_loop(cloud, console, url=url, api_key=api_key, records=records, labels=labels, project=project)
-                != 0
-            ):
-                return 1
-    console.print(f"[bold green]done[/] in {time.perf_counter() - started:.1f}s")
-    return 0
+    version = registry_of(cloud).resolve_alias(cloud.output("ModelName"), "champion")
+    story.say(
+        f"[bold]5. registry[/]: {version.model_name} v{version.version} is champion, "
+        f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
+    )
+    story.say(f"   training data of v{version.version}: {training_data(result.output['dataset'])}")
+    declared = METRICS[model.task]
+    story.say(
+        "   holdout metrics: "
+        + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items() if k in declared)
+        + (
+            "; per class: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items() if k not in declared)
+            if any(k not in declared for k in version.metrics)
+            else ""
+        )
+    )
+
+    assert cloud.gateway is not None, "the stack defines no API"
+    url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
+    record = dict(records[0])
+    for feature, offset in scenario.shift.items():  # the first request: as the model knows the world
+        record[feature] -= offset
+    status, body = post_json(url, {"records": [record]}, api_key=api_key)
+    story.say(f"[bold]6. HTTP[/]: POST {url} (header x-api-key: the stage's API key)")
+    story.say(f"   {json.dumps(record)}", markup=False)
+    story.say(f"   -> {status} {json.dumps(body)}", markup=False)
+    numeric = next(f.name for f in model.inputs if f.dtype in ("float64", "int64"))
+    bad = {**record, numeric: "not-a-number"}
+    bad_status, bad_body = post_json(url, {"records": [bad]}, api_key=api_key)
+    story.say(f"   a wrongly typed field ({numeric}) -> {bad_status} {json.dumps(bad_body)}", markup=False)
+    if status != 200:
+        return 1
+    return feedback_loop(
+        cloud, story, url=url, api_key=api_key, records=records, labels=labels, project=project, out_dir=out_dir
+    )
 
 
 def training_data(dataset: dict[str, Any]) -> str:
@@ -279,13 +406,14 @@ MONITOR_AHEAD = CAPTURE_DELIVERY_MARGIN + timedelta(minutes=1)
 
 def feedback_loop(
     cloud: LocalCloud,
-    console: Console,
+    story: Story,
     *,
     url: str,
     api_key: str,
     records: list[dict[str, Any]],
     labels: list[Any],
     project: Project,
+    out_dir: Path = DEMO_DIR,
 ) -> int:
     """Shifted traffic -> feedback -> monitor -> drift alarm -> EventBridge -> guard -> retrain -> gate -> canary."""
     from mlops.operator import Backend, lineage, lineage_lines
@@ -294,15 +422,16 @@ def feedback_loop(
     model = backend.model_name
     shift = ", ".join(f"{k} {v:+g}" for k, v in demo_scenario(project).shift.items())
     prediction_ids: list[str] = []
-    for start in range(0, len(records), 100):
-        status, answer = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
-        if status != 200:
-            console.print(f"[red]traffic request answered {status}[/]")
-            return 1
-        prediction_ids.extend(p["prediction_id"] for p in answer["predictions"])
-    console.print(
+    with story.working(f"sending {len(records)} predictions, 100 a request") as took:
+        for start in range(0, len(records), 100):
+            status, answer = post_json(url, {"records": records[start : start + 100]}, api_key=api_key)
+            if status != 200:
+                story.say(f"[red]traffic request answered {status}[/]")
+                return 1
+            prediction_ids.extend(p["prediction_id"] for p in answer["predictions"])
+    story.say(
         f"[bold]7. traffic[/] {_stamp()}: {len(records)} predictions from the later rows "
-        f"(from {demo_scenario(project).traffic_from}, shifted: {shift}), captured"
+        f"(from {demo_scenario(project).traffic_from}, shifted: {shift}), captured, in {took}"
     )
     if labels:
         # Ground truth arrives for every prediction: the monitor judges live quality on it, and the feedback
@@ -310,32 +439,44 @@ def feedback_loop(
         feedback_url = url.removesuffix("/predict") + "/feedback"
         truth = [{"prediction_id": pid, "label": label} for pid, label in zip(prediction_ids, labels, strict=True)]
         answered: Counter[int] = Counter()
-        for start in range(0, len(truth), 100):
-            status, answer = post_json(feedback_url, {"labels": truth[start : start + 100]}, api_key=api_key)
-            answered[status] += answer.get("labels", 0) if status == 202 else 1
-        console.print(
+        with story.working(f"sending {len(truth)} true labels") as took:
+            for start in range(0, len(truth), 100):
+                status, answer = post_json(feedback_url, {"labels": truth[start : start + 100]}, api_key=api_key)
+                answered[status] += answer.get("labels", 0) if status == 202 else 1
+        story.say(
             f"   feedback: the true label of all {len(truth)} predictions, POST /feedback (100 a request) -> "
             + ", ".join(f"{status} x{count}" for status, count in sorted(answered.items()))
+            + f", in {took}"
         )
         if set(answered) != {202}:
             return 1
     else:
-        console.print("   feedback: none sent (no feature view of the model holds its label)")
+        story.say("   feedback: none sent (no feature view of the model holds its label)")
 
-    # The monitor's scheduled time closes its window: 11 minutes from now covers the traffic just sent (an hour's
-    # window) and the labels (older than the join's 10-minute capture-delivery margin by then).
-    now = datetime.now(UTC) + MONITOR_AHEAD
-    report = _lambda(
-        cloud, "FunctionsMonitor", {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail-type": "Scheduled Event"}
+    # The monitor's scheduled time closes its window: MONITOR_AHEAD from now covers the traffic just sent (an hour's
+    # window) and the labels (older than the join's capture-delivery margin by then).
+    wall = datetime.now(UTC)
+    now = wall + MONITOR_AHEAD
+    minutes = int(MONITOR_AHEAD.total_seconds() // 60)
+    story.say(
+        f"[bold]8. monitor[/] {_stamp()}: the demo runs the scheduled monitor as at {now:%H:%M:%S} UTC, "
+        f"{minutes} minutes ahead of the clock: the feedback join waits "
+        f"{int(CAPTURE_DELIVERY_MARGIN.total_seconds() // 60)} minutes past a label for its capture to arrive, "
+        "and the labels were just sent"
     )
+    with story.working("monitor: drift, live quality, feedback join, report") as took:
+        report = _lambda(
+            cloud, "FunctionsMonitor", {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail-type": "Scheduled Event"}
+        )
     drifted = [f for f, d in report.get("features", {}).items() if isinstance(d, dict) and d.get("drift")]
-    console.print(
-        f"[bold]8. monitor[/] {_stamp()}: status={report.get('status')}, "
-        f"drift share={report.get('drift_share')}, dataset drift={report.get('dataset_drift')}"
+    story.say(
+        f"   status={report.get('status')}, drift share={report.get('drift_share')}, "
+        f"dataset drift={report.get('dataset_drift')}"
         + (f", drifted: {', '.join(drifted)}" if drifted else "")
+        + f", in {took}"
     )
     quality = report.get("quality") or {}
-    console.print(
+    story.say(
         f"   live quality: {quality.get('status')} over {quality.get('labelled')} labelled of "
         f"{quality.get('predictions')} predictions"
         + (f": {', '.join(f'{k}={v:.3f}' for k, v in quality['metrics'].items())}" if quality.get("metrics") else "")
@@ -343,42 +484,54 @@ def feedback_loop(
     )
     joined = report.get("feedback_join") or {}
     counts = joined.get("counts") or {}
-    console.print(
+    story.say(
         f"   training feedback: {counts.get('joined', 0)} labels joined with their captured predictions into "
         f"{joined.get('view')} (offline store), {counts.get('quarantined', 0)} quarantined"
         + (f" {joined['reasons']}" if joined.get("reasons") else "")
         + (f", {counts['superseded']} superseded" if counts.get("superseded") else "")
     )
-    console.print(f"   report: {report.get('report_uri')}")
+    saved = out_dir / "demo-drift-report.html"
+    saved.write_bytes(_object(cloud, report["report_uri"]))
+    story.say(f"   drift report: {report.get('report_uri')}")
+    story.say(f"   saved as {saved}: open it in a browser")
     before = set(_executions(cloud))
     assert cloud.alarms is not None
-    changes = cloud.alarms.evaluate(now)
-    for change in changes:
-        console.print(f"   alarm {change['detail']['alarmName']} -> {change['detail']['state']['value']}")
-    started = [arn for arn in _executions(cloud) if arn not in before]
-    if len(started) != 1:
-        console.print(f"[red]expected one guarded retraining run, got {len(started)}[/]")
+    with story.working("evaluating the alarms; the drift alarm's retraining run") as took:
+        changes = cloud.alarms.evaluate(now)
+        started = [arn for arn in _executions(cloud) if arn not in before]
+        previous = backend.registry.resolve_alias(model, "champion")
+        result = cloud.wait_for_execution(started[0]) if len(started) == 1 else None
+    firing = [c["detail"]["alarmName"] for c in changes if c["detail"]["state"]["value"] == "ALARM"]
+    calm = Counter(c["detail"]["state"]["value"] for c in changes if c["detail"]["alarmName"] not in firing)
+    story.say(
+        f"   alarms evaluated as at {now:%H:%M:%S} (the monitor's time): "
+        + "; ".join([*(f"{name} -> ALARM" for name in firing), *(f"{n} others -> {s}" for s, n in calm.items())])
+    )
+    if result is None:
+        story.say(f"[red]expected one guarded retraining run, got {len(started)}[/]")
         return 1
-    previous = backend.registry.resolve_alias(model, "champion")
-    result = cloud.wait_for_execution(started[0])
     run = backend.metadata.get_run(result.name)
-    console.print(
-        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status} ({run.status}), "
-        f"trigger {json.dumps(run.trigger)}"
+    trigger = run.trigger
+    monitor_run = (trigger.get("detail") or {}).get("monitor_run") or {}
+    story.say(
+        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status} ({run.status}) in {took}; trigger: "
+        f"{trigger.get('type')} {trigger.get('source', '')}"
+        + (f" from monitor run {monitor_run['run_id']}" if monitor_run.get("run_id") else "")
+        + " (EventBridge -> retrain guard -> training pipeline)"
     )
     output = result.output or {}
     if "dataset" in output:
-        console.print(f"   training data of v{previous.version}: {previous_data(cloud, previous)}")
-        console.print(f"   training data of the candidate: {training_data(output['dataset'])}")
+        story.say(f"   training data of v{previous.version}: {previous_data(cloud, previous)}")
+        story.say(f"   training data of the candidate: {training_data(output['dataset'])}")
     if "evaluation" in output:
         training_set = _parquet(cloud, output["dataset"]["uri"])
         holdout_rows = int(output["split"]["holdout_rows"])
         for line in gate_lines(output["evaluation"], training_set, holdout_rows, project.model(model)):
-            console.print(f"   {line}")
+            story.say(f"   {line}", markup=False)
     elif run.error:
-        console.print(f"   {run.error.get('Error')}: {run.error.get('Cause')}")
+        story.say(f"   {run.error.get('Error')}: {run.error.get('Cause')}", markup=False)
     champion = backend.registry.resolve_alias(model, "champion")
-    console.print(
+    story.say(
         f"   champion is now v{champion.version} ({champion.approval_status}); "
         f"gate: {champion.approval_reason or 'passed'}"
     )
@@ -388,41 +541,80 @@ def feedback_loop(
     if schedule:
         cloud.scheduler.fire(schedule[0])
     runs_after = len(_executions(cloud))
-    console.print(
+    story.say(
         f"[bold]10. guard[/] {_stamp()}: a second trigger inside the cooldown "
         f"({'scheduled retrain' if schedule else 'none available'}) started {runs_after - runs_before} runs"
     )
 
-    cloud.codedeploy.step()
-    cloud.codedeploy.step(datetime.now(UTC) + timedelta(hours=1))
-    status, body = post_json(url, {"records": [records[0]]}, api_key=api_key)
-    rollout = (
-        f"rollout of v{champion.version} behind alias live finished"
-        if champion.version != previous.version
-        else f"no rollout: the champion did not move (v{champion.version})"
+    # A canary waits its interval before it shifts the rest of the traffic: the demo moves the deployments' clock
+    # an hour at a time until none is unfinished (a rollout deferred behind another starts when that one ends).
+    bake = datetime.now(UTC)
+    with story.working("canary: pre-traffic smoke test, traffic shift, alarm check") as took:
+        for _ in range(_ROLLOUT_ROUNDS):
+            cloud.codedeploy.step(bake)
+            bake += timedelta(hours=1)
+            cloud.codedeploy.step(bake)
+            if all(r.state in _FINISHED for r in cloud.codedeploy.rollouts.values()):
+                break
+        status, body = post_json(url, {"records": [records[0]]}, api_key=api_key)
+    hours = round((bake - datetime.now(UTC)).total_seconds() / 3600)
+    served = body.get("model", {}).get("version")
+    story.say(
+        f"[bold]11. canary[/] {_stamp()}: {_rollout(cloud, champion.version, previous.version)}; "
+        f"the demo moved the deployments' clock {hours} hour{'s' if hours != 1 else ''} ahead (to {bake:%H:%M:%S}), "
+        "past each canary's wait; "
+        f"POST /predict -> {status}, served by v{served}, in {took}"
     )
-    console.print(
-        f"[bold]11. canary[/] {_stamp()}: {rollout}; "
-        f"POST /predict -> {status}, served by v{body.get('model', {}).get('version')}"
-    )
+    if served != champion.version:
+        story.say(f"[red]the champion v{champion.version} is not served (v{served} is): see the log for why[/]")
     # The same retrain again, nothing new since: same training set, same code -> skipped and recorded, not registered.
-    again = cloud.run_state_machine(
-        cloud.output("TrainingStateMachineArn"),
-        {"model": model, "feature_store": {}, "trigger": {"type": "manual", "by": "make demo", "case": "unchanged"}},
-    )
+    with story.working("the same retrain again") as took:
+        again = cloud.run_state_machine(
+            cloud.output("TrainingStateMachineArn"),
+            {
+                "model": model,
+                "feature_store": {},
+                "trigger": {"type": "manual", "by": "make demo", "case": "unchanged"},
+            },
+        )
     repeat = backend.metadata.get_run(again.name)
     versions = [v.version for v in backend.registry.list_versions(model)]
-    console.print(
+    story.say(
         f"[bold]12. unchanged retrain[/] {_stamp()}: run {repeat.run_id} {again.status} -> {repeat.status}: "
-        f"{(repeat.error or {}).get('Cause') or (again.output or {}).get('dataset', {}).get('retrain_reason')}"
+        f"{(repeat.error or {}).get('Cause') or (again.output or {}).get('dataset', {}).get('retrain_reason')} "
+        f"({took})"
     )
-    console.print(f"   versions registered: {versions}; mlops runs list:")
+    story.say(f"   versions registered: {versions}; mlops runs list:")
     for listed in backend.metadata.list_runs("training", limit=3):
-        console.print(f"     {listed.run_id}  {listed.status:9}  trigger {listed.trigger.get('type')}")
-    console.print(f"[bold]13. lineage[/] of {model}:{champion.version}")
-    for line in lineage_lines(lineage(backend, model, champion.version)):
-        console.print(f"   {line}", markup=False)  # data, not markup: an edge reads -[relation]->
-    return 0 if body.get("model", {}).get("version") == champion.version else 1
+        story.say(f"     {listed.run_id}  {listed.status:9}  trigger {listed.trigger.get('type')}")
+    chain = lineage(backend, model, champion.version)
+    story.say(
+        f"[bold]13. lineage[/] of {model}:{champion.version}: {len(chain.nodes)} nodes, {len(chain.edges)} edges "
+        "(each node's attributes in the log)"
+    )
+    for line in lineage_lines(chain):
+        _LOG.info("lineage of %s:%s: %s", model, champion.version, line)
+        kind, node = line.split()[:2]
+        shown = line if kind == "edge" else f"{kind:<13} {node}"
+        story.say(f"   {shown}", markup=False)  # data, not markup: an edge reads -[relation]->
+    return 0 if served == champion.version else 1
+
+
+_FINISHED = frozenset({"Succeeded", "Failed", "Stopped"})
+_ROLLOUT_ROUNDS = 3
+
+
+def _rollout(cloud: LocalCloud, champion: int, previous: int) -> str:
+    """What became of the champion's rollout, as CodeDeploy recorded it."""
+    if champion == previous:
+        return f"no rollout: the champion did not move (v{champion})"
+    rollouts = list(cloud.codedeploy.rollouts.values())
+    if not rollouts:
+        return f"[red]no deployment of v{champion} was started[/]"
+    last = rollouts[-1]
+    outcome = {"Succeeded": "finished"}.get(last.state, last.state)
+    problem = f" ({last.error.get('message') or last.error})" if last.error else ""
+    return f"rollout of v{champion} behind alias live {outcome}{problem}"
 
 
 def previous_data(cloud: LocalCloud, version: Any) -> str:

@@ -12,19 +12,27 @@ destination stream through moto's Firehose, shaped as that stream's processors w
 (moto runs no processors itself). Supported, and refused with a clear error at provisioning
 otherwise: Firehose destinations, those three processors, and the filter-pattern syntax the
 stack uses, a JSON property compared with ``=`` to a string or a number (``{ $.key = "value" }``).
+
+:class:`LogFile` is where a person finds those logs: every function's log lines and every library's log
+records (moto, botocore, warnings) in one file, so a command's own output can tell its story alone
+(``mlops demo`` writes ``.mlops/demo.log``; ``--verbose`` also shows them).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from mlops.local.assembly import AssemblyError
 from mlops.local.intrinsics import PhysicalResource
@@ -175,6 +183,75 @@ class LogSubscriptions:
                     Records=[{"Data": data} for data in records[start : start + _BATCH]],
                 )
             self.delivered += len(events)
+
+
+class LogFile:
+    """One file holding the local cloud's function logs and the libraries' log records, each line stamped.
+
+    A function's lines are written as ``<time> <log group> <line>``, once its invocation ends (attach
+    :meth:`function_output` to the runtime's ``log_listeners``); a library record as ``<time> <LEVEL> <logger>:
+    <message>``. ``echo`` receives every line too (``--verbose``).
+    """
+
+    def __init__(self, stream: TextIO, *, echo: Callable[[str], None] | None = None) -> None:
+        self._stream = stream
+        self._echo = echo
+        self._lock = threading.Lock()
+        self.lines = 0
+
+    def write(self, line: str) -> None:
+        """One entry (a record may span lines: a traceback, a warning with its source line)."""
+        line = line.rstrip()
+        with self._lock:
+            self._stream.write(f"{line}\n")
+            self._stream.flush()
+            self.lines += 1
+        if self._echo is not None:
+            self._echo(line)
+
+    def function_output(self, log_group: str, log_stream: str, text: str) -> None:
+        stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        for line in text.splitlines():
+            if line.strip():
+                self.write(f"{stamp} {log_group} {line}")
+
+
+class _ToLogFile(logging.Handler):
+    def __init__(self, log: LogFile) -> None:
+        super().__init__(logging.DEBUG)
+        self.log = log
+        self.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.write(self.format(record))
+        except Exception:  # logging's contract: a failing handler reports through handleError, never raises
+            self.handleError(record)
+
+
+@contextmanager
+def log_to_file(path: Path, *, echo: Callable[[str], None] | None = None) -> Iterator[LogFile]:
+    """Route every library's log records and warnings to ``path`` (replaced) until the block ends.
+
+    The root logger gets the file as a handler and INFO as its level, so nothing reaches Python's
+    last-resort stderr handler; records a filter demoted to DEBUG (``moto_patches.quiet_moto_logs``)
+    are kept in the file with the reason they are not failures.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    with path.open("w", encoding="utf-8") as stream:
+        log = LogFile(stream, echo=echo)
+        handler = _ToLogFile(log)
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(min(level, logging.INFO) if level else logging.INFO)
+        logging.captureWarnings(True)
+        try:
+            yield log
+        finally:
+            logging.captureWarnings(False)
+            root.removeHandler(handler)
+            root.setLevel(level)
 
 
 # -- provisioners: log groups, their subscription filters and the Firehose streams they feed ----------------

@@ -226,18 +226,26 @@ _QUIET: tuple[tuple[str, str, str], ...] = (
 
 
 class _QuietFilter(logging.Filter):
-    def __init__(self, prefix: str) -> None:
+    """Demotes a matching record to DEBUG, its message saying why: a WARNING-level handler (the console, a test's
+    log capture) drops it, a log file that keeps DEBUG keeps it with the reason."""
+
+    def __init__(self, prefix: str, why: str) -> None:
         super().__init__()
         self.prefix = prefix
+        self.why = why
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.prefix)
+        if record.levelno > logging.DEBUG and record.getMessage().startswith(self.prefix):
+            record.msg, record.args = f"{record.getMessage()} [not a failure locally: {self.why}]", None
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return True
 
 
 @contextmanager
 def quiet_moto_logs() -> Iterator[None]:
-    """Drop the moto log lines of ``_QUIET`` (each one says why it is not a failure here) while a cloud runs."""
-    installed = [(logging.getLogger(name), _QuietFilter(prefix)) for name, prefix, _why in _QUIET]
+    """Demote the moto log lines of ``_QUIET`` (each one says why it is not a failure here) to DEBUG while a cloud
+    runs, so they read as what they are wherever they are shown."""
+    installed = [(logging.getLogger(name), _QuietFilter(prefix, why)) for name, prefix, why in _QUIET]
     for logger, quiet in installed:
         logger.addFilter(quiet)
     try:
