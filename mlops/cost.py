@@ -1,27 +1,105 @@
 """Monthly cost of a stage for a traffic profile: ``mlops cost``.
 
-The model is arithmetic over three inputs: the stage config (memory, retention,
-refresh interval), the stage's synthesized stack (how many keys, alarms, log
-groups, pipeline states it has) and a traffic profile (what the workload does).
-Every price comes from ``mlops/pricing.py``.
+The model is arithmetic over three inputs: the stage config (memory, retention, refresh
+interval, Batch sizing), the stage's synthesized template and a traffic profile (what the
+workload does). The template decides what is billed: every resource type it contains is
+either priced here (``PRICED_TYPES``, each naming how) or listed as unbilled with the reason
+(``UNBILLED_TYPES``); a type in neither is reported as not priced, and a test fails on it.
+The pipelines' steps are read from the state machines' definitions in the template (which
+Lambda function each task invokes, with its memory), the schedules from the rules and
+schedules that target a function. Every price comes from ``mlops/pricing.py``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from infra.config import StageConfig
 from mlops import pricing
 
 SECONDS_PER_MONTH = 30 * 24 * 3600
+MINUTES_PER_MONTH = SECONDS_PER_MONTH // 60
 HOURS_PER_MONTH = 730  # AWS bills instance-months as 730 hours
 # X-Ray's default sampling rule: the first request each second, then 5% of the rest.
 XRAY_RESERVOIR_PER_SECOND = 1
 XRAY_FIXED_RATE = 0.05
 # DynamoDB caches a table's data key per caller connection for up to 5 minutes.
 KMS_DECRYPTS_PER_CONTAINER_MONTH = SECONDS_PER_MONTH / 300
+# Firehose delivers a buffer every 60 s or 5 MB (the capture stream's BufferingHints).
+FIREHOSE_BUFFER_MB = 5
+# How long a warm Lambda container lives before a cold start replaces it (an assumption; AWS does not say).
+CONTAINER_LIFETIME_HOURS = 2
+# A captured prediction's log line (measured: docs/operations.md, "Prediction captures").
+CAPTURE_BYTES_PER_RECORD = 360
+
+PRICED_TYPES: dict[str, str] = {
+    "AWS::Lambda::Function": "Lambda GB-seconds and requests of every invocation: inference, each pipeline step "
+    "the state machines invoke, scheduled and event-driven functions",
+    "AWS::ApiGateway::RestApi": "API Gateway REST requests",
+    "AWS::StepFunctions::StateMachine": "Step Functions state transitions of each run, Map children included",
+    "AWS::Batch::JobDefinition": "Fargate vCPU-hours and GB-hours of the training jobs (its resource requirements)",
+    "AWS::DynamoDB::Table": "DynamoDB on-demand reads and writes, storage and point-in-time recovery",
+    "AWS::S3::Bucket": "S3 storage and requests (data, models, captures, access logs)",
+    "AWS::KMS::Key": "KMS key-months and requests",
+    "AWS::Logs::LogGroup": "CloudWatch Logs ingestion and storage for its retention",
+    "AWS::EC2::FlowLog": "vended-log ingestion of the flow log into CloudWatch Logs",
+    "AWS::EC2::VPCEndpoint": "interface endpoints: hours per Availability Zone (gateway endpoints have no charge)",
+    "AWS::KinesisFirehose::DeliveryStream": "Firehose ingestion of the capture log lines",
+    "AWS::CloudWatch::Alarm": "CloudWatch alarm metrics (standard or high resolution)",
+    "AWS::CloudWatch::Dashboard": "CloudWatch dashboards",
+    "AWS::SQS::Queue": "SQS requests (dead-letter queues: only when something fails)",
+    "AWS::SNS::Topic": "SNS publishes (alarm notifications)",
+    "AWS::Scheduler::Schedule": "EventBridge Scheduler invocations",
+    "AWS::Events::Rule": "EventBridge custom events the rules match (AWS service events and schedules are free)",
+    "AWS::SecretsManager::Secret": "Secrets Manager secret-months and reads (inference: once per container)",
+    "AWS::Glue::Database": "Glue Data Catalog objects",
+    "AWS::Glue::Table": "Glue Data Catalog objects (partition projection: no partition objects)",
+}
+
+_CONFIGURATION = "configuration of a priced resource; no charge of its own"
+UNBILLED_TYPES: dict[str, str] = {
+    "AWS::IAM::Role": "IAM has no charge",
+    "AWS::IAM::Policy": "IAM has no charge",
+    "AWS::IAM::OIDCProvider": "IAM has no charge",
+    "AWS::ApiGateway::Account": "the account's CloudWatch role setting; no charge",
+    "AWS::ApiGateway::ApiKey": "API keys have no charge; requests are priced on the RestApi",
+    "AWS::ApiGateway::UsagePlan": "usage plans have no charge; requests are priced on the RestApi",
+    "AWS::ApiGateway::UsagePlanKey": "usage plans have no charge",
+    "AWS::ApiGateway::Deployment": _CONFIGURATION + " (RestApi)",
+    "AWS::ApiGateway::Stage": "no charge without a cache cluster (the inventory reports a stage that enables one)",
+    "AWS::ApiGateway::Method": _CONFIGURATION + " (RestApi)",
+    "AWS::ApiGateway::Resource": _CONFIGURATION + " (RestApi)",
+    "AWS::ApiGateway::Model": _CONFIGURATION + " (RestApi)",
+    "AWS::ApiGateway::RequestValidator": _CONFIGURATION + " (RestApi)",
+    "AWS::ApiGateway::GatewayResponse": _CONFIGURATION + " (RestApi)",
+    "AWS::Batch::ComputeEnvironment": "AWS Batch has no charge of its own: its Fargate tasks are priced per job",
+    "AWS::Batch::JobQueue": "AWS Batch has no charge of its own",
+    "AWS::CodeDeploy::Application": "CodeDeploy deployments to Lambda have no charge",
+    "AWS::CodeDeploy::DeploymentConfig": "CodeDeploy deployments to Lambda have no charge",
+    "AWS::CodeDeploy::DeploymentGroup": "CodeDeploy deployments to Lambda have no charge",
+    "AWS::EC2::VPC": "no charge (a NAT gateway or a public IPv4 address would be billed types of their own)",
+    "AWS::EC2::Subnet": "no charge",
+    "AWS::EC2::RouteTable": "no charge",
+    "AWS::EC2::SubnetRouteTableAssociation": "no charge",
+    "AWS::EC2::SecurityGroup": "no charge",
+    "AWS::KMS::Alias": "aliases have no charge",
+    "AWS::Lambda::Alias": "no charge without provisioned concurrency (the inventory reports an alias that has it)",
+    "AWS::Lambda::Version": "no charge without provisioned concurrency (the inventory reports a version that has it)",
+    "AWS::Lambda::Permission": _CONFIGURATION + " (Function)",
+    "AWS::Lambda::EventInvokeConfig": _CONFIGURATION + " (Function); failed events go to a priced queue",
+    "AWS::Logs::SubscriptionFilter": "no charge of its own: Firehose ingestion is priced on the delivery stream",
+    "AWS::S3::BucketPolicy": "policies have no charge",
+    "AWS::SNS::TopicPolicy": "policies have no charge",
+    "AWS::SQS::QueuePolicy": "policies have no charge",
+    "AWS::CDK::Metadata": "the CDK's version report; not an AWS resource",
+}
 
 
 class CostModelError(ValueError):
@@ -42,29 +120,42 @@ class TrafficProfile:
     inference_ms_per_record: float = 0.2
     train_seconds: float = 120.0
     step_seconds: float = 5.0
+    # Rows of a training set: from the stage's batch_threshold_rows on, Train runs on AWS Batch.
+    training_rows: int = 50_000
     model_size_mb: float = 5.0
     response_bytes_per_record: int = 64
     log_bytes_per_request: int = 1500  # handler JSON log lines + API access log line
-    custom_metrics: int = 10
-    image_gb: float = 0.6  # compressed size of the one function image in ECR
+    # API Gateway execution logging at INFO (the stage's MethodSettings): about a dozen lines a request.
+    api_execution_log_bytes_per_request: int = 1500
+    # Requests that send entity ids: the handler reads each record's features from the online store.
+    entity_request_share: float = 0.5
+    # Feature pipeline: runs a month, rows each, parts each (1: one file; more: a partitioned batch).
+    feature_runs_per_month: int = 30
+    feature_rows_per_run: int = 5_000
+    feature_parts_per_run: int = 1
+    feature_step_seconds_per_100k_rows: float = 1.0  # measured order: validating 1M rows took 3.9 s
+    entities: int = 1_000
+    batch_inference_runs_per_month: int = 4
+    batch_inference_parts_per_run: int = 10
+    batch_inference_seconds_per_part: float = 20.0
+    monitor_seconds: float = 10.0
+    alarm_notifications_per_month: int = 100
+    # Metric series the functions emit for one model: inference 7, canary 3 (billed by the hour, so the
+    # versions a month rolls out add about one set), monitor 12 + one per feature (4 here), guard and evaluate.
+    custom_metrics: int = 30
+    image_gb: float = 0.8  # compressed size of the two function images in ECR
 
     def __post_init__(self) -> None:
-        for name in ("requests_per_month", "records_per_request", "training_runs_per_month", "custom_metrics"):
-            if getattr(self, name) < 0:
-                raise CostModelError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in (
-            "data_volume_gb",
-            "inference_base_ms",
-            "inference_ms_per_record",
-            "train_seconds",
-            "step_seconds",
-            "model_size_mb",
-            "image_gb",
-        ):
-            if getattr(self, name) < 0:
-                raise CostModelError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name, value in vars(self).items():
+            if isinstance(value, int | float) and value < 0:
+                raise CostModelError(f"{name} must not be negative, got {value}")
         if self.records_per_request == 0 and self.requests_per_month > 0:
             raise CostModelError("records_per_request must be at least 1 when there are requests")
+        if self.entity_request_share > 1:
+            raise CostModelError(f"entity_request_share must be within 0..1, got {self.entity_request_share}")
+        for name in ("feature_parts_per_run", "batch_inference_parts_per_run"):
+            if getattr(self, name) < 1:
+                raise CostModelError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 PROFILES: dict[str, TrafficProfile] = {
@@ -78,6 +169,12 @@ PROFILES: dict[str, TrafficProfile] = {
         training_runs_per_month=30,
         data_volume_gb=20,
         train_seconds=240,
+        training_rows=1_000_000,
+        feature_runs_per_month=720,
+        feature_rows_per_run=20_000,
+        entities=100_000,
+        batch_inference_runs_per_month=30,
+        batch_inference_parts_per_run=50,
     ),
     "large": TrafficProfile(
         name="large",
@@ -86,19 +183,49 @@ PROFILES: dict[str, TrafficProfile] = {
         training_runs_per_month=120,
         data_volume_gb=200,
         train_seconds=600,
+        training_rows=10_000_000,
+        feature_runs_per_month=30,
+        feature_rows_per_run=10_000_000,
+        feature_parts_per_run=100,
+        entities=1_000_000,
+        batch_inference_runs_per_month=120,
+        batch_inference_parts_per_run=200,
     ),
 }
 
 
 @dataclass(frozen=True)
-class Inventory:
-    """What the synthesized stage stack contains that is billed per resource or per run."""
+class PipelineRun:
+    """The states a run of one state machine passes through, and the Lambda functions (handler names) it invokes."""
 
-    kms_keys: int
-    alarms: int
-    pipeline_states: int
-    pipeline_training_steps: int  # steps sized by config.training (Train, Evaluate)
-    pipeline_other_steps: int  # steps sized by config.pipeline_step
+    transitions: int
+    invocations: tuple[str, ...]
+    # Distributed Map states: (items the profile gives it, the handlers one item's child execution invokes).
+    map_children: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    batch_jobs: int = 0
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What the synthesized stage template bills for, read from the template itself."""
+
+    resource_types: Mapping[str, int]
+    function_memory_mb: Mapping[str, int]  # handler module (``feature_validate``) -> MB
+    # Runs of each state machine, keyed by what it does: "feature", "feature_batch", "training",
+    # "training_batch", "batch_inference"; and its definition's Distributed Map states by name.
+    runs: Mapping[str, PipelineRun]
+    scheduled_invocations: Mapping[str, float]  # handler -> invocations a month from rules and schedules
+    scheduler_invocations: float  # of which EventBridge Scheduler's
+    interface_endpoint_azs: int
+    alarm_metrics: int
+    high_resolution_alarm_metrics: int
+    batch_vcpus: float
+    batch_memory_gb: float
+    online_views: int  # feature views the online store serves: their Glue tables, feedback views excepted
+    unpriced: tuple[str, ...] = ()
+
+    def count(self, resource_type: str) -> int:
+        return self.resource_types.get(resource_type, 0)
 
 
 @dataclass(frozen=True)
@@ -106,6 +233,7 @@ class LineItem:
     service: str
     what: str
     usd: float
+    types: tuple[str, ...] = ()  # the template's resource types this item prices
 
 
 @dataclass(frozen=True)
@@ -115,6 +243,7 @@ class CostEstimate:
     items: list[LineItem] = field(default_factory=list)
     rest_api_usd: float = 0.0
     http_api_usd: float = 0.0
+    unpriced: tuple[str, ...] = ()
 
     @property
     def total_usd(self) -> float:
@@ -124,21 +253,217 @@ class CostEstimate:
     def total_with_http_api_usd(self) -> float:
         return self.total_usd - self.rest_api_usd + self.http_api_usd
 
+    def priced_types(self) -> set[str]:
+        return {t for item in self.items for t in item.types}
 
-def inventory_from_template(template_path: Path, pipeline_asl: Path) -> Inventory:
-    """Count billed resources in a synthesized stage template and states in the pipeline ASL."""
-    resources = json.loads(template_path.read_text())["Resources"].values()
-    states = json.loads(pipeline_asl.read_text())["States"]
-    tasks = [s for s in states.values() if s["Type"] == "Task"]
-    training = [s for name, s in states.items() if s["Type"] == "Task" and name in ("Train", "Evaluate")]
+
+# -- the template -----------------------------------------------------------------------------
+
+
+def inventory_from_template(template_path: Path) -> Inventory:
+    """Read what a synthesized stage template bills for: resource types, functions, pipelines, schedules."""
+    resources: dict[str, dict[str, Any]] = json.loads(template_path.read_text())["Resources"]
+    types = Counter(r["Type"] for r in resources.values())
+    handlers = {logical: _handler_of(r) for logical, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    memory = {handlers[logical]: int(resources[logical]["Properties"].get("MemorySize", 128)) for logical in handlers}
+    runs: dict[str, PipelineRun] = {}
+    for r in resources.values():
+        if r["Type"] == "AWS::StepFunctions::StateMachine":
+            runs.update(_pipeline_runs(r["Properties"], handlers))
+    scheduled: dict[str, float] = {}
+    scheduler = 0.0
+    for r in resources.values():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in props:
+            targets = [t.get("Arn") for t in props.get("Targets", [])]
+        elif r["Type"] == "AWS::Scheduler::Schedule":
+            targets = [props["Target"].get("Arn")]
+            scheduler += runs_per_month(props["ScheduleExpression"])
+        else:
+            continue
+        for target in targets:
+            handler = handlers.get(_ref(target) or "")
+            if handler is not None:
+                scheduled[handler] = scheduled.get(handler, 0.0) + runs_per_month(props["ScheduleExpression"])
+    endpoints = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    metrics = [(_alarm_metrics(a), _alarm_period(a) < 60) for a in alarms]
+    jobs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Batch::JobDefinition"]
+    requirements = {
+        q["Type"]: float(q["Value"])
+        for job in jobs[:1]
+        for q in job.get("ContainerProperties", {}).get("ResourceRequirements", [])
+    }
     return Inventory(
-        kms_keys=sum(r["Type"] == "AWS::KMS::Key" for r in resources),
-        alarms=sum(r["Type"] == "AWS::CloudWatch::Alarm" for r in resources),
-        pipeline_states=len(states),
-        pipeline_training_steps=len(training),
-        # Run bookkeeping tasks (StartRun, FinishRun) plus LoadData and Register; failure handlers don't run.
-        pipeline_other_steps=len(tasks) - len(training) - sum(name.startswith("Record") for name in states),
+        resource_types=dict(types),
+        function_memory_mb=memory,
+        runs=runs,
+        scheduled_invocations=scheduled,
+        scheduler_invocations=scheduler,
+        interface_endpoint_azs=sum(
+            len(e.get("SubnetIds", [])) for e in endpoints if e.get("VpcEndpointType") == "Interface"
+        ),
+        alarm_metrics=sum(n for n, high in metrics if not high),
+        high_resolution_alarm_metrics=sum(n for n, high in metrics if high),
+        batch_vcpus=requirements.get("VCPU", 0.0),
+        batch_memory_gb=requirements.get("MEMORY", 0.0) / 1024,
+        online_views=sum(
+            not str(r["Properties"]["TableInput"].get("Name", "")).startswith("feedback_")
+            for r in resources.values()
+            if r["Type"] == "AWS::Glue::Table"
+        ),
+        unpriced=_unpriced(resources, types),
     )
+
+
+def _unpriced(resources: Mapping[str, dict[str, Any]], types: Mapping[str, int]) -> tuple[str, ...]:
+    """Resource types the model neither prices nor lists as unbilled, and billed options it does not model."""
+    found = [t for t in sorted(types) if t not in PRICED_TYPES and t not in UNBILLED_TYPES]
+    for logical, r in resources.items():
+        props, kind = r.get("Properties", {}), r["Type"]
+        if kind == "AWS::ApiGateway::Stage" and props.get("CacheClusterEnabled"):
+            found.append(f"{kind} {logical}: cache cluster")
+        if kind in ("AWS::Lambda::Alias", "AWS::Lambda::Version") and props.get("ProvisionedConcurrencyConfig"):
+            found.append(f"{kind} {logical}: provisioned concurrency")
+        if kind == "AWS::Lambda::Function":
+            if props.get("Architectures", ["x86_64"]) != ["x86_64"]:
+                found.append(f"{kind} {logical}: architecture {props['Architectures']}")
+            if int(props.get("EphemeralStorage", {}).get("Size", 512)) > 512:
+                found.append(f"{kind} {logical}: ephemeral storage over 512 MB")
+        if kind == "AWS::DynamoDB::Table" and props.get("BillingMode") != "PAY_PER_REQUEST":
+            found.append(f"{kind} {logical}: provisioned capacity")
+        if kind == "AWS::StepFunctions::StateMachine" and props.get("StateMachineType", "STANDARD") != "STANDARD":
+            found.append(f"{kind} {logical}: {props['StateMachineType']} workflow")
+        if kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType", "Gateway") not in ("Gateway", "Interface"):
+            found.append(f"{kind} {logical}: {props['VpcEndpointType']} endpoint")
+    return tuple(found)
+
+
+def _handler_of(function: dict[str, Any]) -> str:
+    """``feature_validate`` for a function whose image command is ``functions.handlers.feature_validate.handler``."""
+    props = function["Properties"]
+    command = props.get("ImageConfig", {}).get("Command") or [props.get("Handler", "")]
+    parts = str(command[0]).split(".")
+    return parts[-2] if len(parts) >= 2 else parts[0]
+
+
+def _ref(value: Any) -> str | None:
+    """The logical id a ``Ref`` or ``Fn::GetAtt`` points at."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    return None
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> int:
+    """Alarm metrics billed: one for a single-metric alarm, one per metric a metric-math alarm reads."""
+    queries = alarm.get("Metrics")
+    return sum(1 for q in queries if "MetricStat" in q) if queries else 1
+
+
+def _alarm_period(alarm: dict[str, Any]) -> int:
+    periods = [int(q["MetricStat"]["Period"]) for q in alarm.get("Metrics", []) if "MetricStat" in q]
+    return min(periods) if periods else int(alarm.get("Period", 60))
+
+
+def _pipeline_runs(props: dict[str, Any], handlers: Mapping[str, str]) -> dict[str, PipelineRun]:
+    """The runs of one state machine, by what it does (its tasks name the functions it invokes)."""
+    definition = json.loads(props["DefinitionString"]) if isinstance(props["DefinitionString"], str) else {}
+    substitutions = props.get("DefinitionSubstitutions", {})
+    function_of = {name: handlers[_ref(v) or ""] for name, v in substitutions.items() if _ref(v) in handlers}
+    if not definition:
+        return {}
+
+    def run(prefer: frozenset[str] = frozenset()) -> PipelineRun:
+        return _walk(definition, function_of, prefer)
+
+    everything = {h for name, h in function_of.items() if "${" + name + "}" in props["DefinitionString"]}
+    if "train" in everything:
+        return {
+            "training": run(frozenset({"Register"})),
+            "training_batch": run(frozenset({"Register", "TrainOnBatch"})),
+        }
+    if "feature_validate" in everything:
+        return {"feature": run(), "feature_batch": run(frozenset({"PlanBatch"}))}
+    if "batch_predict" in everything:
+        return {"batch_inference": run()}
+    return {}
+
+
+def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: frozenset[str]) -> PipelineRun:
+    """Follow a successful run from ``StartAt``: at a Choice, a branch into ``prefer`` or else the Default."""
+    states: dict[str, Any] = definition["States"]
+    name: str | None = definition["StartAt"]
+    transitions, invocations, children, jobs = 0, [], [], 0
+    seen: set[str] = set()
+    while name is not None and name not in seen:
+        seen.add(name)
+        state = states[name]
+        transitions += 1
+        kind = state["Type"]
+        if kind == "Task":
+            resource = str(state.get("Resource", ""))
+            if resource.startswith("arn:aws:states:::batch:"):
+                jobs += 1
+            target = str(state.get("Parameters", {}).get("FunctionName", ""))
+            placeholder = re.fullmatch(r"\$\{(\w+)\}", target)
+            if placeholder and placeholder.group(1) in function_of:
+                invocations.append(function_of[placeholder.group(1)])
+        if kind == "Map":
+            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+            child = _walk(processor, function_of, prefer)
+            children.append((name, child.invocations))
+        if kind == "Choice":
+            branches = [c["Next"] for c in state["Choices"]]
+            name = next((b for b in branches if b in prefer), state.get("Default"))
+            continue
+        name = None if state.get("End") or kind in ("Succeed", "Fail") else state.get("Next")
+    return PipelineRun(transitions, tuple(invocations), tuple(children), jobs)
+
+
+def runs_per_month(expression: str) -> float:
+    """How often an EventBridge ``rate(...)`` or ``cron(...)`` expression fires in a 30-day month."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        seconds = {"minute": 60, "hour": 3600, "day": 86400}[rate.group(2).rstrip("s")]
+        return SECONDS_PER_MONTH / (int(rate.group(1)) * seconds)
+    cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+)(?: (\S+))?\)", expression)
+    if not cron:
+        raise CostModelError(f"schedule {expression!r} is neither rate(...) nor cron(...)")
+    minutes, hours, day_of_month, _month, day_of_week = cron.groups()[:5]
+    if day_of_month in ("*", "?") and day_of_week in ("*", "?"):
+        days = 30.0
+    elif day_of_week not in ("*", "?"):
+        days = _cron_field_count(day_of_week, 7) * 30 / 7
+    else:
+        days = float(_cron_field_count(day_of_month, 31))
+    return _cron_field_count(minutes, 60) * _cron_field_count(hours, 24) * days
+
+
+def _cron_field_count(text: str, size: int) -> int:
+    """Values a cron field takes: ``*``, ``5``, ``1,3``, ``1-5``, ``*/15``, ``MON``, ``MON-FRI``."""
+    count = 0
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if base in ("*", "?"):
+            span = size
+        elif "-" in base:
+            low, high = base.split("-", 1)
+            span = (_cron_value(high) - _cron_value(low)) % size + 1
+        else:
+            span = size - _cron_value(base) if step else 1  # 5/15: from 5 on, every 15
+        count += math.ceil(span / int(step)) if step else span
+    return count
+
+
+def _cron_value(text: str) -> int:
+    days = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+    return days.index(text.upper()) if text.upper() in days else int(text)
+
+
+# -- the estimate ------------------------------------------------------------------------------
 
 
 def sagemaker_always_on_usd(instances: int = 1) -> float:
@@ -146,95 +471,341 @@ def sagemaker_always_on_usd(instances: int = 1) -> float:
     return instances * HOURS_PER_MONTH * pricing.SAGEMAKER_ML_M5_LARGE_HOUR.usd
 
 
+@dataclass
+class _Usage:
+    """Lambda and Step Functions usage summed over the workload, per function."""
+
+    gb_seconds: float = 0.0
+    invocations: float = 0.0
+    transitions: float = 0.0
+    executions: float = 0.0  # state machine executions, Distributed Map children included
+    by_what: dict[str, tuple[float, float]] = field(default_factory=dict)  # what -> (invocations, GB-s)
+
+    def invoke(self, what: str, times: float, seconds: float, memory_mb: int) -> None:
+        gb_s = times * seconds * memory_mb / 1024
+        self.gb_seconds += gb_s
+        self.invocations += times
+        calls, total = self.by_what.get(what, (0.0, 0.0))
+        self.by_what[what] = (calls + times, total + gb_s)
+
+
 def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile) -> CostEstimate:
     """Line items in USD/month for ``profile`` on the stage ``config``."""
     p = pricing
     items: list[LineItem] = []
 
-    def add(service: str, what: str, usd: float) -> None:
-        items.append(LineItem(service, what, usd))
+    def add(service: str, what: str, usd: float, *types: str) -> None:
+        items.append(LineItem(service, what, usd, tuple(t for t in types if inventory.count(t))))
 
-    # -- inference: API Gateway -> Lambda -------------------------------------------------
+    memory = inventory.function_memory_mb
+
+    def memory_of(handler: str) -> int:
+        if handler not in memory:
+            raise CostModelError(f"the template has no function with handler {handler!r}")
+        return memory[handler]
+
+    usage = _Usage()
+
+    # -- inference: API Gateway -> Lambda ------------------------------------------------------
     n = profile.requests_per_month
+    records = n * profile.records_per_request
     duration_s = (profile.inference_base_ms + profile.inference_ms_per_record * profile.records_per_request) / 1000
     if n and duration_s > config.inference.timeout_s:
         raise CostModelError(
             f"profile {profile.name}: a request takes {duration_s:.1f}s, over the stage's inference timeout "
             f"of {config.inference.timeout_s}s"
         )
-    inference_gb_s = n * duration_s * config.inference.memory_mb / 1024
+    inference_mb = memory_of("inference")
+    inference_gb_s = n * duration_s * inference_mb / 1024
     add(
         "Lambda",
-        f"inference: {n:,} requests x {duration_s * 1000:.0f} ms x {config.inference.memory_mb} MB",
+        f"inference: {n:,} requests x {duration_s * 1000:.0f} ms x {inference_mb} MB",
         inference_gb_s * p.LAMBDA_GB_SECOND.usd + n * p.LAMBDA_REQUEST.usd,
+        "AWS::Lambda::Function",
     )
     rest = n * p.REST_API_REQUEST.usd
-    add("API Gateway", f"REST API: {n:,} requests", rest)
-    response_gb = n * profile.records_per_request * profile.response_bytes_per_record / 1e9
+    add("API Gateway", f"REST API: {n:,} requests", rest, "AWS::ApiGateway::RestApi")
+    response_gb = records * profile.response_bytes_per_record / 1e9
     add("Data transfer", f"responses out: {response_gb:,.2f} GB", response_gb * p.DATA_TRANSFER_OUT_GB.usd)
     # Warm containers each poll the registry every model_refresh_s (0 = every request).
     containers = max(1.0, n * duration_s / SECONDS_PER_MONTH) if n else 0.0
     registry_reads = containers * SECONDS_PER_MONTH / config.model_refresh_s if config.model_refresh_s else float(n)
-    add("DynamoDB", f"registry reads: {registry_reads:,.0f}", registry_reads * p.DDB_READ_REQUEST.usd)
-    traces = min(n, XRAY_RESERVOIR_PER_SECOND * SECONDS_PER_MONTH + XRAY_FIXED_RATE * n)
-    add("X-Ray", f"traces: {traces:,.0f} (default sampling)", traces * p.XRAY_TRACE.usd)
-
-    # -- training: Step Functions -> Lambda, S3, DynamoDB -----------------------------------
-    runs = profile.training_runs_per_month
-    if runs and profile.train_seconds > config.training.timeout_s:
-        raise CostModelError(
-            f"profile {profile.name}: train_seconds {profile.train_seconds:g} exceeds the stage's training "
-            f"timeout of {config.training.timeout_s}s"
-        )
-    training_gb_s = runs * (
-        inventory.pipeline_training_steps * profile.train_seconds * config.training.memory_mb / 1024
-        + inventory.pipeline_other_steps * profile.step_seconds * config.pipeline_step.memory_mb / 1024
-    )
-    invocations = runs * (inventory.pipeline_training_steps + inventory.pipeline_other_steps)
-    add(
-        "Lambda",
-        f"training: {runs} runs, {invocations:,} step invocations",
-        training_gb_s * p.LAMBDA_GB_SECOND.usd + invocations * p.LAMBDA_REQUEST.usd,
-    )
-    # Every state of the definition counted once per run (an upper bound: failure states don't run).
-    transitions = runs * (inventory.pipeline_states + 1)
-    add("Step Functions", f"{transitions:,} state transitions", transitions * p.SFN_STANDARD_TRANSITION.usd)
-    # Each step records its start and end; the run has its own item (metadata) plus registry writes.
-    writes = runs * (2 * invocations / max(runs, 1) + 4)
-    add("DynamoDB", f"metadata/registry writes: {writes:,.0f}", writes * p.DDB_WRITE_REQUEST.usd)
-
-    # -- storage -------------------------------------------------------------------------
-    # Versioned buckets keep every model: a year of runs is the steady state assumed here.
-    stored_gb = profile.data_volume_gb + 12 * runs * profile.model_size_mb / 1024
-    add("S3", f"{stored_gb:,.1f} GB stored (data + a year of models)", stored_gb * p.S3_STANDARD_GB_MONTH.usd)
-    objects_read = runs * max(1, round(profile.data_volume_gb * 8))  # ~128 MB objects
-    add("S3", "requests (pipeline reads/writes)", objects_read * p.S3_GET_REQUEST.usd + runs * 6 * p.S3_PUT_REQUEST.usd)
-    table_gb = 0.01 + runs * 2e-5  # run and step items are small; the registry holds versions
+    # A prediction by entity id reads the model's serving view: one strongly consistent item per record.
+    online_reads = n * profile.entity_request_share * profile.records_per_request
     add(
         "DynamoDB",
-        "storage + point-in-time recovery",
-        table_gb * (p.DDB_STORAGE_GB_MONTH.usd + p.DDB_PITR_GB_MONTH.usd),
+        f"reads: registry {registry_reads:,.0f}, online store {online_reads:,.0f} (records by entity id)",
+        (registry_reads + online_reads) * p.DDB_READ_REQUEST.usd,
+        "AWS::DynamoDB::Table",
     )
-    add("ECR", f"function image {profile.image_gb:g} GB", profile.image_gb * p.ECR_STORAGE_GB_MONTH.usd)
 
-    # -- security and observability --------------------------------------------------------
-    kms_requests = containers * KMS_DECRYPTS_PER_CONTAINER_MONTH + invocations * 4
+    # -- pipelines: Step Functions -> Lambda (and Batch) ---------------------------------------
+    def pipeline(kind: str, runs: float, seconds_of: dict[str, float], items_of: dict[str, float]) -> PipelineRun:
+        if kind not in inventory.runs:
+            raise CostModelError(f"the template has no state machine for the {kind.replace('_', ' ')} pipeline")
+        shape = inventory.runs[kind]
+        for handler in shape.invocations:
+            usage.invoke(kind, runs, seconds_of.get(handler, profile.step_seconds), memory_of(handler))
+        usage.transitions += runs * shape.transitions
+        usage.executions += runs
+        for map_state, child in shape.map_children:
+            children = runs * items_of.get(map_state, 1)
+            usage.executions += children
+            usage.transitions += children * (len(child) + 1)
+            for handler in child:
+                usage.invoke(kind, children, seconds_of.get(handler, profile.step_seconds), memory_of(handler))
+        return shape
+
+    def feature_step_seconds(rows: float) -> float:
+        return profile.step_seconds + profile.feature_step_seconds_per_100k_rows * rows / 100_000
+
+    feature_runs = profile.feature_runs_per_month
+    rows_per_run = profile.feature_rows_per_run
+    parts = profile.feature_parts_per_run
+    rows_per_part = profile.feature_rows_per_run / parts
+    feature_kind = "feature" if parts == 1 else "feature_batch"
+    per_file = feature_step_seconds(profile.feature_rows_per_run)
+    pipeline(
+        feature_kind,
+        feature_runs,
+        {
+            **{h: per_file for h in ("feature_validate", "feature_transform", "feature_write_offline")},
+            "feature_materialize": per_file,
+            "feature_validate_partition": feature_step_seconds(rows_per_part),
+            "feature_transform_partition": feature_step_seconds(rows_per_part),
+        },
+        {"ValidatePartitions": parts, "TransformPartitions": parts},
+    )
+
+    runs = profile.training_runs_per_month
+    on_batch = profile.training_rows >= config.batch_threshold_rows
+    limit = config.batch.timeout_s if on_batch else config.training.timeout_s
+    if runs and profile.train_seconds > limit:
+        raise CostModelError(
+            f"profile {profile.name}: train_seconds {profile.train_seconds:g} exceeds the stage's "
+            f"{'Batch' if on_batch else 'training'} timeout of {limit}s"
+        )
+    training = pipeline(
+        "training_batch" if on_batch else "training",
+        runs,
+        {"train": profile.train_seconds, "evaluate": profile.train_seconds},
+        {},
+    )
+    batch_runs = profile.batch_inference_runs_per_month
+    pipeline(
+        "batch_inference",
+        batch_runs,
+        {"batch_predict": profile.batch_inference_seconds_per_part},
+        {"PredictPartitions": profile.batch_inference_parts_per_run},
+    )
+
+    # Functions outside the state machines: schedules (monitor, guard), triggers and each promotion's rollout.
+    for handler, times in inventory.scheduled_invocations.items():
+        seconds = profile.monitor_seconds if handler == "monitor" else profile.step_seconds
+        usage.invoke("scheduled", times, seconds, memory_of(handler))
+    triggers = runs + feature_runs  # each training run and each stored feature file asks the guard
+    usage.invoke("events", triggers + runs, profile.step_seconds, memory_of("retrain_guard"))  # + each run's end
+    for handler in ("deploy_model", "pre_traffic_hook", "rollout_outcome"):
+        usage.invoke("events", runs, profile.step_seconds, memory_of(handler))
+
+    schedules = ", ".join(f"{h} {t:,.0f}" for h, t in sorted(inventory.scheduled_invocations.items()))
+
+    def usage_of(*whats: str) -> tuple[float, float]:
+        calls = sum(usage.by_what.get(w, (0.0, 0.0))[0] for w in whats)
+        gb_s = sum(usage.by_what.get(w, (0.0, 0.0))[1] for w in whats)
+        return calls, gb_s
+
+    for label, whats in (
+        (
+            f"feature pipeline: {feature_runs:,} runs of {rows_per_run:,} rows in {parts} part(s)",
+            (feature_kind,),
+        ),
+        (f"training: {runs} runs ({'AWS Batch' if on_batch else 'Lambda'} trains)", ("training", "training_batch")),
+        (f"batch inference: {batch_runs} runs x {profile.batch_inference_parts_per_run} parts", ("batch_inference",)),
+        (f"scheduled ({schedules}) and event-driven functions (guard, rollout)", ("scheduled", "events")),
+    ):
+        calls, gb_s = usage_of(*whats)
+        add(
+            "Lambda",
+            f"{label}: {calls:,.0f} invocations",
+            gb_s * p.LAMBDA_GB_SECOND.usd + calls * p.LAMBDA_REQUEST.usd,
+            "AWS::Lambda::Function",
+        )
+    add(
+        "Step Functions",
+        f"{usage.transitions:,.0f} state transitions ({usage.executions:,.0f} executions, Map children included)",
+        usage.transitions * p.SFN_STANDARD_TRANSITION.usd,
+        "AWS::StepFunctions::StateMachine",
+    )
+    jobs = runs * training.batch_jobs
+    job_hours = jobs * profile.train_seconds / 3600
+    add(
+        "Fargate",
+        f"Batch training jobs: {jobs:,} x {profile.train_seconds:g} s x {inventory.batch_vcpus:g} vCPU, "
+        f"{inventory.batch_memory_gb:g} GB",
+        job_hours
+        * (inventory.batch_vcpus * p.FARGATE_VCPU_HOUR.usd + inventory.batch_memory_gb * p.FARGATE_GB_HOUR.usd),
+        "AWS::Batch::JobDefinition",
+    )
+    add(
+        "VPC",
+        f"{inventory.interface_endpoint_azs} interface endpoint-AZs x {HOURS_PER_MONTH} h (Batch's private subnets)",
+        inventory.interface_endpoint_azs * HOURS_PER_MONTH * p.INTERFACE_ENDPOINT_AZ_HOUR.usd
+        + jobs * 0.01 * p.INTERFACE_ENDPOINT_GB.usd,  # ~10 MB of API calls and logs per job
+        "AWS::EC2::VPCEndpoint",
+    )
+
+    # -- DynamoDB writes -----------------------------------------------------------------------
+    pipeline_steps = usage_of("training", "training_batch", feature_kind)[0]
+    # Each tracked step records its start and end; each run has its own item plus registry writes.
+    metadata_writes = 2 * pipeline_steps + 4 * (runs + feature_runs)
+    # Materialize writes the latest row per entity of each chunk of feature_chunk_rows, per view.
+    views = inventory.online_views
+    chunks = max(1, math.ceil(rows_per_run / config.feature_chunk_rows))
+    online_writes = feature_runs * views * (min(rows_per_run, profile.entities * chunks) + 1)
+    guard_writes = 3 * triggers  # lock, cooldown and budget
+    add(
+        "DynamoDB",
+        f"writes: metadata/registry {metadata_writes:,.0f}, online store {online_writes:,.0f}, guard {guard_writes:,}",
+        (metadata_writes + online_writes + guard_writes) * p.DDB_WRITE_REQUEST.usd,
+        "AWS::DynamoDB::Table",
+    )
+    table_gb = 0.01 + runs * 2e-5 + profile.entities * views * 1e-6  # online items ~1 KB
+    add(
+        "DynamoDB",
+        f"storage + point-in-time recovery: {table_gb:,.2f} GB ({inventory.count('AWS::DynamoDB::Table')} tables)",
+        table_gb * (p.DDB_STORAGE_GB_MONTH.usd + p.DDB_PITR_GB_MONTH.usd),
+        "AWS::DynamoDB::Table",
+    )
+
+    # -- S3 ------------------------------------------------------------------------------------
+    capture_gb = records * CAPTURE_BYTES_PER_RECORD / 1e9
+    # Versioned buckets keep every model and every capture: a year of both is the steady state assumed here.
+    stored_gb = profile.data_volume_gb + 12 * runs * profile.model_size_mb / 1024 + 12 * capture_gb
+    add(
+        "S3",
+        f"{stored_gb:,.1f} GB stored (data, a year of models and of captures)",
+        stored_gb * p.S3_STANDARD_GB_MONTH.usd,
+        "AWS::S3::Bucket",
+    )
+    capture_objects = max(min(float(n), MINUTES_PER_MONTH), capture_gb * 1000 / FIREHOSE_BUFFER_MB) if n else 0.0
+    monitor_runs = inventory.scheduled_invocations.get("monitor", 0.0)
+    # Each monitor run reads the captures of its quality window (drift reads a subset of them).
+    window_objects = capture_objects / MINUTES_PER_MONTH * config.monitor_quality_window_minutes
+    gets = (
+        runs * max(1, round(profile.data_volume_gb * 8))  # ~128 MB objects read to build a training set
+        + monitor_runs * window_objects
+        + pipeline_steps * 2  # staged inputs
+        + batch_runs * profile.batch_inference_parts_per_run
+    )
+    puts = (
+        runs * 6
+        + capture_objects
+        + monitor_runs
+        + pipeline_steps * 2
+        + batch_runs * profile.batch_inference_parts_per_run
+    )
+    access_log_gb = (gets + puts) * 350 / 1e9  # server access log records, about 350 bytes each
+    add(
+        "S3",
+        f"requests: {gets:,.0f} GET, {puts:,.0f} PUT (captures, pipelines, monitor); "
+        f"access logs {access_log_gb:,.2f} GB",
+        gets * p.S3_GET_REQUEST.usd + puts * p.S3_PUT_REQUEST.usd + access_log_gb * p.S3_STANDARD_GB_MONTH.usd,
+        "AWS::S3::Bucket",
+    )
+    add(
+        "Firehose",
+        f"captures: {records:,} predictions, at most {capture_gb:,.2f} GB (the log's gzip batches are less)",
+        capture_gb * p.FIREHOSE_INGEST_GB.usd,
+        "AWS::KinesisFirehose::DeliveryStream",
+    )
+    add("ECR", f"function images {profile.image_gb:g} GB", profile.image_gb * p.ECR_STORAGE_GB_MONTH.usd)
+
+    # -- security and observability ----------------------------------------------------------
+    kms_requests = containers * KMS_DECRYPTS_PER_CONTAINER_MONTH + usage.invocations * 4
+    keys = inventory.count("AWS::KMS::Key")
     add(
         "KMS",
-        f"{inventory.kms_keys} customer-managed key(s), {kms_requests:,.0f} requests",
-        inventory.kms_keys * p.KMS_KEY_MONTH.usd + kms_requests * p.KMS_REQUEST.usd,
+        f"{keys} customer-managed key(s), {kms_requests:,.0f} requests",
+        keys * p.KMS_KEY_MONTH.usd + kms_requests * p.KMS_REQUEST.usd,
+        "AWS::KMS::Key",
     )
-    log_gb = n * profile.log_bytes_per_request / 1e9 + runs * 0.001
+    secrets = inventory.count("AWS::SecretsManager::Secret")
+    cold_starts = containers * HOURS_PER_MONTH / CONTAINER_LIFETIME_HOURS
+    add(
+        "Secrets Manager",
+        f"{secrets} secret(s), {cold_starts:,.0f} reads (one per inference cold start)",
+        secrets * p.SECRET_MONTH.usd + (cold_starts if secrets else 0) * p.SECRET_API_CALL.usd,
+        "AWS::SecretsManager::Secret",
+    )
+    other_invocations = usage.invocations  # every invocation but inference's
+    log_gb = (
+        n * profile.log_bytes_per_request + records * CAPTURE_BYTES_PER_RECORD + other_invocations * 2000
+    ) / 1e9 + usage.transitions * 2000 / 1e9  # state machines log ALL: each state's input and output
     stored_log_gb = log_gb * config.log_retention_days / 30
     add(
         "CloudWatch",
-        f"logs: {log_gb:,.2f} GB ingested, {stored_log_gb:,.2f} GB kept ({config.log_retention_days} d)",
+        f"logs: {log_gb:,.2f} GB ingested (captures {capture_gb:,.2f}), {stored_log_gb:,.2f} GB kept "
+        f"({config.log_retention_days} d, {inventory.count('AWS::Logs::LogGroup')} log groups)",
         log_gb * p.LOGS_INGEST_GB.usd + stored_log_gb * p.LOGS_STORAGE_GB_MONTH.usd,
+        "AWS::Logs::LogGroup",
     )
+    execution_log_gb = n * profile.api_execution_log_bytes_per_request / 1e9
     add(
         "CloudWatch",
-        f"{inventory.alarms} alarm(s), {profile.custom_metrics} custom metrics",
-        inventory.alarms * p.ALARM_MONTH.usd + profile.custom_metrics * p.CUSTOM_METRIC_MONTH.usd,
+        f"API execution logs (INFO): {execution_log_gb:,.2f} GB ingested; API Gateway's own log group "
+        "never expires (a year kept)",
+        execution_log_gb * (p.LOGS_INGEST_GB.usd + 12 * p.LOGS_STORAGE_GB_MONTH.usd),
+    )
+    flow_gb = job_hours * 0.0001  # a Fargate task's few flows, aggregated every 10 minutes
+    add(
+        "CloudWatch",
+        f"VPC flow log: {flow_gb:,.4f} GB vended logs",
+        flow_gb * (p.VENDED_LOGS_INGEST_GB.usd + config.log_retention_days / 30 * p.LOGS_STORAGE_GB_MONTH.usd),
+        "AWS::EC2::FlowLog",
+    )
+    dashboards = inventory.count("AWS::CloudWatch::Dashboard")
+    add(
+        "CloudWatch",
+        f"{inventory.alarm_metrics + inventory.high_resolution_alarm_metrics} alarm metric(s), {dashboards} "
+        f"dashboard(s), {profile.custom_metrics} custom metrics",
+        inventory.alarm_metrics * p.ALARM_MONTH.usd
+        + inventory.high_resolution_alarm_metrics * p.HIGH_RESOLUTION_ALARM_MONTH.usd
+        + dashboards * p.DASHBOARD_MONTH.usd
+        + profile.custom_metrics * p.CUSTOM_METRIC_MONTH.usd,
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+    )
+    traces = min(n, XRAY_RESERVOIR_PER_SECOND * SECONDS_PER_MONTH + XRAY_FIXED_RATE * n) + other_invocations
+    add("X-Ray", f"traces: {traces:,.0f} (default sampling; every pipeline step)", traces * p.XRAY_TRACE.usd)
+
+    # -- events and messaging ------------------------------------------------------------------
+    custom_events = 2 * runs  # the registry's alias moves and each rollout's outcome
+    add(
+        "EventBridge",
+        f"{custom_events:,} custom events; {inventory.scheduler_invocations:,.0f} Scheduler invocations "
+        f"({inventory.count('AWS::Events::Rule')} rules, {inventory.count('AWS::Scheduler::Schedule')} schedule(s))",
+        custom_events * p.CUSTOM_EVENT.usd + inventory.scheduler_invocations * p.SCHEDULER_INVOCATION.usd,
+        "AWS::Events::Rule",
+        "AWS::Scheduler::Schedule",
+    )
+    queues = inventory.count("AWS::SQS::Queue")
+    add(
+        "SQS/SNS",
+        f"{queues} dead-letter queue(s) (empty while nothing fails); {profile.alarm_notifications_per_month} "
+        "alarm notifications",
+        0 * p.SQS_REQUEST.usd + profile.alarm_notifications_per_month * p.SNS_PUBLISH.usd,
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+    )
+    catalog = inventory.count("AWS::Glue::Database") + inventory.count("AWS::Glue::Table")
+    catalog_requests = runs  # a training set's read of its views' tables
+    add(
+        "Glue",
+        f"Data Catalog: {catalog} objects, {catalog_requests:,} requests",
+        catalog * p.GLUE_CATALOG_OBJECT_MONTH.usd + catalog_requests * p.GLUE_CATALOG_REQUEST.usd,
+        "AWS::Glue::Database",
+        "AWS::Glue::Table",
     )
 
     return CostEstimate(
@@ -243,6 +814,7 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
         items=items,
         rest_api_usd=rest,
         http_api_usd=n * p.HTTP_API_REQUEST.usd,
+        unpriced=inventory.unpriced,
     )
 
 
@@ -254,11 +826,13 @@ def with_overrides(profile: TrafficProfile, **overrides: float | int | None) -> 
 def render(estimate_: CostEstimate) -> list[str]:
     """The estimate as plain-text lines (also pasted into docs/cost.md)."""
     profile = estimate_.profile
+    dates = sorted({price.as_of for price in pricing.ALL.values()})
     lines = [
         f"stage {estimate_.stage}, profile {profile.name}: {profile.requests_per_month:,} requests/month x "
         f"{profile.records_per_request} records, {profile.training_runs_per_month} training runs/month, "
-        f"{profile.data_volume_gb:g} GB data",
-        f"prices: {pricing.REGION} on-demand, recorded {pricing.LAMBDA_GB_SECOND.as_of} (mlops/pricing.py)",
+        f"{profile.feature_runs_per_month} feature runs/month, {profile.data_volume_gb:g} GB data",
+        f"prices: {pricing.REGION} on-demand, recorded {' and '.join(dict.fromkeys([dates[0], dates[-1]]))} "
+        "(mlops/pricing.py)",
         "",
         f"{'service':<15} {'USD/month':>10}  what",
     ]
@@ -271,4 +845,6 @@ def render(estimate_: CostEstimate) -> list[str]:
         f"{'SageMaker':<15} {sagemaker_always_on_usd(1):>10.2f}  one ml.m5.large real-time endpoint 24x7, "
         f"inference only ({sagemaker_always_on_usd(2):.2f} with two instances for availability)",
     ]
+    if estimate_.unpriced:
+        lines.append(f"NOT PRICED (the total leaves them out): {'; '.join(estimate_.unpriced)}")
     return lines

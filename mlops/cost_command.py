@@ -1,4 +1,4 @@
-"""``mlops cost``: synthesize the stage (or read an assembly), count what it bills, print the estimate."""
+"""``mlops cost``: synthesize the stage (or read an assembly), read what its template bills, print the estimate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 from infra.config import stage_config
 from mlops.cost import PROFILES, CostModelError, estimate, inventory_from_template, render, with_overrides
-from mlops.synth import REPO_ROOT, synth
-
-PIPELINE_ASL = REPO_ROOT / "stepfunctions" / "training_pipeline.asl.json"
+from mlops.synth import synth
 
 
 def run_cost(args: argparse.Namespace) -> int:
@@ -27,7 +25,7 @@ def run_cost(args: argparse.Namespace) -> int:
         if not template.is_file():
             print(f"error: {template} not found; is {assembly} an assembly of stage {args.stage}?", file=sys.stderr)
             return 2
-        inventory = inventory_from_template(template, PIPELINE_ASL)
+        inventory = inventory_from_template(template)
     try:
         for i, name in enumerate(names):
             profile = with_overrides(
