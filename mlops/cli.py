@@ -1,15 +1,26 @@
-"""The ``mlops`` command."""
+"""The ``mlops`` command.
+
+One vocabulary on every command that acts somewhere: ``--stage S`` (the deployed stack ``Mlops-S``, with
+``--region``/``--profile`` for boto3) or ``--local`` (the running local cloud, ``mlops local up``). Operator
+commands print tables (``--output table``) or JSON (``--output json``). A user's mistake is one line on
+stderr saying what is wrong and what to do, with exit status 2; a refused or failed operation is one line
+with exit status 1. Arguments are checked before any slow work starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from mlops.targets import UsageError, add_target_options
 
 if TYPE_CHECKING:
     from mlops.operator import Backend
@@ -28,6 +39,83 @@ def default_project() -> Path:
     return REPO_ROOT / context["project"]
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("serverless-mlops")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (what is wrong, where to read more), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the arguments)\n")
+
+
+# -- argument types: checked while parsing, before any slow work ---------------------------------------------------
+_REF = re.compile(r"^(?P<name>.+):v?(?P<version>[0-9]+)$")
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    """``MODEL:3`` or ``MODEL:v3`` -> (MODEL, 3)."""
+    match = _REF.match(ref)
+    if not match or int(match["version"]) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected MODEL:VERSION (e.g. seattle-weather:3 or seattle-weather:v3), got {ref!r}"
+        )
+    return match["name"], int(match["version"])
+
+
+def iso_time(value: str) -> str:
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO-8601 time (e.g. 2015-01-01 or 2015-01-01T12:00Z)"
+        ) from None
+    return value
+
+
+def input_file(value: str) -> Path:
+    """An existing, non-empty file (or a directory of part files)."""
+    path = Path(value)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{value}: no such file")
+    if path.is_file() and path.stat().st_size == 0:
+        raise argparse.ArgumentTypeError(f"{value}: the file is empty")
+    return path
+
+
+def json_file(value: str) -> Any:
+    path = input_file(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: is a directory, expected a JSON file")
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"{value}: not valid JSON ({exc})") from None
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return int(value)
+
+
+def fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {value!r}")
+    return number
+
+
+# -- the parser ----------------------------------------------------------------------------------------------------
 def _give_every_command_project(parser: argparse.ArgumentParser) -> None:
     """``--project`` on every (sub)command, wherever it is written: ``mlops runs list --project DIR``."""
     for action in parser._actions:
@@ -44,7 +132,8 @@ def _give_every_command_project(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlops", description="Serverless MLOps toolkit: operator commands")
+    parser = Parser(prog="mlops", description="Serverless MLOps toolkit: operator commands")
+    parser.add_argument("--version", action="version", version=f"mlops {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init_cmd = commands.add_parser("init", help="scaffold a working project (definitions, sample data, tests)")
@@ -54,31 +143,30 @@ def build_parser() -> argparse.ArgumentParser:
     project_sub = project_cmd.add_subparsers(dest="project_command", required=True)
     project_sub.add_parser("check", help="load and check the project, run its sample data through its rules")
 
+    from mlops.targets import known_stage
+
     synth_cmd = commands.add_parser("synth", help="synthesize the CDK app (cdk-nag runs) into a cloud assembly")
-    synth_cmd.add_argument("--stage", default="dev")
+    synth_cmd.add_argument("--stage", type=known_stage, default="dev")
     synth_cmd.add_argument("--out", type=Path, default=Path("cdk.out"))
 
     demo_cmd = commands.add_parser("demo", help="train and serve on the local cloud, end to end")
-    demo_cmd.add_argument("--stage", default="dev")
+    demo_cmd.add_argument("--stage", type=known_stage, default="dev")
     demo_cmd.add_argument("--assembly", type=Path, default=None, help="use this cloud assembly instead of synthesizing")
 
-    local_cmd = commands.add_parser("local", help="the local cloud")
-    local_sub = local_cmd.add_subparsers(dest="local_command", required=True)
-    report_cmd = local_sub.add_parser("report", help="what the local cloud emulates and what it does not")
-    report_cmd.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    _add_local_commands(commands)
 
     commands.add_parser("openapi", help="print the inference API's OpenAPI document (generated from the code)")
     monitor_cmd = commands.add_parser("monitor", help="drift and quality monitoring")
     monitor_sub = monitor_cmd.add_subparsers(dest="monitor_command", required=True)
     monitor_report = monitor_sub.add_parser("report", help="save (and open) a monitor run's HTML drift report")
-    monitor_report.add_argument("--stage", default="dev")
+    add_target_options(monitor_report)
     monitor_report.add_argument("--model", default=None, help="default: the project's first model")
     monitor_report.add_argument("--bucket", default=None, help="artifacts bucket (default: the stack's output)")
     monitor_report.add_argument("--run", default=None, help="monitor run id (default: the latest)")
     monitor_report.add_argument("--out", type=Path, default=Path("."), help="file or directory to save to")
     monitor_report.add_argument("--open", action="store_true", help="open the saved report in a browser")
     cost_cmd = commands.add_parser("cost", help="estimate USD/month of a stage for a traffic profile")
-    cost_cmd.add_argument("--stage", default="dev")
+    cost_cmd.add_argument("--stage", type=known_stage, default="dev")
     cost_cmd.add_argument("--profile", default="small", help="small, medium, large, or all")
     cost_cmd.add_argument("--requests", type=int, default=None, help="inference requests per month")
     cost_cmd.add_argument("--records", type=int, default=None, help="records per request")
@@ -92,12 +180,162 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_local_commands(commands: Any) -> None:
+    from mlops.targets import known_stage
+
+    local_cmd = commands.add_parser("local", help="the local cloud: up, down, status, start-api, invoke, report")
+    local_sub = local_cmd.add_subparsers(dest="local_command", required=True)
+    up = local_sub.add_parser(
+        "up",
+        help="start a local cloud that lasts across commands (every --local command uses it)",
+        description=(
+            "Starts a background process that stands the synthesized stacks up on moto, loads the project's sample "
+            "data into the feature store, and serves the AWS APIs on 127.0.0.1. Without --assembly it synthesizes "
+            "the stage into .mlops/local/cdk.out (reused while the project and stage are the same)."
+        ),
+    )
+    up.add_argument("--assembly", type=Path, default=None, help="a synthesized cloud assembly (default: synthesize)")
+    up.add_argument("--stage", type=known_stage, default="dev", help="the stage to synthesize (default dev)")
+    up.add_argument("--synth", action="store_true", help="synthesize again even if .mlops/local/cdk.out is current")
+    local_sub.add_parser("down", help="stop the local cloud (running executions end first); its state goes with it")
+    status = local_sub.add_parser("status", help="what runs: endpoint, uptime, project, runs and model versions")
+    status.add_argument("--output", choices=("table", "json"), default="table")
+    start_api = local_sub.add_parser(
+        "start-api",
+        help="the inference API on 127.0.0.1: its URL and API key (runs a cloud in the foreground if none runs)",
+    )
+    start_api.add_argument("--assembly", type=Path, default=None, help="when no cloud runs: as for `local up`")
+    start_api.add_argument("--stage", type=known_stage, default="dev", help="when no cloud runs: as for `local up`")
+    invoke = local_sub.add_parser(
+        "invoke", help="run one function of the template with an event; print result and logs"
+    )
+    invoke.add_argument(
+        "function", help="the function's logical id (or a prefix of it, e.g. FunctionsRetrainGuard) or name"
+    )
+    invoke.add_argument("--event", type=json_file, required=True, metavar="FILE", help="the event, a JSON file")
+    report_cmd = local_sub.add_parser("report", help="what the local cloud emulates and what it does not")
+    report_cmd.add_argument("--assembly", type=Path, default=None, help="default: the running cloud's, else cdk.out")
+
+
+def _add_feature_commands(commands: Any) -> None:
+    features = commands.add_parser(
+        "features",
+        help="feature store: ingest raw data, read online features, build point-in-time training sets",
+        description=(
+            "With --local, commands use the running local cloud's feature store (`mlops local up`): ingest lands "
+            "the file where the S3 event starts the feature pipeline, as in AWS, and waits for it. With --stage "
+            "(default dev), they use the deployed stack's bucket and table (from its CloudFormation outputs)."
+        ),
+    )
+    sub = features.add_subparsers(dest="features_command", required=True)
+    common = Parser(add_help=False)
+    add_target_options(common)
+
+    ingest = sub.add_parser(
+        "ingest",
+        parents=[common],
+        help="validate, quarantine, transform, store offline and materialize online a raw CSV/Parquet file",
+        description=(
+            "Uploads the file under raw/features/<source>/ in the data bucket; the S3 event starts the feature "
+            "pipeline (locally the command waits for it and shows the counts and any quarantined rows). PATH may "
+            "be a directory of part files: one batch, uploaded under raw/feature-batches/<source>/<directory "
+            "name>/ followed by its _SUCCESS marker (a partitioned run)."
+        ),
+    )
+    ingest.add_argument("path", type=input_file, help="a raw CSV/Parquet file, or a directory of part files")
+    ingest.add_argument("--source", default=None, help="the project's raw source (default: its only one)")
+
+    get = sub.add_parser("get", parents=[common], help="read online features of entities (PRESENT/NOT_FOUND/EXPIRED)")
+    get.add_argument("view", help="feature view, name or name:vN")
+    get.add_argument("keys", nargs="+", help="entity keys: a value, or k=v[,k2=v2]")
+    get.add_argument("--features", default=None, help="comma-separated subset of the view's features")
+    get.add_argument("--as-of", type=iso_time, default=None, help="judge TTL as of this time instead of now")
+
+    training = sub.add_parser(
+        "training-set", parents=[common], help="point-in-time-correct training set + manifest from the offline store"
+    )
+    training.add_argument("entities", type=input_file, help="Parquet/CSV with join keys and event_timestamp")
+    training.add_argument("--views", required=True, help="comma-separated feature views (name or name:vN)")
+    training.add_argument("--out", type=Path, required=True, help="output Parquet; the manifest goes next to it")
+    training.add_argument("--strict", action="store_true", help="also require created_timestamp <= entity time")
+    training.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
+
+    sub.add_parser("views", help="the feature views defined in code, with versions, TTLs and rules")
+
+
+def _operator_options(parser: argparse.ArgumentParser) -> None:
+    add_target_options(parser)
+    parser.add_argument("--output", choices=("table", "json"), default="table", help="table (default) or json")
+
+
+def _add_operator_commands(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="pipeline and experiment runs (metadata store)")
+    runs_sub = runs.add_subparsers(dest="action", required=True)
+    runs_list = runs_sub.add_parser("list")
+    runs_list.add_argument("--pipeline", choices=("training", "experiment", "features"), default="training")
+    runs_list.add_argument("--limit", type=positive_int, default=20)
+    runs_show = runs_sub.add_parser("show")
+    runs_show.add_argument("run_id")
+    models = commands.add_parser("models", help="model registry: versions, approval, aliases")
+    models_sub = models.add_subparsers(dest="action", required=True)
+    models_sub.add_parser("list")
+    show = models_sub.add_parser("show")
+    show.add_argument("model", nargs="?", help="default: the stage's model")
+    # Who decides is never typed: approvals and alias moves record the caller's AWS identity (STS).
+    for name in ("approve", "reject"):
+        decide = models_sub.add_parser(name, help=f"{name} a pending version (recorded under your AWS identity)")
+        decide.add_argument("ref", type=parse_ref, help="MODEL:VERSION (MODEL:3 or MODEL:v3)")
+        decide.add_argument("--reason", required=True)
+    promote = models_sub.add_parser("promote", help="point an alias at an approved version (audited)")
+    promote.add_argument("ref", type=parse_ref, help="MODEL:VERSION (MODEL:3 or MODEL:v3)")
+    promote.add_argument("--alias", default="champion")
+    promote.add_argument("--reason", required=True)
+    rollback = models_sub.add_parser("rollback", help="move an alias back to the version it replaced")
+    rollback.add_argument("model")
+    rollback.add_argument("--alias", default="champion")
+    rollback.add_argument("--reason", required=True)
+    lineage = commands.add_parser(
+        "lineage",
+        help="upstream and downstream of a model version, or which models used a feature view or a dataset",
+    )
+    asked = lineage.add_mutually_exclusive_group(required=True)
+    asked.add_argument(
+        "ref", nargs="?", type=parse_ref, help="MODEL:VERSION: its trigger, data, run, aliases, deployments"
+    )
+    asked.add_argument("--feature-view", help="NAME or NAME:vN: the training sets, runs and models that used it")
+    asked.add_argument("--dataset", help="a training set's manifest sha256 (its lineage id) or data sha256")
+    train = commands.add_parser(
+        "train", help="start the training pipeline through the retrain guard's lock (waits with --local)"
+    )
+    train.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
+    train.add_argument("--start", type=iso_time, help="feature-store window start (ISO-8601; default: all history)")
+    train.add_argument("--end", type=iso_time, help="feature-store window end (ISO-8601; default: now)")
+    train.add_argument("--as-of", type=iso_time, help="read the feature store as it was then (default: now, recorded)")
+    train.add_argument("--name", help="execution name (idempotency: one run per name)")
+    train.add_argument("--model", default=None, help="the project's model to train (default: the stage's)")
+    experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
+    experiment_sub = experiment.add_subparsers(dest="action", required=True)
+    run = experiment_sub.add_parser("run")
+    run.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
+    run.add_argument("--start", type=iso_time, help="feature-store window start (ISO-8601; default: all history)")
+    run.add_argument("--end", type=iso_time, help="feature-store window end (ISO-8601; default: now)")
+    run.add_argument("--as-of", type=iso_time, help="read the feature store as it was then (default: now, recorded)")
+    run.add_argument("--note", default="")
+    run.add_argument("--model", default=None, help="the project's model to train (default: the stage's)")
+    for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
+        _operator_options(parser)
+
+
+# -- running -------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if getattr(args, "project", None) is None:
         args.project = default_project()
+    return guarded(lambda: dispatch(args))
+
+
+def dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return _init(args)
     if args.command == "project":
@@ -116,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_cost(args)
     if args.command == "features":
-        return _run_feature_command(args)
+        from mlops.features import run_feature_command
+
+        return run_feature_command(args)
     if args.command == "synth":
         from mlops.synth import synth
 
@@ -127,199 +367,203 @@ def main(argv: list[str] | None = None) -> int:
         from mlops.demo import run_demo
 
         return run_demo(args.stage, args.assembly, project_dir=args.project)
-    if args.command == "local" and args.local_command == "report":
-        from mlops.local import LocalCloud
+    if args.command == "local":
+        from mlops.local_commands import run_local_command
 
-        with LocalCloud(args.assembly) as cloud:
-            print("\n".join(cloud.report.lines()))
-        return 0
+        return run_local_command(args)
     if args.command == "monitor" and args.monitor_command == "report":
-        from functions.project import load_project
         from mlops.monitor_report import report_command
 
-        model = args.model or load_project(args.project).models[0].name
-        return report_command(
-            stage=args.stage, model=model, bucket=args.bucket, run_id=args.run, out=args.out, open_it=args.open
-        )
-    parser.error(f"unknown command {args.command}")
-    return 2
+        return report_command(args)
+    raise UsageError(f"unknown command {args.command}")
 
 
-def _add_feature_commands(commands: Any) -> None:
-    from mlops.features import DEFAULT_STORE
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import NoRegionError
 
-    features = commands.add_parser(
-        "features",
-        help="feature store: ingest raw data, read online features, build point-in-time training sets",
-        description=(
-            "Without --stack, commands use a local feature store kept in --store (moto in-process, loaded from and "
-            "saved back to that directory on each command). With --stack, they use the deployed stack's bucket and "
-            "table (found from its CloudFormation outputs, with your AWS credentials)."
-        ),
+    from functions.shared.errors import (
+        ConfigurationError,
+        DataValidationError,
+        InvalidRequestError,
+        ModelNotApprovedError,
+        ModelNotFoundError,
     )
-    sub = features.add_subparsers(dest="features_command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--store", type=Path, default=DEFAULT_STORE, help=f"local store directory (default {DEFAULT_STORE})"
+    from mlops.local.server import LocalCloudError
+
+    return (
+        UsageError,
+        LookupError,  # an unknown run, version, model, lineage node, stack, output (KeyError included)
+        ValueError,
+        LocalCloudError,
+        ModelNotFoundError,
+        ModelNotApprovedError,
+        InvalidRequestError,
+        DataValidationError,
+        ConfigurationError,
+        NoRegionError,
     )
-    common.add_argument("--stack", default=None, help="deployed stack name (e.g. Mlops-dev): use AWS instead")
 
-    ingest = sub.add_parser(
-        "ingest",
-        parents=[common],
-        help="validate, quarantine, transform, store offline and materialize online a raw CSV/Parquet file",
-        description=(
-            "Locally, runs the feature pipeline's steps in-process. With --stack, uploads the file under "
-            "raw/features/<source>/ in the data bucket; the S3 event starts the deployed pipeline. PATH may "
-            "be a directory of part files: one batch, run as the partitioned pipeline runs it (with --stack, "
-            "uploaded under raw/feature-batches/<source>/<directory name>/ followed by its _SUCCESS marker)."
-        ),
+
+def one_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    return " ".join(str(text).split())
+
+
+def guarded(run: Callable[[], int]) -> int:
+    """Run a command; a user's mistake is one line and exit 2, a refused or failed operation one line and exit 1."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
     )
-    ingest.add_argument("path", type=Path, help="a raw CSV/Parquet file, or a directory of part files")
-    ingest.add_argument("--source", default=None, help="the project's raw source (default: its only one)")
-    ingest.add_argument("--max-bad-row-fraction", type=float, default=0.05)
-    ingest.add_argument("--chunk-rows", type=int, default=5000)
 
-    get = sub.add_parser("get", parents=[common], help="read online features of entities (PRESENT/NOT_FOUND/EXPIRED)")
-    get.add_argument("view", help="feature view, name or name:vN")
-    get.add_argument("keys", nargs="+", help="entity keys: a value, or k=v[,k2=v2]")
-    get.add_argument("--features", default=None, help="comma-separated subset of the view's features")
-    get.add_argument("--as-of", default=None, help="judge TTL as of this time instead of now (e.g. 2015-12-31T12:00Z)")
-
-    training = sub.add_parser(
-        "training-set", parents=[common], help="point-in-time-correct training set + manifest from the offline store"
-    )
-    training.add_argument("entities", type=Path, help="Parquet/CSV with join keys and event_timestamp")
-    training.add_argument("--views", required=True, help="comma-separated feature views (name or name:vN)")
-    training.add_argument("--out", type=Path, required=True, help="output Parquet; the manifest goes next to it")
-    training.add_argument("--strict", action="store_true", help="also require created_timestamp <= entity time")
-    training.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
-
-    sub.add_parser("views", help="the feature views defined in code, with versions, TTLs and rules")
-
-
-def _run_feature_command(args: argparse.Namespace) -> int:
-    import json
-
-    from rich.console import Console
-
-    from functions.project import load_project
     from functions.shared.errors import MlopsError
-    from mlops import features
+    from mlops.operator import TrainingRefused
 
-    console = Console(highlight=False)
     try:
-        project = load_project(args.project)
-        if args.features_command == "views":
-            console.print_json(json.dumps(features.describe_views(project)))
-            return 0
-        if args.features_command == "ingest":
-            source = args.source
-            if source is None:
-                if len(project.sources) != 1:
-                    names = ", ".join(s.name for s in project.sources)
-                    raise MlopsError(f"project {project.name!r} has several raw sources ({names}): pass --source")
-                source = project.sources[0].name
-            return features.ingest(
-                args.path,
-                project=project,
-                source=source,
-                store=args.store,
-                stack=args.stack,
-                max_bad_row_fraction=args.max_bad_row_fraction,
-                chunk_rows=args.chunk_rows,
-                console=console,
-            )
-        if args.features_command == "get":
-            return features.get(
-                args.view,
-                args.keys,
-                project=project,
-                features=args.features.split(",") if args.features else None,
-                as_of=args.as_of,
-                store=args.store,
-                stack=args.stack,
-                console=console,
-            )
-        return features.training_set(
-            args.entities,
-            project=project,
-            views=args.views.split(","),
-            out=args.out,
-            strict=args.strict,
-            full_feature_names=args.full_feature_names,
-            store=args.store,
-            stack=args.stack,
-            console=console,
-        )
-    except MlopsError as exc:
-        console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+        return run()
+    except (NoCredentialsError, PartialCredentialsError):
+        print("error: no AWS credentials: run `aws configure` (or pass --profile), or use --local", file=sys.stderr)
+        return 2
+    except EndpointConnectionError as exc:
+        print(f"error: cannot reach {exc.kwargs.get('endpoint_url')}: check --region, your network, or (for "
+              "--local) restart the local cloud: `mlops local down && mlops local up`", file=sys.stderr)  # fmt: skip
+        return 2
+    except _user_errors() as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except (TrainingRefused, MlopsError, ClientError, BotoCoreError, TimeoutError) as exc:
+        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 1
 
 
-def _target(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--stack", default="Mlops-dev", help="deployed stack whose outputs to use (default Mlops-dev)")
-    where.add_argument(
-        "--local",
-        action="store_true",
-        help="run against a local cloud started from --assembly for this command only (state does not persist)",
-    )
-    parser.add_argument("--assembly", type=Path, default=Path("cdk.out"), help="cloud assembly for --local")
+@contextmanager
+def _backend(args: argparse.Namespace) -> Iterator[Backend]:
+    from functions.project import load_project
+    from mlops import targets
+
+    target = targets.resolve(args)
+    yield targets.backend(target, load_project(targets.project_of(target, args.project)))
 
 
-def _add_operator_commands(commands: Any) -> None:
-    runs = commands.add_parser("runs", help="pipeline and experiment runs (metadata store)")
-    runs_sub = runs.add_subparsers(dest="action", required=True)
-    runs_list = runs_sub.add_parser("list")
-    runs_list.add_argument("--pipeline", default="training", help="training (default) or experiment")
-    runs_list.add_argument("--limit", type=int, default=20)
-    runs_show = runs_sub.add_parser("show")
-    runs_show.add_argument("run_id")
-    models = commands.add_parser("models", help="model registry: versions, approval, aliases")
-    models_sub = models.add_subparsers(dest="action", required=True)
-    models_sub.add_parser("list")
-    show = models_sub.add_parser("show")
-    show.add_argument("model", nargs="?", help="default: the stage's model")
-    # Who decides is never typed: approvals and alias moves record the caller's AWS identity (STS).
-    for name in ("approve", "reject"):
-        decide = models_sub.add_parser(name, help=f"{name} a pending version (recorded under your AWS identity)")
-        decide.add_argument("ref", help="MODEL:VERSION")
-        decide.add_argument("--reason", required=True)
-    promote = models_sub.add_parser("promote", help="point an alias at an approved version (audited)")
-    promote.add_argument("ref", help="MODEL:VERSION")
-    promote.add_argument("--alias", default="champion")
-    promote.add_argument("--reason", required=True)
-    rollback = models_sub.add_parser("rollback", help="move an alias back to the version it replaced")
-    rollback.add_argument("model")
-    rollback.add_argument("--alias", default="champion")
-    rollback.add_argument("--reason", required=True)
-    lineage = commands.add_parser(
-        "lineage",
-        help="upstream and downstream of a model version, or which models used a feature view or a dataset",
-    )
-    asked = lineage.add_mutually_exclusive_group(required=True)
-    asked.add_argument("ref", nargs="?", help="MODEL:VERSION: its trigger, data, run, aliases, deployments")
-    asked.add_argument("--feature-view", help="NAME or NAME:vN: the training sets, runs and models that used it")
-    asked.add_argument("--dataset", help="a training set's manifest sha256 (its lineage id) or data sha256")
-    train = commands.add_parser("train", help="start the training pipeline (waits with --local)")
-    train.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
-    train.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
-    train.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
-    train.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
-    train.add_argument("--name", help="execution name (idempotency: one run per name)")
-    train.add_argument("--model", default=None, help="the project's model to train (default: its only one)")
-    experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
-    experiment_sub = experiment.add_subparsers(dest="action", required=True)
-    run = experiment_sub.add_parser("run")
-    run.add_argument("--source", help="s3:// URI of a CSV/Parquet table (default: the feature store)")
-    run.add_argument("--start", help="feature-store window start (ISO-8601; default: all history)")
-    run.add_argument("--end", help="feature-store window end (ISO-8601; default: now)")
-    run.add_argument("--as-of", help="read the feature store as it was then (ISO-8601; default: now, recorded)")
-    run.add_argument("--note", default="")
-    run.add_argument("--model", default=None, help="the project's model to train (default: its only one)")
-    for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
-        _target(parser)
+def _run_operator(args: argparse.Namespace) -> int:
+    def run() -> int:
+        with _backend(args) as backend:
+            return run_operator(args, backend)
+
+    return guarded(run)
+
+
+def run_operator(args: argparse.Namespace, backend: Backend) -> int:
+    """Run one operator command against ``backend`` (the CLI's and the tests' common path)."""
+    from mlops import operator as ops
+    from mlops import operator_output as out
+
+    as_json = getattr(args, "output", "table") == "json"
+
+    def emit(value: Any, *tables: Any) -> None:
+        out.print_json(value) if as_json else out.show(*tables)
+
+    if args.command == "runs":
+        if args.action == "list":
+            runs = backend.metadata.list_runs(args.pipeline, limit=args.limit)
+            listed = [{"run_id": r.run_id, "status": r.status, "started_at": r.started_at, "trigger": r.trigger,
+                       "metrics": r.metrics} for r in runs]  # fmt: skip
+            if as_json:
+                out.print_json(listed)
+            elif not runs:
+                print(f"no {args.pipeline} runs yet (`mlops train` starts one)")
+            else:
+                out.show(out.runs_table(runs))
+        else:
+            run = ops.get_run(backend, args.run_id)
+            emit(run, *out.run_tables(run))
+        return 0
+    if args.command == "models":
+        if args.action == "list":
+            listed = ops.list_models(backend)
+            if not listed and not as_json:
+                print("no models registered yet (`mlops train` registers one when it passes its gate)")
+            else:
+                emit(listed, out.models_table(listed))
+        elif args.action == "show":
+            shown = ops.show_model(backend, ops.known_model(backend, args.model or backend.model_name))
+            emit(shown, *out.model_tables(shown))
+        elif args.action in ("approve", "reject"):
+            name, version = args.ref
+            decided = ops.decide(backend, name, version, approve=args.action == "approve", reason=args.reason)
+            emit(decided, out.key_values({"model": decided.model_name, "version": decided.version,
+                                          "approval": decided.approval_status, "by": decided.approval_by,
+                                          "reason": decided.approval_reason}))  # fmt: skip
+        elif args.action in ("promote", "rollback"):
+            if args.action == "promote":
+                name, version = args.ref
+                change = ops.promote(backend, name, version, alias=args.alias, reason=args.reason)
+            else:
+                change = ops.rollback(backend, args.model, alias=args.alias, reason=args.reason)
+            emit(change, out.key_values({"model": change.model_name, "alias": change.alias,
+                                         "from_version": change.from_version, "to_version": change.to_version,
+                                         "by": change.by, "reason": change.reason, "at": change.at}))  # fmt: skip
+        return 0
+    if args.command == "lineage":
+        if args.ref:
+            chain = ops.lineage(backend, *args.ref)
+            emit(
+                {"root": chain.root, "nodes": chain.nodes, "edges": chain.edges}, *out.lineage_tables(chain, ops.KINDS)
+            )
+            return 0
+        chain = (
+            ops.feature_view_lineage(backend, args.feature_view)
+            if args.feature_view
+            else ops.dataset_lineage(backend, args.dataset)
+        )
+        used = ops.models_in(chain)
+        if as_json:
+            out.print_json({"asked": args.feature_view or args.dataset, "models": used, "nodes": chain.nodes,
+                            "edges": chain.edges})  # fmt: skip
+        else:
+            print(f"models that used {args.feature_view or args.dataset}: {', '.join(used) if used else 'none'}")
+            out.show(*out.lineage_tables(chain, ops.KINDS))
+        return 0
+    if args.command == "train":
+        return _train(args, backend, emit)
+    if args.command == "experiment":
+        request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model)
+        backend.spec(request.get("model"))  # an unknown model is refused before any work
+        result = ops.run_experiment(backend, request, note=args.note)
+        emit(result, out.key_values(result, title=f"experiment {result['run_id']}"))
+        return 0
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]) -> int:
+    from mlops import operator as ops
+    from mlops import operator_output as out
+
+    request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model)
+    if backend.project is not None:
+        backend.spec(request.get("model"))  # an unknown model is refused before the pipeline starts
+    trigger = {"type": "manual", "by": ops.identity(backend)}
+    arn = ops.start_training(backend, request, trigger=trigger, name=args.name)
+    if not args.local:
+        emit({"execution": arn, "status": "RUNNING"}, out.key_values({"started": arn, "follow": "mlops runs list"}))
+        return 0
+    if backend.cloud is not None:
+        ended = backend.cloud.wait_for_execution(arn)
+        status, name, error, cause = ended.status, ended.name, ended.error, ended.cause
+    else:
+        described = ops.wait_for_execution(backend, arn)
+        status, name = described["status"], described["name"]
+        error, cause = described.get("error"), described.get("cause")
+    run = ops.get_run(backend, name)
+    summary = {"execution": arn, "status": status, "error": error, "cause": cause, "run": run}
+    emit(summary, *out.run_tables(run))
+    if status != "SUCCEEDED":
+        print(f"error: training run {name} ended {status}: {error}: {' '.join(str(cause).split())}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -329,124 +573,12 @@ def _init(args: argparse.Namespace) -> int:
         written = scaffold(args.directory, task=args.task)
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"created a {args.task} project in {args.directory} ({len(written)} files):")
     for path in written:
         print(f"  {path}")
     print(f"next: mlops project check --project {args.directory}; mlops demo --project {args.directory}")
     return 0
-
-
-def parse_ref(ref: str) -> tuple[str, int]:
-    name, _, version = ref.rpartition(":")
-    if not name or not version.isdigit():
-        raise SystemExit(f"expected MODEL:VERSION, got {ref!r}")
-    return name, int(version)
-
-
-@contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[Backend]:
-    from functions.project import load_project
-    from mlops.operator import Backend
-
-    project = load_project(args.project)
-    if not args.local:
-        yield Backend.from_stack(args.stack, project)
-        return
-    from mlops.demo import backfill_features, demo_data
-    from mlops.local import LocalCloud
-
-    with LocalCloud(args.assembly) as cloud:
-        backend = Backend.from_cloud(cloud)
-        # A fresh local cloud is empty: put the project's sample data where the stack expects a table, and
-        # backfill the feature store with it through the feature pipeline.
-        raw = backend.raw_dataset_uri.removeprefix("s3://").split("/", 1)
-        cloud.client("s3").put_object(Bucket=raw[0], Key=raw[1], Body=demo_data(project))
-        loaded = backfill_features(cloud, project=project)
-        if loaded.status != "SUCCEEDED":
-            raise SystemExit(f"backfilling the local feature store failed: {loaded.error}: {loaded.cause}")
-        yield backend
-
-
-def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=lambda o: getattr(o, "__dict__", str(o))))
-
-
-def _run_operator(args: argparse.Namespace) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from functions.shared.errors import MlopsError
-
-    try:
-        with _backend(args) as backend:
-            return run_operator(args, backend)
-    except (MlopsError, ValueError, ClientError, BotoCoreError) as exc:  # a mistake or a refusal: one line
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except KeyError as exc:  # an unknown run or lineage node, a stack without the outputs a command needs
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 1
-
-
-def run_operator(args: argparse.Namespace, backend: Backend) -> int:
-    """Run one operator command against ``backend`` (the CLI's and the tests' common path)."""
-    from mlops import operator as ops
-
-    if args.command == "runs":
-        if args.action == "list":
-            runs = backend.metadata.list_runs(args.pipeline, limit=args.limit)
-            _print([{"run_id": r.run_id, "status": r.status, "started_at": r.started_at, "trigger": r.trigger,
-                     "metrics": r.metrics} for r in runs])  # fmt: skip
-        else:
-            _print(backend.metadata.get_run(args.run_id))
-        return 0
-    if args.command == "models":
-        if args.action == "list":
-            _print(ops.list_models(backend))
-        elif args.action == "show":
-            _print(ops.show_model(backend, args.model or backend.model_name))
-        elif args.action in ("approve", "reject"):
-            name, version = parse_ref(args.ref)
-            _print(ops.decide(backend, name, version, approve=args.action == "approve", reason=args.reason))
-        elif args.action == "promote":
-            name, version = parse_ref(args.ref)
-            _print(ops.promote(backend, name, version, alias=args.alias, reason=args.reason))
-        elif args.action == "rollback":
-            _print(ops.rollback(backend, args.model, alias=args.alias, reason=args.reason))
-        return 0
-    if args.command == "lineage":
-        if args.ref:
-            print("\n".join(ops.lineage_lines(ops.lineage(backend, *parse_ref(args.ref)))))
-            return 0
-        chain = (
-            ops.feature_view_lineage(backend, args.feature_view)
-            if args.feature_view
-            else ops.dataset_lineage(backend, args.dataset)
-        )
-        used = ops.models_in(chain)
-        print(f"models that used {args.feature_view or args.dataset}: {', '.join(used) if used else 'none'}")
-        print("\n".join(ops.lineage_lines(chain)))
-        return 0
-    if args.command == "train":
-        request = ops.training_request(
-            args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model
-        )
-        trigger = {"type": "manual", "by": ops.identity(backend)}
-        arn = ops.start_training(backend, request, trigger=trigger, name=args.name)
-        if backend.cloud is None:
-            print(f"started {arn}")
-            return 0
-        result = backend.cloud.wait_for_execution(arn)
-        _print({"execution": arn, "status": result.status, "error": result.error, "cause": result.cause,
-                "run": backend.metadata.get_run(result.name)})  # fmt: skip
-        return 0 if result.status == "SUCCEEDED" else 1
-    if args.command == "experiment":
-        request = ops.training_request(
-            args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model
-        )
-        _print(ops.run_experiment(backend, request, note=args.note))
-        return 0
-    raise SystemExit(f"unknown command {args.command}")
 
 
 if __name__ == "__main__":

@@ -1,325 +1,239 @@
 """`mlops features ...`: ingest raw data, read online features, build training sets.
 
-Two targets, the same adapters and core code either way:
+One path for both targets (``--stage S``, the deployed stack; ``--local``, the running local cloud):
 
-- local (default): a feature store kept in a directory (``--store``, default
-  ``.mlops/features``). Each command starts moto in-process, loads the
-  directory into an S3 bucket and a DynamoDB table, runs, and writes them
-  back, so state persists between commands. Ingest runs the pipeline's steps
-  (validate, transform, write offline, materialize) in-process, in order.
-- AWS (``--stack NAME``): the deployed stack's bucket and table, found from
-  its CloudFormation outputs with your AWS credentials. Ingest uploads the
-  file under ``raw/features/<source>/`` in the data bucket; the S3 event
-  starts the deployed feature pipeline (Step Functions), which does the work.
+- ingest lands the file under ``raw/features/<source>/`` in the data bucket (a directory of part files
+  under ``raw/feature-batches/<source>/<name>/``, then its ``_SUCCESS`` marker); the S3 event starts the
+  feature pipeline, whose Lambdas validate, quarantine, transform, store offline and materialize. On the
+  local cloud the command waits for that execution and prints its counts, and the rows it quarantined
+  with their reasons (kept in the offline bucket under ``quarantine/<source>/<run>``); on AWS it says
+  where to follow the run.
+- get and training-set read the stack's online table and offline bucket with the same adapters the
+  Lambdas use (``OnlineStore``, ``OfflineStore``), through the target's clients.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import io
 import json
-import os
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from functions.feature_store.batches import (
-    BatchStaging,
-    reconcile_batch,
-    summarize_writes,
-    validate_partition,
-    write_partition,
-)
 from functions.feature_store.definitions import EVENT_TIMESTAMP, FeatureView
 from functions.feature_store.offline_store import OfflineStore
 from functions.feature_store.online_store import OnlineStore
 from functions.feature_store.partitions import is_partition_file
 from functions.feature_store.point_in_time import to_utc
-from functions.feature_store.steps import materialize_views, transform, validate_file, write_offline
 from functions.feature_store.training_sets import build_training_set
-from functions.project import Project
+from functions.project import Project, load_project
 from functions.shared.errors import DataValidationError
-from functions.shared.objects import ObjectStore
-from functions.shared.settings import (
-    BATCH_MARKER,
-    ONLINE_TTL_ATTRIBUTE,
-    RAW_FEATURE_BATCHES_PREFIX,
-    RAW_FEATURES_PREFIX,
-)
+from functions.shared.objects import S3Uri
+from functions.shared.settings import BATCH_MARKER, RAW_FEATURE_BATCHES_PREFIX, RAW_FEATURES_PREFIX
+from mlops import targets
+from mlops.targets import Target, UsageError
 
-DEFAULT_STORE = Path(".mlops/features")
-_LOCAL_BUCKET, _LOCAL_TABLE, _REGION = "local-feature-offline", "local-feature-online", "us-east-1"
+# How many quarantined rows the CLI prints (all of them are in the quarantine file it names).
+SHOWN_BAD_ROWS = 10
+FEATURE_RUN_TIMEOUT_S = 900.0
 
 
-@dataclass
-class Target:
-    offline: OfflineStore
-    online: OnlineStore
-    description: str
-    data_bucket: str | None = None
+def run_feature_command(args: argparse.Namespace) -> int:
+    from mlops.operator_output import console as wide_console
 
-
-@contextmanager
-def local_store(directory: Path) -> Iterator[Target]:
-    """A feature store in ``directory``, served through moto for the duration of a command."""
-    import boto3
-    from moto import mock_aws
-
-    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": _REGION}
-    with mock.patch.dict(os.environ, credentials), mock_aws():
-        s3, ddb = boto3.client("s3", region_name=_REGION), boto3.client("dynamodb", region_name=_REGION)
-        s3.create_bucket(Bucket=_LOCAL_BUCKET)
-        ddb.create_table(
-            TableName=_LOCAL_TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        ddb.update_time_to_live(
-            TableName=_LOCAL_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": ONLINE_TTL_ATTRIBUTE}
-        )
-        offline_dir, online_file = directory / "offline", directory / "online.jsonl"
-        existing: set[str] = set()
-        if offline_dir.is_dir():
-            from moto.core import DEFAULT_ACCOUNT_ID
-            from moto.s3.models import s3_backends
-
-            # Straight into moto's backend: thousands of small daily files load in
-            # a moment this way, where one PutObject call each would take seconds.
-            backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-            for path in sorted(p for p in offline_dir.rglob("*") if p.is_file()):
-                key = path.relative_to(offline_dir).as_posix()
-                backend.put_object(_LOCAL_BUCKET, key, path.read_bytes())
-                existing.add(key)
-        if online_file.is_file():
-            for line in online_file.read_text().splitlines():
-                ddb.put_item(TableName=_LOCAL_TABLE, Item=json.loads(line))
-        yield Target(OfflineStore(s3, _LOCAL_BUCKET), OnlineStore(ddb, _LOCAL_TABLE), f"local store {directory}")
-        # Written back only when the command succeeded: a failed command leaves the store as it was.
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=_LOCAL_BUCKET):
-            for entry in page.get("Contents", []):
-                if entry["Key"] in existing:
-                    continue  # the offline store is append-only: a key once written never changes
-                path = offline_dir / entry["Key"]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(s3.get_object(Bucket=_LOCAL_BUCKET, Key=entry["Key"])["Body"].read())
-        lines = [
-            json.dumps(item, sort_keys=True)
-            for page in ddb.get_paginator("scan").paginate(TableName=_LOCAL_TABLE)
-            for item in page["Items"]
-        ]
-        online_file.parent.mkdir(parents=True, exist_ok=True)
-        online_file.write_text("".join(f"{line}\n" for line in lines))
-
-
-@contextmanager
-def aws_stack(stack: str) -> Iterator[Target]:
-    """The deployed stack's feature store, from its CloudFormation outputs."""
-    import boto3
-
-    outputs = {
-        o["OutputKey"]: o["OutputValue"]
-        for o in boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    }
-    needed = ("FeatureOfflineBucketName", "FeatureOnlineTableName", "DataBucketName")
-    missing = [k for k in needed if k not in outputs]
-    if missing:
-        raise SystemExit(f"stack {stack} has no outputs {missing}: is it a feature-store stack of this toolkit?")
-    yield Target(
-        OfflineStore(boto3.client("s3"), outputs["FeatureOfflineBucketName"]),
-        OnlineStore(boto3.client("dynamodb"), outputs["FeatureOnlineTableName"]),
-        f"stack {stack}",
-        data_bucket=outputs["DataBucketName"],
-    )
-
-
-def target(store: Path, stack: str | None) -> Any:
-    return aws_stack(stack) if stack else local_store(store)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+    console = wide_console()
+    if args.features_command == "views":
+        console.print_json(json.dumps(describe_views(load_project(args.project))))
+        return 0
+    # The input is read before the target is reached: a corrupt file is refused before any connection.
+    entities = read_entities(args.entities) if args.features_command == "training-set" else None
+    target = targets.resolve(args)
+    project = load_project(targets.project_of(target, args.project))
+    if args.features_command == "ingest":
+        return ingest(args.path, project=project, source=_source(project, args.source), target=target, console=console)
+    if args.features_command == "get":
+        features = args.features.split(",") if args.features else None
+        return get(args.view, args.keys, project=project, features=features, as_of=args.as_of, target=target,
+                   console=console)  # fmt: skip
+    assert entities is not None
+    return training_set(
+        entities,
+        project=project,
+        views=args.views.split(","),
+        out=args.out,
+        strict=args.strict,
+        full_feature_names=args.full_feature_names,
+        target=target,
         console=console,
     )
 
 
-def ingest(
-    path: Path,
-    *,
-    project: Project,
-    source: str,
-    store: Path,
-    stack: str | None,
-    max_bad_row_fraction: float,
-    chunk_rows: int,
-    console: Console,
-) -> int:
+def _source(project: Project, source: str | None) -> str:
+    names = [s.name for s in project.sources]
+    if source is None:
+        if len(names) != 1:
+            raise UsageError(f"project {project.name!r} has several raw sources ({', '.join(names)}): pass --source")
+        return names[0]
+    if source not in names:
+        raise UsageError(f"project {project.name!r} has no raw source {source!r} (sources: {', '.join(names)})")
+    return source
+
+
+def _stores(target: Target) -> tuple[OfflineStore, OnlineStore]:
+    return (
+        OfflineStore(target.clients("s3"), target.output("FeatureOfflineBucketName")),
+        OnlineStore(target.clients("dynamodb"), target.output("FeatureOnlineTableName")),
+    )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+# -- ingest --------------------------------------------------------------------------------------------------------
+def ingest(path: Path, *, project: Project, source: str, target: Target, console: Console) -> int:
+    """Land a raw file (or a directory of part files) where its S3 event starts the feature pipeline."""
+    spec = project.raw_source(source)
+    bucket = target.output("DataBucketName")
+    s3 = target.clients("s3")
     if path.is_dir():
-        return ingest_batch(
-            path,
-            project=project,
-            source=source,
-            store=store,
-            stack=stack,
-            max_bad_row_fraction=max_bad_row_fraction,
-            chunk_rows=chunk_rows,
-            console=console,
-        )
-    data = path.read_bytes()
-    spec = project.raw_source(source)
-    with target(store, stack) as where:
-        if stack:
-            assert where.data_bucket is not None
-            key = f"{RAW_FEATURES_PREFIX}{spec.name}/{path.name}"
-            import boto3
+        parts = sorted(p for p in path.iterdir() if p.is_file() and is_partition_file(p.name))
+        if not parts:
+            raise UsageError(f"no part files in {path} (names starting with '_' or '.' are skipped)")
+        prefix = f"{RAW_FEATURE_BATCHES_PREFIX}{spec.name}/{path.name}/"
+        key = f"{prefix}{BATCH_MARKER}"
+        uploads = [(f"{prefix}{part.name}", part.read_bytes()) for part in parts]
+        landed = f"{len(parts)} parts and {BATCH_MARKER} under s3://{bucket}/{prefix}"
+    else:
+        key = f"{RAW_FEATURES_PREFIX}{spec.name}/{path.name}"
+        uploads = []
+        landed = f"s3://{bucket}/{key}"
+    sfn, machine = target.clients("stepfunctions"), target.output("FeatureStateMachineArn")
+    before = {e["executionArn"] for e in _executions(sfn, machine)} if target.local else set()
+    for part_key, body in uploads:
+        s3.put_object(Bucket=bucket, Key=part_key, Body=body)
+    # Last: the file itself (or the batch's marker) is what the S3 event starts the pipeline on.
+    s3.put_object(Bucket=bucket, Key=key, Body=b"" if path.is_dir() else path.read_bytes())
+    console.print(f"landed {landed}; its S3 event starts the feature pipeline")
+    if target.local is None:
+        console.print("follow it in the Step Functions console (state machine output FeatureStateMachineArn)")
+        return 0
+    execution = _started_by(sfn, machine, key, before)
+    described = _wait(sfn, execution, console)
+    return _report_run(target, spec.name, described, console)
 
-            boto3.client("s3").put_object(Bucket=where.data_bucket, Key=key, Body=data)
-            console.print(f"uploaded to s3://{where.data_bucket}/{key}; the S3 event starts the feature pipeline")
-            console.print("follow it in the Step Functions console (state machine output FeatureStateMachineArn)")
-            return 0
-        run_id = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        views = project.views_of_source(spec.name)
-        with _progress(console) as progress:
-            step = progress.add_task("validate", total=1)
-            checked = validate_file(
-                where.offline,
-                spec,
-                data,
-                name=path.name,
-                source_uri=str(path),
-                run_id=run_id,
-                max_bad_row_fraction=max_bad_row_fraction,
-            )
-            progress.advance(step)
-            task = progress.add_task("transform + offline", total=2)
-            transformed = transform(views, checked.valid)
-            progress.advance(task)
-            writes = write_offline(
-                where.offline,
-                transformed,
-                source_uri=str(path),
-                source_sha256=checked.source_sha256,
-                created=datetime.now(UTC),
-                write_id=run_id,
-            )
-            progress.advance(task)
-            _materialize_all(where, views, chunk_rows, progress)
-        counts, quarantine = checked.counts, checked.quarantine_uri
-        console.print(
-            f"{counts['rows_in']} rows in = {counts['rows_valid']} stored + {counts['rows_quarantined']} quarantined"
-            + (f" ({quarantine})" if quarantine else "")
-        )
-        for write in writes:
-            state = "written" if write["written"] else "already ingested (same file sha256): nothing new stored"
-            console.print(f"{write['view']}:v{write['version']}: {write['rows']} rows {state}")
-        console.print(f"into {where.description}")
+
+def _executions(sfn: Any, machine: str) -> list[dict[str, Any]]:
+    return [e for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+            for e in page["executions"]]  # fmt: skip
+
+
+def _started_by(sfn: Any, machine: str, key: str, before: set[str], timeout_s: float = 60.0) -> str:
+    """The new execution whose input names ``key`` (the S3 event's object)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for execution in _executions(sfn, machine):
+            if execution["executionArn"] in before:
+                continue
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if key in described.get("input", ""):
+                return str(execution["executionArn"])
+        time.sleep(0.2)
+    raise TimeoutError(f"no feature pipeline execution started for {key} within {timeout_s:.0f} s")
+
+
+def _wait(sfn: Any, execution: str, console: Console) -> dict[str, Any]:
+    deadline = time.monotonic() + FEATURE_RUN_TIMEOUT_S
+    with console.status(f"feature pipeline {execution.rsplit(':', 1)[-1]} running"):
+        while True:
+            described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution} still running after {FEATURE_RUN_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)
+
+
+def _report_run(target: Target, source: str, described: dict[str, Any], console: Console) -> int:
+    """What the run did: counts, writes, and the quarantined rows with their reasons (kept where it says)."""
+    offline, _ = _stores(target)
+    s3 = target.clients("s3")
+    run = described["name"]
+    report = _json_object(s3, offline.bucket, f"quarantine/{source}/{run}.json")
+    if report is not None:
+        console.print(f"{report['rows_in']} rows in = {report['rows_valid']} valid + "
+                      f"{report['rows_quarantined']} quarantined (run {run})")  # fmt: skip
+        quarantine = report.get("quarantine_uri")
+        if quarantine:
+            console.print(f"quarantined rows (with their reasons): {quarantine}")
+            console.print(_bad_rows(s3, str(quarantine)))
+    if described["status"] != "SUCCEEDED":
+        cause = error_message(described.get("cause"))
+        where = f"; report s3://{offline.bucket}/quarantine/{source}/{run}.json" if report is not None else ""
+        message = f"the feature pipeline refused the file: {described.get('error')}: {cause}{where}"
+        if described.get("error") == DataValidationError.__name__:
+            raise DataValidationError(message)
+        raise RuntimeError(message)
+    output = json.loads(described.get("output") or "{}")
+    for write in (output.get("offline") or {}).get("writes", []):
+        if isinstance(write, dict) and "view" in write:
+            state = "written" if write.get("written") else "already ingested (same file sha256): nothing new stored"
+            console.print(f"{write['view']}:v{write.get('version')}: {write.get('rows')} rows {state}")
+    console.print(f"stored into {target.description}; `mlops runs list --pipeline features --local` lists the runs")
     return 0
 
 
-def ingest_batch(
-    folder: Path,
-    *,
-    project: Project,
-    source: str,
-    store: Path,
-    stack: str | None,
-    max_bad_row_fraction: float,
-    chunk_rows: int,
-    console: Console,
-) -> int:
-    """A directory of part files as one batch: the partitioned pipeline's steps, in-process, part by part."""
-    spec = project.raw_source(source)
-    parts = sorted(p for p in folder.iterdir() if p.is_file() and is_partition_file(p.name))
-    if not parts:
-        raise DataValidationError(f"no part files in {folder} (names starting with '_' or '.' are skipped)")
-    with target(store, stack) as where:
-        import boto3
+def _json_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
 
-        if stack:
-            assert where.data_bucket is not None
-            prefix = f"{RAW_FEATURE_BATCHES_PREFIX}{spec.name}/{folder.name}/"
-            s3 = boto3.client("s3")
-            for part in parts:
-                s3.put_object(Bucket=where.data_bucket, Key=f"{prefix}{part.name}", Body=part.read_bytes())
-            # Last: the marker's S3 event starts one partitioned run over the folder.
-            s3.put_object(Bucket=where.data_bucket, Key=f"{prefix}{BATCH_MARKER}", Body=b"")
-            console.print(f"uploaded {len(parts)} parts and {BATCH_MARKER} to s3://{where.data_bucket}/{prefix}")
-            console.print("the marker's S3 event starts a partitioned feature pipeline run (FeatureStateMachineArn)")
-            return 0
-        run_id = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        views = project.views_of_source(spec.name)
-        objects = ObjectStore(boto3.client("s3", region_name=_REGION))
-        staging = BatchStaging(objects, where.offline.bucket, run_id)
-        with _progress(console) as progress:
-            step = progress.add_task("validate parts", total=len(parts))
-            for part in parts:
-                validate_partition(
-                    staging, objects, where.offline, source=spec, source_uri=str(part), data=part.read_bytes()
-                )
-                progress.advance(step)
-            batch = reconcile_batch(
-                staging,
-                objects,
-                where.offline,
-                source=spec,
-                views=views,
-                source_prefix=str(folder),
-                max_bad_row_fraction=max_bad_row_fraction,
-            )
-            step = progress.add_task("transform + offline", total=len(batch.plan))
-            created = datetime.now(UTC)
-            for planned in batch.plan:
-                write_partition(
-                    staging, objects, where.offline, partition=planned, views=views, source=spec, created=created
-                )
-                progress.advance(step)
-            _materialize_all(where, views, chunk_rows, progress)
-        writes = summarize_writes(staging, views)
-        # Staged rows are a run's scratch space: not part of the store directory.
-        for key in list(objects.keys(where.offline.bucket, staging.prefix)):
-            where.offline.delete(key)
-        counts = batch.counts
-        console.print(
-            f"{counts['rows_in']} rows in = {counts['rows_valid']} stored + {counts['rows_quarantined']} quarantined"
-            f" ({len(parts)} parts; report quarantine/{spec.name}/{run_id}.json)"
-        )
-        for write in writes:
-            console.print(
-                f"{write['view']}:v{write['version']}: {write['rows']} rows; {write['written']} parts written, "
-                f"{write['skipped']} already ingested (same file sha256)"
-            )
-        console.print(f"into {where.description}")
-    return 0
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError:
+        return None
+    value = json.loads(body)
+    return value if isinstance(value, dict) else None
 
 
-def _materialize_all(where: Target, views: Sequence[FeatureView], chunk_rows: int, progress: Progress) -> None:
-    """Materialize each view offline -> online, with a progress bar per view."""
-    tasks = {v.qualified_name: progress.add_task(f"{v.qualified_name}: materialize", total=None) for v in views}
+def _bad_rows(s3: Any, quarantine_uri: str) -> Table:
+    """The first quarantined rows: line of the source file, reason, and the row's values as read."""
+    uri = S3Uri.parse(quarantine_uri)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key)
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
+    frames = [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=uri.bucket, Key=k)["Body"].read())) for k in keys]
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    title = f"{min(len(rows), SHOWN_BAD_ROWS)} of {len(rows)} quarantined rows"
+    shown = Table(box=None, header_style="bold", pad_edge=False, title=title, title_justify="left")
+    for column in ("row", "reason", "values"):
+        shown.add_column(column, overflow="fold")
+    for record in rows.head(SHOWN_BAD_ROWS).to_dict(orient="records"):
+        values = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("source_row", "quarantine_reason"))
+        shown.add_row(str(record.get("source_row", "")), str(record.get("quarantine_reason", "")), values)
+    return shown
 
-    def advance(view: FeatureView) -> Callable[[int], None]:
-        return lambda n: progress.advance(tasks[view.qualified_name], n)
 
-    materialize_views(views, where.offline, where.online, chunk_rows=chunk_rows, progress=advance)
-    for task in tasks.values():
-        progress.update(task, total=progress.tasks[task].completed)
+def error_message(cause: str | None) -> str:
+    """A failed state's cause as one line: a Lambda's error JSON becomes its message, without the stack."""
+    try:
+        parsed = json.loads(cause or "")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return " ".join(str(parsed["errorMessage"]).split())
+    return " ".join(str(cause or "").split())
 
 
+# -- reads ---------------------------------------------------------------------------------------------------------
 def parse_entities(view: FeatureView, keys: Sequence[str]) -> list[dict[str, str]]:
     """``KEY`` arguments: ``k=v[,k2=v2]`` pairs, or a bare value when the view has one join key."""
     entities = []
@@ -329,7 +243,7 @@ def parse_entities(view: FeatureView, keys: Sequence[str]) -> list[dict[str, str
         elif len(view.join_keys) == 1:
             pairs = {view.join_keys[0]: text}
         else:
-            raise DataValidationError(f"{view.qualified_name} has join keys {list(view.join_keys)}: use k=v,k2=v2")
+            raise UsageError(f"{view.qualified_name} has join keys {list(view.join_keys)}: use k=v,k2=v2")
         entities.append(pairs)
     return entities
 
@@ -341,17 +255,20 @@ def get(
     project: Project,
     features: Sequence[str] | None,
     as_of: str | None,
-    store: Path,
-    stack: str | None,
+    target: Target,
     console: Console,
 ) -> int:
     view = project.view_by_ref(view_ref)
-    with target(store, stack) as where:
-        online = where.online
-        if as_of:
-            moment = to_utc(pd.Series([as_of]), what="--as-of").iloc[0].to_pydatetime()
-            online = online.with_clock(lambda: moment)
-        results = online.read(view, parse_entities(view, keys), features=features)
+    unknown = sorted(set(features or ()) - set(view.feature_names))
+    if unknown:
+        raise UsageError(f"{view.qualified_name} has no feature(s) {', '.join(unknown)} (it has "
+                         f"{', '.join(view.feature_names)})")  # fmt: skip
+    entities = parse_entities(view, keys)
+    _, online = _stores(target)
+    if as_of:
+        moment = to_utc(pd.Series([as_of]), what="--as-of").iloc[0].to_pydatetime()
+        online = online.with_clock(lambda: moment)
+    results = online.read(view, entities, features=features)
     table = Table("entity", "status", "event_timestamp", *(features or view.feature_names), box=None)
     for result in results:
         values = [
@@ -364,26 +281,33 @@ def get(
     return 0
 
 
+def read_entities(path: Path) -> pd.DataFrame:
+    """An entity file (Parquet or CSV); a corrupt one is a one-line ``DataValidationError``."""
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pyarrow and pandas raise many types for a file that is not what it says
+        raise DataValidationError(f"{path}: cannot be read as {path.suffix.lstrip('.') or 'CSV'}: {exc}") from None
+
+
 def training_set(
-    entities_path: Path,
+    entities: pd.DataFrame,
     *,
     project: Project,
     views: Sequence[str],
     out: Path,
     strict: bool,
     full_feature_names: bool,
-    store: Path,
-    stack: str | None,
+    target: Target,
     console: Console,
 ) -> int:
-    entities = pd.read_parquet(entities_path) if entities_path.suffix == ".parquet" else pd.read_csv(entities_path)
-    if EVENT_TIMESTAMP not in entities.columns:
-        raise DataValidationError(f"{entities_path}: no {EVENT_TIMESTAMP!r} column")
     chosen = [project.view_by_ref(v) for v in views]
-    with target(store, stack) as where, _progress(console) as progress:
+    if EVENT_TIMESTAMP not in entities.columns:
+        raise DataValidationError(f"the entity file has no {EVENT_TIMESTAMP!r} column")
+    offline, _ = _stores(target)
+    with _progress(console) as progress:
         task = progress.add_task("read partitions + point-in-time join", total=len(chosen))
         result, manifest = build_training_set(
-            where.offline,
+            offline,
             entities,
             chosen,
             strict=strict,

@@ -1,19 +1,21 @@
 """Operator commands over the registry, the metadata store and the training pipeline.
 
-A ``Backend`` is the deployed stack seen through boto3: either a real stage (``from_stack``:
-the CloudFormation outputs of ``Mlops-<stage>``) or a ``LocalCloud`` (``from_cloud``). Every
-command takes a backend, so the CLI and the tests run the same code.
+A ``Backend`` is the deployed stack seen through boto3 clients: a real stage (``from_stack``:
+the CloudFormation outputs of ``Mlops-<stage>``), the persistent local cloud (``from_outputs``
+over its state file's outputs, clients pointed at its endpoint), or an in-process ``LocalCloud``
+(``from_cloud``, for tests). Every command takes a backend, so the CLI and the tests run the
+same code, and every start of a training run goes through the retrain guard's lock.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-import boto3
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from functions.feature_store.offline_store import OfflineStore
 from functions.metadata.metadata_store import (
@@ -31,13 +33,25 @@ from functions.registry.alias_events import announce_alias_move
 from functions.registry.alias_lineage import move_alias_with_lineage
 from functions.registry.identity import caller_arn
 from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
+from functions.retraining.guard_policy import GuardPolicy
+from functions.retraining.guard_store import RetrainGuardStore, start_exclusively
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.training import steps
 from functions.training.steps import DataLimits
-from mlops.local import LocalCloud
+
+if TYPE_CHECKING:
+    from mlops.local import LocalCloud
 
 # Stack outputs a backend needs (see infra/stacks/mlops_stack.py).
 OUTPUTS = ("RegistryTableName", "MetadataTableName", "ArtifactBucketName", "TrainingStateMachineArn", "ModelName")
+
+
+class NotFound(LookupError):
+    """An operator named something that does not exist (a model, a version, a run, a lineage node)."""
+
+
+class TrainingRefused(RuntimeError):
+    """The retrain guard refused a start (another run holds the lock); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,9 @@ class Backend:
     events: Any = None
     sts: Any = None
     cloud: LocalCloud | None = None
+    guard_table: str = ""
+    stage: str = "dev"
+    dynamodb: Any = None
 
     @classmethod
     def from_outputs(
@@ -84,14 +101,15 @@ class Backend:
             events=clients("events"),
             sts=clients("sts"),
             cloud=cloud,
+            guard_table=outputs.get("RetrainGuardTableName", ""),
+            stage=outputs.get("StageName", "dev"),
+            dynamodb=ddb,
         )
 
     @classmethod
-    def from_stack(cls, stack_name: str, project: Project | None = None) -> Backend:
-        cfn = boto3.client("cloudformation")
-        [stack] = cfn.describe_stacks(StackName=stack_name)["Stacks"]
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        return cls.from_outputs(outputs, boto3.client, project=project)
+    def from_stack(cls, stack_name: str, clients: Callable[[str], Any], project: Project | None = None) -> Backend:
+        """A deployed stack, from its CloudFormation outputs (``clients``: a boto3 session's ``client``)."""
+        return cls.from_outputs(stack_outputs(clients("cloudformation"), stack_name), clients, project=project)
 
     @classmethod
     def from_cloud(cls, cloud: LocalCloud) -> Backend:
@@ -105,6 +123,23 @@ class Backend:
         if self.project is None:
             raise ValueError("no project: pass --project PATH (the folder the stack was synthesized with)")
         return self.project.model(model or self.model_name)
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """A deployed stack's outputs; ``NotFound`` naming the stack when it is not deployed in that region."""
+    from botocore.exceptions import ClientError
+
+    try:
+        [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            region = cloudformation.meta.region_name
+            raise NotFound(
+                f"no stack {stack_name} in {region}: deploy it (`cdk deploy {stack_name}`), or pick another "
+                "--stage/--region, or use --local"
+            ) from None
+        raise
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def data_limits(stage: str) -> DataLimits:
@@ -151,6 +186,7 @@ def identity(backend: Backend) -> str:
 
 def decide(backend: Backend, name: str, version: int, *, approve: bool, reason: str) -> ModelVersion:
     """Approve or reject a pending version, recorded under the caller's AWS identity."""
+    known_version(backend, name, version)
     decide_as = backend.registry.approve if approve else backend.registry.reject
     return decide_as(name, version, by=identity(backend), reason=reason)
 
@@ -158,6 +194,7 @@ def decide(backend: Backend, name: str, version: int, *, approve: bool, reason: 
 def promote(backend: Backend, name: str, version: int, *, alias: str, reason: str) -> AliasChange:
     """Move the alias (audited under the caller's AWS identity, with lineage) and announce it, so a
     champion move rolls out to serving."""
+    known_version(backend, name, version)
     change = move_alias_with_lineage(
         backend.registry, backend.metadata, name, alias, version, by=identity(backend), reason=reason
     )
@@ -165,16 +202,45 @@ def promote(backend: Backend, name: str, version: int, *, alias: str, reason: st
     return change
 
 
+def known_model(backend: Backend, name: str) -> str:
+    """``name`` if the registry has it; ``NotFound`` listing the registered models otherwise."""
+    models = backend.registry.list_models()
+    if name not in models:
+        known = ", ".join(models) or "none registered yet"
+        raise NotFound(f"no such model {name!r} (models: {known}): `mlops models list` shows them")
+    return name
+
+
+def known_version(backend: Backend, name: str, version: int) -> ModelVersion:
+    """The registered version; ``NotFound`` naming the versions there are otherwise."""
+    versions = {v.version: v for v in backend.registry.list_versions(known_model(backend, name))}
+    if version not in versions:
+        raise NotFound(f"model {name!r} has no version {version} (versions: {', '.join(map(str, sorted(versions)))}): "
+                       f"`mlops models show {name}` lists them")  # fmt: skip
+    return versions[version]
+
+
 def rollback(backend: Backend, name: str, *, alias: str, reason: str) -> AliasChange:
     """Move ``alias`` back to the version it pointed at before its latest move."""
-    history = backend.registry.alias_history(name, alias)
+    history = backend.registry.alias_history(known_model(backend, name), alias)
     if not history or history[-1].from_version is None:
         raise ValueError(f"alias {alias!r} of {name!r} has no earlier version to roll back to")
     return promote(backend, name, history[-1].from_version, alias=alias, reason=f"rollback: {reason}")
 
 
 def lineage(backend: Backend, name: str, version: int) -> Lineage:
-    return backend.metadata.lineage(name, version)
+    known_version(backend, name, version)
+    try:
+        return backend.metadata.lineage(name, version)
+    except KeyError as exc:
+        raise NotFound(f"{exc.args[0]}: version {version} of {name!r} has no recorded lineage") from None
+
+
+def get_run(backend: Backend, run_id: str) -> Any:
+    try:
+        return backend.metadata.get_run(run_id)
+    except KeyError:
+        raise NotFound(f"no run {run_id!r}: `mlops runs list` shows recent runs (--pipeline experiment too)") from None
 
 
 def feature_view_lineage(backend: Backend, ref: str) -> Lineage:
@@ -257,16 +323,63 @@ def training_request(
     return {"feature_store": window, **({"model": model} if model else {})}
 
 
+def manual_policy(stage: str) -> GuardPolicy:
+    """The guard's policy for an operator's start: no cooldown and no budget stop a person's decision, but the
+    single-run lock does (held as long as the guard's Lambda holds it: the pipeline's timeout + 5 minutes)."""
+    from infra.config import stage_config
+
+    return GuardPolicy(cooldown_s=0, daily_budget=1_000_000, lock_s=stage_config(stage).pipeline_timeout_s + 300)
+
+
 def start_training(
-    backend: Backend, request: dict[str, Any], *, trigger: dict[str, Any], name: str | None = None
+    backend: Backend,
+    request: dict[str, Any],
+    *,
+    trigger: dict[str, Any],
+    name: str | None = None,
+    now: datetime | None = None,
 ) -> str:
+    """Start the training pipeline through the retrain guard's single-run lock (``TrainingRefused`` while
+    another run, scheduled, alarm-triggered or manual, holds it). The lock is released, as for every run,
+    by the execution's status-change event."""
     kwargs: dict[str, Any] = {
         "stateMachineArn": backend.state_machine_arn,
         "input": json.dumps({**request, "trigger": trigger}),
     }
     if name:
         kwargs["name"] = name
-    return str(backend.stepfunctions.start_execution(**kwargs)["executionArn"])
+    if not backend.guard_table:
+        raise ValueError("the stack has no RetrainGuardTableName output: deploy the current version of the stack")
+    model = str(request.get("model") or backend.model_name)
+    store = RetrainGuardStore(backend.dynamodb, backend.guard_table, model)
+
+    def running(execution_arn: str) -> bool:
+        return bool(backend.stepfunctions.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+
+    arn, refusal = start_exclusively(
+        store,
+        now or datetime.now(UTC),
+        manual_policy(backend.stage),
+        trigger,
+        start=lambda: str(backend.stepfunctions.start_execution(**kwargs)["executionArn"]),
+        running=running,
+    )
+    if refusal is not None:
+        raise TrainingRefused(f"training not started: {refusal.message} (the retrain guard's single-run lock)")
+    assert arn is not None
+    return arn
+
+
+def wait_for_execution(backend: Backend, execution_arn: str, *, timeout_s: float = 900) -> dict[str, Any]:
+    """Poll the execution until it ends; its ``describe_execution``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described: dict[str, Any] = backend.stepfunctions.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still running after {timeout_s:.0f} s")
+        time.sleep(0.2)
 
 
 def run_experiment(
