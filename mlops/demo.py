@@ -514,7 +514,8 @@ def feedback_loop(
     trigger = run.trigger
     monitor_run = (trigger.get("detail") or {}).get("monitor_run") or {}
     story.say(
-        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id} {result.status} ({run.status}) in {took}; trigger: "
+        f"[bold]9. retrain[/] {_stamp()}: run {run.run_id}: execution {result.status}, run record {run.status}, "
+        f"in {took}; trigger: "
         f"{trigger.get('type')} {trigger.get('source', '')}"
         + (f" from monitor run {monitor_run['run_id']}" if monitor_run.get("run_id") else "")
         + " (EventBridge -> retrain guard -> training pipeline)"
@@ -549,6 +550,7 @@ def feedback_loop(
     # A canary waits its interval before it shifts the rest of the traffic: the demo moves the deployments' clock
     # an hour at a time until none is unfinished (a rollout deferred behind another starts when that one ends).
     bake = datetime.now(UTC)
+    under_way = {key for key, r in cloud.codedeploy.rollouts.items() if r.state not in _FINISHED}
     with story.working("canary: pre-traffic smoke test, traffic shift, alarm check") as took:
         for _ in range(_ROLLOUT_ROUNDS):
             cloud.codedeploy.step(bake)
@@ -560,7 +562,7 @@ def feedback_loop(
     hours = round((bake - datetime.now(UTC)).total_seconds() / 3600)
     served = body.get("model", {}).get("version")
     story.say(
-        f"[bold]11. canary[/] {_stamp()}: {_rollout(cloud, champion.version, previous.version)}; "
+        f"[bold]11. canary[/] {_stamp()}: {_rollout(cloud, champion.version, previous.version, under_way)}; "
         f"the demo moved the deployments' clock {hours} hour{'s' if hours != 1 else ''} ahead (to {bake:%H:%M:%S}), "
         "past each canary's wait; "
         f"POST /predict -> {status}, served by v{served}, in {took}"
@@ -604,8 +606,9 @@ _FINISHED = frozenset({"Succeeded", "Failed", "Stopped"})
 _ROLLOUT_ROUNDS = 3
 
 
-def _rollout(cloud: LocalCloud, champion: int, previous: int) -> str:
-    """What became of the champion's rollout, as CodeDeploy recorded it."""
+def _rollout(cloud: LocalCloud, champion: int, previous: int, under_way: set[str]) -> str:
+    """What became of the champion's rollout, as CodeDeploy recorded it (``under_way``: the deployments unfinished
+    when the demo started moving the clock)."""
     if champion == previous:
         return f"no rollout: the champion did not move (v{champion})"
     rollouts = list(cloud.codedeploy.rollouts.values())
@@ -614,7 +617,9 @@ def _rollout(cloud: LocalCloud, champion: int, previous: int) -> str:
     last = rollouts[-1]
     outcome = {"Succeeded": "finished"}.get(last.state, last.state)
     problem = f" ({last.error.get('message') or last.error})" if last.error else ""
-    return f"rollout of v{champion} behind alias live {outcome}{problem}"
+    before = len(under_way - {last.deployment_id})
+    waited = f", once the {before} deployment(s) already under way had ended (one at a time)" if before else ""
+    return f"rollout of v{champion} behind alias live {outcome}{problem}{waited}"
 
 
 def previous_data(cloud: LocalCloud, version: Any) -> str:
