@@ -27,7 +27,14 @@ from functions.registry.alias_events import DETAIL_TYPE as ALIAS_MOVED
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.serving_rule import SERVING_ALIAS
 from functions.rollout.canary import RolloutContext, lambda_appspec
-from functions.rollout.deployments import ROLLOUT_ENDED, CanaryAlarms, Deployments, LiveAlias, ServingFunction
+from functions.rollout.deployments import (
+    ROLLOUT_ENDED,
+    CanaryAlarms,
+    DeploymentInProgress,
+    Deployments,
+    LiveAlias,
+    ServingFunction,
+)
 from functions.rollout.reconcile import Action, ActiveRollout, Decision, Strategy, decide, rollout_strategy
 from functions.shared.clients import client
 from functions.shared.errors import RolloutError
@@ -85,6 +92,16 @@ def reconcile(model_name: str, *, trigger: str) -> dict[str, Any]:
         logger.info("rollout stopped for a rollback", extra={"deployment_id": active.deployment_id, "status": status})
         # CodeDeploy points live back within seconds; its end (Model Rollout Ended) runs the deployer again, which
         # rolls the rollback's version out at once if live does not serve it then.
+    if decision.action is Action.ROLL_OUT and champion is not None:  # decide() rolls out only a champion
+        registry.get(model_name, champion)  # exists, or fails here
+        try:
+            deployment_id, target = _roll_out(
+                model_name, version=champion, change_id=change.change_id, decision=decision, serving=serving,
+                deployments=deployments, live=live,
+            )  # fmt: skip
+        except DeploymentInProgress as exc:
+            # Lost a race with another run: that deployment's end runs the deployer again.
+            decision = Decision(Action.DEFER, f"{exc}: v{champion} rolls out when it ends")
     if decision.action is Action.DEFER:
         lineage.annotate(
             alias_change_node(
@@ -92,13 +109,8 @@ def reconcile(model_name: str, *, trigger: str) -> dict[str, Any]:
             )
         )
     logger.info("reconciled", extra={"trigger": trigger, "action": decision.action, "reason": decision.reason})
-    if decision.action is not Action.ROLL_OUT or champion is None:  # decide() rolls out only a champion
+    if decision.action is not Action.ROLL_OUT or champion is None:
         return {"action": str(decision.action), "reason": decision.reason, "deployment_id": None}
-    registry.get(model_name, champion)  # exists, or fails here
-    deployment_id, target = _roll_out(
-        model_name, version=champion, change_id=change.change_id, decision=decision, serving=serving,
-        deployments=deployments, live=live,
-    )  # fmt: skip
     started = deployment_node(
         deployment_id, model_name=model_name, model_version=champion, previous_model_version=live.model_version,
         function_version=target, previous_function_version=live.function_version, status="InProgress",

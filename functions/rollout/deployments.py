@@ -56,6 +56,10 @@ ROLLOUT_ENDED = "Model Rollout Ended"
 ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
 
+class DeploymentInProgress(RolloutError):
+    """CodeDeploy refused a deployment: the group already runs one."""
+
+
 @dataclass(frozen=True)
 class LiveAlias:
     """What alias ``live`` serves: its function version, that version's pinned model (None: unpinned), its split."""
@@ -243,6 +247,9 @@ class Deployments:
                 **extra,
             )
         except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "DeploymentLimitExceededException":
+                # Another run of the deployer (or CloudFormation) started one since this run looked.
+                raise DeploymentInProgress(f"{application}/{group}: {exc.response['Error'].get('Message')}") from exc
             raise storage_error(exc, f"creating a deployment in {application}/{group}") from exc
         return str(response["deploymentId"])
 
