@@ -1,4 +1,8 @@
-"""Split: time-based train/holdout split of the validated training set, each part hashed."""
+"""Split: time-based train/holdout split of the validated training set, each part hashed.
+
+It also checks what the run trains with before anything is fitted: the request's ``params`` and
+``tune`` (``functions/training/search.py``); a bad one fails the run here, naming the parameter.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ logger = Logger()
 @tracked_step("Split", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     spec = project().model(event["model"])
-    out = split(objects(), spec, event["dataset"], base=run_folder(event["run_id"]))
+    out = split(objects(), spec, event["dataset"], base=run_folder(event["run_id"]), request=event.get("input"))
     metadata().log_params(event["run_id"], {"split_strategy": "time", "holdout_fraction": spec.holdout_fraction,
-                                            "seed": spec.seed})  # fmt: skip
+                                            "seed": spec.seed, "tune": out["tune"]})  # fmt: skip
     return out

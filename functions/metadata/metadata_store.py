@@ -3,17 +3,22 @@
 Item layout (one table):
 - ``pk=RUN#<run_id>, sk=RUN``: the run (pipeline, trigger, status, times, error);
   ``gsi1pk=PIPELINE#<name>, gsi1sk=<started_at>`` lists runs of a pipeline by time
-  (experiments are runs of the pipeline ``experiment``).
+  (experiments are runs of the pipeline ``experiment``; the run's ``experiment`` attribute names which).
 - ``pk=RUN#<run_id>, sk=STEP#<started_at>#<step>``: one step attempt (inputs, outputs, error).
-- ``pk=RUN#<run_id>, sk=PARAM#<name>`` / ``sk=METRIC#<name>``: one param or metric of the run.
+- ``pk=RUN#<run_id>, sk=PARAM#<name>`` / ``sk=METRIC#<name>``: one param or metric of the run (a metric's
+  latest value); ``sk=SERIES#<name>#<step>``: a metric logged at a step (the tracking API);
+  ``sk=TAG#<name>``, ``sk=ARTIFACT#<name>`` (its S3 URI, sha256 and size): a tracked run's tags and files.
+- ``pk=RUN#<run_id>, sk=TRIAL#<index>``: one trial of the run's hyperparameter search (params, validation
+  metrics, status, duration, backend, error).
 - ``pk=NODE#<id>, sk=NODE``: a lineage node (``kind``: feature_view, dataset, monitor_run, trigger,
-  run, model, alias_change, deployment) and its attributes; the first write of a node creates it,
+  run, trial, model, alias_change, deployment) and its attributes; the first write of a node creates it,
   later facts are added with ``annotate`` (a node is never overwritten by an edge that names it);
 - ``pk=NODE#<src>, sk=OUT#<dst>`` and ``pk=NODE#<dst>, sk=IN#<src>``: one lineage edge, written
   with both of its nodes in one transaction so the graph never has a dangling edge.
 
 The lineage chain is: feature view -> training-set manifest (dataset) -> run; monitor run (its
-drift report) -> trigger -> run; run -> model version -> alias change -> deployment -> the
+drift report) -> trigger -> run; each trial of a search -> run (the chosen one marked); an experiment
+run whose params a pipeline run trains -> that run; run -> model version -> alias change -> deployment -> the
 rollback's alias change. ``lineage`` walks both ways from a model version; ``downstream`` walks
 from any node (a feature view, a dataset) to the models that used it.
 """
@@ -44,6 +49,28 @@ class StepRun:
 
 
 @dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a run's hyperparameter search."""
+
+    trial: int
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    backend: str = "lambda"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    step: int
+    value: float
+    logged_at: str
+
+
+@dataclass(frozen=True)
 class PipelineRun:
     run_id: str
     pipeline: str
@@ -57,6 +84,11 @@ class PipelineRun:
     steps: tuple[StepRun, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    experiment: str | None = None
+    trials: tuple[TrialRecord, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metric_history: dict[str, tuple[MetricPoint, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,10 @@ def dataset_node(manifest_uri: str, manifest_sha256: str, **attributes: Any) -> 
 
 def run_node(run_id: str, pipeline: str) -> Node:
     return Node(f"run:{run_id}", "run", {"run_id": run_id, "pipeline": pipeline})
+
+
+def trial_node(run_id: str, trial: int, **attributes: Any) -> Node:
+    return Node(f"trial:{run_id}:{trial}", "trial", {"run_id": run_id, "trial": trial, **attributes})
 
 
 def model_node(model_name: str, version: int, **attributes: Any) -> Node:
@@ -144,7 +180,15 @@ class MetadataStore:
         self._ddb = dynamodb_client
         self._table = table_name
 
-    def start_run(self, *, run_id: str, pipeline: str, execution_arn: str, trigger: dict[str, Any]) -> PipelineRun:
+    def start_run(
+        self,
+        *,
+        run_id: str,
+        pipeline: str,
+        execution_arn: str,
+        trigger: dict[str, Any],
+        experiment: str | None = None,
+    ) -> PipelineRun:
         """Create the run record; a retried start of the same run keeps the first."""
         started_at = now_iso()
         item = to_item(
@@ -159,6 +203,7 @@ class MetadataStore:
                 "started_at": started_at,
                 "execution_arn": execution_arn,
                 "trigger": trigger,
+                "experiment": experiment,
             }
         )
         try:
@@ -207,6 +252,22 @@ class MetadataStore:
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         self._put_values(run_id, "METRIC", metrics)
 
+    def log_metric_at(self, run_id: str, name: str, value: float, step: int) -> None:
+        """A metric at a training step (kept as a series), and as the run's latest value of it."""
+        item = {"pk": f"RUN#{run_id}", "sk": f"SERIES#{name}#{step:012d}", "name": name, "step": step,
+                "value": value, "logged_at": now_iso()}  # fmt: skip
+        try:
+            self._ddb.put_item(TableName=self._table, Item=to_item(item))
+        except ClientError as exc:
+            raise storage_error(exc, f"recording metric {name} of run {run_id}") from exc
+        self.log_metrics(run_id, {name: value})
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self._put_values(run_id, "TAG", {name: str(value) for name, value in tags.items()})
+
+    def log_artifact(self, run_id: str, name: str, *, uri: str, sha256: str, size: int) -> None:
+        self._put_values(run_id, "ARTIFACT", {name: {"uri": uri, "sha256": sha256, "size": size}})
+
     def _put_values(self, run_id: str, kind: str, values: dict[str, Any]) -> None:
         try:
             for name, value in values.items():
@@ -214,6 +275,26 @@ class MetadataStore:
                 self._ddb.put_item(TableName=self._table, Item=item)
         except ClientError as exc:
             raise storage_error(exc, f"recording {kind.lower()}s of run {run_id}") from exc
+
+    # -- trials of a search ------------------------------------------------------------
+    def record_trial(self, run_id: str, trial: TrialRecord) -> None:
+        """Write the trial's record (a retried or a finishing write of the same trial replaces it)."""
+        item = to_item({"pk": f"RUN#{run_id}", "sk": f"TRIAL#{trial.trial:06d}", **trial.__dict__})
+        try:
+            self._ddb.put_item(TableName=self._table, Item=item)
+        except ClientError as exc:
+            raise storage_error(exc, f"recording trial {trial.trial} of run {run_id}") from exc
+
+    def trial(self, run_id: str, index: int) -> TrialRecord | None:
+        try:
+            response = self._ddb.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"TRIAL#{index:06d}"}},
+                ConsistentRead=True,
+            )
+        except ClientError as exc:
+            raise storage_error(exc, f"reading trial {index} of run {run_id}") from exc
+        return _trial_of(from_item(response["Item"])) if "Item" in response else None
 
     # -- lineage -------------------------------------------------------------------
     def add_edge(self, source: Node, target: Node, relation: str) -> None:
@@ -354,29 +435,48 @@ class MetadataStore:
         return Lineage(root, nodes, tuple(sorted(edges, key=lambda e: (e.source, e.target))))
 
     def get_run(self, run_id: str) -> PipelineRun:
-        try:
-            response = self._ddb.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
-                ConsistentRead=True,
-            )
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        try:  # every page: a search's trials and a tracked run's series can pass 1 MB
+            while True:
+                response = self._ddb.query(**kwargs)
+                items.extend(response["Items"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         except ClientError as exc:
             raise storage_error(exc, f"reading run {run_id}") from exc
         run: dict[str, Any] | None = None
         steps: list[StepRun] = []
         params: dict[str, Any] = {}
         metrics: dict[str, float] = {}
-        for raw in response["Items"]:
+        trials: list[TrialRecord] = []
+        named: dict[str, dict[str, Any]] = {"TAG": {}, "ARTIFACT": {}}
+        history: dict[str, list[MetricPoint]] = {}
+        for raw in items:
             values = from_item(raw)
             sk = values.pop("sk")
             values.pop("pk")
+            kind = sk.partition("#")[0]
             if sk == "RUN":
                 run = values
-            elif sk.startswith("PARAM#"):
-                params[values["name"]] = values["value"]
-            elif sk.startswith("METRIC#"):
+            elif kind == "PARAM":  # a None value is stored without its attribute
+                params[values["name"]] = values.get("value")
+            elif kind == "METRIC":
                 metrics[values["name"]] = values["value"]
+            elif kind in named:
+                named[kind][values["name"]] = values["value"]
+            elif kind == "SERIES":
+                history.setdefault(values["name"], []).append(
+                    MetricPoint(values["step"], values["value"], values["logged_at"])
+                )
+            elif kind == "TRIAL":
+                trials.append(_trial_of(values))
             else:
                 steps.append(StepRun(**values))
         if run is None:
@@ -384,19 +484,42 @@ class MetadataStore:
         run.pop("gsi1pk", None)
         run.pop("gsi1sk", None)
         return PipelineRun(
-            **run, steps=tuple(sorted(steps, key=lambda s: s.started_at)), params=params, metrics=metrics
+            **run,
+            steps=tuple(sorted(steps, key=lambda s: s.started_at)),
+            params=params,
+            metrics=metrics,
+            trials=tuple(sorted(trials, key=lambda t: t.trial)),
+            tags=named["TAG"],
+            artifacts=named["ARTIFACT"],
+            metric_history={name: tuple(sorted(points, key=lambda p: p.step)) for name, points in history.items()},
         )
 
-    def list_runs(self, pipeline: str, *, limit: int = 20) -> list[PipelineRun]:
-        try:
-            response = self._ddb.query(
-                TableName=self._table,
-                IndexName=RUNS_BY_PIPELINE_INDEX,
-                KeyConditionExpression="gsi1pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"PIPELINE#{pipeline}"}},
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        except ClientError as exc:
-            raise storage_error(exc, f"listing runs of {pipeline}") from exc
-        return [self.get_run(from_item(item)["run_id"]) for item in response["Items"]]
+    def list_runs(self, pipeline: str, *, limit: int = 20, experiment: str | None = None) -> list[PipelineRun]:
+        """The newest runs of ``pipeline`` first; with ``experiment``, only the runs of that experiment."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": RUNS_BY_PIPELINE_INDEX,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"PIPELINE#{pipeline}"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        runs: list[PipelineRun] = []
+        while len(runs) < limit:
+            try:
+                response = self._ddb.query(**kwargs)
+            except ClientError as exc:
+                raise storage_error(exc, f"listing runs of {pipeline}") from exc
+            for item in response["Items"]:
+                run = self.get_run(from_item(item)["run_id"])
+                if experiment is None or run.experiment == experiment:
+                    runs.append(run)
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return runs[:limit]
+
+
+def _trial_of(values: dict[str, Any]) -> TrialRecord:
+    values = {k: v for k, v in values.items() if k not in ("pk", "sk")}
+    return TrialRecord(**values)

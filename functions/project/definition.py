@@ -19,6 +19,7 @@ from functions.feature_store.definitions import Entity, FeatureView, Field, RawS
 from functions.feature_store.feedback import feedback_view
 from functions.shared.errors import ConfigurationError
 from functions.training.model_spec import ModelSpec, Task
+from functions.training.search import check_search_space
 
 _NUMERIC = (ValueType.FLOAT64, ValueType.INT64)
 
@@ -175,7 +176,7 @@ class Project:
                         "per_class_floors": dict(m.gate.per_class_floors),
                         "tolerance": m.gate.tolerance,
                     },
-                    "search_space": dict(m.search_space.params) if m.search_space else None,
+                    "search_space": _describe_search(m),
                     "training_window": m.training_window.describe(),
                 }
                 for m in self.models
@@ -241,6 +242,8 @@ class Project:
                     f"model {model.name!r}: the estimator factory returned {type(estimator).__name__}, "
                     f"which has no {method}(); return a scikit-learn estimator or Pipeline"
                 )
+        if model.search_space is not None:
+            check_search_space(model, model.search_space)
         return replace(model, inputs=inputs, labels=labels)
 
     def _model_view(self, model: ModelSpec, ref: str) -> FeatureView:
@@ -258,6 +261,20 @@ class Project:
         for feature in demo.shift:
             if model.input(feature).dtype not in _NUMERIC:
                 raise ConfigurationError(f"demo: shift of {feature!r} needs a numeric feature")
+
+
+def _describe_search(model: ModelSpec) -> dict[str, Any] | None:
+    space = model.search_space
+    if space is None:
+        return None
+    return {
+        "params": {name: list(values) for name, values in space.params.items()},
+        "strategy": space.strategy,
+        "max_trials": space.max_trials,
+        "max_concurrency": space.max_concurrency,
+        "validation_fraction": space.validation_fraction,
+        "on_every_run": space.on_every_run,
+    }
 
 
 def _unique(kind: str, names: list[str]) -> None:

@@ -66,16 +66,18 @@ def target(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return frame[spec.label].to_numpy(dtype=float)
 
 
-def time_based_split(frame: pd.DataFrame, spec: ModelSpec) -> Split:
-    """The latest ``holdout_fraction`` of rows (by time) is the holdout.
+def time_based_split(frame: pd.DataFrame, spec: ModelSpec, fraction: float | None = None) -> Split:
+    """The latest ``fraction`` of rows (by time; default the spec's ``holdout_fraction``) is the holdout.
 
     Training on the past and testing on the future is what serving will do;
-    a random split would leak future rows into training.
+    a random split would leak future rows into training. A search splits the train
+    part again the same way (``fraction``: its ``validation_fraction``).
     """
+    fraction = spec.holdout_fraction if fraction is None else fraction
     ordered = frame.sort_values(spec.timestamp, kind="stable")
-    cut = round(len(ordered) * (1.0 - spec.holdout_fraction))
+    cut = round(len(ordered) * (1.0 - fraction))
     if cut <= 0 or cut >= len(ordered):
-        raise DataValidationError(f"cannot split {len(ordered)} rows with holdout fraction {spec.holdout_fraction}")
+        raise DataValidationError(f"cannot split {len(ordered)} rows with holdout fraction {fraction}")
     return Split(train=ordered.iloc[:cut], holdout=ordered.iloc[cut:])
 
 

@@ -71,21 +71,58 @@ class QualityGate:
             raise ConfigurationError(f"model {model!r}: gate tolerance must be >= 0, got {self.tolerance}")
 
 
+# A search's bounds: what one run may try, and how many trials run at once (the Map's MaxConcurrency).
+MAX_TRIALS = 1000
+MAX_CONCURRENCY = 40
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """Hyperparameters to search: candidate values per parameter, drawn as a grid or at random."""
+    """Hyperparameters to search: candidate values per parameter, drawn as a grid or at random.
+
+    - ``params``: each estimator parameter with its finite tuple of candidate values;
+    - ``strategy``: ``"grid"`` tries every combination in declaration order (a grid larger than
+      ``max_trials`` is a seeded sample of ``max_trials`` of them); ``"random"`` draws ``max_trials``
+      distinct combinations with ``seed`` (the model's seed when None);
+    - ``max_concurrency``: trials running at once (the training pipeline's Map);
+    - ``validation_fraction``: the latest share of the training part that scores the trials; the
+      holdout, which judges the final model against the champion, is never seen by any trial;
+    - ``on_every_run``: search on every pipeline run; otherwise only when a run asks (``"tune": true``).
+
+    Names and values are checked against the estimator when the project loads (``search.py``).
+    """
 
     params: Mapping[str, tuple[Any, ...]]
     strategy: str = "grid"
     max_trials: int = 8
+    max_concurrency: int = 4
+    seed: int | None = None
+    validation_fraction: float = 0.2
+    on_every_run: bool = False
 
     def validate(self, model: str) -> None:
         if self.strategy not in ("grid", "random"):
             raise ConfigurationError(f"model {model!r}: search_space strategy must be 'grid' or 'random'")
-        if not self.params or any(not values for values in self.params.values()):
-            raise ConfigurationError(f"model {model!r}: search_space needs at least one value per parameter")
-        if not 1 <= self.max_trials <= 1000:
-            raise ConfigurationError(f"model {model!r}: search_space max_trials must be within 1..1000")
+        if not isinstance(self.params, Mapping) or not self.params:
+            raise ConfigurationError(f"model {model!r}: search_space declares no parameter to search")
+        for name, values in self.params.items():
+            if not isinstance(values, (tuple, list)):
+                raise ConfigurationError(
+                    f"model {model!r}: search_space parameter {name!r} must be a finite tuple of values, "
+                    f"got {type(values).__name__}"
+                )
+            if not values:
+                raise ConfigurationError(f"model {model!r}: search_space parameter {name!r} has no value to try")
+        for name, bound, top in (("max_trials", self.max_trials, MAX_TRIALS),
+                                 ("max_concurrency", self.max_concurrency, MAX_CONCURRENCY)):  # fmt: skip
+            if isinstance(bound, bool) or not isinstance(bound, int) or not 1 <= bound <= top:
+                raise ConfigurationError(f"model {model!r}: search_space {name} must be within 1..{top}, got {bound!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
+            raise ConfigurationError(f"model {model!r}: search_space seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.validation_fraction, (int, float)) or not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigurationError(f"model {model!r}: search_space validation_fraction must be within (0, 1)")
+        if not isinstance(self.on_every_run, bool):
+            raise ConfigurationError(f"model {model!r}: search_space on_every_run must be True or False")
 
 
 @dataclass(frozen=True)

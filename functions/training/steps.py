@@ -1,7 +1,7 @@
 """The training pipeline's steps as plain typed functions (paper steps 18-23).
 
 Each Lambda handler of the training pipeline (``functions/handlers/{build_training_set,
-validate_data,split,train,evaluate}.py``) and the Batch job wrap one of these; ``mlops
+validate_data,split,tune,train,evaluate}.py``) and the Batch job wrap one of these; ``mlops
 experiment run`` calls the same functions in order, so an experiment and the pipeline run
 after it build, check, split, fit and gate the same way. Clients come in as adapters.
 """
@@ -9,16 +9,18 @@ after it build, check, split, fit and gate the same way. Clients come in as adap
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from functions.feature_store.offline_store import OfflineStore
+from functions.metadata.metadata_store import MetadataStore, Node, run_node, trial_node
 from functions.project.definition import Project
 from functions.registry.artifact import load_verified_model, serialize_model, sha256_hex
 from functions.registry.model_registry import PENDING, REJECTED, ModelRegistry, ModelVersion
 from functions.registry.model_store import load_registered_model
 from functions.registry.serving_rule import SERVING_ALIAS
-from functions.shared.errors import ModelNotFoundError
+from functions.shared.errors import InvalidRequestError, ModelNotFoundError
 from functions.shared.objects import ObjectStore, S3Uri
 from functions.training.data_checks import check_drift, check_label_balance, dataset_stats, drift
 from functions.training.dataset import validate_training_frame
@@ -26,6 +28,15 @@ from functions.training.fit import evaluate_model, time_based_split, train_model
 from functions.training.gate import decide
 from functions.training.model_spec import ModelSpec
 from functions.training.retrain_rule import RetrainDecision, TrainedOn, retrain_decision
+from functions.training.search import (
+    SearchResult,
+    Trial,
+    TrialOutcome,
+    choose_best,
+    plan_trials,
+    request_params,
+    requested_search,
+)
 from functions.training.training_sets import (
     StoredTrainingSet,
     read_manifest,
@@ -133,25 +144,128 @@ def validate_data(
     return result
 
 
-def split(objects: ObjectStore, spec: ModelSpec, dataset: dict[str, Any], *, base: S3Uri) -> dict[str, Any]:
-    """Time-based train/holdout split of the validated set, each part stored and hashed."""
+def split(
+    objects: ObjectStore,
+    spec: ModelSpec,
+    dataset: dict[str, Any],
+    *,
+    base: S3Uri,
+    request: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Time-based train/holdout split of the validated set, each part stored and hashed.
+
+    Also what the run trains with, checked before anything is fitted: the request's ``params``
+    (overrides of the definition's; ``{}`` when none), where they come from (``params_from``: a run
+    id), and whether the run searches first (``tune``; see ``search.requested_search``).
+    """
+    request = request or {}
+    params = request_params(spec, request)
+    search = requested_search(spec, request)
+    params_from = request.get("params_from")
+    if params_from is not None and not isinstance(params_from, str):
+        raise InvalidRequestError(f"the request's params_from must be a run id, got {params_from!r}")
     frame = validate_training_frame(read_verified_parquet(objects, dataset["uri"], dataset["sha256"]), spec)
     parts = time_based_split(frame, spec)
     out: dict[str, Any] = {"strategy": "time", "holdout_fraction": spec.holdout_fraction, "seed": spec.seed}
     for part, rows in (("train", parts.train), ("holdout", parts.holdout)):
-        uri = S3Uri(base.bucket, f"{base.key}/{part}.parquet")
-        data = objects.put_parquet(uri, rows)
-        out.update({f"{part}_uri": str(uri), f"{part}_sha256": sha256_hex(data), f"{part}_rows": len(rows)})
-    return out
+        out.update(_store_part(objects, base, part, rows))
+    return {**out, "params": params, "params_from": params_from, "tune": search is not None}
+
+
+def _store_part(objects: ObjectStore, base: S3Uri, part: str, rows: Any) -> dict[str, Any]:
+    uri = S3Uri(base.bucket, f"{base.key}/{part}.parquet")
+    data = objects.put_parquet(uri, rows)
+    return {f"{part}_uri": str(uri), f"{part}_sha256": sha256_hex(data), f"{part}_rows": len(rows)}
+
+
+def plan_search(
+    objects: ObjectStore, spec: ModelSpec, split: dict[str, Any], request: dict[str, Any], *, base: S3Uri
+) -> dict[str, Any]:
+    """Split the train part again into fit and validation parts (by time) and plan the trials.
+
+    Trials fit on the older part and are scored on the newer one; the holdout stays unseen until the
+    chosen params, refitted on the whole train part, meet the champion in Evaluate.
+    """
+    space = requested_search(spec, request)
+    if space is None:
+        raise InvalidRequestError(f"run of model {spec.name!r} asks for no search (tune)")
+    train = read_verified_parquet(objects, split["train_uri"], split["train_sha256"])
+    parts = time_based_split(train, spec, space.validation_fraction)
+    tuning = {
+        **_store_part(objects, base, "fit", parts.train),
+        **_store_part(objects, base, "validation", parts.holdout),
+        "metric": spec.gate.primary_metric,
+        "strategy": space.strategy,
+    }
+    trials = plan_trials(space, seed=spec.seed)
+    return {
+        "tuning": tuning,
+        "trials": [t.as_item() for t in trials],
+        "count": len(trials),
+        "max_concurrency": min(space.max_concurrency, len(trials)),
+    }
+
+
+def run_trial(
+    store: ObjectStore,
+    spec: ModelSpec,
+    tuning: dict[str, Any],
+    trial: Trial,
+    *,
+    fixed: dict[str, Any],
+    artifacts: S3Uri,
+) -> dict[str, Any]:
+    """Fit one trial's params on the fit part (through ``train_candidate``), score it on the validation part."""
+    clock = time.perf_counter()
+    params = {**fixed, **trial.params}
+    part = {"train_uri": tuning["fit_uri"], "train_sha256": tuning["fit_sha256"], "params": params}
+    result, model = _train(store, spec, part, artifacts)
+    validation = read_verified_parquet(store, tuning["validation_uri"], tuning["validation_sha256"])
+    scored = evaluate_model(model, validation, spec)
+    outcome = {"trial": trial.index, "params": trial.params, "metrics": scored.quality,
+               "artifact_uri": result["artifact_uri"], "validation_rows": scored.holdout_rows,
+               "duration_s": time.perf_counter() - clock}  # fmt: skip
+    store.put_bytes(
+        S3Uri(artifacts.bucket, f"{artifacts.key.rstrip('/')}/trial-result.json"),
+        json.dumps(outcome, sort_keys=True).encode(),
+        content_type="application/json",
+    )
+    return outcome
+
+
+def finish_search(spec: ModelSpec, split: dict[str, Any], outcomes: list[TrialOutcome]) -> dict[str, Any]:
+    """The split the final Train fits: the best trial's params over the request's, the search summarized."""
+    best: SearchResult = choose_best(outcomes, spec)
+    return {
+        **split,
+        "params": {**split.get("params", {}), **best.best.params},
+        "tune": False,
+        "search": {
+            "best_trial": best.best.index,
+            "params": best.best.params,
+            "metric": best.metric,
+            "validation_value": best.value,
+            "trials": len(outcomes),
+            "succeeded": best.succeeded,
+            "failed": best.failed,
+        },
+    }
 
 
 def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], artifacts: S3Uri) -> dict[str, Any]:
-    """Fit ``spec`` on the split's train part; write the artifact and a result document under ``artifacts``.
+    """Fit ``spec`` (with the split's ``params`` over the definition's) on the split's train part; write the
+    artifact and a result document under ``artifacts``.
 
-    The one training entrypoint: the Train Lambda, the Batch job and ``mlops experiment run`` call it.
+    The one training entrypoint: the Train Lambda, the Batch job, every trial of a search and ``mlops
+    experiment run`` call it.
     """
+    return _train(store, spec, split, artifacts)[0]
+
+
+def _train(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], artifacts: S3Uri) -> tuple[dict[str, Any], Any]:
+    overrides = request_params(spec, {"params": split.get("params") or {}})
     train = read_verified_parquet(store, split["train_uri"], split["train_sha256"])
-    model = train_model(train, spec)
+    model = train_model(train, spec, overrides)
     artifact = serialize_model(model)
     target = S3Uri(artifacts.bucket, f"{artifacts.key.rstrip('/')}/model-{artifact.sha256[:12]}.joblib")
     store.put_bytes(target, artifact.data)
@@ -159,7 +273,8 @@ def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], 
         "artifact_uri": str(target),
         "sha256": artifact.sha256,
         "spec": spec.name,
-        "params": {**spec.params, "seed": spec.seed, "estimator": type(model).__name__},
+        "params": {**spec.params, **overrides, "seed": spec.seed, "estimator": type(model).__name__},
+        "overrides": overrides,
         "train_rows": len(train),
     }
     # The Batch path cannot return a payload to Step Functions: the result travels as this pointer.
@@ -168,7 +283,42 @@ def train_candidate(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], 
         json.dumps(result, sort_keys=True).encode(),
         content_type="application/json",
     )
-    return result
+    return result, model
+
+
+def record_training_params(metadata: MetadataStore, run_id: str, split: dict[str, Any], backend: str) -> None:
+    """Lineage of what the final fit trained with: the params on the run's node, from where they came
+    (the definition, the request, the search's best trial, or the run named by ``params_from``)."""
+    search = split.get("search")
+    source = "search" if search else "request" if split.get("params") else "definition"
+    run = run_node(run_id, "training")
+    metadata.annotate(Node(run.id, "run", {"trained_params": split.get("params") or {}, "params_source": source,
+                                           "training_backend": backend}))  # fmt: skip
+    if split.get("params_from"):
+        source_run = Node(f"run:{split['params_from']}", "run", {"run_id": split["params_from"]})
+        metadata.add_edge(source_run, run, "params_for")
+    if search:
+        chosen = trial_node(run_id, search["best_trial"])
+        metadata.add_edge(chosen, run, "chosen_for")
+
+
+def record_search(metadata: MetadataStore, run_id: str, spec: ModelSpec, split: dict[str, Any]) -> dict[str, Any]:
+    """Choose the best of the run's recorded trials (``finish_search``); every trial and the choice in lineage."""
+    records = metadata.get_run(run_id).trials
+    outcomes = [TrialOutcome(t.trial, t.status, t.params, t.metrics, t.error) for t in records]
+    run = run_node(run_id, "training")
+    for t in records:
+        attributes = {"status": t.status, "params": t.params, "validation_metrics": t.metrics,
+                      "duration_s": t.duration_s, "backend": t.backend, "error": t.error}  # fmt: skip
+        metadata.add_edge(trial_node(run_id, t.trial, **attributes), run, "trial_of")
+    chosen = finish_search(spec, split, outcomes)
+    search = chosen["search"]
+    metadata.annotate(trial_node(run_id, search["best_trial"], chosen=True))
+    summary = {"trials": search["trials"], "failed": search["failed"], "best_trial": search["best_trial"],
+               "metric": search["metric"]}  # fmt: skip
+    metadata.log_params(run_id, {f"search_{name}": value for name, value in summary.items()})
+    metadata.log_metrics(run_id, {f"validation_{search['metric']}": search["validation_value"]})
+    return chosen
 
 
 def evaluate(

@@ -12,7 +12,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory
-from infra.constructs.state_machines import asl_state_machine
+from infra.constructs.state_machines import allow_distributed_map, asl_state_machine
 from infra.constructs.training_batch import BatchTraining
 from infra.nag import acknowledge
 
@@ -34,7 +34,11 @@ STEPS: dict[str, tuple[str, str]] = {
 
 
 class TrainingPipeline(Construct):
-    """Step Functions state machine rendered from ``stepfunctions/training_pipeline.asl.json``."""
+    """Step Functions state machine rendered from ``stepfunctions/training_pipeline.asl.json``.
+
+    Its hyperparameter search is a Distributed Map (``RunTrials``): each trial a child execution of
+    the machine itself, so the machine has a fixed name and may start and follow its own executions.
+    """
 
     def __init__(
         self,
@@ -70,11 +74,13 @@ class TrainingPipeline(Construct):
             "TrainingJobQueueArn": self.batch.queue.job_queue_arn,
             "TrainingJobDefinitionArn": self.batch.job_definition.job_definition_arn,
         }
+        name = f"{config.prefix}-training"
         self.state_machine = asl_state_machine(
             self,
             config=config,
             key=factory.key,
             asl="training_pipeline",
+            name=name,
             values={
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
@@ -86,6 +92,7 @@ class TrainingPipeline(Construct):
             other_substitutions=batch_arns,
             resource_star_also="; batch:DescribeJobs (used by submitJob.sync) does not support them either",
         )
+        allow_distributed_map(self.state_machine, name)
         # batch:submitJob.sync: submit to this queue with this definition, then follow the job.
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(

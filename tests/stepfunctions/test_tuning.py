@@ -1,0 +1,50 @@
+"""Hyperparameter search in the synthesized training pipeline: a Distributed Map over trials, on the local cloud."""
+
+from __future__ import annotations
+
+from mlops.local import LocalCloud
+from tests.helpers import metadata_of, registry_of, run_training, upload_raw
+
+MODEL = "seattle-weather"
+
+
+def test_search_records_every_trial_keeps_failures_and_trains_the_best_on_the_pipeline(cloud: LocalCloud) -> None:
+    # Given the shipped data and a run that tunes over a small grid, where a monotonic constraint passes every
+    # parameter check but fails when fitted (the weather has five classes: no monotonic constraints)
+    source = upload_raw(cloud)
+    monotonic = [0, 0, 0, 0]
+    tune = {"params": {"min_samples_leaf": [1, 30], "monotonic_cst": [None, monotonic]}, "max_concurrency": 2}
+    # When the pipeline runs
+    result = run_training(cloud, source, tune=tune, params={"n_estimators": 10})
+    # Then it succeeds: the failed trials are recorded and the search goes on
+    assert result.status == "SUCCEEDED", result.cause
+    run = metadata_of(cloud).get_run(result.name)
+    by_params = {(t.params["min_samples_leaf"], t.params["monotonic_cst"] is None): t for t in run.trials}
+    assert set(by_params) == {(1, True), (1, False), (30, True), (30, False)}
+    for leaf in (1, 30):
+        failed, scored = by_params[(leaf, False)], by_params[(leaf, True)]
+        assert failed.status == "FAILED" and failed.error == (
+            "ValueError: Monotonicity constraints are not supported with multiclass classification"
+        ), failed
+        assert scored.status == "SUCCEEDED" and scored.duration_s is not None and scored.duration_s > 0
+        assert set(scored.metrics) == {"accuracy", "macro_f1", "balanced_accuracy"}
+    # And the best by the gate's primary metric on the validation part is what Train fitted, with the request's
+    best = max((by_params[(1, True)], by_params[(30, True)]), key=lambda t: (t.metrics["macro_f1"], -t.trial))
+    assert result.output["split"]["search"]["best_trial"] == best.trial
+    assert result.output["split"]["params"] == {"n_estimators": 10, **best.params}
+    assert run.params["min_samples_leaf"] == best.params["min_samples_leaf"] and run.params["n_estimators"] == 10
+    assert run.params["search_trials"] == 4 and run.params["search_failed"] == 2
+    assert run.metrics["validation_macro_f1"] == best.metrics["macro_f1"]
+    steps = [s.step for s in run.steps]
+    assert steps == ["BuildTrainingSet", "ValidateData", "Split", "PlanTrials", "ChooseBest", "Train", "Evaluate",
+                     "Register", "Promote"]  # fmt: skip
+    # And the validation part is the train part's newest rows: the holdout is never seen by a trial
+    tuning = result.output["search"]["tuning"]
+    assert tuning["fit_rows"] + tuning["validation_rows"] == result.output["split"]["train_rows"]
+    # And every trial and the choice are in the registered version's lineage
+    lineage = metadata_of(cloud).lineage(MODEL, registry_of(cloud).resolve_alias(MODEL, "champion").version)
+    trials = lineage.of_kind("trial")
+    assert len(trials) == 4
+    assert [n.attributes["trial"] for n in trials if n.attributes.get("chosen")] == [best.trial]
+    run_node = lineage.of_kind("run")[0]
+    assert run_node.attributes["params_source"] == "search"
