@@ -40,6 +40,12 @@ DEPLOY_GROUP = "MLOPS_DEPLOY_GROUP"
 PRE_TRAFFIC_HOOK = "MLOPS_PRE_TRAFFIC_HOOK"
 CANARY_ALARMS = "MLOPS_CANARY_ALARMS"
 MODEL_REFRESH_SECONDS = "MLOPS_MODEL_REFRESH_SECONDS"
+# The secret (ARN) whose value keys the inference function's prediction ids (functions/serving/prediction_ids.py).
+PREDICTION_KEY_SECRET = "MLOPS_PREDICTION_KEY_SECRET"
+# How the API authenticates ("api_key" or "iam") and whether a model is served at its root too: the OpenAPI
+# document the inference function serves says so.
+API_AUTH = "MLOPS_API_AUTH"
+API_AT_ROOT = "MLOPS_API_AT_ROOT"
 MAX_RECORDS = "MLOPS_MAX_RECORDS"
 MONITOR_WINDOW_MINUTES = "MLOPS_MONITOR_WINDOW_MINUTES"
 MONITOR_MIN_ROWS = "MLOPS_MONITOR_MIN_ROWS"
@@ -199,9 +205,12 @@ class InferenceSettings:
     capture_bucket: str
     # Optional: where POST /predict with entity ids reads features (a feature view, described by
     # functions/serving/online_view.py: the serving image cannot load the project).
+    prediction_key_secret: str
     online_table: str = ""
     online_view: str = ""
     model_version: int | None = None
+    api_auth: str = "api_key"
+    at_root: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> InferenceSettings:
@@ -214,9 +223,12 @@ class InferenceSettings:
             model_refresh_seconds=int(_number(env, MODEL_REFRESH_SECONDS, int)),
             max_records=int(_number(env, MAX_RECORDS, int)),
             capture_bucket=_require(env, CAPTURE_BUCKET),
+            prediction_key_secret=_require(env, PREDICTION_KEY_SECRET),
             online_table=env.get(FEATURE_ONLINE_TABLE, ""),
             online_view=env.get(ONLINE_VIEW, ""),
             model_version=pinned,
+            api_auth=env.get(API_AUTH, "api_key"),
+            at_root=env.get(API_AT_ROOT) == "true",
         )
 
 
