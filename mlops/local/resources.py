@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from functools import partial
 from typing import Any
 
@@ -28,6 +29,7 @@ def provisioners(context: ProvisioningContext) -> Provisioners:
         "AWS::SNS::Subscription": partial(_sns_subscription, context),
         "AWS::KMS::Key": partial(_kms_key, context),
         "AWS::KMS::Alias": partial(_kms_alias, context),
+        "AWS::SecretsManager::Secret": partial(_secret, context),
     }
 
 
@@ -176,3 +178,18 @@ def _kms_key(context: ProvisioningContext, stack: str, logical_id: str, props: d
 def _kms_alias(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
     context.client("kms").create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
     return PhysicalResource(props["AliasName"])
+
+
+def _secret(context: ProvisioningContext, stack: str, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    """A secret; a ``GenerateSecretString`` value is drawn locally (random, per cloud), as Secrets Manager does."""
+    value = props.get("SecretString")
+    if value is None:
+        generate = props.get("GenerateSecretString", {})
+        value = secrets.token_hex(int(generate.get("PasswordLength", 32)) // 2)
+    created = context.client("secretsmanager").create_secret(
+        Name=props.get("Name") or context.name(stack, logical_id, 256),
+        SecretString=value,
+        **({"KmsKeyId": props["KmsKeyId"]} if props.get("KmsKeyId") else {}),
+        **({"Description": props["Description"]} if props.get("Description") else {}),
+    )
+    return PhysicalResource(created["ARN"], {"Id": created["ARN"]})
