@@ -10,8 +10,9 @@ the canary's own traffic, not the mixture with the stable version's:
   agreement with the holdout's label shares, or, for a regressor, the share of predicted values
   inside the holdout predictions' [5th, 95th] percentile range over 0.9.
 
-The pre-traffic hook's smoke-test requests (header ``x-mlops-smoke-test``)
-are left out: one synthetic record is not a prediction distribution.
+The pre-traffic hook's smoke-test requests are left out (``smoke_test``: one synthetic record is
+not a prediction distribution). The handler tells them by ``functions.rollout.canary.is_smoke_test``:
+a mark in the event's requestContext, which only a direct invocation can carry, never a header.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from functions.rollout.canary import agreement, is_smoke_test
+from functions.rollout.canary import agreement
 from functions.shared import settings as env_names
 
 VERSION_DIMENSION = "ModelVersion"
@@ -37,8 +38,8 @@ def _emit(name: str, unit: MetricUnit, value: float) -> None:
         metric.add_dimension(name=VERSION_DIMENSION, value=serving_version())
 
 
-def record_request(*, status: int, started: float, headers: Mapping[str, str] | None) -> None:
-    if is_smoke_test(headers):
+def record_request(*, status: int, started: float, smoke_test: bool) -> None:
+    if smoke_test:
         return
     _emit("ServerError", MetricUnit.Count, 1.0 if status >= 500 else 0.0)
     _emit("Latency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1e3)
@@ -48,10 +49,10 @@ def record_agreement(
     predicted: Sequence[str] | Sequence[float],
     registered_metrics: Mapping[str, float],
     *,
-    headers: Mapping[str, str] | None,
+    smoke_test: bool,
 ) -> None:
     """Emit the request's baseline agreement (labels, or a regressor's values); no baseline, no metric."""
-    if is_smoke_test(headers):
+    if smoke_test:
         return
     value = agreement(predicted, registered_metrics)
     if value is not None:

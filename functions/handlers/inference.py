@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -12,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,16 +25,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.handlers import canary_metrics
 from functions.registry.model_registry import ModelRegistry, ModelVersion
 from functions.registry.model_store import load_serving_model, resolve_serving
+from functions.rollout.canary import is_smoke_test
+from functions.serving import prediction_ids
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
 from functions.serving.online_view import online_view
+from functions.serving.openapi import SCHEMAS, ServedModel, api_document
 from functions.serving.predictor import Predictor
+from functions.serving.request_body import parse_json
 from functions.serving.signature import ModelSignature, records_to_columns
+from functions.shared import settings as env_names
 from functions.shared.clients import client
 from functions.shared.errors import InvalidRequestError, ModelNotFoundError
 from functions.shared.objects import ObjectStore
 from functions.shared.settings import InferenceSettings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import (
+        OpenAPIResponse,
+        OpenAPIResponseContentModel,
+        OpenAPIResponseContentSchema,
+    )
+
     from functions.feature_store.definitions import FeatureView
 
 __all__ = ["SETTINGS", "app", "handler"]
@@ -51,6 +64,13 @@ app = APIGatewayRestResolver(strip_prefixes=[re.compile(r"^/models/[^/]+(?=/)")]
 @lru_cache(maxsize=1)
 def settings() -> InferenceSettings:
     return InferenceSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def prediction_key() -> bytes:
+    """The key of this stage's prediction ids (a secret only the inference functions read), once per container."""
+    secret = client("secretsmanager").get_secret_value(SecretId=settings().prediction_key_secret)
+    return str(secret["SecretString"]).encode()
 
 
 @lru_cache(maxsize=1)
@@ -102,19 +122,12 @@ def load_model(version: ModelVersion) -> tuple[Any, str]:
 models = ModelCache()
 
 
-def _reject_constant(token: str) -> float:
-    raise ValueError(f"{token} is not valid JSON")
-
-
 def parse_body(raw: str | None, *, required: str | None, allowed: set[str] | None = None) -> dict[str, Any]:
-    """The JSON object body, refusing bad JSON, NaN/Infinity, a missing ``required`` or unknown fields."""
+    """The JSON object body, parsed strictly (``request_body.parse_json``), with ``required``, no unknown fields."""
     expected = required or " or ".join(f"'{a}'" for a in sorted(allowed or ()))
     if not raw:
         raise InvalidRequestError(f"request body is empty; expected a JSON object with {expected}")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequestError(f"request body must be a JSON object with {expected}")
     if required is not None and required not in body:
@@ -125,8 +138,42 @@ def parse_body(raw: str | None, *, required: str | None, allowed: set[str] | Non
     return body
 
 
+def _json_body(schema: str) -> dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel]:
+    return {"application/json": {"schema": {"$ref": f"{SCHEMAS}{schema}"}}}
+
+
+def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
+    """The error answers a route can give (each with the error body), as the OpenAPI document lists them."""
+    return {status: {"description": _WHY[status], "content": _json_body("Error")} for status in sorted(statuses)}
+
+
+def _answer(status: int, schema: str, description: str) -> dict[int, OpenAPIResponse]:
+    return {status: {"description": description, "content": _json_body(schema)}}
+
+
+# Why each status comes, the handler's and API Gateway's own (403 key, 429 usage plan, 502 function error).
+_WHY = {
+    400: "The body is not valid for this model: the message names the field (gateway or handler validation)",
+    403: "Missing or unknown API key (SigV4 signature, with api_auth=iam)",
+    404: "A prediction id this model never issued",
+    413: "More records or labels than the stage's inference_max_records, or a body over 10 MB",
+    422: "Well-formed but not servable: an empty batch, an unknown class, entity ids without an online view",
+    429: "Throttled by the stage's usage plan (rate and burst limits)",
+    500: "A fault of the service (logged with the correlation id); never the client's mistake",
+    502: "The function failed or timed out",
+    503: "No servable model version (none registered yet, or one the serving image cannot run)",
+}
+_CLIENT = (403, 429)
+_SERVER = (500, 502)
+
+
 @app.post(
     "/predict",
+    responses={
+        **_answer(200, "PredictResponse", "One prediction per record (or entity), with its id"),
+        **_errors(400, *_CLIENT, 413, 422, *_SERVER, 503),
+    },
+    operation_id="predict",
     summary="Predict",
     description=(
         'Body: {"records": [{feature: value, ...}, ...]}, each value of its feature\'s dtype in the serving '
@@ -146,9 +193,11 @@ def predict() -> dict[str, Any]:
         return predict_entities(body["entities"], loaded)
     columns = records_to_columns(body["records"], loaded.signature, max_records=settings().max_records)
     predicted = loaded.predictor.predict(columns)
-    predictions = [{"prediction_id": str(uuid.uuid4()), **predicted.answer(i)} for i in range(len(predicted))]
+    predictions = [{"prediction_id": new_prediction_id(), **predicted.answer(i)} for i in range(len(predicted))]
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(predictions))
-    canary_metrics.record_agreement(predicted.outcomes, loaded.version.metrics, headers=app.current_event.headers)
+    canary_metrics.record_agreement(
+        predicted.outcomes, loaded.version.metrics, smoke_test=is_smoke_test(app.current_event.raw_event)
+    )
     metrics.add_metric(name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
     capture(loaded, body["records"], predictions)
     return {
@@ -187,13 +236,17 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
         columns = records_to_columns([reads[i].features for i in present], loaded.signature,
                                      max_records=settings().max_records)  # fmt: skip
         predicted = loaded.predictor.predict(columns)
-        served = [{"prediction_id": str(uuid.uuid4()), **predicted.answer(j)} for j in range(len(present))]
+        served = [{"prediction_id": new_prediction_id(), **predicted.answer(j)} for j in range(len(present))]
         for j, i in enumerate(present):
             answers[i].update(**served[j], features=reads[i].features)
         # Captured like predictions from values: the features the model saw, so ground truth can join them.
         capture(loaded, [reads[i].features for i in present], served)
     metrics.add_metric(name="PredictedRecords", unit=MetricUnit.Count, value=len(present))
     return {"model": {"name": loaded.version.model_name, "version": loaded.version.version}, "predictions": answers}
+
+
+def new_prediction_id() -> str:
+    return prediction_ids.issue(prediction_key(), settings().model_name)
 
 
 def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: list[dict[str, Any]]) -> None:
@@ -229,12 +282,19 @@ def capture(loaded: LoadedModel, records: list[dict[str, Any]], predictions: lis
 
 @app.post(
     "/feedback",
+    status_code=202,
+    responses={
+        **_answer(202, "FeedbackResponse", "Stored"),
+        **_errors(400, *_CLIENT, 404, 413, 422, *_SERVER, 503),
+    },
+    operation_id="feedback",
     summary="Record ground truth",
     description=(
         'Body: {"prediction_id": str, "label": str or number}, or many at once: {"labels": [{"prediction_id": ..., '
         '"label": ...}, ...]} (at most the predict limit). Stores the true label of earlier predictions (one of the '
         "classes, or a regression's true value as a number): live-quality monitoring judges on it, and the monitor "
-        "joins it with the captured prediction into training data."
+        "joins it with the captured prediction into training data. A prediction id this model never issued "
+        "is refused (404), so a typo or another model's id is caught at once."
     ),
 )
 def feedback() -> Response[dict[str, Any]]:
@@ -271,9 +331,13 @@ def _label(item: Any, where: str) -> dict[str, Any]:
     if prediction_id is None:
         raise InvalidRequestError(f"{where}missing field 'prediction_id'")
     try:
-        uuid.UUID(str(prediction_id))
+        parsed = uuid.UUID(str(prediction_id))
     except ValueError:
         raise InvalidRequestError(f"{where}prediction_id: not a prediction id: {prediction_id!r}") from None
+    if not prediction_ids.was_issued(prediction_key(), settings().model_name, parsed):
+        raise InvalidRequestError(
+            f"{where}prediction_id: {prediction_id} was never issued by model {settings().model_name!r}", status=404
+        )
     if label is None:
         raise InvalidRequestError(f"{where}missing field 'label'")
     signature = models.current().signature
@@ -287,6 +351,8 @@ def _label(item: Any, where: str) -> dict[str, Any]:
 
 @app.get(
     "/model",
+    responses={**_answer(200, "ModelResponse", "The serving version"), **_errors(*_CLIENT, *_SERVER, 503)},
+    operation_id="model",
     summary="Serving model",
     description="The model version this function serves, its signature and holdout metrics.",
 )
@@ -304,23 +370,115 @@ def model() -> dict[str, Any]:
     }
 
 
-@app.get("/health", summary="Liveness")
+@app.get(
+    "/health",
+    responses={**_answer(200, "HealthResponse", "Alive"), **_errors(*_CLIENT, *_SERVER)},
+    operation_id="health",
+    summary="Liveness",
+)
 def health() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@app.get("/openapi.json", summary="This API's OpenAPI document")
-def openapi() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+@app.get(
+    "/openapi.json",
+    responses={**_answer(200, "OpenApiDocument", "This model's routes"), **_errors(*_CLIENT, *_SERVER, 503)},
+    operation_id="openapi",
+    summary="This API's OpenAPI document",
+    description="The routes of the model this function serves, with request bodies from its serving signature.",
+)
+def openapi() -> dict[str, Any]:
+    served = ServedModel(settings().model_name, models.current().signature)
+    return openapi_schema([served], auth=settings().api_auth, root_model=served.name if settings().at_root else None)
 
 
-def openapi_document() -> str:
-    """Generated from the routes above (Powertools; pydantic is imported only here)."""
-    return app.get_openapi_json_schema(
+# The response bodies the routes above refer to.
+_RESPONSE_SCHEMAS: dict[str, Any] = {
+    "PredictResponse": {
+        "type": "object",
+        "required": ["model", "predictions"],
+        "properties": {
+            "model": {
+                "type": "object",
+                "required": ["name", "version"],
+                "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+            },
+            "predictions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "prediction_id": {"type": "string", "format": "uuid"},
+                        "label": {"type": "string", "description": "classification: the predicted class"},
+                        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "value": {"type": "number", "description": "regression: the predicted value"},
+                        "entity": {"description": "entity ids: the entity's key"},
+                        "status": {"enum": ["PRESENT", "EXPIRED", "NOT_FOUND"]},
+                        "event_timestamp": {"type": ["string", "null"]},
+                        "features": {"type": "object", "description": "entity ids: the features read online"},
+                    },
+                },
+            },
+        },
+    },
+    "FeedbackResponse": {
+        "type": "object",
+        "required": ["stored", "labels"],
+        "properties": {"stored": {"type": "string"}, "labels": {"type": "integer", "minimum": 1}},
+    },
+    "ModelResponse": {
+        "type": "object",
+        "required": ["name", "version", "signature", "metrics", "runtime"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+            "signature": {"type": "object"},
+            "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            "artifact_sha256": {"type": "string"},
+            "runtime": {"enum": ["onnx", "sklearn"]},
+            "registered_at": {"type": ["string", "null"]},
+            "run_id": {"type": ["string", "null"]},
+        },
+    },
+    "HealthResponse": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
+}
+
+
+def openapi_schema(served: list[ServedModel], *, auth: str, root_model: str | None) -> dict[str, Any]:
+    """The API's OpenAPI document for ``served`` models: the routes above (Powertools) mounted per model."""
+    routes = app.get_openapi_schema(
         title="Serverless MLOps inference API",
         version="1",
-        description="Predictions from the serving model. Every route requires an API key (x-api-key).",
-    )
+        description=(
+            "Predictions from each served model, under /models/<name>/ (and at the root for a one-model project). "
+            + ("Every route requires SigV4 (IAM)." if auth == "iam" else "Every route requires an API key (x-api-key).")
+        ),
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    return api_document(routes, served, root_model=root_model, auth=auth, schemas=_RESPONSE_SCHEMAS)
+
+
+def openapi_document(project: str | Path | None = None, *, auth: str = "api_key") -> str:
+    """The API's OpenAPI document (JSON) for a project's models, from their declared signatures.
+
+    ``project``: a project folder; by default the deployment's (``MLOPS_PROJECT_DIR``), else the one
+    ``cdk.json`` names. ``auth``: the stage's ``api_auth``. (A function's ``GET /openapi.json`` documents
+    its own model from the signature of the version it serves.)
+    """
+    from functions.project.loader import load_project
+    from functions.serving.signature import ModelSignature as Signature
+
+    loaded = load_project(project or _default_project())
+    served = [ServedModel(m.name, Signature.from_spec(m)) for m in loaded.models]
+    root = served[0].name if len(served) == 1 else None
+    return json.dumps(openapi_schema(served, auth=auth, root_model=root), indent=2)
+
+
+def _default_project() -> Path:
+    if os.environ.get(env_names.PROJECT_DIR):
+        return Path(os.environ[env_names.PROJECT_DIR])
+    root = Path(__file__).resolve().parents[2]
+    return root / json.loads((root / "cdk.json").read_text())["context"][env_names.IMAGE_PROJECT_CONTEXT]
 
 
 @app.exception_handler(InvalidRequestError)
@@ -351,5 +509,5 @@ def server_error(exc: Exception) -> Response:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     started = time.perf_counter()
     response = app.resolve(event, context)
-    canary_metrics.record_request(status=response["statusCode"], started=started, headers=event.get("headers"))
+    canary_metrics.record_request(status=response["statusCode"], started=started, smoke_test=is_smoke_test(event))
     return response

@@ -13,11 +13,13 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from functions.serving.capture_format import CAPTURE_FILTER_PATTERN
-from functions.serving.signature import FeatureSignature, ModelSignature
+from functions.serving.openapi import describe_feature
+from functions.serving.signature import ModelSignature
 from functions.shared import settings as env_names
 from functions.training.model_spec import ModelSpec, Task
 from infra.config import StageConfig
@@ -25,26 +27,6 @@ from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory, FunctionImage, log_retention
 from infra.constructs.rates import server_error_rate
 from infra.nag import acknowledge
-
-# What a record's value must be, per signature dtype (the handler's rule, see functions/serving/signature.py).
-_VALUE_RULES = {
-    "float": "a finite number",
-    "int": "an integral number",
-    "string": "a string",
-    "bool": "true or false",
-}
-
-
-def describe_feature(feature: FeatureSignature) -> str:
-    """One feature of the request model, as its documentation reads."""
-    text = f"{feature.dtype}: {_VALUE_RULES.get(feature.dtype, feature.dtype)}"
-    if feature.minimum is not None or feature.maximum is not None:
-        low = "" if feature.minimum is None else f"{feature.minimum:g}"
-        high = "" if feature.maximum is None else f"{feature.maximum:g}"
-        text += f", declared range [{low}, {high}] (not enforced)"
-    if feature.allowed:
-        text += f", declared categories {', '.join(feature.allowed)} (others are served too)"
-    return text
 
 
 def predict_schema(model: ModelSpec) -> apigw.JsonSchema:
@@ -129,8 +111,10 @@ class ModelEndpoint(Construct):
         factory: FunctionFactory,
         environment: Mapping[str, str],
         captures: s3.IBucket,
+        prediction_key: secretsmanager.ISecret,
         model: ModelSpec,
         suffix: str,
+        at_root: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         self.model = model
@@ -144,6 +128,10 @@ class ModelEndpoint(Construct):
                 **environment,
                 env_names.MODEL_NAME: model.name,
                 env_names.CAPTURE_BUCKET: captures.bucket_name,
+                env_names.PREDICTION_KEY_SECRET: prediction_key.secret_arn,
+                # What the function's GET /openapi.json documents: its routes and how they authenticate.
+                env_names.API_AUTH: config.api_auth,
+                env_names.API_AT_ROOT: "true" if at_root else "false",
             },
             description=f"{model.name}: POST predict and feedback, GET model, health, openapi.json",
             reserved_concurrency=config.inference_reserved_concurrency,
@@ -157,6 +145,8 @@ class ModelEndpoint(Construct):
         )
         if captures.encryption_key is not None:
             grant_key(captures.encryption_key, self.function, write=True)
+        # Prediction ids carry a MAC under this key (functions/serving/prediction_ids.py); read once per container.
+        prediction_key.grant_read(self.function)
         acknowledge(
             self.function.role,  # type: ignore[arg-type]
             f"AwsSolutions-IAM5[Resource::<{_logical_id(captures)}.Arn>/feedback/*]",
@@ -204,6 +194,22 @@ class InferenceApi(Construct):
         super().__init__(scope, construct_id)
         self._config, self._factory, self._captures = config, factory, captures
         self.endpoints: list[ModelEndpoint] = []
+        # The key of the stage's prediction ids: only the inference functions may read it (POST /feedback knows an
+        # id it never issued without a lookup; see functions/serving/prediction_ids.py).
+        self.prediction_key = secretsmanager.Secret(
+            self,
+            "PredictionKey",
+            description=f"{config.prefix}: HMAC key of the inference API's prediction ids",
+            encryption_key=factory.key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.prediction_key,
+            "AwsSolutions-SMG4",
+            "A rotated key would turn every prediction id issued before into an unknown id (404 on POST /feedback); "
+            "the key signs ids, it authenticates no one, so replacing it is a deliberate operation, not a schedule.",
+        )
         access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -302,8 +308,10 @@ class InferenceApi(Construct):
             factory=self._factory,
             environment=environment,
             captures=self._captures,
+            prediction_key=self.prediction_key,
             model=model,
             suffix=suffix,
+            at_root=at_root,
         )
         integration = apigw.LambdaIntegration(endpoint.live, proxy=True)
         predict_model = self.api.add_model(

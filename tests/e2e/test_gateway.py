@@ -144,27 +144,137 @@ def test_many_labels_are_stored_in_one_request(served: LocalCloud) -> None:
     assert [json.loads(line)["prediction_id"] for line in lines] == ids
 
 
-GOOD_ID = "8771bd76-7034-45a4-bc1a-ca97d7f4535d"
+# A well-formed prediction id (a UUID) that the API never issued.
+NEVER_ISSUED = "8771bd76-7034-45a4-bc1a-ca97d7f4535d"
+
+
+@pytest.fixture(scope="module")
+def issued(served: LocalCloud) -> str:
+    """A prediction id the API issued."""
+    status, body = predict(served, {"records": [GOOD]})
+    assert status == 200
+    return str(body["predictions"][0]["prediction_id"])
 
 
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
         ({"prediction_id": "nope", "label": "rain"}, 400, "prediction_id: not a prediction id"),
-        ({"prediction_id": GOOD_ID, "label": "hail"}, 422, "'hail' is not one of"),
+        ({"prediction_id": "ISSUED", "label": "hail"}, 422, "'hail' is not one of"),
         ({"label": "rain"}, 400, "prediction_id"),
-        ({"labels": [{"prediction_id": GOOD_ID, "label": "sun"}, {"prediction_id": GOOD_ID, "label": "hail"}]}, 422,
-         "labels[1].label: 'hail' is not one of"),
+        (
+            {"labels": [{"prediction_id": "ISSUED", "label": "sun"}, {"prediction_id": "ISSUED", "label": "hail"}]},
+            422,
+            "labels[1].label: 'hail' is not one of",
+        ),
         ({"labels": []}, 400, "should be non-empty"),
-        ({"labels": [{"prediction_id": GOOD_ID, "label": "sun"}], "prediction_id": GOOD_ID}, 400,
-         "send either 'prediction_id' and 'label', or 'labels'"),
+        (
+            {"labels": [{"prediction_id": "ISSUED", "label": "sun"}], "prediction_id": "ISSUED"},
+            400,
+            "send either 'prediction_id' and 'label', or 'labels'",
+        ),
+        # An id never issued (a typo, a made-up UUID, another model's or stage's id) is not stored: 404
+        (
+            {"prediction_id": NEVER_ISSUED, "label": "rain"},
+            404,
+            f"prediction_id: {NEVER_ISSUED} was never issued by model 'seattle-weather'",
+        ),
+        (
+            {"labels": [{"prediction_id": "ISSUED", "label": "sun"}, {"prediction_id": NEVER_ISSUED, "label": "sun"}]},
+            404,
+            f"labels[1].prediction_id: {NEVER_ISSUED} was never issued",
+        ),
     ],
 )
-def test_bad_feedback_is_refused(served: LocalCloud, body: Any, status: int, message: str) -> None:
+def test_bad_feedback_is_refused(served: LocalCloud, issued: str, body: Any, status: int, message: str) -> None:
     assert served.gateway is not None
-    got = post_json(f"{served.gateway.url()}/feedback", body, api_key=served.gateway.api_key())
+    sent = json.loads(json.dumps(body).replace("ISSUED", issued))
+    got = post_json(f"{served.gateway.url()}/feedback", sent, api_key=served.gateway.api_key())
     assert got[0] == status
     assert message in got[1]["message"]
+
+
+def post_raw(cloud: LocalCloud, path: str, body: str, **headers: str) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` as it is written (no JSON encoding by the client) with the API key and ``headers``."""
+    import urllib.error
+    import urllib.request
+
+    assert cloud.gateway is not None
+    sent = {"x-api-key": cloud.gateway.api_key(), "Content-Type": "application/json", **headers}
+    request = urllib.request.Request(f"{cloud.gateway.url()}{path}", data=body.encode(), method="POST", headers=sent)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def record(value: str) -> str:
+    return '{"records": [{"precipitation": VALUE, "temp_max": 11.0, "temp_min": 4.0, "wind": 5.2}]}'.replace(
+        "VALUE", value
+    )
+
+
+# Hostile JSON through the gateway: each once a 500 or silently accepted, now a 4xx naming the field.
+PROBES = [
+    (
+        "400-digit integer",
+        "/predict",
+        record("9" * 400),
+        400,
+        "records[0].precipitation: number 999999999999...(400 digits) is too large for a 64-bit float",
+    ),
+    ("1e400", "/predict", record("1e400"), 400, "records[0].precipitation: number 1e400 is too large"),
+    ("NaN", "/predict", record("NaN"), 400, "records[0].precipitation: NaN is not a JSON number"),
+    ("Infinity", "/predict", record("Infinity"), 400, "records[0].precipitation: Infinity is not a JSON number"),
+    (
+        "nested 40 deep",
+        "/predict",
+        record("[" * 40 + "]" * 40),
+        400,
+        "records[0].precipitation[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+        "[0]: nested deeper than 32 levels",
+    ),
+    (
+        "lone surrogate",
+        "/predict",
+        '{"entities": [{"station_id": "\\ud800"}]}',
+        400,
+        "entities[0].station_id: invalid unicode: a lone surrogate '\\ud800'",
+    ),
+    (
+        "lone surrogate name",
+        "/predict",
+        '{"records": [{"\\udc00": 1}]}',
+        400,
+        "records[0].\\udc00: field name: invalid unicode",
+    ),
+    ("duplicate field", "/predict", record('1, "wind": 3'), 400, "records[0].wind: field given twice in one object"),
+    (
+        "label: 400-digit integer",
+        "/feedback",
+        f'{{"prediction_id": "{NEVER_ISSUED}", "label": {"9" * 400}}}',
+        400,
+        "label: ",
+    ),
+    (
+        "label: lone surrogate",
+        "/feedback",
+        f'{{"prediction_id": "{NEVER_ISSUED}", "label": "\\udfff"}}',
+        400,
+        "label: invalid unicode: a lone surrogate '\\udfff'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), [p[1:] for p in PROBES], ids=[p[0] for p in PROBES])
+def test_hostile_json_gets_a_4xx_naming_the_field(
+    served: LocalCloud, path: str, body: str, status: int, message: str
+) -> None:
+    got_status, answer = post_raw(served, path, body)
+    got_message = answer["message"]
+    assert (got_status, "\n" in got_message) == (status, False)
+    assert message in got_message
 
 
 def test_model_route_describes_the_serving_version(served: LocalCloud) -> None:
@@ -177,14 +287,64 @@ def test_model_route_describes_the_serving_version(served: LocalCloud) -> None:
 
 
 def test_openapi_document_is_served_and_checked_in(served: LocalCloud) -> None:
-    import json
     from pathlib import Path
 
+    from functions.handlers.inference import openapi_document
+
+    # The function documents its model from the signature it serves; the CLI from the project's declaration (the
+    # document's validity: tests/unit/test_api_hardening.py)
     status, document = get_json(served, "/openapi.json")
     assert status == 200
-    assert set(document["paths"]) >= {"/predict", "/feedback", "/model", "/health"}
+    assert {"/predict", "/feedback", "/models/seattle-weather/predict", "/openapi.json"} <= set(document["paths"])
+    assert document == json.loads(openapi_document())
     checked_in = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
     assert checked_in == document, "docs/openapi.json is stale: run `mlops openapi > docs/openapi.json`"
+
+
+def canary_samples(cloud: LocalCloud, metric: str) -> int:
+    """How many values of a canary metric (functions/handlers/canary_metrics.py) CloudWatch holds."""
+    from datetime import UTC, datetime, timedelta
+
+    cloudwatch = cloud.client("cloudwatch")
+    function = cloud.runtime.functions[cloud.function_name("FunctionsInference")]
+    namespace = function.environment["POWERTOOLS_METRICS_NAMESPACE"]
+    now = datetime.now(UTC)
+    # moto lists a metric once per datapoint: each distinct dimension set counts once
+    listed = cloudwatch.list_metrics(Namespace=namespace, MetricName=metric)["Metrics"]
+    dimension_sets = {tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in listed}
+    total = 0.0
+    for dimensions in dimension_sets:
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": name, "Value": value} for name, value in dimensions],
+            StartTime=now - timedelta(days=2),
+            EndTime=now + timedelta(days=2),
+            Period=86400,
+            Statistics=["SampleCount"],
+        )
+        total += sum(point["SampleCount"] for point in stats["Datapoints"])
+    return int(total)
+
+
+def test_a_smoke_test_header_sent_through_the_gateway_is_counted_in_the_canary_metrics(served: LocalCloud) -> None:
+    from functions.rollout.canary import proxy_event
+
+    assert served.gateway is not None
+    before = canary_samples(served, "Latency"), canary_samples(served, "BaselineAgreement")
+    # When a client sends the header the smoke test was once told apart by
+    status, _ = post_raw(served, "/predict", json.dumps({"records": [GOOD]}), **{"x-mlops-smoke-test": "1"})
+    assert status == 200
+    # Then its request is counted like any other (a header cannot keep requests out of a canary's metrics)
+    after_client = canary_samples(served, "Latency"), canary_samples(served, "BaselineAgreement")
+    assert after_client == (before[0] + 1, before[1] + 1)
+    # And the pre-traffic hook's direct invocation (marked in the requestContext, which API Gateway builds) is not
+    lambda_ = served.client("lambda")
+    event = proxy_event("POST", "/predict", {"records": [GOOD]})
+    answer = json.loads(lambda_.invoke(FunctionName=served.function_name("FunctionsInference"),
+                                       Payload=json.dumps(event).encode())["Payload"].read())  # fmt: skip
+    assert answer["statusCode"] == 200
+    assert (canary_samples(served, "Latency"), canary_samples(served, "BaselineAgreement")) == after_client
 
 
 def test_entity_ids_read_online_features_with_per_entity_status(served: LocalCloud) -> None:
@@ -227,3 +387,18 @@ def test_records_and_entities_together_are_refused(served: LocalCloud) -> None:
     status, body = predict(served, {"records": [GOOD], "entities": [{"station_id": "seattle"}]})
     assert status == 400
     assert "exactly one of 'records'" in body["message"]
+
+
+def test_a_derandomized_fuzz_of_the_served_document_finds_no_server_error_or_undocumented_answer(
+    served: LocalCloud,
+) -> None:
+    from benchmarks.bench_fuzz import CHECKS, fuzz, served_document
+
+    assert served.gateway is not None
+    url, key = served.gateway.url(), served.gateway.api_key()
+    # Given the document the API serves, when schemathesis sends a few generated bodies to each POST route
+    # (positive and negative; the benchmark sends 1,200 to every route: benchmarks/bench_fuzz.py)
+    result = fuzz(url, key, served_document(url, key), cases=12, seed=0, paths=("/predict", "/feedback"))
+    # Then no answer is a 5xx, an undocumented status or body, or a negative case accepted
+    assert result.cases == 12 and result.server_errors == 0
+    assert {check: result.failed(check) for check in CHECKS} == dict.fromkeys(CHECKS, 0), result.failures

@@ -1,0 +1,202 @@
+"""The inference API's OpenAPI document: the handler's routes, mounted per served model, with its request bodies.
+
+The inference function declares its routes once (Powertools generates their operations: summaries,
+statuses, the responses each can give). The API serves each model's routes under
+``/models/<name>/`` (and at the root for a one-model project), so ``api_document`` mounts the routes
+there, one copy per model, and gives each copy that model's request bodies: a predict record is an
+object with exactly the model's features, each of its dtype; a label is one of its classes or, for a
+regression, a number. It adds the error body every 4xx and 5xx carries (the handler's and API Gateway's
+own answers alike: ``{"message": ...}``) and the security scheme the API uses (an API key, or SigV4).
+
+What the schemas say is what the handler enforces (``functions/serving/signature.py``,
+``functions/serving/request_body.py``); the gateway's request models check the envelope only (see
+``infra/constructs/inference_api.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from functions.serving.signature import FeatureSignature, ModelSignature
+
+__all__ = ["ServedModel", "api_document", "describe_feature", "feedback_request", "predict_request"]
+
+SCHEMAS = "#/components/schemas/"
+API_KEY_SCHEME = "ApiKey"
+SIGV4_SCHEME = "SigV4"
+# Which route takes which request body (the routes' paths as the handler declares them).
+_BODIES = {"/predict": "PredictRequest", "/feedback": "FeedbackRequest"}
+_INT64_MAX = 2**63 - 1
+
+# What a record's value must be, per signature dtype (the handler's rule: functions/serving/signature.py).
+_VALUE_RULES = {
+    "float": "a finite number",
+    "int": "an integral number",
+    "string": "a string",
+    "bool": "true or false",
+}
+_VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "float": {"type": "number"},
+    "int": {"type": "integer", "minimum": -_INT64_MAX, "maximum": _INT64_MAX},
+    "string": {"type": "string"},
+    "bool": {"type": "boolean"},
+}
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    signature: ModelSignature
+
+
+def describe_feature(feature: FeatureSignature) -> str:
+    """One feature of the request model, as its documentation reads."""
+    text = f"{feature.dtype}: {_VALUE_RULES.get(feature.dtype, feature.dtype)}"
+    if feature.minimum is not None or feature.maximum is not None:
+        low = "" if feature.minimum is None else f"{feature.minimum:g}"
+        high = "" if feature.maximum is None else f"{feature.maximum:g}"
+        text += f", declared range [{low}, {high}] (not enforced)"
+    if feature.allowed:
+        text += f", declared categories {', '.join(feature.allowed)} (others are served too)"
+    return text
+
+
+def _record(signature: ModelSignature) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "One record: a value per feature of the serving model's signature (GET /model)",
+        "additionalProperties": False,
+        "required": signature.names,
+        "properties": {
+            f.name: {**_VALUE_SCHEMAS[f.dtype], "description": describe_feature(f)} for f in signature.features
+        },
+    }
+
+
+def predict_request(signature: ModelSignature) -> dict[str, Any]:
+    """POST /predict's body for a model: ``records`` (feature values) or ``entities`` (ids), exactly one."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "records": {"type": "array", "minItems": 1, "items": _record(signature)},
+            "entities": {
+                "type": "array",
+                "minItems": 1,
+                "description": "Entity ids of the model's feature view (its join keys); features read online",
+                "items": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+            },
+        },
+        "oneOf": [{"required": ["records"]}, {"required": ["entities"]}],
+    }
+
+
+def feedback_request(signature: ModelSignature) -> dict[str, Any]:
+    """POST /feedback's body for a model: one ``{prediction_id, label}``, or ``labels``, a list of them."""
+    label = (
+        {"type": "number", "description": "the true value"}
+        if signature.is_regression
+        else {"type": "string", "enum": list(signature.labels), "description": "the true class"}
+    )
+    one = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prediction_id", "label"],
+        "properties": {
+            "prediction_id": {"type": "string", "format": "uuid", "description": "as POST /predict answered it"},
+            "label": label,
+        },
+    }
+    return {
+        "oneOf": [
+            one,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["labels"],
+                "properties": {"labels": {"type": "array", "minItems": 1, "items": one}},
+            },
+        ]
+    }
+
+
+def _slug(name: str) -> str:
+    """``seattle-weather`` -> ``SeattleWeather``: a model's part of component names and operation ids."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def _components(auth: str) -> dict[str, Any]:
+    if auth == "iam":
+        scheme = {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "AWS Signature Version 4 (IAM), service execute-api",
+            "x-amazon-apigateway-authtype": "awsSigv4",
+        }
+        return {"securitySchemes": {SIGV4_SCHEME: scheme}, "schemas": {}}
+    scheme = {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "The API key of a client of the stage's usage plan",
+    }
+    return {"securitySchemes": {API_KEY_SCHEME: scheme}, "schemas": {}}
+
+
+ERROR = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string", "description": "What is wrong, in one line, naming the field"},
+        "correlation_id": {"type": ["string", "null"], "description": "On a 500: the id its log lines carry"},
+    },
+}
+
+
+def api_document(
+    routes: dict[str, Any],
+    models: Sequence[ServedModel],
+    *,
+    root_model: str | None,
+    auth: str,
+    schemas: dict[str, Any],
+) -> dict[str, Any]:
+    """The API's document: ``routes`` (the handler's, Powertools') under each model's prefix, with its bodies.
+
+    ``schemas`` are the response schemas the routes refer to (``#/components/schemas/<name>``); ``Error``
+    is added, with each model's ``<Model>PredictRequest`` and ``<Model>FeedbackRequest``.
+    """
+    if auth not in ("api_key", "iam"):
+        raise ValueError(f"auth must be 'api_key' or 'iam', got {auth!r}")
+    document = {key: value for key, value in routes.items() if key not in ("paths", "components")}
+    components = _components(auth)
+    components["schemas"].update(schemas, Error=ERROR)
+    document["security"] = [{SIGV4_SCHEME if auth == "iam" else API_KEY_SCHEME: []}]
+    paths: dict[str, Any] = {}
+    for model in models:
+        slug = _slug(model.name)
+        bodies = {
+            "PredictRequest": predict_request(model.signature),
+            "FeedbackRequest": feedback_request(model.signature),
+        }
+        for kind, schema in bodies.items():
+            components["schemas"][f"{slug}{kind}"] = {"title": f"{model.name}: {kind}", **schema}
+        prefixes = [(f"/models/{model.name}", slug), *([("", f"{slug}Root")] if model.name == root_model else [])]
+        for prefix, operation_suffix in prefixes:
+            for path, item in routes["paths"].items():
+                mounted = copy.deepcopy(item)
+                for operation in mounted.values():
+                    operation["operationId"] = f"{operation['operationId']}_{operation_suffix}"
+                    operation["tags"] = [model.name]
+                    if path in _BODIES:
+                        body = {"$ref": f"{SCHEMAS}{slug}{_BODIES[path]}"}
+                        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+                paths[f"{prefix}{path}"] = mounted
+    document["paths"] = paths
+    document["components"] = components
+    return document
