@@ -88,9 +88,10 @@ def test_smoke_test_checks_the_served_version_and_the_label() -> None:
     assert any("answered 500" in p for p in smoke_test_failures(good_model, failing, model_version=4, labels=["sun"]))
 
 
-def test_smoke_test_requests_are_marked_and_recognised() -> None:
-    assert is_smoke_test(proxy_event("GET", "/model")["headers"])
-    assert not is_smoke_test({"content-type": "application/json"})
+def test_smoke_test_requests_are_marked_in_the_context_and_a_header_marks_nothing() -> None:
+    assert is_smoke_test(proxy_event("GET", "/model"))
+    # A client's header reaches the function as sent, so it marks nothing (API Gateway builds the context)
+    assert not is_smoke_test({"headers": {"x-mlops-smoke-test": "1"}, "requestContext": {"stage": "v1"}})
     assert not is_smoke_test(None)
 
 

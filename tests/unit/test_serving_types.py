@@ -236,9 +236,9 @@ def test_the_canary_metric_of_a_regressor_is_its_range_agreement(
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Mlops/test")
 
     registered = {"rmse": 20.0, "predicted_range.p05": 250.0, "predicted_range.p95": 470.0}
-    canary_metrics.record_agreement([300.0, 400.0, 600.0], registered, headers=None)
-    canary_metrics.record_agreement([300.0], registered, headers={"x-mlops-smoke-test": "1"})  # left out
-    canary_metrics.record_agreement([300.0], {"rmse": 20.0}, headers=None)  # no baseline: nothing
+    canary_metrics.record_agreement([300.0, 400.0, 600.0], registered, smoke_test=False)
+    canary_metrics.record_agreement([300.0], registered, smoke_test=True)  # left out
+    canary_metrics.record_agreement([300.0], {"rmse": 20.0}, smoke_test=False)  # no baseline: nothing
     (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if "BaselineAgreement" in text]
     assert line["BaselineAgreement"] == [pytest.approx(2 / 3 / 0.9)]
     assert line["ModelVersion"] == "latest"
