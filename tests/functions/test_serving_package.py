@@ -69,6 +69,7 @@ with mock_aws():
         ddb.create_table(TableName=table, KeySchema=schema, AttributeDefinitions=keys, BillingMode="PAY_PER_REQUEST")
     for table, item in seed["items"]:
         ddb.put_item(TableName=table, Item=item)
+    boto3.client("secretsmanager").create_secret(Name="prediction-key", SecretString="a prediction id key")
     from functions.handlers.inference import handler
     from functions.rollout.canary import proxy_event
 
@@ -241,6 +242,7 @@ def test_serving_package_serves_onnx_models_and_refuses_versions_without_onnx(tm
             "MLOPS_MODEL_REFRESH_SECONDS": "60",
             "MLOPS_MAX_RECORDS": "100",
             "MLOPS_CAPTURE_BUCKET": "captures",
+            "MLOPS_PREDICTION_KEY_SECRET": "prediction-key",
             "MLOPS_FEATURE_ONLINE_TABLE": "online",
             "MLOPS_ONLINE_VIEW": describe_online_view(view),
             "POWERTOOLS_METRICS_NAMESPACE": "test",
