@@ -60,6 +60,7 @@ with mock_aws():
         s3.put_object(Bucket="artifacts", Key=key, Body=open(path, "rb").read())
     ddb.create_table(**seed["table"])
     ddb.put_item(TableName="registry", Item=seed["item"])
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="prediction-key", SecretString="k")
     import os
     os.environ.update(seed["env"])
     preloaded = sorted(m for m in ("numpy", "pandas", "sklearn", "onnxruntime", "aws_lambda_powertools") if m in sys.modules)
@@ -85,6 +86,7 @@ ENV = {
     "MLOPS_MODEL_REFRESH_SECONDS": "60",
     "MLOPS_MAX_RECORDS": "1000",
     "MLOPS_CAPTURE_BUCKET": "captures",
+    "MLOPS_PREDICTION_KEY_SECRET": "prediction-key",
     "POWERTOOLS_METRICS_NAMESPACE": "bench",
     "POWERTOOLS_SERVICE_NAME": "bench",
 }
@@ -219,6 +221,7 @@ def warm(runtime: str, seed: dict[str, Any], sklearn_model: Any, *, capture: boo
             s3.put_object(Bucket="artifacts", Key=key, Body=Path(path).read_bytes())
         ddb.create_table(**seed["table"])
         ddb.put_item(TableName="registry", Item=seed["item"])
+        boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="prediction-key", SecretString="k")
         os.environ.update(seed["env"])
         for name in [m for m in sys.modules if m.startswith(("functions.handlers", "functions.shared.clients"))]:
             del sys.modules[name]
