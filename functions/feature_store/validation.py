@@ -210,8 +210,8 @@ def _malformed_reason(record: _MalformedRecord, expected: int, span: int) -> str
     where = f"line {record.line}" if record.line is not None else f"record {record.record + 1}"
     if span > 1:
         return (
-            f"malformed: a quoted value opened on {where} is not closed where its record should end; "
-            f"the record runs over {span} lines and has {record.fields} fields where the header has {expected}"
+            f"malformed: the record from {where} runs over {span} lines (a quote opened there is not closed, "
+            f"or a value holds line breaks) and has {record.fields} fields where the header has {expected}"
         )
     return f"malformed: {where} has {record.fields} fields where the header has {expected}"
 

@@ -77,7 +77,7 @@ def test_an_unterminated_quote_quarantines_every_line_it_swallows_each_with_its_
     # Then each of the lines 8-11 is a bad row of its own, with its text: none is silently lost
     assert sorted(by_line(result)) == [8, 9, 10, 11]
     assert by_line(result)[9][0] == lines[8].decode()
-    assert all("quoted value opened on line 8 is not closed" in reason for _, reason in by_line(result).values())
+    assert all("the record from line 8 runs over 4 lines (a quote" in reason for _, reason in by_line(result).values())
     assert result.counts() == {"rows_in": 10, "rows_valid": 6, "rows_quarantined": 4}
 
 
