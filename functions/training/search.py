@@ -153,6 +153,16 @@ def requested_search(spec: ModelSpec, request: Mapping[str, Any]) -> SearchSpace
     return space
 
 
+def check_training_request(spec: ModelSpec, request: Mapping[str, Any]) -> None:
+    """Refuse a training request's bad ``params``, ``tune`` or ``params_from`` before any work starts
+    (``mlops train`` and ``mlops experiment run`` call it; the pipeline's Split checks the same)."""
+    request_params(spec, request)
+    requested_search(spec, request)
+    params_from = request.get("params_from")
+    if params_from is not None and not isinstance(params_from, str):
+        raise InvalidRequestError(f"the request's params_from must be a run id, got {params_from!r}")
+
+
 def _space_of_request(spec: ModelSpec, tune: Mapping[str, Any], declared: SearchSpace | None) -> SearchSpace:
     known = {"params", "strategy", "max_trials", "max_concurrency", "seed", "validation_fraction"}
     unknown = sorted(set(tune) - known)

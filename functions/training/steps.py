@@ -32,6 +32,7 @@ from functions.training.search import (
     SearchResult,
     Trial,
     TrialOutcome,
+    check_training_request,
     choose_best,
     plan_trials,
     request_params,
@@ -159,17 +160,14 @@ def split(
     id), and whether the run searches first (``tune``; see ``search.requested_search``).
     """
     request = request or {}
-    params = request_params(spec, request)
-    search = requested_search(spec, request)
-    params_from = request.get("params_from")
-    if params_from is not None and not isinstance(params_from, str):
-        raise InvalidRequestError(f"the request's params_from must be a run id, got {params_from!r}")
+    check_training_request(spec, request)
     frame = validate_training_frame(read_verified_parquet(objects, dataset["uri"], dataset["sha256"]), spec)
     parts = time_based_split(frame, spec)
     out: dict[str, Any] = {"strategy": "time", "holdout_fraction": spec.holdout_fraction, "seed": spec.seed}
     for part, rows in (("train", parts.train), ("holdout", parts.holdout)):
         out.update(_store_part(objects, base, part, rows))
-    return {**out, "params": params, "params_from": params_from, "tune": search is not None}
+    return {**out, "params": request_params(spec, request), "params_from": request.get("params_from"),
+            "tune": requested_search(spec, request) is not None}  # fmt: skip
 
 
 def _store_part(objects: ObjectStore, base: S3Uri, part: str, rows: Any) -> dict[str, Any]:
@@ -286,12 +284,14 @@ def _train(store: ObjectStore, spec: ModelSpec, split: dict[str, Any], artifacts
     return result, model
 
 
-def record_training_params(metadata: MetadataStore, run_id: str, split: dict[str, Any], backend: str) -> None:
+def record_training_params(
+    metadata: MetadataStore, run_id: str, split: dict[str, Any], backend: str, *, pipeline: str = "training"
+) -> None:
     """Lineage of what the final fit trained with: the params on the run's node, from where they came
     (the definition, the request, the search's best trial, or the run named by ``params_from``)."""
     search = split.get("search")
     source = "search" if search else "request" if split.get("params") else "definition"
-    run = run_node(run_id, "training")
+    run = run_node(run_id, pipeline)
     metadata.annotate(Node(run.id, "run", {"trained_params": split.get("params") or {}, "params_source": source,
                                            "training_backend": backend}))  # fmt: skip
     if split.get("params_from"):
@@ -302,11 +302,13 @@ def record_training_params(metadata: MetadataStore, run_id: str, split: dict[str
         metadata.add_edge(chosen, run, "chosen_for")
 
 
-def record_search(metadata: MetadataStore, run_id: str, spec: ModelSpec, split: dict[str, Any]) -> dict[str, Any]:
+def record_search(
+    metadata: MetadataStore, run_id: str, spec: ModelSpec, split: dict[str, Any], *, pipeline: str = "training"
+) -> dict[str, Any]:
     """Choose the best of the run's recorded trials (``finish_search``); every trial and the choice in lineage."""
     records = metadata.get_run(run_id).trials
     outcomes = [TrialOutcome(t.trial, t.status, t.params, t.metrics, t.error) for t in records]
-    run = run_node(run_id, "training")
+    run = run_node(run_id, pipeline)
     for t in records:
         attributes = {"status": t.status, "params": t.params, "validation_metrics": t.metrics,
                       "duration_s": t.duration_s, "backend": t.backend, "error": t.error}  # fmt: skip
