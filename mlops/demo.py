@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -277,7 +278,7 @@ def _loop(
         loaded = backfill_features(cloud, project=project)
     feature_run = metadata_of(cloud).get_run(loaded.name)
     if loaded.status != "SUCCEEDED" or feature_run.summary is None:
-        story.say(f"[red]feature pipeline did not succeed: {loaded.error}: {loaded.cause}[/]")
+        story.say(f"[red]feature pipeline did not succeed: {escape(f'{loaded.error}: {loaded.cause}')}[/]")
         return 1
     counts = feature_run.summary["counts"]
     story.say(
@@ -302,7 +303,7 @@ def _loop(
         steps.add_row(step.step, step.status, _clock(step.started_at), f"{step.duration_s:.2f}")
     story.console.print(steps)
     if result.status != "SUCCEEDED" or run.status != "SUCCEEDED":
-        story.say(f"[red]pipeline did not succeed: {result.error}: {result.cause}[/]")
+        story.say(f"[red]pipeline did not succeed: {escape(f'{result.error}: {result.cause}')}[/]")
         return 1
 
     version = registry_of(cloud).resolve_alias(cloud.output("ModelName"), "champion")
@@ -480,14 +481,14 @@ def feedback_loop(
         f"   live quality: {quality.get('status')} over {quality.get('labelled')} labelled of "
         f"{quality.get('predictions')} predictions"
         + (f": {', '.join(f'{k}={v:.3f}' for k, v in quality['metrics'].items())}" if quality.get("metrics") else "")
-        + (f" ({quality['reason']})" if quality.get("reason") else "")
+        + (f" ({escape(quality['reason'])})" if quality.get("reason") else "")
     )
     joined = report.get("feedback_join") or {}
     counts = joined.get("counts") or {}
     story.say(
         f"   training feedback: {counts.get('joined', 0)} labels joined with their captured predictions into "
         f"{joined.get('view')} (offline store), {counts.get('quarantined', 0)} quarantined"
-        + (f" {joined['reasons']}" if joined.get("reasons") else "")
+        + (f" {escape(str(joined['reasons']))}" if joined.get("reasons") else "")
         + (f", {counts['superseded']} superseded" if counts.get("superseded") else "")
     )
     saved = out_dir / "demo-drift-report.html"
@@ -516,7 +517,7 @@ def feedback_loop(
     story.say(
         f"[bold]9. retrain[/] {_stamp()}: run {run.run_id}: execution {result.status}, run record {run.status}, "
         f"in {took}; trigger: "
-        f"{trigger.get('type')} {trigger.get('source', '')}"
+        f"{trigger.get('type')} {escape(str(trigger.get('source', '')))}"
         + (f" from monitor run {monitor_run['run_id']}" if monitor_run.get("run_id") else "")
         + " (EventBridge -> retrain guard -> training pipeline)"
     )
@@ -583,8 +584,10 @@ def feedback_loop(
     versions = [v.version for v in backend.registry.list_versions(model)]
     story.say(
         f"[bold]12. unchanged retrain[/] {_stamp()}: run {repeat.run_id} {again.status} -> {repeat.status}: "
-        f"{(repeat.error or {}).get('Cause') or (again.output or {}).get('dataset', {}).get('retrain_reason')} "
-        f"({took})"
+        + escape(
+            str((repeat.error or {}).get("Cause") or (again.output or {}).get("dataset", {}).get("retrain_reason"))
+        )
+        + f" ({took})"
     )
     story.say(f"   versions registered: {versions}; mlops runs list:")
     for listed in backend.metadata.list_runs("training", limit=3):
@@ -616,7 +619,7 @@ def _rollout(cloud: LocalCloud, champion: int, previous: int, under_way: set[str
         return f"[red]no deployment of v{champion} was started[/]"
     last = rollouts[-1]
     outcome = {"Succeeded": "finished"}.get(last.state, last.state)
-    problem = f" ({last.error.get('message') or last.error})" if last.error else ""
+    problem = f" ({escape(str(last.error.get('message') or last.error))})" if last.error else ""
     before = len(under_way - {last.deployment_id})
     waited = f", once the {before} deployment(s) already under way had ended (one at a time)" if before else ""
     return f"rollout of v{champion} behind alias live {outcome}{problem}{waited}"
