@@ -11,9 +11,10 @@ import pytest
 from infra.config import STAGES
 
 
-@pytest.fixture(scope="module")
-def resources(assembly: Path) -> dict[str, Any]:
-    template: dict[str, Any] = json.loads((assembly / "Mlops-dev.template.json").read_text())
+@pytest.fixture
+def resources(example_assembly: Path) -> dict[str, Any]:
+    """Each shipped example's dev template."""
+    template: dict[str, Any] = json.loads((example_assembly / "Mlops-dev.template.json").read_text())
     return template["Resources"]
 
 
