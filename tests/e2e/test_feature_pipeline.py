@@ -98,16 +98,23 @@ def test_too_many_bad_rows_fail_the_run_and_write_nothing_to_the_stores(cloud: L
     assert result.error == "DataValidationError"
     assert "raw feature files must be under raw/features/" in (result.cause or "")
 
-    land(cloud, "raw/features/seattle_weather/bad.csv", raw_with_bad_rows(60, 10))
+    # And landed where it belongs, with two malformed lines more (a field too many, fields missing)
+    malformed = b"2016-01-01,0.0,5.6,0.0,2.5,sun,extra\n2016-01-02,1.0\n"
+    land(cloud, "raw/features/seattle_weather/bad.csv", raw_with_bad_rows(60, 10) + malformed)
     [execution] = [e for e in executions(cloud, at_least=2) if e["name"] != result.name]
     failed = cloud.wait_for_execution(execution["executionArn"])
     assert failed.status == "FAILED" and failed.error == "DataValidationError"
-    assert "10 of 60 rows are bad" in (failed.cause or "")
+    assert "12 of 62 rows are bad" in (failed.cause or "") and "malformed=2" in (failed.cause or "")
     run = metadata_of(cloud).get_run(failed.name)
     assert run.status == "FAILED" and run.error is not None and run.error["Error"] == "DataValidationError"
     offline, online = stores(cloud)
     report = read_object(cloud, f"s3://{offline.bucket}/quarantine/seattle_weather/{failed.name}.json")
-    assert b'"rows_quarantined": 10' in report and b'"rows_valid": 50' in report
+    assert b'"rows_quarantined": 12' in report and b'"rows_valid": 50' in report
+    quarantined = pd.read_parquet(
+        io.BytesIO(read_object(cloud, f"s3://{offline.bucket}/quarantine/seattle_weather/{failed.name}.parquet"))
+    )
+    lines = quarantined.dropna(subset=["source_line"])
+    assert list(lines["source_line"]) == ["62", "63"] and list(lines["raw_line"]) == malformed.decode().split()
     for view in seattle().feature_views:
         assert offline.manifests(view) == []
         assert online.read(view, [{"station_id": "seattle"}])[0].status is OnlineStatus.NOT_FOUND
