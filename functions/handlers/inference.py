@@ -32,7 +32,7 @@ from functions.serving.online_view import online_view
 from functions.serving.openapi import SCHEMAS, ServedModel, api_document
 from functions.serving.predictor import Predictor
 from functions.serving.request_body import parse_json
-from functions.serving.signature import ModelSignature, records_to_columns
+from functions.serving.signature import ModelSignature, entity_id_problem, records_to_columns
 from functions.shared import settings as env_names
 from functions.shared.clients import client
 from functions.shared.errors import InvalidRequestError, ModelNotFoundError
@@ -225,6 +225,10 @@ def predict_entities(entities: Any, loaded: LoadedModel) -> dict[str, Any]:
     for index, entity in enumerate(entities):
         if not isinstance(entity, dict) or set(entity) != set(view.join_keys):
             raise InvalidRequestError(f"entities[{index}] must be an object with exactly {list(view.join_keys)}")
+        for key in view.join_keys:
+            problem = entity_id_problem(entity[key])
+            if problem is not None:
+                raise InvalidRequestError(f"entities[{index}].{key}: {problem}")
     names = [f.name for f in loaded.signature.features]
     reads = OnlineStore(client("dynamodb"), settings().online_table).read(view, entities, features=names)
     present = [i for i, r in enumerate(reads) if r.status == "PRESENT"]
@@ -388,7 +392,8 @@ def health() -> dict[str, Any]:
     description="The routes of the model this function serves, with request bodies from its serving signature.",
 )
 def openapi() -> dict[str, Any]:
-    served = ServedModel(settings().model_name, models.current().signature)
+    keys = serving_view().join_keys if settings().online_table and settings().online_view else ()
+    served = ServedModel(settings().model_name, models.current().signature, keys)
     return openapi_schema([served], auth=settings().api_auth, root_model=served.name if settings().at_root else None)
 
 
@@ -469,7 +474,10 @@ def openapi_document(project: str | Path | None = None, *, auth: str = "api_key"
     from functions.serving.signature import ModelSignature as Signature
 
     loaded = load_project(project or _default_project())
-    served = [ServedModel(m.name, Signature.from_spec(m)) for m in loaded.models]
+    served = [
+        ServedModel(m.name, Signature.from_spec(m), loaded.view_by_ref(m.feature_store.views[0]).join_keys)
+        for m in loaded.models
+    ]
     root = served[0].name if len(served) == 1 else None
     return json.dumps(openapi_schema(served, auth=auth, root_model=root), indent=2)
 

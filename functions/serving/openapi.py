@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.serving.signature import FeatureSignature, ModelSignature
+from functions.serving.signature import MAX_ENTITY_ID_CHARS, FeatureSignature, ModelSignature
 
 __all__ = ["ServedModel", "api_document", "describe_feature", "feedback_request", "predict_request"]
 
@@ -51,6 +51,8 @@ _VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
 class ServedModel:
     name: str
     signature: ModelSignature
+    # The join keys of the view its predictions by entity id read; none: the model takes records only.
+    entity_keys: tuple[str, ...] = ()
 
 
 def describe_feature(feature: FeatureSignature) -> str:
@@ -77,20 +79,35 @@ def _record(signature: ModelSignature) -> dict[str, Any]:
     }
 
 
-def predict_request(signature: ModelSignature) -> dict[str, Any]:
-    """POST /predict's body for a model: ``records`` (feature values) or ``entities`` (ids), exactly one."""
+def entity_id_schema() -> dict[str, Any]:
+    return {
+        "oneOf": [
+            {"type": "string", "maxLength": MAX_ENTITY_ID_CHARS},
+            {"type": "integer", "minimum": -_INT64_MAX, "maximum": _INT64_MAX},
+        ]
+    }
+
+
+def predict_request(signature: ModelSignature, entity_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """POST /predict's body for a model: ``records`` (feature values) or, with ``entity_keys``, ``entities``."""
+    properties: dict[str, Any] = {"records": {"type": "array", "minItems": 1, "items": _record(signature)}}
+    if not entity_keys:
+        return {"type": "object", "additionalProperties": False, "required": ["records"], "properties": properties}
+    properties["entities"] = {
+        "type": "array",
+        "minItems": 1,
+        "description": "Entity ids of the model's feature view (its join keys); its features are read online",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(entity_keys),
+            "properties": {key: entity_id_schema() for key in entity_keys},
+        },
+    }
     return {
         "type": "object",
         "additionalProperties": False,
-        "properties": {
-            "records": {"type": "array", "minItems": 1, "items": _record(signature)},
-            "entities": {
-                "type": "array",
-                "minItems": 1,
-                "description": "Entity ids of the model's feature view (its join keys); features read online",
-                "items": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
-            },
-        },
+        "properties": properties,
         "oneOf": [{"required": ["records"]}, {"required": ["entities"]}],
     }
 
@@ -181,7 +198,7 @@ def api_document(
     for model in models:
         slug = _slug(model.name)
         bodies = {
-            "PredictRequest": predict_request(model.signature),
+            "PredictRequest": predict_request(model.signature, model.entity_keys),
             "FeedbackRequest": feedback_request(model.signature),
         }
         for kind, schema in bodies.items():

@@ -128,6 +128,22 @@ def value_problem(value: Any, dtype: str) -> str | None:
     return f"has unknown signature dtype {dtype!r}"
 
 
+# An entity id (a join key's value in POST /predict's ``entities``): its characters, at most (the online store's
+# key holds 2048 bytes; 256 characters of UTF-8 stay within 1024).
+MAX_ENTITY_ID_CHARS = 256
+
+
+def entity_id_problem(value: Any) -> str | None:
+    """Why ``value`` is not an entity id (a string, or an integer as ids like ``customer_id=42`` are), or None."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"expected a string or an integer entity id, got {type(value).__name__}"
+    if isinstance(value, int) and abs(value) > _INT64_MAX:
+        return f"{value} is out of the 64-bit integer range"
+    if isinstance(value, str) and len(value) > MAX_ENTITY_ID_CHARS:
+        return f"entity id of {len(value)} characters, the limit is {MAX_ENTITY_ID_CHARS}"
+    return None
+
+
 def _column(values: list[Any], dtype: str) -> np.ndarray:
     if dtype == "float":
         return np.asarray(values, dtype=float)

@@ -251,6 +251,20 @@ PROBES = [
     ),
     ("duplicate field", "/predict", record('1, "wind": 3'), 400, "records[0].wind: field given twice in one object"),
     (
+        "entity id null",
+        "/predict",
+        '{"entities": [{"station_id": null}]}',
+        400,
+        "entities[0].station_id: expected a string or an integer entity id, got NoneType",
+    ),
+    (
+        "entity id of 300 characters",
+        "/predict",
+        '{"entities": [{"station_id": "%s"}]}'.replace("%s", "x" * 300),
+        400,
+        "entities[0].station_id: entity id of 300 characters, the limit is 256",
+    ),
+    (
         "label: 400-digit integer",
         "/feedback",
         f'{{"prediction_id": "{NEVER_ISSUED}", "label": {"9" * 400}}}',
@@ -309,21 +323,21 @@ def canary_samples(cloud: LocalCloud, metric: str) -> int:
     function = cloud.runtime.functions[cloud.function_name("FunctionsInference")]
     namespace = function.environment["POWERTOOLS_METRICS_NAMESPACE"]
     now = datetime.now(UTC)
-    # moto lists a metric once per datapoint: each distinct dimension set counts once
-    listed = cloudwatch.list_metrics(Namespace=namespace, MetricName=metric)["Metrics"]
-    dimension_sets = {tuple((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in listed}
-    total = 0.0
-    for dimensions in dimension_sets:
-        stats = cloudwatch.get_metric_statistics(
-            Namespace=namespace,
-            MetricName=metric,
-            Dimensions=[{"Name": name, "Value": value} for name, value in dimensions],
-            StartTime=now - timedelta(days=2),
-            EndTime=now + timedelta(days=2),
-            Period=86400,
-            Statistics=["SampleCount"],
-        )
-        total += sum(point["SampleCount"] for point in stats["Datapoints"])
+    # As the handler emits them (canary_metrics.py): by serving version (an unpinned function's is "latest")
+    dimensions = [
+        {"Name": "ModelVersion", "Value": "latest"},
+        {"Name": "service", "Value": function.environment["POWERTOOLS_SERVICE_NAME"]},
+    ]
+    stats = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=dimensions,
+        StartTime=now - timedelta(days=2),
+        EndTime=now + timedelta(days=2),
+        Period=86400,
+        Statistics=["SampleCount"],
+    )
+    total = sum(point["SampleCount"] for point in stats["Datapoints"])
     return int(total)
 
 

@@ -61,6 +61,26 @@ def test_ordinary_json_parses_as_json_does() -> None:
     assert parse_json(raw) == json.loads(raw)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("seattle", None),
+        (42, None),
+        (None, "expected a string or an integer entity id, got NoneType"),
+        (True, "got bool"),
+        (1.5, "got float"),
+        ({"a": 1}, "got dict"),
+        ("x" * 257, "entity id of 257 characters, the limit is 256"),
+        (2**63, "out of the 64-bit integer range"),
+    ],
+)
+def test_entity_ids_are_short_strings_or_integers(value: object, problem: str | None) -> None:
+    from functions.serving.signature import entity_id_problem
+
+    found = entity_id_problem(value)
+    assert found == problem if problem is None else problem in str(found)
+
+
 def test_prediction_ids_are_uuids_only_their_model_and_key_accept() -> None:
     key = b"the stage's key"
     issued = prediction_ids.issue(key, "weather")
@@ -86,7 +106,8 @@ REGRESSOR = ModelSignature(features=(FeatureSignature("n", "float"),), labels=()
 def document(auth: str = "api_key", root: str | None = "clf") -> dict[str, object]:
     from functions.handlers.inference import openapi_schema
 
-    return openapi_schema([ServedModel("clf", SIGNATURE), ServedModel("reg-2", REGRESSOR)], auth=auth, root_model=root)
+    served = [ServedModel("clf", SIGNATURE, ("customer_id",)), ServedModel("reg-2", REGRESSOR)]
+    return openapi_schema(served, auth=auth, root_model=root)
 
 
 def test_openapi_document_is_valid_with_bodies_per_model_and_the_api_key_scheme() -> None:
@@ -103,6 +124,11 @@ def test_openapi_document_is_valid_with_bodies_per_model_and_the_api_key_scheme(
     record = schemas["ClfPredictRequest"]["properties"]["records"]["items"]
     assert record["required"] == ["n", "k", "s", "b"] and record["additionalProperties"] is False
     assert [record["properties"][f]["type"] for f in ("n", "k", "s", "b")] == ["number", "integer", "string", "boolean"]
+    # Entity ids by the view's join keys, for a model that reads an online view; records only for one that does not
+    entity = schemas["ClfPredictRequest"]["properties"]["entities"]["items"]
+    assert entity["required"] == ["customer_id"] and entity["additionalProperties"] is False
+    assert schemas["Reg2PredictRequest"]["required"] == ["records"]
+    assert "entities" not in schemas["Reg2PredictRequest"]["properties"]
     label = schemas["ClfFeedbackRequest"]["oneOf"][0]["properties"]["label"]
     assert label["enum"] == ["yes", "no"]
     assert schemas["Reg2FeedbackRequest"]["oneOf"][0]["properties"]["label"]["type"] == "number"
