@@ -116,6 +116,8 @@ LOCAL_LIMITS = (
     "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
     "AWS Batch jobs run in-process, one at a time (mlops/local/batch.py): no Docker, no vCPU/memory limits, "
     "no job timeout, no Batch-level retries",
+    "CloudWatch: Lambda's, Step Functions' and SQS's own metrics exist locally (alarms.py), API Gateway's "
+    "(5XXError, Count, Latency) do not: the API alarms on them see missing data",
 )
 
 
