@@ -154,15 +154,16 @@ def _started_by(sfn: Any, machine: str, key: str, before: set[str], timeout_s: f
 
 
 def _wait(sfn: Any, execution: str, console: Console) -> dict[str, Any]:
-    deadline = time.monotonic() + FEATURE_RUN_TIMEOUT_S
-    with console.status(f"feature pipeline {execution.rsplit(':', 1)[-1]} running"):
-        while True:
-            described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
-            if described["status"] != "RUNNING":
-                return described
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution} still running after {FEATURE_RUN_TIMEOUT_S:.0f} s")
-            time.sleep(0.2)
+    started = time.monotonic()
+    console.print(f"waiting for feature pipeline execution {execution.rsplit(':', 1)[-1]}...")
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            console.print(f"execution {described['status']} after {time.monotonic() - started:.1f} s")
+            return described
+        if time.monotonic() - started > FEATURE_RUN_TIMEOUT_S:
+            raise TimeoutError(f"{execution} still running after {FEATURE_RUN_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
 
 
 def _report_run(target: Target, source: str, described: dict[str, Any], console: Console) -> int:

@@ -16,12 +16,13 @@ from rich.table import Table
 
 
 def console() -> Console:
-    """A console on stdout: the terminal's width on a terminal, else wide enough for any table."""
+    """A console on stdout: the terminal's width on a terminal, else wide enough for any table. It keeps the
+    stream the command started with (an in-process local cloud swaps ``sys.stdout`` while a function runs)."""
     if sys.stdout.isatty():
         width = shutil.get_terminal_size((120, 24)).columns
     else:
         width = 10_000
-    return Console(width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
 def plain(value: Any) -> Any:
@@ -69,7 +70,7 @@ def show(*renderables: Any) -> None:
     with out.capture() as captured:
         for renderable in renderables:
             out.print(renderable)
-    sys.stdout.write("".join(f"{line.rstrip()}\n" for line in captured.get().splitlines()))
+    out.file.write("".join(f"{line.rstrip()}\n" for line in captured.get().splitlines()))
 
 
 def key_values(values: dict[str, Any], title: str | None = None) -> Table:
