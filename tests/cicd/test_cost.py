@@ -25,6 +25,8 @@ from mlops.cost import (
     runs_per_month,
     sagemaker_always_on_usd,
 )
+from tests.conftest import shared_synth
+from tests.projects import SEATTLE_DIR
 
 DEV = stage_config("dev")
 
@@ -56,18 +58,27 @@ def item(inventory: Inventory, profile: TrafficProfile, service: str, starts: st
     return usd
 
 
-def test_every_resource_type_of_the_templates_is_priced_or_listed_unbilled_with_a_reason(assembly: Path) -> None:
-    # Given the synthesized dev stage and the CI/CD stack
+def test_every_resource_type_of_the_templates_is_priced_or_listed_unbilled_with_a_reason(
+    assembly: Path, stocks_assembly: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given the synthesized stages (dev and prod of the demo, dev of the second example) and the CI/CD stack
     assert not set(PRICED_TYPES) & set(UNBILLED_TYPES)
     assert all(reason.strip() for reason in UNBILLED_TYPES.values())
-    for name in ("Mlops-dev", "Mlops-cicd"):
-        inventory = inventory_from_template(assembly / f"{name}.template.json")
+    prod = shared_synth(tmp_path_factory, "seattle", stage="prod", project=SEATTLE_DIR)
+    templates = {
+        "seattle dev": (assembly / "Mlops-dev.template.json", DEV),
+        "seattle prod": (prod / "Mlops-prod.template.json", stage_config("prod")),
+        "stocks dev": (stocks_assembly / "Mlops-dev.template.json", DEV),
+        "cicd": (assembly / "Mlops-cicd.template.json", None),
+    }
+    for name, (template, config) in templates.items():
+        inventory = inventory_from_template(template)
         # Then no type (nor a billed option such as a stage cache) is left unpriced ...
         assert inventory.unpriced == (), f"{name}: add a price in mlops/cost.py or a reason in UNBILLED_TYPES"
         # ... and every priced type present gets a line item of every profile's estimate
         billed = {t for t in inventory.resource_types if t in PRICED_TYPES}
-        for profile in PROFILES.values() if name == "Mlops-dev" else ():
-            assert billed <= estimate(DEV, inventory, profile).priced_types(), (name, profile.name)
+        for profile in PROFILES.values() if config else ():
+            assert billed <= estimate(config, inventory, profile).priced_types(), (name, profile.name)
 
 
 def test_a_billed_type_or_option_the_model_does_not_price_is_reported_not_dropped(tmp_path: Path) -> None:
