@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd = commands.add_parser("demo", help="train and serve on the local cloud, end to end")
     demo_cmd.add_argument("--stage", type=known_stage, default="dev")
     demo_cmd.add_argument("--assembly", type=Path, default=None, help="use this cloud assembly instead of synthesizing")
+    demo_cmd.add_argument("--verbose", action="store_true", help="also show the function and library logs")
 
     _add_local_commands(commands)
 
@@ -366,7 +367,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from mlops.demo import run_demo
 
-        return run_demo(args.stage, args.assembly, project_dir=args.project)
+        return run_demo(args.stage, args.assembly, project_dir=args.project, verbose=args.verbose)
     if args.command == "local":
         from mlops.local_commands import run_local_command
 
