@@ -74,7 +74,9 @@ def test_every_resource_type_of_the_templates_is_priced_or_listed_unbilled_with_
     for name, (template, config) in templates.items():
         inventory = inventory_from_template(template)
         # Then no type (nor a billed option such as a stage cache) is left unpriced ...
-        assert inventory.unpriced == (), f"{name}: add a price in mlops/cost.py or a reason in UNBILLED_TYPES"
+        assert inventory.unpriced == (), (
+            f"{name}: price it (mlops/cost_template.py, mlops/cost.py) or give UNBILLED_TYPES a reason"
+        )
         # ... and every priced type present gets a line item of every profile's estimate
         billed = {t for t in inventory.resource_types if t in PRICED_TYPES}
         for profile in PROFILES.values() if config else ():
