@@ -281,7 +281,8 @@ class AlarmEvaluator:
         self._put_event = put_event
         self._account = account
         self._region = region
-        self._datapoints: list[tuple[str, dict[str, Any]]] = []
+        # Each series (namespace, metric, sorted dimensions) -> its (timestamp, value) datapoints, as ingested.
+        self._series: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[tuple[datetime, float]]] = {}
 
     def _store(self, namespace: str, data: list[dict[str, Any]]) -> None:
         """``PutMetricData`` on moto's backend; timestamps naive UTC, as moto's request parser leaves them."""
@@ -330,21 +331,17 @@ class AlarmEvaluator:
 
     def _record(self, namespace: str, data: list[dict[str, Any]]) -> None:
         self._store(namespace, data)
-        self._datapoints.extend((namespace, d) for d in data)
+        for d in data:
+            dimensions = tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"]))
+            self._series.setdefault((namespace, d["MetricName"], dimensions), []).append((d["Timestamp"], d["Value"]))
 
     def _values_in(self, metric: MetricStat, start: datetime, end: datetime, now: datetime) -> list[float]:
         if (metric.namespace, metric.metric_name) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible"):
             # A gauge SQS samples; here it is read when the alarm is evaluated, as the current period's value.
             queue = sqs_backends[self._account][self._region].queues.get(dict(metric.dimensions).get("QueueName", ""))
             return [float(queue.approximate_number_of_messages)] if queue is not None and start <= now < end else []
-        return [
-            d["Value"]
-            for namespace, d in self._datapoints
-            if namespace == metric.namespace
-            and d["MetricName"] == metric.metric_name
-            and tuple(sorted((x["Name"], x["Value"]) for x in d["Dimensions"])) == metric.dimensions
-            and start <= d["Timestamp"] < end
-        ]
+        series = self._series.get((metric.namespace, metric.metric_name, metric.dimensions), [])
+        return [value for at, value in series if start <= at < end]
 
     def _period_value(self, alarm: LocalAlarm, start: datetime, end: datetime, now: datetime) -> float | None:
         """The alarm's value for one period: its metric's statistic, or its expression over its metrics."""
