@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -61,27 +61,31 @@ def _collect(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     index = event["trial"]["trial"]
     outcome = json.loads(objects().get_bytes(run_artifact(event["run_id"], f"trials/{index}/trial-result.json")))
     metadata().record_trial(event["run_id"], TrialRecord(index, SUCCEEDED, outcome["params"], outcome["metrics"],
-                            ended_at=now_iso(), duration_s=outcome["duration_s"], backend="batch"))  # fmt: skip
+                            outcome["started_at"], now_iso(), outcome["duration_s"], "batch"))  # fmt: skip
     return {"trial": index, "status": SUCCEEDED}
 
 
 def _failed(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     index, error = event["trial"]["trial"], event.get("error") or {}
     store = metadata()
-    started = store.trial(event["run_id"], index)
+    recorded = store.trial(event["run_id"], index)
+    detail = _detail(error)
     ended_at = now_iso()
-    duration = None
-    if started is not None and started.started_at:
-        duration = max(0.0, _seconds(ended_at) - _seconds(started.started_at))
+    started_at = recorded.started_at if recorded else None
+    duration = _seconds(ended_at) - _seconds(started_at) if started_at else None
+    if isinstance(detail.get("StartedAt"), int) and isinstance(detail.get("StoppedAt"), int):  # a Batch job's times
+        started_at = datetime.fromtimestamp(detail["StartedAt"] / 1000, UTC).isoformat()
+        duration = (detail["StoppedAt"] - detail["StartedAt"]) / 1000
+    message = detail.get("errorMessage") or detail.get("StatusReason") or str(error.get("Cause", ""))
     record = TrialRecord(
         index,
         FAILED,
         dict(event["trial"]["params"]),
-        started_at=started.started_at if started else None,
+        started_at=started_at,
         ended_at=ended_at,
-        duration_s=duration,
+        duration_s=max(0.0, duration) if duration is not None else None,
         backend=event.get("backend", "lambda"),
-        error=f"{error.get('Error', 'Error')}: {' '.join(_cause(error).split())[:1000]}",
+        error=f"{error.get('Error', 'Error')}: {' '.join(str(message).split())[:1000]}",
     )
     store.record_trial(event["run_id"], record)
     logger.warning("trial failed", extra={"trial": index, "error": error.get("Error")})
@@ -101,14 +105,13 @@ ACTIONS: dict[str, Action] = {"plan": _plan, "trial": _trial, "collect": _collec
                               "choose": _choose}  # fmt: skip
 
 
-def _cause(error: dict[str, Any]) -> str:
-    """A Lambda error's Cause is its JSON (errorMessage); a Batch job's or a timeout's is plain text."""
-    cause = str(error.get("Cause", ""))
+def _detail(error: dict[str, Any]) -> dict[str, Any]:
+    """A Lambda error's Cause is its JSON (errorMessage), a Batch job's the job (StatusReason, times); else text."""
     try:
-        parsed = json.loads(cause)
+        parsed = json.loads(str(error.get("Cause", "")))
     except ValueError:
-        return cause
-    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _seconds(iso: str) -> float:

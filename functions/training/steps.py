@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.feature_store.offline_store import OfflineStore
-from functions.metadata.metadata_store import MetadataStore, Node, run_node, trial_node
+from functions.metadata.metadata_store import MetadataStore, Node, now_iso, run_node, trial_node
 from functions.project.definition import Project
 from functions.registry.artifact import load_verified_model, serialize_model, sha256_hex
 from functions.registry.model_registry import PENDING, REJECTED, ModelRegistry, ModelVersion
@@ -214,7 +214,7 @@ def run_trial(
     artifacts: S3Uri,
 ) -> dict[str, Any]:
     """Fit one trial's params on the fit part (through ``train_candidate``), score it on the validation part."""
-    clock = time.perf_counter()
+    started_at, clock = now_iso(), time.perf_counter()
     params = {**fixed, **trial.params}
     part = {"train_uri": tuning["fit_uri"], "train_sha256": tuning["fit_sha256"], "params": params}
     result, model = _train(store, spec, part, artifacts)
@@ -222,7 +222,7 @@ def run_trial(
     scored = evaluate_model(model, validation, spec)
     outcome = {"trial": trial.index, "params": trial.params, "metrics": scored.quality,
                "artifact_uri": result["artifact_uri"], "validation_rows": scored.holdout_rows,
-               "duration_s": time.perf_counter() - clock}  # fmt: skip
+               "started_at": started_at, "duration_s": time.perf_counter() - clock}  # fmt: skip
     store.put_bytes(
         S3Uri(artifacts.bucket, f"{artifacts.key.rstrip('/')}/trial-result.json"),
         json.dumps(outcome, sort_keys=True).encode(),
