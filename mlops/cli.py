@@ -463,9 +463,10 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
     from mlops import operator_output as out
 
     as_json = getattr(args, "output", "table") == "json"
+    stream = sys.stdout  # the command's stdout, kept: an in-process local cloud swaps sys.stdout while it runs
 
     def emit(value: Any, *tables: Any) -> None:
-        out.print_json(value) if as_json else out.show(*tables)
+        out.print_json(value, stream) if as_json else out.show(*tables, file=stream)
 
     if args.command == "runs":
         if args.action == "list":
@@ -473,11 +474,11 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
             listed = [{"run_id": r.run_id, "status": r.status, "started_at": r.started_at, "trigger": r.trigger,
                        "metrics": r.metrics} for r in runs]  # fmt: skip
             if as_json:
-                out.print_json(listed)
+                out.print_json(listed, stream)
             elif not runs:
-                print(f"no {args.pipeline} runs yet (`mlops train` starts one)")
+                print(f"no {args.pipeline} runs yet (`mlops train` starts one)", file=stream)
             else:
-                out.show(out.runs_table(runs))
+                out.show(out.runs_table(runs), file=stream)
         else:
             run = ops.get_run(backend, args.run_id)
             emit(run, *out.run_tables(run))
@@ -486,7 +487,7 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         if args.action == "list":
             listed = ops.list_models(backend)
             if not listed and not as_json:
-                print("no models registered yet (`mlops train` registers one when it passes its gate)")
+                print("no models registered yet (`mlops train` registers one when it passes its gate)", file=stream)
             else:
                 emit(listed, out.models_table(listed))
         elif args.action == "show":
@@ -523,10 +524,11 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         used = ops.models_in(chain)
         if as_json:
             out.print_json({"asked": args.feature_view or args.dataset, "models": used, "nodes": chain.nodes,
-                            "edges": chain.edges})  # fmt: skip
+                            "edges": chain.edges}, stream)  # fmt: skip
         else:
-            print(f"models that used {args.feature_view or args.dataset}: {', '.join(used) if used else 'none'}")
-            out.show(*out.lineage_tables(chain, ops.KINDS))
+            print(f"models that used {args.feature_view or args.dataset}: {', '.join(used) if used else 'none'}",
+                  file=stream)  # fmt: skip
+            out.show(*out.lineage_tables(chain, ops.KINDS), file=stream)
         return 0
     if args.command == "train":
         return _train(args, backend, emit)

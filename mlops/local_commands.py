@@ -169,6 +169,7 @@ def _print_api(state: CloudState) -> None:
 
 def invoke(args: argparse.Namespace) -> int:
     """Run one function with an event through the cloud's Lambda Invoke; print its result and its log lines."""
+    stream, errors = sys.stdout, sys.stderr  # kept: an in-process local cloud swaps them while a function runs
     state = read_state()
     name = state.function(args.function)
     response = clients(state)("lambda").invoke(
@@ -177,17 +178,17 @@ def invoke(args: argparse.Namespace) -> int:
     payload = response["Payload"].read().decode()
     logs = base64.b64decode(response.get("LogResult") or b"").decode(errors="replace")
     for line in logs.splitlines():
-        print(f"log | {line}", file=sys.stderr)
+        print(f"log | {line}", file=errors)
     if response.get("FunctionError"):
         # The traceback is in the log lines above; the result is the error in one line.
         error = json.loads(payload) if payload.startswith("{") else {}
         kind, message = error.get("errorType", "Error"), " ".join(str(error.get("errorMessage", payload)).split())
-        print(f"error: {name} failed: {kind}: {message}", file=sys.stderr)
+        print(f"error: {name} failed: {kind}: {message}", file=errors)
         return 1
     try:
-        print(json.dumps(json.loads(payload), indent=2))
+        print(json.dumps(json.loads(payload), indent=2), file=stream)
     except ValueError:
-        print(payload)
+        print(payload, file=stream)
     return 0
 
 

@@ -9,20 +9,18 @@ import json
 import shutil
 import sys
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 
-def console() -> Console:
+def console(file: TextIO | None = None) -> Console:
     """A console on stdout: the terminal's width on a terminal, else wide enough for any table. It keeps the
     stream the command started with (an in-process local cloud swaps ``sys.stdout`` while a function runs)."""
-    if sys.stdout.isatty():
-        width = shutil.get_terminal_size((120, 24)).columns
-    else:
-        width = 10_000
-    return Console(file=sys.stdout, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    file = file or sys.stdout
+    width = shutil.get_terminal_size((120, 24)).columns if file.isatty() else 10_000
+    return Console(file=file, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
 def plain(value: Any) -> Any:
@@ -40,8 +38,8 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def print_json(value: Any) -> None:
-    print(json.dumps(plain(value), indent=2, default=str))
+def print_json(value: Any, file: TextIO | None = None) -> None:
+    print(json.dumps(plain(value), indent=2, default=str), file=file or sys.stdout)
 
 
 def cell(value: Any) -> str:
@@ -64,9 +62,9 @@ def table(*columns: str, title: str | None = None) -> Table:
     return made
 
 
-def show(*renderables: Any) -> None:
+def show(*renderables: Any, file: TextIO | None = None) -> None:
     """Print tables, each line without the padding rich gives it up to the table's width."""
-    out = console()
+    out = console(file)
     with out.capture() as captured:
         for renderable in renderables:
             out.print(renderable)

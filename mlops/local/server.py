@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -148,6 +149,13 @@ def answers(endpoint: str, timeout_s: float = 2.0) -> bool:
 
 def clients(state: CloudState) -> Callable[[str], Any]:
     """A boto3 client factory for the running cloud: its endpoint, its region, the operator's credentials."""
+    return _clients(state.endpoint, state.region)
+
+
+@functools.cache
+def _clients(endpoint: str, region: str) -> Callable[[str], Any]:
+    # One factory per endpoint for the process: a boto3 client costs tens of milliseconds to build, and a
+    # command builds about six (a test running many commands in one process reuses them).
     import boto3
     from botocore.config import Config
 
@@ -157,14 +165,14 @@ def clients(state: CloudState) -> Callable[[str], Any]:
         aws_access_key_id=OPERATOR.access_key,
         aws_secret_access_key=OPERATOR.secret_key,
         aws_session_token=OPERATOR.token,
-        region_name=state.region,
+        region_name=region,
     )
     config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"})
     made: dict[str, Any] = {}
 
     def client(service: str) -> Any:
         if service not in made:
-            made[service] = session.client(service, endpoint_url=state.endpoint, config=config)  # type: ignore[call-overload]
+            made[service] = session.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
         return made[service]
 
     return client

@@ -185,3 +185,40 @@ def test_status_counts_what_the_cloud_holds(server: LocalCloudServer, capsys: py
     status: dict[str, Any] = json.loads(cli(capsys, "local", "status", "--output", "json"))
     assert server.state is not None and status["endpoint"] == server.state.endpoint
     assert status["runs"]["training"] >= 0 and set(status["model_versions"]) <= {MODEL}
+
+
+def test_local_invoke_runs_one_template_function_with_an_event_and_prints_its_logs(
+    server: LocalCloudServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an event file for the retrain guard (a finished execution that holds no lock)
+    execution = "arn:aws:states:us-east-1:123456789012:execution:x:y"
+    event = {"detail-type": "Step Functions Execution Status Change",
+             "detail": {"status": "SUCCEEDED", "executionArn": execution}}  # fmt: skip
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    # When it is invoked by its logical-id prefix
+    capsys.readouterr()
+    assert main(["local", "invoke", "FunctionsRetrainGuard", "--event", str(tmp_path / "event.json")]) == 0
+    captured = capsys.readouterr()
+    # Then the handler's result is printed, and its log lines (Powertools' JSON) beside it
+    assert json.loads(captured.out)["outcome"] == "not_holder"
+    assert any(line.startswith("log | ") and "training run finished" in line for line in captured.err.splitlines())
+    # And a function the template does not have is one line
+    assert error_of(capsys, "local", "invoke", "NoSuchFunction", "--event", str(tmp_path / "event.json")).startswith(
+        "error: no function of the template is named or has a logical id starting 'NoSuchFunction'"
+    )
+
+
+def test_start_api_prints_the_running_cloud_s_url_and_key(
+    server: LocalCloudServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert server.state is not None and server.state.api_url and server.state.api_key
+    out = cli(capsys, "local", "start-api")
+    assert f"API     {server.state.api_url}" in out and f"API key {server.state.api_key}" in out
+
+
+def test_monitor_report_reads_the_local_cloud(
+    server: LocalCloudServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a cloud whose monitor has not run yet: the report command reaches it and says so in one line
+    line = error_of(capsys, "monitor", "report", "--local", "--out", str(tmp_path))
+    assert line.startswith("error: no monitor runs for model 'seattle-weather' in s3://")
