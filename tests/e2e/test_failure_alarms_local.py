@@ -1,4 +1,5 @@
-"""The deployed alarms on the local cloud: the monitor's heartbeat and an unattended function's errors."""
+"""The deployed alarms on the local cloud: the monitor's heartbeat, an unattended function's errors, and the
+inference function's server-error rate (one cloud: each setup costs about half a second)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,26 @@ def alarm_named(cloud: LocalCloud, part: str) -> Any:
     return alarm
 
 
-def test_heartbeat_fires_when_the_monitor_stops_and_guard_errors_fire_their_alarm(cloud: LocalCloud) -> None:
+def server_errors(cloud: LocalCloud, count: int) -> None:
+    """``count`` 500 answers of the inference handler, as its EMF ServerErrors metric reports them."""
+    at_ms = int(cloud.clock().timestamp() * 1000)
+    for _ in range(count):
+        assert cloud.alarms is not None
+        cloud.alarms.ingest_emf(
+            {
+                "_aws": {
+                    "Timestamp": at_ms,
+                    "CloudWatchMetrics": [
+                        {"Namespace": "Mlops/dev", "Dimensions": [["service"]], "Metrics": [{"Name": "ServerErrors"}]}
+                    ],
+                },
+                "service": "Inference",
+                "ServerErrors": 1,
+            }
+        )
+
+
+def test_heartbeat_guard_errors_and_server_error_rate_alarms_fire_locally(cloud: LocalCloud) -> None:
     assert cloud.alarms is not None
     heartbeat = alarm_named(cloud, "MonitorHeartbeat")
     # Given a monitor run (no champion yet: a skipped window is still a run) at the window's end
@@ -41,3 +61,17 @@ def test_heartbeat_fires_when_the_monitor_stops_and_guard_errors_fire_their_alar
     assert failed.get("FunctionError")
     cloud.alarms.evaluate()
     assert guard_errors.state == "ALARM"
+
+    # Given the inference function's deployed server-error alarm: five requests, all answered 500, do not fire it
+    rate = alarm_named(cloud, "ServerErrorsAlarm")
+    inference = cloud.function_name("FunctionsInference")
+    for _ in range(5):
+        cloud.alarms.record_invocation(inference, errored=False)
+    server_errors(cloud, 5)
+    cloud.alarms.evaluate()
+    assert rate.state == "OK"
+    # But once the period has enough requests, 5 of 40 (12.5 %) answered 500 does
+    for _ in range(35):
+        cloud.alarms.record_invocation(inference, errored=False)
+    cloud.alarms.evaluate()
+    assert rate.state == "ALARM"
