@@ -9,8 +9,9 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from functions.feature_store.definitions import Field, ValueType
-from functions.project import FeatureStoreInputs, ModelSpec, QualityGate, SearchSpace, Task
+from functions.project import FeatureStoreInputs, ModelSpec, QualityGate, SearchSpace, Task, load_project
 from functions.shared.errors import ConfigurationError, InvalidRequestError
+from functions.shared.objects import S3Uri
 from functions.training.search import (
     FAILED,
     SUCCEEDED,
@@ -22,6 +23,8 @@ from functions.training.search import (
     request_params,
     requested_search,
 )
+from functions.training.steps import split
+from tests.projects import SEATTLE_DIR
 
 
 def _spec(**changes: object) -> ModelSpec:
@@ -105,3 +108,19 @@ def test_best_trial_is_chosen_by_the_primary_metric_and_failed_trials_are_skippe
     assert lower.best.index == 1
     with pytest.raises(SearchFailedError, match=r"all 1 trials failed.*trial 1: ValueError: boom"):
         choose_best([outcomes[1]], _spec())
+
+
+def test_a_project_whose_search_space_names_an_unknown_parameter_does_not_load() -> None:
+    # Given the demo's project, its model's search space changed to a parameter RandomForest does not take
+    project = load_project(SEATTLE_DIR)
+    [model] = project.models
+    # Then the project is refused as it is built (load, `mlops project check`, synth), naming the parameter
+    with pytest.raises(ConfigurationError, match="model 'seattle-weather': search_space parameter 'depth': the est"):
+        replace(project, models=(replace(model, search_space=SearchSpace(params={"depth": (1, 2)})),))
+
+
+def test_the_pipelines_split_refuses_a_bad_request_before_reading_any_data() -> None:
+    # The Split step checks the run's params and tune first: nothing is read, split or fitted
+    bad = {"tune": {"params": {"max_depth": [2, "deep"]}}}
+    with pytest.raises(InvalidRequestError, match="tune parameter 'max_depth' = 'deep': InvalidParameterError"):
+        split(None, _spec(), {"uri": "s3://never/read", "sha256": "0"}, base=S3Uri("b", "k"), request=bad)  # type: ignore[arg-type]
