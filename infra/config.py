@@ -18,6 +18,14 @@ _LOG_RETENTION_DAYS = frozenset(
 )
 
 
+def _rate_minutes(schedule: str) -> int | None:
+    """The interval of an EventBridge ``rate(...)`` expression in minutes; None for a cron expression."""
+    match = re.match(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$", schedule)
+    if match is None:
+        return None
+    return int(match.group(1)) * {"m": 1, "h": 60, "d": 1440}[match.group(2)[0]]
+
+
 class StageConfigError(ValueError):
     """A stage config value is invalid; the message names the field."""
 
@@ -209,6 +217,14 @@ class StageConfig:
             )
         if not 5 <= self.monitor_window_minutes <= 7 * 24 * 60:
             raise StageConfigError(f"monitor_window_minutes must be within 5..10080, got {self.monitor_window_minutes}")
+        interval = _rate_minutes(self.monitor_schedule)
+        if interval is not None and interval > self.monitor_window_minutes:
+            # Each run reads the window before it: a slower schedule leaves traffic unread, and the monitor's
+            # heartbeat alarm (no run for two windows) would fire between runs.
+            raise StageConfigError(
+                f"monitor_schedule runs every {interval} minutes, longer than monitor_window_minutes "
+                f"({self.monitor_window_minutes})"
+            )
         if not self.monitor_window_minutes <= self.monitor_quality_window_minutes <= 7 * 24 * 60:
             raise StageConfigError(
                 "monitor_quality_window_minutes must be within monitor_window_minutes..10080, "

@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
     [
         ({"inference_reserved_concurrency": 0}, "inference_reserved_concurrency must be None"),
         ({"alarm_min_requests": 0}, "alarm_min_requests must be within"),
+        ({"monitor_schedule": "rate(2 hours)"}, r"monitor_schedule runs every 120 minutes, longer than monitor_window"),
         ({"alarm_period_minutes": 7}, "alarm_period_minutes must be one of"),
         ({"alarm_evaluation_periods": 0}, "alarm_evaluation_periods"),
         ({"dead_letter_retention_days": 15}, "dead_letter_retention_days must be within 1..14"),
