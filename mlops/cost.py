@@ -86,6 +86,9 @@ class TrafficProfile:
     feature_parts_per_run: int = 1
     feature_step_seconds_per_100k_rows: float = 1.0  # measured order: validating 1M rows took 3.9 s
     entities: int = 1_000
+    # Runs that search hyperparameters first (a request's tune, or a search space on_every_run), of the above.
+    tuned_runs_per_month: int = 0
+    trials_per_tuned_run: int = 8  # SearchSpace.max_trials' default
     batch_inference_runs_per_month: int = 4
     batch_inference_parts_per_run: int = 10
     batch_inference_seconds_per_part: float = 20.0
@@ -251,20 +254,26 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
     )
 
     # -- pipelines: Step Functions -> Lambda (and Batch) ---------------------------------------
+    batch_jobs = 0.0
+
     def pipeline(kind: str, runs: float, seconds_of: dict[str, float], items_of: dict[str, float]) -> PipelineRun:
+        """Add ``runs`` runs of a state machine's path; a step's time by its state's name, else its function's."""
         if kind not in inventory.runs:
             raise CostModelError(f"the template has no state machine for the {kind.replace('_', ' ')} pipeline")
         shape = inventory.runs[kind]
-        for handler in shape.invocations:
-            usage.invoke(kind, runs, seconds_of.get(handler, profile.step_seconds), memory_of(handler))
-        usage.transitions += runs * shape.transitions
-        usage.executions += runs
-        for map_state, child in shape.map_children:
-            children = runs * items_of.get(map_state, 1)
-            usage.executions += children
-            usage.transitions += children * (len(child) + 1)
-            for handler in child:
-                usage.invoke(kind, children, seconds_of.get(handler, profile.step_seconds), memory_of(handler))
+
+        def add_run(run: PipelineRun, times: float) -> None:
+            nonlocal batch_jobs
+            for state, handler in run.steps:
+                seconds = seconds_of.get(state, seconds_of.get(handler, profile.step_seconds))
+                usage.invoke(kind, times, seconds, memory_of(handler))
+            usage.transitions += times * run.transitions
+            usage.executions += times
+            batch_jobs += times * run.batch_jobs
+            for map_state, child in run.map_children:
+                add_run(child, times * items_of.get(map_state, 1))
+
+        add_run(shape, runs)
         return shape
 
     def feature_step_seconds(rows: float) -> float:
@@ -289,6 +298,9 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
     )
 
     runs = profile.training_runs_per_month
+    tuned = profile.tuned_runs_per_month
+    if tuned > runs:
+        raise CostModelError(f"tuned_runs_per_month ({tuned}) cannot exceed training_runs_per_month ({runs})")
     on_batch = profile.training_rows >= config.batch_threshold_rows
     limit = config.batch.timeout_s if on_batch else config.training.timeout_s
     if runs and profile.train_seconds > limit:
@@ -296,12 +308,10 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
             f"profile {profile.name}: train_seconds {profile.train_seconds:g} exceeds the stage's "
             f"{'Batch' if on_batch else 'training'} timeout of {limit}s"
         )
-    training = pipeline(
-        "training_batch" if on_batch else "training",
-        runs,
-        {"train": profile.train_seconds, "evaluate": profile.train_seconds},
-        {},
-    )
+    train_seconds = {s: profile.train_seconds for s in ("Train", "Evaluate", "RunTrial", "TrainOnBatch")}
+    backend = "_batch" if on_batch else ""
+    pipeline(f"training{backend}", runs - tuned, train_seconds, {})
+    pipeline(f"training_tuned{backend}", tuned, train_seconds, {"RunTrials": profile.trials_per_tuned_run})
     batch_runs = profile.batch_inference_runs_per_month
     pipeline(
         "batch_inference",
@@ -331,7 +341,11 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
             f"feature pipeline: {feature_runs:,} runs of {rows_per_run:,} rows in {parts} part(s)",
             (feature_kind,),
         ),
-        (f"training: {runs} runs ({'AWS Batch' if on_batch else 'Lambda'} trains)", ("training", "training_batch")),
+        (
+            f"training: {runs} runs ({'AWS Batch' if on_batch else 'Lambda'} trains"
+            + (f"; {tuned} tuned x {profile.trials_per_tuned_run} trials)" if tuned else ")"),
+            ("training", "training_batch", "training_tuned", "training_tuned_batch"),
+        ),
         (f"batch inference: {batch_runs} runs x {profile.batch_inference_parts_per_run} parts", ("batch_inference",)),
         (f"scheduled ({schedules}) and event-driven functions (guard, rollout)", ("scheduled", "events")),
     ):
@@ -348,11 +362,11 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
         usage.transitions * p.SFN_STANDARD_TRANSITION.usd,
         "AWS::StepFunctions::StateMachine",
     )
-    jobs = runs * training.batch_jobs
+    jobs = batch_jobs
     job_hours = jobs * profile.train_seconds / 3600
     add(
         "Fargate",
-        f"Batch training jobs: {jobs:,} x {profile.train_seconds:g} s x {inventory.batch_vcpus:g} vCPU, "
+        f"Batch training jobs: {jobs:,.0f} x {profile.train_seconds:g} s x {inventory.batch_vcpus:g} vCPU, "
         f"{inventory.batch_memory_gb:g} GB",
         job_hours
         * (inventory.batch_vcpus * p.FARGATE_VCPU_HOUR.usd + inventory.batch_memory_gb * p.FARGATE_GB_HOUR.usd),
@@ -367,7 +381,7 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
     )
 
     # -- DynamoDB writes -----------------------------------------------------------------------
-    pipeline_steps = usage_of("training", "training_batch", feature_kind)[0]
+    pipeline_steps = usage_of("training", "training_batch", "training_tuned", "training_tuned_batch", feature_kind)[0]
     # Each tracked step records its start and end; each run has its own item plus registry writes.
     metadata_writes = 2 * pipeline_steps + 4 * (runs + feature_runs)
     # Materialize writes the latest row per entity of each chunk of feature_chunk_rows, per view.

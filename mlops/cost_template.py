@@ -90,13 +90,17 @@ class CostModelError(ValueError):
 
 @dataclass(frozen=True)
 class PipelineRun:
-    """The states a run of one state machine passes through, and the Lambda functions (handler names) it invokes."""
+    """The states a run of one state machine passes through, and the Lambda functions its tasks invoke."""
 
     transitions: int
-    invocations: tuple[str, ...]
-    # Distributed Map states: (items the profile gives it, the handlers one item's child execution invokes).
-    map_children: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    steps: tuple[tuple[str, str], ...]  # (task state, handler of the function it invokes), in run order
+    # Distributed Map states on the path: (state name, the run of one item's child execution).
+    map_children: tuple[tuple[str, PipelineRun], ...] = ()
     batch_jobs: int = 0
+
+    @property
+    def invocations(self) -> tuple[str, ...]:
+        return tuple(handler for _, handler in self.steps)
 
 
 @dataclass(frozen=True)
@@ -238,30 +242,33 @@ def _pipeline_runs(props: dict[str, Any], handlers: Mapping[str, str]) -> dict[s
     if not definition:
         return {}
 
-    def run(prefer: frozenset[str] = frozenset()) -> PipelineRun:
-        return _walk(definition, function_of, prefer)
+    def run(*prefer: str) -> PipelineRun:
+        return _walk(definition, function_of, set(prefer))
 
     everything = {h for name, h in function_of.items() if "${" + name + "}" in props["DefinitionString"]}
     if "train" in everything:
         return {
-            "training": run(frozenset({"Register"})),
-            "training_batch": run(frozenset({"Register", "TrainOnBatch"})),
+            "training": run("Register"),
+            "training_batch": run("Register", "TrainOnBatch"),
+            "training_tuned": run("Register", "PlanTrials"),
+            "training_tuned_batch": run("Register", "PlanTrials", "TrialOnBatch", "TrainOnBatch"),
         }
     if "feature_validate" in everything:
-        return {"feature": run(), "feature_batch": run(frozenset({"PlanBatch"}))}
+        return {"feature": run(), "feature_batch": run("PlanBatch")}
     if "batch_predict" in everything:
         return {"batch_inference": run()}
     return {}
 
 
-def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: frozenset[str]) -> PipelineRun:
-    """Follow a successful run from ``StartAt``: at a Choice, a branch into ``prefer`` or else the Default."""
+def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: set[str]) -> PipelineRun:
+    """Follow a successful run from ``StartAt``: at a Choice, a branch into ``prefer`` (each taken once) or else
+    the Default, so a loop back to a Choice (a search's ChooseBest -> ChooseTrainingBackend) ends."""
     states: dict[str, Any] = definition["States"]
     name: str | None = definition["StartAt"]
-    transitions, invocations, children, jobs = 0, [], [], 0
-    seen: set[str] = set()
-    while name is not None and name not in seen:
-        seen.add(name)
+    transitions, steps, children, jobs = 0, [], [], 0
+    while name is not None:
+        if transitions > len(states) * 4:
+            raise CostModelError(f"the state machine loops through {name!r} on its default branches")
         state = states[name]
         transitions += 1
         kind = state["Type"]
@@ -272,17 +279,18 @@ def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: fr
             target = str(state.get("Parameters", {}).get("FunctionName", ""))
             placeholder = re.fullmatch(r"\$\{(\w+)\}", target)
             if placeholder and placeholder.group(1) in function_of:
-                invocations.append(function_of[placeholder.group(1)])
+                steps.append((name, function_of[placeholder.group(1)]))
         if kind == "Map":
             processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-            child = _walk(processor, function_of, prefer)
-            children.append((name, child.invocations))
+            children.append((name, _walk(processor, function_of, set(prefer))))
         if kind == "Choice":
             branches = [c["Next"] for c in state["Choices"]]
-            name = next((b for b in branches if b in prefer), state.get("Default"))
+            chosen = next((b for b in branches if b in prefer), None)
+            prefer.discard(chosen or "")
+            name = chosen or state.get("Default")
             continue
         name = None if state.get("End") or kind in ("Succeed", "Fail") else state.get("Next")
-    return PipelineRun(transitions, tuple(invocations), tuple(children), jobs)
+    return PipelineRun(transitions, tuple(steps), tuple(children), jobs)
 
 
 def runs_per_month(expression: str) -> float:

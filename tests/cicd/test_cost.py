@@ -120,11 +120,18 @@ def test_the_pipelines_runs_are_read_from_the_state_machines_in_the_template(inv
         "feature_write_offline",
         "feature_materialize",
     )
-    assert dict(runs["feature_batch"].map_children) == {
+    assert {state: child.invocations for state, child in runs["feature_batch"].map_children} == {
         "ValidatePartitions": ("feature_validate_partition",),
         "TransformPartitions": ("feature_transform_partition",),
     }
-    assert dict(runs["batch_inference"].map_children) == {"PredictPartitions": ("batch_predict",)}
+    assert {state: child.invocations for state, child in runs["batch_inference"].map_children} == {
+        "PredictPartitions": ("batch_predict",)
+    }
+    # A run that searches first: PlanTrials, a Map of trials, ChooseBest, then back to the backend choice
+    tuned = runs["training_tuned_batch"]
+    assert [state for state, _ in tuned.steps][4:7] == ["PlanTrials", "ChooseBest", "CollectTrainingResult"]
+    [(state, trial)] = tuned.map_children
+    assert (state, trial.invocations, trial.batch_jobs, tuned.batch_jobs) == ("RunTrials", ("train",), 1, 1)
     # And the schedules: the monitor hourly (rule), the guard weekly (Scheduler)
     assert inventory.scheduled_invocations["monitor"] == 720
     assert inventory.scheduler_invocations == pytest.approx(30 / 7)
@@ -172,6 +179,16 @@ def test_a_large_training_set_trains_on_fargate_priced_by_vcpu_and_memory_hours(
     # And past the Batch timeout the profile is refused, naming it
     with pytest.raises(CostModelError, match="exceeds the stage's Batch timeout of 3600s"):
         estimate(DEV, inventory, dataclasses.replace(profile, train_seconds=4000))
+
+
+def test_a_tuned_run_adds_its_trials_on_the_runs_backend(inventory: Inventory) -> None:
+    # Given 10 runs on Batch, 2 of which search 8 trials first
+    profile = quiet(training_runs_per_month=10, tuned_runs_per_month=2, training_rows=DEV.batch_threshold_rows)
+    # Then the Batch jobs are the 10 final trainings and the 16 trials, each the profile's train time
+    expected = (10 + 16) * 120 / 3600 * (2 * pricing.FARGATE_VCPU_HOUR.usd + 8 * pricing.FARGATE_GB_HOUR.usd)
+    assert item(inventory, profile, "Fargate", "Batch training jobs: 26 x 120 s") == pytest.approx(expected)
+    with pytest.raises(CostModelError, match=r"tuned_runs_per_month \(11\) cannot exceed"):
+        estimate(DEV, inventory, dataclasses.replace(profile, tuned_runs_per_month=11))
 
 
 def test_feature_runs_write_the_online_store_per_entity_chunk_and_view(inventory: Inventory) -> None:
