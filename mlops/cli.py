@@ -198,6 +198,7 @@ def _add_local_commands(commands: Any) -> None:
     up.add_argument("--assembly", type=Path, default=None, help="a synthesized cloud assembly (default: synthesize)")
     up.add_argument("--stage", type=known_stage, default="dev", help="the stage to synthesize (default dev)")
     up.add_argument("--synth", action="store_true", help="synthesize again even if .mlops/local/cdk.out is current")
+    up.add_argument("--no-sample-data", action="store_true", help="start empty: do not backfill the sample data")
     local_sub.add_parser("down", help="stop the local cloud (running executions end first); its state goes with it")
     status = local_sub.add_parser("status", help="what runs: endpoint, uptime, project, runs and model versions")
     status.add_argument("--output", choices=("table", "json"), default="table")

@@ -79,7 +79,7 @@ def up(args: argparse.Namespace) -> int:
         return 0
     assembly = assembly_for(args, directory)
     print(f"starting the local cloud over {assembly} (log: {directory / LOG_FILE})...", flush=True)
-    state = spawn(assembly, directory)
+    state = spawn(assembly, directory, load_sample_data=not args.no_sample_data)
     for line in describe(state):
         print(line)
     print("every command with --local uses it; `mlops local down` stops it")

@@ -315,12 +315,12 @@ def _handler() -> type:
 
 
 # -- the background process -------------------------------------------------------------------------------------
-def serve(assembly: Path, directory: Path) -> int:
+def serve(assembly: Path, directory: Path, *, load_sample_data: bool = True) -> int:
     """The background process: start, serve until SIGTERM or SIGINT, stop cleanly."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    server = LocalCloudServer(assembly, directory=directory)
+    server = LocalCloudServer(assembly, directory=directory, load_sample_data=load_sample_data)
     server.start()
     print(f"local cloud ready at {server.state.endpoint if server.state else '?'} (pid {os.getpid()})", flush=True)
     try:
@@ -332,13 +332,16 @@ def serve(assembly: Path, directory: Path) -> int:
     return 0
 
 
-def spawn(assembly: Path, directory: Path, *, timeout_s: float = START_TIMEOUT_S) -> CloudState:
+def spawn(
+    assembly: Path, directory: Path, *, load_sample_data: bool = True, timeout_s: float = START_TIMEOUT_S
+) -> CloudState:
     """Start the background process and wait until its state file names it; its output goes to ``cloud.log``."""
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / LOG_FILE
+    command = [sys.executable, "-m", "mlops.local.server", "--assembly", str(assembly), "--state-dir", str(directory)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlops.local.server", "--assembly", str(assembly), "--state-dir", str(directory)],
+            [*command, *([] if load_sample_data else ["--no-sample-data"])],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -395,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops.local.server", description=__doc__.splitlines()[0])
     parser.add_argument("--assembly", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--no-sample-data", action="store_true")
     args = parser.parse_args(argv)
-    return serve(args.assembly, args.state_dir)
+    return serve(args.assembly, args.state_dir, load_sample_data=not args.no_sample_data)
 
 
 if __name__ == "__main__":
