@@ -29,7 +29,7 @@ from functions.rollout.canary import is_smoke_test
 from functions.serving import prediction_ids
 from functions.serving.capture import FeedbackStore, PredictionCapture, capture_record
 from functions.serving.online_view import online_view
-from functions.serving.openapi import SCHEMAS, ServedModel, api_document
+from functions.serving.openapi import SCHEMAS, STATUSES, ServedModel, api_document
 from functions.serving.predictor import Predictor
 from functions.serving.request_body import parse_json
 from functions.serving.signature import ModelSignature, entity_id_problem, records_to_columns
@@ -144,25 +144,13 @@ def _json_body(schema: str) -> dict[str, OpenAPIResponseContentSchema | OpenAPIR
 
 def _errors(*statuses: int) -> dict[int, OpenAPIResponse]:
     """The error answers a route can give (each with the error body), as the OpenAPI document lists them."""
-    return {status: {"description": _WHY[status], "content": _json_body("Error")} for status in sorted(statuses)}
+    return {status: {"description": STATUSES[status], "content": _json_body("Error")} for status in sorted(statuses)}
 
 
 def _answer(status: int, schema: str, description: str) -> dict[int, OpenAPIResponse]:
     return {status: {"description": description, "content": _json_body(schema)}}
 
 
-# Why each status comes, the handler's and API Gateway's own (403 key, 429 usage plan, 502 function error).
-_WHY = {
-    400: "The body is not valid for this model: the message names the field (gateway or handler validation)",
-    403: "Missing or unknown API key (SigV4 signature, with api_auth=iam)",
-    404: "A prediction id this model never issued",
-    413: "More records or labels than the stage's inference_max_records, or a body over 10 MB",
-    422: "Well-formed but not servable: an empty batch, an unknown class, entity ids without an online view",
-    429: "Throttled by the stage's usage plan (rate and burst limits)",
-    500: "A fault of the service (logged with the correlation id); never the client's mistake",
-    502: "The function failed or timed out",
-    503: "No servable model version (none registered yet, or one the serving image cannot run)",
-}
 _CLIENT = (403, 429)
 _SERVER = (500, 502)
 
@@ -397,59 +385,6 @@ def openapi() -> dict[str, Any]:
     return openapi_schema([served], auth=settings().api_auth, root_model=served.name if settings().at_root else None)
 
 
-# The response bodies the routes above refer to.
-_RESPONSE_SCHEMAS: dict[str, Any] = {
-    "PredictResponse": {
-        "type": "object",
-        "required": ["model", "predictions"],
-        "properties": {
-            "model": {
-                "type": "object",
-                "required": ["name", "version"],
-                "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
-            },
-            "predictions": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "prediction_id": {"type": "string", "format": "uuid"},
-                        "label": {"type": "string", "description": "classification: the predicted class"},
-                        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
-                        "value": {"type": "number", "description": "regression: the predicted value"},
-                        "entity": {"description": "entity ids: the entity's key"},
-                        "status": {"enum": ["PRESENT", "EXPIRED", "NOT_FOUND"]},
-                        "event_timestamp": {"type": ["string", "null"]},
-                        "features": {"type": "object", "description": "entity ids: the features read online"},
-                    },
-                },
-            },
-        },
-    },
-    "FeedbackResponse": {
-        "type": "object",
-        "required": ["stored", "labels"],
-        "properties": {"stored": {"type": "string"}, "labels": {"type": "integer", "minimum": 1}},
-    },
-    "ModelResponse": {
-        "type": "object",
-        "required": ["name", "version", "signature", "metrics", "runtime"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "integer"},
-            "signature": {"type": "object"},
-            "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
-            "artifact_sha256": {"type": "string"},
-            "runtime": {"enum": ["onnx", "sklearn"]},
-            "registered_at": {"type": ["string", "null"]},
-            "run_id": {"type": ["string", "null"]},
-        },
-    },
-    "HealthResponse": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-    "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
-}
-
-
 def openapi_schema(served: list[ServedModel], *, auth: str, root_model: str | None) -> dict[str, Any]:
     """The API's OpenAPI document for ``served`` models: the routes above (Powertools) mounted per model."""
     routes = app.get_openapi_schema(
@@ -460,7 +395,7 @@ def openapi_schema(served: list[ServedModel], *, auth: str, root_model: str | No
             + ("Every route requires SigV4 (IAM)." if auth == "iam" else "Every route requires an API key (x-api-key).")
         ),
     ).model_dump(mode="json", by_alias=True, exclude_none=True)
-    return api_document(routes, served, root_model=root_model, auth=auth, schemas=_RESPONSE_SCHEMAS)
+    return api_document(routes, served, root_model=root_model, auth=auth)
 
 
 def openapi_document(project: str | Path | None = None, *, auth: str = "api_key") -> str:

@@ -23,7 +23,15 @@ from typing import Any
 
 from functions.serving.signature import MAX_ENTITY_ID_CHARS, FeatureSignature, ModelSignature
 
-__all__ = ["ServedModel", "api_document", "describe_feature", "feedback_request", "predict_request"]
+__all__ = [
+    "RESPONSES",
+    "STATUSES",
+    "ServedModel",
+    "api_document",
+    "describe_feature",
+    "feedback_request",
+    "predict_request",
+]
 
 SCHEMAS = "#/components/schemas/"
 API_KEY_SCHEME = "ApiKey"
@@ -175,24 +183,89 @@ ERROR = {
 }
 
 
+# Why each error status comes: the handler's, and API Gateway's own (403 key, 429 usage plan, 502 function error).
+STATUSES = {
+    400: "The body is not valid for this model: the message names the field (gateway or handler validation)",
+    403: "Missing or unknown API key (SigV4 signature, with api_auth=iam)",
+    404: "A prediction id this model never issued",
+    413: "More records or labels than the stage's inference_max_records, or a body over 10 MB",
+    422: "Well-formed but not servable: an empty batch, an unknown class, entity ids without an online view",
+    429: "Throttled by the stage's usage plan (rate and burst limits)",
+    500: "A fault of the service (logged with the correlation id); never the client's mistake",
+    502: "The function failed or timed out",
+    503: "No servable model version (none registered yet, or one the serving image cannot run)",
+}
+
+# The response bodies the handler's routes answer (``#/components/schemas/<name>``), the error body aside.
+RESPONSES: dict[str, Any] = {
+    "PredictResponse": {
+        "type": "object",
+        "required": ["model", "predictions"],
+        "properties": {
+            "model": {
+                "type": "object",
+                "required": ["name", "version"],
+                "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+            },
+            "predictions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "prediction_id": {"type": "string", "format": "uuid"},
+                        "label": {"type": "string", "description": "classification: the predicted class"},
+                        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "value": {"type": "number", "description": "regression: the predicted value"},
+                        "entity": {"description": "entity ids: the entity's key"},
+                        "status": {"enum": ["PRESENT", "EXPIRED", "NOT_FOUND"]},
+                        "event_timestamp": {"type": ["string", "null"]},
+                        "features": {"type": "object", "description": "entity ids: the features read online"},
+                    },
+                },
+            },
+        },
+    },
+    "FeedbackResponse": {
+        "type": "object",
+        "required": ["stored", "labels"],
+        "properties": {"stored": {"type": "string"}, "labels": {"type": "integer", "minimum": 1}},
+    },
+    "ModelResponse": {
+        "type": "object",
+        "required": ["name", "version", "signature", "metrics", "runtime"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "integer"},
+            "signature": {"type": "object"},
+            "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+            "artifact_sha256": {"type": "string"},
+            "runtime": {"enum": ["onnx", "sklearn"]},
+            "registered_at": {"type": ["string", "null"]},
+            "run_id": {"type": ["string", "null"]},
+        },
+    },
+    "HealthResponse": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+    "OpenApiDocument": {"type": "object", "required": ["openapi", "paths"]},
+}
+
+
 def api_document(
     routes: dict[str, Any],
     models: Sequence[ServedModel],
     *,
     root_model: str | None,
     auth: str,
-    schemas: dict[str, Any],
 ) -> dict[str, Any]:
     """The API's document: ``routes`` (the handler's, Powertools') under each model's prefix, with its bodies.
 
-    ``schemas`` are the response schemas the routes refer to (``#/components/schemas/<name>``); ``Error``
-    is added, with each model's ``<Model>PredictRequest`` and ``<Model>FeedbackRequest``.
+    Components: the response bodies (``RESPONSES``), ``Error``, and each model's ``<Model>PredictRequest`` and
+    ``<Model>FeedbackRequest``.
     """
     if auth not in ("api_key", "iam"):
         raise ValueError(f"auth must be 'api_key' or 'iam', got {auth!r}")
     document = {key: value for key, value in routes.items() if key not in ("paths", "components")}
     components = _components(auth)
-    components["schemas"].update(schemas, Error=ERROR)
+    components["schemas"].update(RESPONSES, Error=ERROR)
     document["security"] = [{SIGV4_SCHEME if auth == "iam" else API_KEY_SCHEME: []}]
     paths: dict[str, Any] = {}
     for model in models:

@@ -155,4 +155,4 @@ def test_openapi_document_of_an_iam_stage_names_sigv4_and_no_api_key() -> None:
     assert set(schemes) == {"SigV4"} and schemes["SigV4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
     assert not any(path.startswith("/predict") for path in doc["paths"])  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="auth must be"):
-        api_document({"paths": {}}, [], root_model=None, auth="none", schemas={})
+        api_document({"paths": {}}, [], root_model=None, auth="none")
