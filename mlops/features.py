@@ -40,6 +40,7 @@ from functions.shared.errors import DataValidationError
 from functions.shared.objects import S3Uri
 from functions.shared.settings import BATCH_MARKER, RAW_FEATURE_BATCHES_PREFIX, RAW_FEATURES_PREFIX
 from mlops import targets
+from mlops.operator_output import show
 from mlops.targets import Target, UsageError
 
 # How many quarantined rows the CLI prints (all of them are in the quarantine file it names).
@@ -178,7 +179,7 @@ def _report_run(target: Target, source: str, described: dict[str, Any], console:
         quarantine = report.get("quarantine_uri")
         if quarantine:
             console.print(f"quarantined rows (with their reasons): {quarantine}")
-            console.print(_bad_rows(s3, str(quarantine)))
+            show(_bad_rows(s3, str(quarantine)), file=console.file)
     if described["status"] != "SUCCEEDED":
         cause = error_message(described.get("cause"))
         where = f"; report s3://{offline.bucket}/quarantine/{source}/{run}.json" if report is not None else ""
