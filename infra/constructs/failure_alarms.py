@@ -11,7 +11,9 @@ checks the template independently):
 - each unattended function (invoked asynchronously: by an EventBridge rule or schedule, the
   Scheduler, S3, SNS or CodeDeploy, so no caller sees its failure): any error (``Errors`` >= 1).
   Functions behind a state machine (its alarm sees their failures) or the API (its rate alarms) are
-  not unattended.
+  not unattended;
+- each Firehose delivery stream (the prediction captures): a period in which not every delivery to S3
+  succeeded (``DeliveryToS3.Success`` below 1), as a failing stream drops captures after its retries.
 
 Each alarm notifies the stage's alarm topic.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -51,6 +54,8 @@ class FailureAlarms(Construct):
                 self._queue(construct)
             elif isinstance(construct, lambda_.Function) and _invoked_async(construct):
                 self._function(construct)
+            elif isinstance(construct, firehose.CfnDeliveryStream):
+                self._delivery_stream(construct)
 
     def _add(self, alarm: cloudwatch.Alarm) -> None:
         alarm.add_alarm_action(cw_actions.SnsAction(self._topic))
@@ -93,6 +98,27 @@ class FailureAlarms(Construct):
                 threshold=0,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=_MISSING_OK,
+            )
+        )
+
+    def _delivery_stream(self, stream: firehose.CfnDeliveryStream) -> None:
+        self._add(
+            cloudwatch.Alarm(
+                self,
+                f"{_owner(stream)}{stream.node.id}Delivery",
+                alarm_description=f"Firehose stream {stream.node.path} failed deliveries to S3 (captured predictions "
+                "are dropped once its retries run out; see its capture-errors/ prefix and the stream's error logs)",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/Firehose",
+                    metric_name="DeliveryToS3.Success",
+                    dimensions_map={"DeliveryStreamName": stream.ref},
+                    statistic="Minimum",
+                    period=self._period,
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
                 treat_missing_data=_MISSING_OK,
             )
         )

@@ -91,6 +91,14 @@ def test_every_unattended_function_alarms_on_its_errors(resources: dict[str, Any
         assert ("AWS/Lambda", "Errors", function) in seen, function
 
 
+def test_every_capture_delivery_stream_alarms_on_failed_deliveries(resources: dict[str, Any]) -> None:
+    streams = of_type(resources, "AWS::KinesisFirehose::DeliveryStream")
+    assert streams
+    seen = alarmed(resources)
+    for stream in streams:
+        assert ("AWS/Firehose", "DeliveryToS3.Success", stream) in seen, stream
+
+
 def test_the_monitor_has_a_heartbeat_that_breaches_when_it_stops_reporting(resources: dict[str, Any]) -> None:
     (heartbeat,) = [a["Properties"] for k, a in resources.items() if "MonitorHeartbeat" in k]
     assert heartbeat["TreatMissingData"] == "breaching"
