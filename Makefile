@@ -14,8 +14,9 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: demo test synth bench lint typecheck clean check-tools browser
 
+# make demo VERBOSE=1 also shows the function and library logs (always in .mlops/demo.log).
 demo: $(STAMP)
-	$(BIN)/mlops demo --stage $(STAGE) --project $(PROJECT)
+	$(BIN)/mlops demo --stage $(STAGE) --project $(PROJECT)$(if $(VERBOSE), --verbose)
 
 test: $(STAMP) | browser
 	$(BIN)/ruff check .

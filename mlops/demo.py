@@ -35,6 +35,7 @@ from functions.feature_store.definitions import EVENT_TIMESTAMP
 from functions.feature_store.feedback import CAPTURE_DELIVERY_MARGIN, ROW_SOURCE
 from functions.feature_store.transformations import apply_transformation
 from functions.metadata.metadata_store import MetadataStore
+from functions.monitoring.monitor_store import MonitorRunStore
 from functions.project import DemoScenario, ModelSpec, Project, load_project
 from functions.project.samples import sample_file, validated_sample
 from functions.registry.model_registry import ModelRegistry
@@ -152,21 +153,19 @@ class Story:
             self.console.print(line, soft_wrap=True)
 
     def lines(self, text: Text) -> list[Text]:
-        """``text`` broken between words to the console's width, continuation lines indented under it; a word
-        longer than a line is never broken (the terminal may wrap it, a copy keeps it whole)."""
+        """``text`` broken between words to the console's width; a word longer than a line is never broken (the
+        terminal may wrap it, a copy keeps it whole)."""
         plain, width = text.plain, self.console.width
-        hang = " " * (len(plain) - len(plain.lstrip(" ")) + 2)
         cuts: list[int] = []
         start = 0
         for word in re.finditer(r"\S+", plain):
-            room = width - (len(hang) if cuts else 0)
-            if word.end() - start > room and plain[start : word.start()].strip():
+            if word.end() - start > width and plain[start : word.start()].strip():
                 cuts.append(word.start())
                 start = word.start()
         pieces = list(text.divide(cuts))
         for piece in pieces:
             piece.rstrip()
-        return [pieces[0], *(Text(hang) + piece for piece in pieces[1:])]
+        return pieces
 
     @contextmanager
     def working(self, what: str) -> Iterator[Elapsed]:
@@ -235,9 +234,8 @@ def run_demo(
             f"[bold]mlops demo[/]: project {project.name} ({project.root}), stage {stage}, on a local cloud "
             "(moto, in this process: no AWS account, no Docker)"
         )
-        story.say(
-            f"   function and library logs: {log_path}" + ("" if verbose else " (mlops demo --verbose shows them here)")
-        )
+        shown = "shown here too" if verbose else "`mlops demo --verbose` or `make demo VERBOSE=1` shows them here"
+        story.say(f"   function and library logs: {log_path} ({shown})")
         if assembly is None:
             story.say(f"[bold]1. cdk synth[/] stage={stage}; cdk-nag AwsSolutions + Serverless checks run here")
             with story.working("synthesizing the CDK app") as took:
@@ -252,7 +250,7 @@ def run_demo(
             cloud.runtime.log_listeners.append(log.function_output)
             story.say(
                 f"   {len(cloud.report.emulated)} resources emulated, {len(cloud.report.not_emulated)} not "
-                f"(listed by `mlops local report`), in {took}"
+                f"(`make synth`, then `mlops local report`, lists them), in {took}"
             )
             code = _loop(cloud, story, project=project, model=model, records=records, labels=labels, out_dir=out_dir)
         story.say(f"   {log.lines} log lines in {log_path}")
@@ -312,16 +310,7 @@ def _loop(
         f"artifact sha256 {version.artifact_sha256[:16]}…, trained on {version.training_data_sha256[:16]}…"
     )
     story.say(f"   training data of v{version.version}: {training_data(result.output['dataset'])}")
-    declared = METRICS[model.task]
-    story.say(
-        "   holdout metrics: "
-        + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items() if k in declared)
-        + (
-            "; per class: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items() if k not in declared)
-            if any(k not in declared for k in version.metrics)
-            else ""
-        )
-    )
+    story.say("   holdout metrics: " + ", ".join(f"{k}={v:.3f}" for k, v in version.metrics.items()))
 
     assert cloud.gateway is not None, "the stack defines no API"
     url, api_key = f"{cloud.gateway.url()}/predict", cloud.gateway.api_key()
@@ -469,12 +458,23 @@ def feedback_loop(
         report = _lambda(
             cloud, "FunctionsMonitor", {"time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "detail-type": "Scheduled Event"}
         )
-    drifted = [f for f, d in report.get("features", {}).items() if isinstance(d, dict) and d.get("drift")]
+    if "run_id" not in report:  # no champion to monitor: the monitor says why
+        story.say(f"[red]the monitor did not run: {escape(str(report.get('reason')))}[/]")
+        return 1
+    runs = MonitorRunStore(cloud.client("s3"), backend.artifact_bucket)
+    record = runs.record(model, report["run_id"])
+    drift = record["drift"]
+    columns = drift.get("features") or []
+    prediction = drift.get("prediction")
     story.say(
-        f"   status={report.get('status')}, drift share={report.get('drift_share')}, "
-        f"dataset drift={report.get('dataset_drift')}"
-        + (f", drifted: {', '.join(drifted)}" if drifted else "")
-        + f", in {took}"
+        f"   drift {report.get('status')}: dataset drift={report.get('dataset_drift')}, "
+        f"{len(drift.get('drifted_features') or [])} of {len(columns)} features drifted"
+        + (f" ({', '.join(drift['drifted_features'])})" if drift.get("drifted_features") else "")
+        + f", share {report.get('drift_share')}"
+        + (f"; prediction drift={prediction['drifted']}" if prediction else "")
+        + f"; {drift.get('window_rows')} window rows against {drift.get('reference_rows')} reference rows, in {took}"
+        if report.get("status") == "evaluated"
+        else f"   drift {report.get('status')}: {escape(str(drift.get('reason')))}, in {took}"
     )
     quality = report.get("quality") or {}
     story.say(
@@ -492,7 +492,7 @@ def feedback_loop(
         + (f", {counts['superseded']} superseded" if counts.get("superseded") else "")
     )
     saved = out_dir / "demo-drift-report.html"
-    saved.write_bytes(_object(cloud, report["report_uri"]))
+    saved.write_bytes(runs.report(record))
     story.say(f"   drift report: {report.get('report_uri')}")
     story.say(f"   saved as {saved}: open it in a browser")
     before = set(_executions(cloud))

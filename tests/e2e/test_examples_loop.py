@@ -31,8 +31,9 @@ def test_example_runs_the_whole_loop(
     assembly = Path(request.getfixturevalue("assembly" if example == "seattle_weather" else "stocks_assembly"))
     assert run_demo("dev", assembly, project_dir=EXAMPLES / example, out_dir=tmp_path) == 0
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
-    # The story only: the functions' logs went to the log file, the drift report was saved beside it
-    assert '{"level"' not in out and '"level":' in (tmp_path / "demo.log").read_text()
+    # The story only: no function's log line on the console (they go to the log file, with the lineage's details),
+    # the drift report saved beside it
+    assert '{"level"' not in out and " INFO mlops.demo: lineage of " in (tmp_path / "demo.log").read_text()
     assert "DATASET DRIFT" in (tmp_path / "demo-drift-report.html").read_text()
     for step in ("3. feature store", "5. registry", "6. HTTP", "8. monitor", "9. retrain", "11. canary", "13. lineage"):
         assert step in out, f"{example}: {step!r} missing from the demo's output:\n{out}"
