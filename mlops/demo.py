@@ -621,7 +621,12 @@ def _rollout(cloud: LocalCloud, champion: int, previous: int, under_way: set[str
     outcome = {"Succeeded": "finished"}.get(last.state, last.state)
     problem = f" ({escape(str(last.error.get('message') or last.error))})" if last.error else ""
     before = len(under_way - {last.deployment_id})
-    waited = f", once the {before} deployment(s) already under way had ended (one at a time)" if before else ""
+    waited = (
+        f", once the {'deployment' if before == 1 else f'{before} deployments'} already under way had ended "
+        "(a deployment group rolls out one at a time)"
+        if before
+        else ""
+    )
     return f"rollout of v{champion} behind alias live {outcome}{problem}{waited}"
 
 
