@@ -131,10 +131,9 @@ def _read_csv(data: bytes, name: str) -> RawTable:
     repeated = sorted({column for column in names if names.count(column) > 1})
     if repeated:
         raise DataValidationError(f"raw file {name!r}: the header names column {repeated[0]!r} more than once")
-    good = table.to_pandas()
     if not invalid:
-        return RawTable(good, _no_malformed_lines())
-    return _with_malformed_lines(good, _malformed_lines(data, invalid), len(names))
+        return RawTable(table.to_pandas(), _no_malformed_lines())
+    return _with_malformed_lines(table, _malformed_lines(data, invalid))
 
 
 def _arrow_reason(exc: pa.ArrowInvalid) -> str:
@@ -172,29 +171,33 @@ def _malformed_lines(data: bytes, invalid: Sequence[pa_csv.InvalidRow]) -> list[
     return found
 
 
-def _with_malformed_lines(good: pd.DataFrame, records: Sequence[_MalformedRecord], expected: int) -> RawTable:
+def _with_malformed_lines(good: pa.Table, records: Sequence[_MalformedRecord]) -> RawTable:
     """``good`` with a row of nulls in place of each line of each malformed record, and those lines' details.
 
     A record with a quote never closed runs over the following lines (often to the end of the
     file): each of its lines is a bad row of its own, so a broken quote cannot hide the rows it
-    swallowed from the bad-row fraction.
+    swallowed from the bad-row fraction. The rows are placed by one Arrow ``take`` whose null
+    indices make the rows of nulls.
     """
-    width = [len(r.text.splitlines()) or 1 for r in records]
-    total = len(good) + sum(width)
-    malformed_at = np.zeros(total, dtype=bool)
+    expected = good.num_columns
     rows, lines, texts, reasons = [], [], [], []
     shift = 0  # extra rows of the multi-line records before the current one
-    for record, span in zip(records, width, strict=True):
+    for record in records:
+        texts_of_record = record.text.splitlines() or [record.text]
+        span = len(texts_of_record)
+        reason = _malformed_reason(record, expected, span)
         first_row = record.record + shift
-        opened = record.line
-        for i, text in enumerate(record.text.splitlines() or [record.text]):
+        for i, text in enumerate(texts_of_record):
             rows.append(first_row + i)
-            lines.append(opened + i if opened is not None else pd.NA)
+            lines.append(record.line + i if record.line is not None else pd.NA)
             texts.append(text)
-            reasons.append(_malformed_reason(record, expected, span))
-        malformed_at[first_row : first_row + span] = True
+            reasons.append(reason)
         shift += span - 1
-    frame = good.set_axis(np.flatnonzero(~malformed_at)).reindex(range(total))
+    malformed_at = np.zeros(good.num_rows + len(rows), dtype=bool)
+    malformed_at[rows] = True
+    indices = np.zeros(len(malformed_at), dtype="int64")
+    indices[~malformed_at] = np.arange(good.num_rows)
+    frame = good.take(pa.array(indices, mask=malformed_at)).to_pandas()
     malformed = pd.DataFrame(
         {
             ROW_NUMBER: pd.Series(rows, dtype="int64"),
