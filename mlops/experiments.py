@@ -228,6 +228,22 @@ def comparison_table(comparison: RunComparison, *, only_differences: bool = Fals
     return table
 
 
+def trials_table(run: PipelineRun) -> Table:
+    """A run's search, one row per trial (the chosen one marked ``*``), for ``mlops runs show``."""
+    from rich.table import Table
+
+    best = run.params.get("search_best_trial")
+    table = Table(title=f"trials of {run.run_id}")
+    for column in ("", "trial", "status", "params", "validation metrics", "seconds", "backend", "error"):
+        table.add_column(column, overflow="fold")
+    for t in run.trials:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(t.metrics.items()))
+        seconds = f"{t.duration_s:.2f}" if t.duration_s is not None else "—"
+        table.add_row("*" if t.trial == best else "", str(t.trial), t.status, _shown(t.params), metrics or "—",
+                      seconds, t.backend, t.error or "")  # fmt: skip
+    return table
+
+
 def list_experiment_runs(metadata: MetadataStore, experiment: str, *, limit: int = 20) -> list[dict[str, Any]]:
     """The newest runs of ``experiment`` first (tracked and ``experiment run``'s): status, times, metrics."""
     return [

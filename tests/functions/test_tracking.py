@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import boto3
@@ -92,7 +93,7 @@ def test_compare_marks_what_differs_and_a_run_becomes_a_pipeline_request(tracker
     # Then what differs is marked, what is equal is not, and the table shows both
     assert {(r.kind, r.name) for r in comparison.differences} == {("param", "min_samples_leaf"), ("metric", "macro_f1")}
     assert next(r for r in comparison.rows if r.name == "n_jobs").values == (1, 1)
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=200, file=io.StringIO())
     console.print(comparison_table(comparison))
     text = console.export_text()
     assert "≠" in text and runs[0] in text and "0.8" in text
