@@ -36,10 +36,9 @@ from functions.registry.model_registry import AliasChange, ModelRegistry, ModelV
 from functions.retraining.guard_policy import GuardPolicy
 from functions.retraining.guard_store import RetrainGuardStore, start_exclusively
 from functions.shared.objects import ObjectStore, S3Uri
-from functions.training import steps
-from functions.training.steps import DataLimits
 
 if TYPE_CHECKING:
+    from functions.training.steps import DataLimits
     from mlops.local import LocalCloud
 
 # Stack outputs a backend needs (see infra/stacks/mlops_stack.py).
@@ -144,6 +143,7 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 def data_limits(stage: str) -> DataLimits:
     """ValidateData's limits of ``stage``, as its pipeline applies them."""
+    from functions.training.steps import DataLimits
     from infra.config import stage_config
 
     config = stage_config(stage)
@@ -390,6 +390,8 @@ def run_experiment(
     Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
     experiment and the production run after it are comparable (params, metrics, data hash).
     """
+    from functions.training import steps  # scikit-learn: imported by the one command that trains here
+
     spec, project = backend.spec(request.get("model")), backend.project
     assert project is not None
     run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
