@@ -406,6 +406,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+# ClientError codes that mean the credentials, not the request, are wrong.
+REFUSED_CREDENTIALS = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+     "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken"}
+)  # fmt: skip
+
+
 def one_line(exc: BaseException) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
     return " ".join(str(text).split())
@@ -436,7 +443,15 @@ def guarded(run: Callable[[], int]) -> int:
     except _user_errors() as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except (TrainingRefused, MlopsError, ClientError, BotoCoreError, TimeoutError) as exc:
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in REFUSED_CREDENTIALS:
+            print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+            return 1
+        print(f"error: AWS refused your credentials ({code}): refresh them (`aws configure`, or `aws sso login`)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except (TrainingRefused, MlopsError, BotoCoreError, TimeoutError) as exc:
         print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 1
 

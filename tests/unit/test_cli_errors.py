@@ -109,3 +109,17 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.startswith("mlops ")
+
+
+def test_credentials_aws_refuses_are_one_line_saying_how_to_refresh_them(capsys: pytest.CaptureFixture[str]) -> None:
+    from botocore.exceptions import ClientError
+
+    from mlops.cli import guarded
+
+    def expired() -> int:
+        raise ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token has expired"}}, "Describe")
+
+    assert guarded(expired) == 2
+    assert capsys.readouterr().err == (
+        "error: AWS refused your credentials (ExpiredToken): refresh them (`aws configure`, or `aws sso login`)\n"
+    )
