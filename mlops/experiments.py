@@ -162,6 +162,27 @@ def pipeline_request(
     return out, ignored
 
 
+def training_request_with(
+    metadata: MetadataStore,
+    spec: ModelSpec,
+    request: Mapping[str, Any],
+    *,
+    params: Sequence[str] = (),
+    tune: bool = False,
+    params_from: str | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """``request`` with the command line's choices, checked before anything starts: ``params_from`` (a run's
+    params, ``pipeline_request``), then ``--param NAME=VALUE`` over them, then ``--tune``. Also the params of
+    ``params_from`` the estimator does not take (left out)."""
+    out, ignored = pipeline_request(metadata, spec, params_from, request) if params_from else (dict(request), [])
+    if params:
+        out["params"] = {**out.get("params", {}), **parse_params(params)}
+    if tune:
+        out["tune"] = True
+    check_training_request(spec, out)
+    return out, ignored
+
+
 # -- compare and list ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ComparedValue:

@@ -13,7 +13,14 @@ from rich.console import Console
 from functions.project import load_project
 from functions.shared.errors import InvalidRequestError
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
-from mlops.experiments import compare_runs, comparison_table, list_experiment_runs, parse_params, pipeline_request
+from mlops.experiments import (
+    compare_runs,
+    comparison_table,
+    list_experiment_runs,
+    parse_params,
+    pipeline_request,
+    training_request_with,
+)
 from mlops.tracking import Tracker, TrackingError
 from tests.projects import SEATTLE_DIR
 
@@ -102,6 +109,11 @@ def test_compare_marks_what_differs_and_a_run_becomes_a_pipeline_request(tracker
     request, ignored = pipeline_request(tracker.metadata, spec, runs[1], {"source_uri": "s3://raw/x.csv"})
     assert request == {"source_uri": "s3://raw/x.csv", "params": {"min_samples_leaf": 5}, "params_from": runs[1]}
     assert ignored == ["notes"]
+    # (as `mlops train --params-from RUN --param ... --tune` builds it, checked before anything starts)
+    built, _ = training_request_with(tracker.metadata, spec, {}, params=["max_depth=4"], params_from=runs[1])
+    assert built["params"] == {"min_samples_leaf": 5, "max_depth": 4} and built["params_from"] == runs[1]
+    with pytest.raises(InvalidRequestError, match="both fixed by the request's params and searched"):
+        training_request_with(tracker.metadata, spec, {}, params=["min_samples_leaf=2"], tune=True)
     with pytest.raises(KeyError, match="no run 'nope'"):
         compare_runs(tracker.metadata, [runs[0], "nope"])
 
