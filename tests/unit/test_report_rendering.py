@@ -135,6 +135,8 @@ def test_report_says_why_live_quality_or_drift_is_absent(parts: dict[str, object
 def browser() -> str:
     """The headless browser to render with: one must be installed (`make test` installs Debian's)."""
     named = os.environ.get("MLOPS_CHROMIUM")
+    if named and not shutil.which(named):
+        pytest.fail(f"MLOPS_CHROMIUM={named} is not an executable: point it at a Chromium or Chrome binary")
     found = named or next((path for name in BROWSERS if (path := shutil.which(name))), None)
     if not found:
         pytest.fail(
