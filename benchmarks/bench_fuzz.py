@@ -68,10 +68,10 @@ def fuzz(
     *,
     cases: int,
     seed: int,
-    paths: tuple[str, ...] | None = None,
+    targets: tuple[tuple[str, str], ...] | None = None,
 ) -> FuzzResult:
-    """Send ``cases`` generated requests (positive and negative) to every operation (or those of ``paths``) and
-    check each answer."""
+    """Send ``cases`` generated requests and check each answer: to every operation, bodies the document allows
+    (``positive``) and refuses (``negative``), or to the ``(path, mode)`` pairs of ``targets``."""
     import hypothesis
     import requests
     import schemathesis
@@ -82,9 +82,13 @@ def fuzz(
 
     schema = schemathesis.openapi.from_dict(document)
     operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [op for op in operations if paths is None or op.path in paths]
     checks = [getattr(schemathesis.checks, name) for name in CHECKS]
-    plans = [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    plans = [
+        (op, GenerationMode(mode))
+        for op in operations
+        for mode in ("positive", "negative")
+        if targets is None or (op.path, mode) in targets
+    ]
     result = FuzzResult()
     session = requests.Session()
     started = time.perf_counter()
