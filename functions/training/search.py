@@ -8,7 +8,6 @@ at request time and on the command line, and the best trial is chosen in one pla
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -188,16 +187,32 @@ def _space_of_request(spec: ModelSpec, tune: Mapping[str, Any], declared: Search
 
 
 def plan_trials(space: SearchSpace, *, seed: int) -> list[Trial]:
-    """The trials of a search, at most ``max_trials``; the same space and seed give the same plan."""
+    """The trials of a search, at most ``max_trials``; the same space and seed give the same plan.
+
+    A grid is never enumerated past what is tried: combinations are drawn by their index in the grid
+    (ten parameters of ten values are 10**10 combinations, of which ``max_trials`` are built).
+    """
     names = list(space.params)
-    grid = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(space.params[n] for n in names))]
-    if len(grid) > space.max_trials:
-        rng = random.Random(space.seed if space.seed is not None else seed)
-        picked = rng.sample(range(len(grid)), space.max_trials)
-        grid = [grid[i] for i in (sorted(picked) if space.strategy == "grid" else picked)]
-    elif space.strategy == "random":
-        random.Random(space.seed if space.seed is not None else seed).shuffle(grid)
-    return [Trial(i, params) for i, params in enumerate(grid)]
+    sizes = [len(space.params[n]) for n in names]
+    total = math.prod(sizes)
+    rng = random.Random(space.seed if space.seed is not None else seed)
+    if total > space.max_trials:
+        picked = rng.sample(range(total), space.max_trials)
+        indices = sorted(picked) if space.strategy == "grid" else picked
+    else:
+        indices = list(range(total))
+        if space.strategy == "random":
+            rng.shuffle(indices)
+    return [Trial(i, _combination(space, names, sizes, index)) for i, index in enumerate(indices)]
+
+
+def _combination(space: SearchSpace, names: list[str], sizes: list[int], index: int) -> dict[str, Any]:
+    """The ``index``-th combination of the grid in declaration order (the last parameter varies fastest)."""
+    picks: dict[str, Any] = {}
+    for name, size in zip(reversed(names), reversed(sizes), strict=True):
+        index, at = divmod(index, size)
+        picks[name] = space.params[name][at]
+    return {name: picks[name] for name in names}
 
 
 def choose_best(outcomes: Sequence[TrialOutcome], spec: ModelSpec) -> SearchResult:

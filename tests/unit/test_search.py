@@ -124,3 +124,10 @@ def test_the_pipelines_split_refuses_a_bad_request_before_reading_any_data() -> 
     bad = {"tune": {"params": {"max_depth": [2, "deep"]}}}
     with pytest.raises(InvalidRequestError, match="tune parameter 'max_depth' = 'deep': InvalidParameterError"):
         split(None, _spec(), {"uri": "s3://never/read", "sha256": "0"}, base=S3Uri("b", "k"), request=bad)  # type: ignore[arg-type]
+
+
+def test_a_huge_grid_is_sampled_without_being_enumerated() -> None:
+    huge = SearchSpace(params={f"p{i}": tuple(range(10)) for i in range(10)}, max_trials=5)  # 10**10 combinations
+    planned = plan_trials(huge, seed=3)
+    assert len(planned) == 5 and len({tuple(t.params.values()) for t in planned}) == 5
+    assert all(list(t.params) == [f"p{i}" for i in range(10)] for t in planned)
