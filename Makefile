@@ -59,12 +59,13 @@ check-tools:
 
 # The install says what it does, step by step, with the time so far; pip's per-package lines are condensed by
 # PIP_PROGRESS (on a terminal, one line that updates; elsewhere, e.g. CI, one line a package).
-PIP_PROGRESS = awk -v tty=$$([ -t 1 ] && echo 1 || echo 0) \
-	'/^Collecting /{n++; if (tty) printf "\r      %d: %s\033[K", n, $$2; else print "      " n ": " $$2; fflush()} \
-	/^Installing collected packages/{if (tty) printf "\n"; print "      unpacking and installing them (the longest part: aws-cdk-lib, pyarrow, scikit-learn)"; fflush()} \
+PIP_PROGRESS = awk \
+	'BEGIN{tty = system("[ -t 1 ]") == 0} \
+	/^Collecting /{n++; if (tty) {printf "\r      %d: %s\033[K", n, $$2; open = 1} else print "      " n ": " $$2; fflush()} \
+	/^Installing collected packages/{if (open) printf "\n"; open = 0; print "      unpacking and installing them (the longest part: aws-cdk-lib, pyarrow, scikit-learn)"; fflush()} \
 	/^Requirement already satisfied/{k++} \
 	/^Successfully installed/{print "      " (NF - 2) " packages installed"} \
-	END{if (tty && n) printf "\n"; if (!n && k) print "      all " k " already installed"}'
+	END{if (open) printf "\n"; if (!n && k) print "      all " k " already installed"}'
 
 $(STAMP): requirements.txt functions/requirements.txt pyproject.toml | check-tools
 	@set -o pipefail; started=$$(date +%s); log=$(VENV)/install-log.txt; \
