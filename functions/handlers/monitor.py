@@ -135,14 +135,14 @@ def monitor_window(
     facts = {
         "run": run_id,
         "model": f"{model} v{version}",
-        "captured predictions": f"{len(champion)} in the window (of other versions: {other_versions}), "
+        "captured predictions": f"{len(champion)} of this version in the window ({other_versions} of others), "
         f"from {objects} capture object(s)",
         "drift rows": f"{len(current)} of the window's captures (drift sample rate {config.drift_sample_rate:g})",
         "quality window": f"{quality_start:%Y-%m-%dT%H:%M:%SZ} .. {end:%Y-%m-%dT%H:%M:%SZ}",
         "rejected lines": len(rejected) + len(rejected_feedback),
         "training feedback": f"{joined['view']}: "
         + ", ".join(f"{count} {what}" for what, count in joined["counts"].items())
-        + f" ({joined['status']})",
+        + f"; status {joined['status']}",
     }
     html = render_report(
         drift,
