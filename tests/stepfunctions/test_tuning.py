@@ -7,9 +7,10 @@ import io
 
 from rich.console import Console
 
-from mlops.experiments import pipeline_request, run_experiment, trials_table
+from mlops.experiments import compare_runs, list_experiment_runs, pipeline_request, run_experiment, trials_table
 from mlops.local import LocalCloud
 from mlops.operator import Backend
+from mlops.tracking import Tracker
 from tests.helpers import metadata_of, registry_of, run_training, upload_raw
 
 MODEL = "seattle-weather"
@@ -68,3 +69,10 @@ def test_experiment_params_feed_a_search_that_records_every_trial_and_trains_the
     assert {(e.source, e.relation) for e in lineage.edges if e.target == f"run:{run.run_id}"} >= {
         (f"run:{experiment['run_id']}", "params_for"), (f"trial:{run.run_id}:{best.trial}", "chosen_for")
     }  # fmt: skip
+    # And a notebook's tracked run on the same cloud is listed with the experiment's, and compares with the pipeline's
+    with Tracker.from_cloud(cloud).start_run("small") as tracked:
+        tracked.log_metric("holdout_macro_f1", 0.5)
+    listed = [r["run_id"] for r in list_experiment_runs(backend.metadata, "small")]
+    assert listed == [tracked.run_id, experiment["run_id"]]
+    differing = {row.name for row in compare_runs(backend.metadata, [experiment["run_id"], run.run_id]).differences}
+    assert {"min_samples_leaf", "search_trials"} <= differing and "n_estimators" not in differing
