@@ -28,7 +28,6 @@ from functions.metadata.metadata_store import (
 )
 from functions.shared.errors import InvalidRequestError
 from functions.shared.objects import S3Uri
-from functions.training import steps
 from functions.training.model_spec import ModelSpec
 from functions.training.search import FAILED, SUCCEEDED, Trial, accepted_params, check_training_request, request_params
 
@@ -74,6 +73,8 @@ def run_experiment(
     Build, validate, split, (plan, trials, choose), ``train_candidate``, evaluate: the same functions the
     pipeline's handlers call, recorded as a run of ``experiment``. Bad params are refused before any work.
     """
+    from functions.training import steps  # scikit-learn: only the commands that train import it
+
     spec, project = backend.spec(request.get("model")), backend.project
     if project is None:
         raise ValueError("no project: pass --project PATH (the folder the stack was synthesized with)")
@@ -125,6 +126,7 @@ def _search(
     backend: Backend, spec: ModelSpec, split: dict[str, Any], request: dict[str, Any], *, run_id: str, base: S3Uri
 ) -> dict[str, Any]:
     """The pipeline's search, one trial after another: plan, each trial recorded, the best chosen."""
+    from functions.training import steps
     store, metadata = backend.objects, backend.metadata
     planned = steps.plan_search(store, spec, split, request, base=base)
     for item in planned["trials"]:
