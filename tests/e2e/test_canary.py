@@ -251,6 +251,26 @@ def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalC
     assert chain.nodes[deployed].attributes["status"] == "Succeeded"
     assert chain.nodes[deployed].attributes["served_version"] == v2
 
+    # When v3 is promoted again, its canary takes its share, and the operator rolls champion back meanwhile
+    promote(cloud, v3, reason="promoted again")
+    cloud.codedeploy.step()
+    assert live_alias(cloud)["RoutingConfig"]["AdditionalVersionWeights"]
+    move = rollback(cloud, "v3 still looks wrong")
+    events = cloud.codedeploy.step()
+    # Then the canary is stopped at once (not at the end of its interval) and live serves v2 only
+    assert [e["detail"]["state"] for e in events] == ["STOP"]
+    stopped = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
+    assert stopped["deploymentInfo"]["errorInformation"]["code"] == "MANUAL_STOP"
+    assert live_alias(cloud)["FunctionVersion"] == new_function_version
+    assert not live_alias(cloud).get("RoutingConfig", {}).get("AdditionalVersionWeights")
+    # And champion is the operator's v2, not moved again by the outcome recorder; the lineage links the two
+    history = champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)
+    assert (history[-1].version, history[-1].reason) == (v2, "rollback: v3 still looks wrong")
+    chain = metadata_of(cloud).downstream(f"alias_change:{MODEL}:champion:{move.change_id}")
+    [halted] = [chain.nodes[e.target].attributes for e in chain.edges if e.relation == "stopped"]
+    assert (halted["status"], halted["served_version"]) == ("Stopped", v2)
+    assert rollout_dead_letters(cloud) == []
+
 
 def test_prediction_shift_during_canary_rolls_back_and_moves_champion_back(
     serving: tuple[LocalCloud, ModelVersion],
@@ -320,7 +340,7 @@ def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, 
     assert history[-1].version == 1 and "LatencyAlarm" in history[-1].reason
 
 
-def test_failing_pre_traffic_hook_fails_the_deployment_and_a_rollback_stops_the_next_canary_at_once(
+def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts(
     serving: tuple[LocalCloud, ModelVersion],
 ) -> None:
     # Given v1 serving, and v2 whose artifact does not match its recorded sha256 (it cannot load)
@@ -342,23 +362,3 @@ def test_failing_pre_traffic_hook_fails_the_deployment_and_a_rollback_stops_the_
     assert champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)[-1].reason.startswith(
         "canary rollback: HOOK_EXECUTION_FAILURE"
     )
-
-    # When a sound v3 is promoted, its canary takes its share, and an operator rolls champion back meanwhile
-    v3 = register_copy(cloud, v1)
-    promote(cloud, v3)
-    cloud.codedeploy.step()
-    assert live_alias(cloud)["RoutingConfig"]["AdditionalVersionWeights"]
-    move = rollback(cloud, "v3 looks wrong")
-    events = cloud.codedeploy.step()
-    # Then the canary is stopped at once (not at the end of its interval) and live serves v1 only
-    assert [e["detail"]["state"] for e in events] == ["STOP"]
-    stopped = cloud.client("codedeploy").get_deployment(deploymentId=events[0]["detail"]["deploymentId"])
-    assert stopped["deploymentInfo"]["errorInformation"]["code"] == "MANUAL_STOP"
-    assert live_alias(cloud)["FunctionVersion"] == before["FunctionVersion"]
-    assert not live_alias(cloud).get("RoutingConfig", {}).get("AdditionalVersionWeights")
-    # And champion is the operator's v1, not moved again by the outcome recorder; the lineage links the two
-    history = champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)
-    assert (history[-1].version, history[-1].reason) == (1, "rollback: v3 looks wrong")
-    chain = metadata_of(cloud).downstream(f"alias_change:{MODEL}:champion:{move.change_id}")
-    [halted] = [chain.nodes[e.target].attributes for e in chain.edges if e.relation == "stopped"]
-    assert (halted["status"], halted["served_version"]) == ("Stopped", 1)
