@@ -247,7 +247,28 @@ def _statistics(reference: FeatureReference, current: pd.Series) -> str:
     )
 
 
-def _detail(column: ColumnDrift, reference: FeatureReference, current: pd.Series, *, label: str) -> str:
+def _thumbnail(shown: Distribution) -> str:
+    """The two distributions small, as Evidently's column table shows them: reference bars over current bars, on
+    one scale, without axes (a column's details have them)."""
+    top = max(float(shown.reference.max(initial=0)), float(shown.current.max(initial=0)), 1e-9)
+
+    def bars(values: np.ndarray, colour: str) -> str:
+        return "".join(
+            f'<i style="height:{float(v) / top * 100:.0f}%;background:{colour}"></i>'
+            for v in values[:_MAX_CATEGORY_LABELS]
+        )
+
+    return (
+        f'<span class="thumb{"" if shown.edges is not None else " categories"}" '
+        'title="share of rows per bin: reference (top), current (bottom)">'
+        f'<span class="bars">{bars(shown.reference, _REFERENCE_COLOUR)}</span>'
+        f'<span class="bars">{bars(shown.current, _CURRENT_COLOUR)}</span></span>'
+    )
+
+
+def _detail(
+    column: ColumnDrift, reference: FeatureReference, current: pd.Series, *, label: str, shown: Distribution
+) -> str:
     verdict = "drift detected" if column.drifted else "no drift"
     summary = (
         f'<summary><b>{html.escape(label)}</b> <span class="kind">{column.kind}</span> '
@@ -256,7 +277,7 @@ def _detail(column: ColumnDrift, reference: FeatureReference, current: pd.Series
     )
     return (
         f'<details id="{_anchor(label)}"{" open" if column.drifted else ""}>{summary}'
-        f'<div class="detail">{chart(label, distribution(reference, current), kind=column.kind)}'
+        f'<div class="detail">{chart(label, shown, kind=column.kind)}'
         f"{_statistics(reference, current)}"
         f'<p class="note">PSI {_number(column.psi)} (reported, not used for the decision); '
         f"{column.current_rows} current rows with a value.</p></div></details>"
@@ -388,13 +409,17 @@ def _columns(report: DriftReport, baseline: DriftBaseline, current: pd.DataFrame
         entries.append((report.prediction, reference, pd.Series(list(predicted)), "prediction"))
     # Drifted first, the furthest past its threshold first; then the nearest to drifting.
     entries.sort(key=lambda e: (not e[0].drifted, -_margin(e[0])))
+    shown = [distribution(ref, cur) for _c, ref, cur, _label in entries]
     rows = "".join(
         f'<tr><td><a href="#{_anchor(label)}">{html.escape(label)}</a></td><td>{c.kind}</td>'
+        f"<td>{_thumbnail(bins)}</td>"
         f"<td>{_METHOD_NAMES.get(c.method, c.method)}</td><td>{_number(c.score)}</td><td>{_rule(c)}</td>"
         f"<td>{_number(c.psi)}</td><td>{c.current_rows}</td><td>{_decision(c)}</td></tr>"
-        for c, _ref, _cur, label in entries
+        for (c, _ref, _cur, label), bins in zip(entries, shown, strict=True)
     )
-    details = "".join(_detail(c, ref, cur, label=label) for c, ref, cur, label in entries)
+    details = "".join(
+        _detail(c, ref, cur, label=label, shown=bins) for (c, ref, cur, label), bins in zip(entries, shown, strict=True)
+    )
     method = _METHOD_NAMES[KS if report.reference_rows <= report.policy.small_reference_rows else WASSERSTEIN]
     return (
         "<section><h2>Columns</h2>"
@@ -403,8 +428,8 @@ def _columns(report: DriftReport, baseline: DriftBaseline, current: pd.DataFrame
         f"(drift when p &lt; {report.policy.p_value:g}), above it a distance (drift when &ge; "
         f"{report.policy.distance_threshold:g}); this reference uses the {html.escape(method)} for numeric columns. "
         "Drifted columns first; open a column for its distributions.</p>"
-        '<table class="columns"><tr><th>column</th><th>type</th><th>method</th><th>score</th><th>drift when</th>'
-        f"<th>PSI</th><th>rows</th><th>decision</th></tr>{rows}</table>"
+        '<table class="columns"><tr><th>column</th><th>type</th><th>reference / current</th><th>method</th>'
+        f"<th>score</th><th>drift when</th><th>PSI</th><th>rows</th><th>decision</th></tr>{rows}</table>"
         f'<p class="legend"><span class="swatch" style="background:{_REFERENCE_COLOUR}"></span> reference '
         f'<span class="swatch" style="background:{_CURRENT_COLOUR}"></span> current (this window)</p>'
         f"{details}</section>"
@@ -427,6 +452,9 @@ _STYLE = (
     ".note{color:#555;font-size:.85em}.absent{color:#8a5a00}"
     ".swatch{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-left:.6em}"
     "svg text{font-family:system-ui,sans-serif;fill:#333}"
+    ".thumb{display:inline-flex;flex-direction:column;gap:2px;vertical-align:middle}"
+    ".bars{display:flex;align-items:flex-end;height:16px;gap:1px}.bars i{display:block;width:4px}"
+    ".categories .bars{gap:2px}.categories .bars i{width:10px}"
 )
 
 

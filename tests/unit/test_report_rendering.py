@@ -107,6 +107,8 @@ def test_report_lists_drifted_columns_first_each_opening_onto_labelled_axes(page
     assert {name for name, _ in details[2:]} == {"colour", "pressure", "wind"}
     assert [bool(opened) for _, opened in details] == [True, True, False, False, False]
     assert page.count("<svg") == 5 and page.count("share of rows</text>") == 5
+    # and the table shows each column's two distributions small, as Evidently's does (20 bins, or 3 categories)
+    assert page.count('<span class="thumb"') == 3 and page.count('<span class="thumb categories"') == 2
     assert "temp (value, 20 equal-width bins)" in page and "colour (category)" in page
     text = _text(page)
     assert "reference -1.698" in text or re.search(r"reference -?[\d.]+ [\d.]+ [\d.]+ [\d.]+ [\d.]+ -", text)
