@@ -580,7 +580,7 @@ def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]
     summary = {"execution": arn, "status": status, "error": error, "cause": cause, "run": run}
     emit(summary, *out.run_tables(run))
     if status != "SUCCEEDED":
-        print(f"error: training run {name} ended {status}: {error}: {' '.join(str(cause).split())}", file=sys.stderr)
+        print(f"error: training run {name} ended {status}: {error}: {out.error_message(cause)}", file=sys.stderr)
         return 1
     return 0
 

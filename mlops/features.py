@@ -40,7 +40,7 @@ from functions.shared.errors import DataValidationError
 from functions.shared.objects import S3Uri
 from functions.shared.settings import BATCH_MARKER, RAW_FEATURE_BATCHES_PREFIX, RAW_FEATURES_PREFIX
 from mlops import targets
-from mlops.operator_output import show
+from mlops.operator_output import error_message, show
 from mlops.targets import Target, UsageError
 
 # How many quarantined rows the CLI prints (all of them are in the quarantine file it names).
@@ -222,17 +222,6 @@ def _bad_rows(s3: Any, quarantine_uri: str) -> Table:
         values = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("source_row", "quarantine_reason"))
         shown.add_row(str(record.get("source_row", "")), str(record.get("quarantine_reason", "")), values)
     return shown
-
-
-def error_message(cause: str | None) -> str:
-    """A failed state's cause as one line: a Lambda's error JSON becomes its message, without the stack."""
-    try:
-        parsed = json.loads(cause or "")
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and "errorMessage" in parsed:
-        return " ".join(str(parsed["errorMessage"]).split())
-    return " ".join(str(cause or "").split())
 
 
 # -- reads ---------------------------------------------------------------------------------------------------------

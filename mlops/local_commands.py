@@ -62,8 +62,9 @@ def assembly_for(args: argparse.Namespace, directory: Path) -> Path:
         return assembly
     print(f"synthesizing stage {args.stage} of project {wanted['project']} into {assembly} (cdk-nag runs)...",
           flush=True)  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
     record.unlink(missing_ok=True)
-    synth(assembly, stage=args.stage, project=Path(args.project))
+    synth(assembly, stage=args.stage, project=Path(args.project).resolve())
     record.write_text(json.dumps(wanted))
     return assembly
 

@@ -55,6 +55,17 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def error_message(cause: str | None) -> str:
+    """A failed state's cause as one line: a Lambda's error JSON becomes its message, without the stack."""
+    try:
+        parsed = json.loads(cause or "")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return " ".join(str(parsed["errorMessage"]).split())
+    return " ".join(str(cause or "").split())
+
+
 def table(*columns: str, title: str | None = None) -> Table:
     made = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
     for name in columns:

@@ -55,7 +55,7 @@ class NoLocalCloud(LocalCloudError):
 
 def state_dir() -> Path:
     """Where the state file, the log and the synthesized assembly live: ``$MLOPS_LOCAL_DIR`` or ``.mlops/local``."""
-    return Path(os.environ.get(STATE_DIR_ENV) or ".mlops/local")
+    return Path(os.environ.get(STATE_DIR_ENV) or ".mlops/local").resolve()
 
 
 @dataclass(frozen=True)
