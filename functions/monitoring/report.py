@@ -455,6 +455,7 @@ _STYLE = (
     ".thumb{display:inline-flex;flex-direction:column;gap:2px;vertical-align:middle}"
     ".bars{display:flex;align-items:flex-end;height:16px;gap:1px}.bars i{display:block;width:4px}"
     ".categories .bars{gap:2px}.categories .bars i{width:10px}"
+    ".columns{font-size:.9em}.columns td,.columns th{white-space:nowrap}"
 )
 
 
