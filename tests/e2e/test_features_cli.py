@@ -19,9 +19,10 @@ from mlops.local.server import STATE_DIR_ENV, LocalCloudServer
 @pytest.fixture(scope="module")
 def server(assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudServer]:
     directory = tmp_path_factory.mktemp("local-cloud")
-    with pytest.MonkeyPatch.context() as patch, LocalCloudServer(
-        assembly, directory=directory, load_sample_data=False
-    ) as running:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        LocalCloudServer(assembly, directory=directory, load_sample_data=False) as running,
+    ):
         patch.setenv(STATE_DIR_ENV, str(directory))
         yield running
 
