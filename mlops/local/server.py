@@ -167,7 +167,9 @@ def _clients(endpoint: str, region: str) -> Callable[[str], Any]:
         aws_session_token=OPERATOR.token,
         region_name=region,
     )
-    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"})
+    # A synchronous Invoke (`mlops local invoke`) waits as long as the function may run (Lambda's 900 s at most);
+    # no retries over loopback: a retried StartExecution or Invoke would run twice.
+    config = Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, read_timeout=905)
     made: dict[str, Any] = {}
 
     def client(service: str) -> Any:
