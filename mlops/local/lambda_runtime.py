@@ -110,9 +110,10 @@ class _InvocationStdout(io.TextIOBase):
     """sys.stdout (or sys.stderr) stand-in: writes go to the active invocation's buffer, else through. Lambda
     sends both streams to the function's log, so both stand-ins share one per-thread buffer (``local``)."""
 
-    def __init__(self, passthrough: TextIO, local: threading.local | None = None) -> None:
+    def __init__(self, passthrough: TextIO, local: threading.local | None = None, *, is_stderr: bool = False) -> None:
         self.passthrough = passthrough
         self.local = local if local is not None else threading.local()
+        self.is_stderr = is_stderr
 
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
@@ -182,9 +183,11 @@ def _thread_environ() -> Iterator[ThreadEnviron]:
         os.environ = base  # noqa: B003
 
 
-def _repoint_stream_handlers(streams: Mapping[int, TextIO]) -> list[tuple[logging.StreamHandler[Any], Any]]:
-    """Point every logging StreamHandler writing to one of ``streams``' keys (by id) at its value; returns
-    (handler, former stream) to undo it."""
+def _repoint_stream_handlers(
+    target: Callable[[Any], Any | None],
+) -> list[tuple[logging.StreamHandler[Any], Any]]:
+    """Point every logging StreamHandler whose stream ``target`` maps to a stream (not None) at that stream;
+    returns (handler, former stream) to undo it."""
     loggers = [
         logging.getLogger(),
         *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
@@ -192,8 +195,8 @@ def _repoint_stream_handlers(streams: Mapping[int, TextIO]) -> list[tuple[loggin
     changed: list[tuple[logging.StreamHandler[Any], Any]] = []
     for logger in loggers:
         for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in streams:
-                changed.append((handler, handler.setStream(streams[id(handler.stream)])))
+            if isinstance(handler, logging.StreamHandler) and (stream := target(handler.stream)) is not None:
+                changed.append((handler, handler.setStream(stream)))
     return changed
 
 
@@ -231,19 +234,30 @@ class InProcessLambdaRuntime:
         while the cloud runs."""
         original, original_err = sys.stdout, sys.stderr
         self._stdout = _InvocationStdout(original)
-        self._stderr = _InvocationStdout(original_err, local=self._stdout.local)
+        self._stderr = _InvocationStdout(original_err, local=self._stdout.local, is_stderr=True)
         sys.stdout, sys.stderr = self._stdout, self._stderr  # type: ignore[assignment]
         # A logging handler made before the cloud started (e.g. a Powertools Logger of a handler module the CLI
         # imported) writes to the stream it was given: route it through the capture too, so what a function logs
         # through it lands in the function's log, and anything else passes through as before.
-        repointed = _repoint_stream_handlers({id(original): self._stdout, id(original_err): self._stderr})
+        # So is one a function made while an earlier cloud of this process ran (Powertools keeps one Logger per
+        # service, and its handler still writes to that cloud's stand-in, which would pass it to the console).
+        stand_ins = {id(original): self._stdout, id(original_err): self._stderr}
+
+        def ours(stream: Any) -> Any | None:
+            if isinstance(stream, _InvocationStdout):
+                return self._stderr if stream.is_stderr else self._stdout
+            return stand_ins.get(id(stream))
+
+        _repoint_stream_handlers(ours)
         try:
             with _thread_environ() as environ:
                 self._environ = environ
                 yield
         finally:
-            for handler, stream in repointed:
-                handler.setStream(stream)
+            # Every handler writing to this cloud's stand-ins (those repointed above, and those the functions
+            # made meanwhile) writes to the real streams again: nothing is left writing to a cloud that stopped.
+            restore = {id(self._stdout): original, id(self._stderr): original_err}
+            _repoint_stream_handlers(lambda stream: restore.get(id(stream)))
             sys.stdout, sys.stderr = original, original_err
             self._stdout = self._stderr = None
             self._environ = None
