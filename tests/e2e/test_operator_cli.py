@@ -198,10 +198,15 @@ def test_local_invoke_runs_one_template_function_with_an_event_and_prints_its_lo
     # When it is invoked by its logical-id prefix
     capsys.readouterr()
     assert main(["local", "invoke", "FunctionsRetrainGuard", "--event", str(tmp_path / "event.json")]) == 0
-    captured = capsys.readouterr()
-    # Then the handler's result is printed, and its log lines (Powertools' JSON) beside it
-    assert json.loads(captured.out)["outcome"] == "not_holder"
-    assert any(line.startswith("log | ") and "training run finished" in line for line in captured.err.splitlines())
+    # Then the handler's result is printed
+    assert json.loads(capsys.readouterr().out)["outcome"] == "not_holder"
+    # And an event it refuses fails the invocation: its log lines (the error and its traceback), then one error line
+    (tmp_path / "bad.json").write_text(json.dumps({"detail-type": "nothing"}))
+    capsys.readouterr()
+    assert main(["local", "invoke", "FunctionsRetrainGuard", "--event", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("log | [ERROR] InvalidRequestError: unknown trigger event") for line in err)
+    assert err[-1].startswith("error: Mlops-dev-FunctionsRetrainGuard") and "InvalidRequestError" in err[-1]
     # And a function the template does not have is one line
     assert error_of(capsys, "local", "invoke", "NoSuchFunction", "--event", str(tmp_path / "event.json")).startswith(
         "error: no function of the template is named or has a logical id starting 'NoSuchFunction'"
