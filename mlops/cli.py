@@ -52,6 +52,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (what is wrong, where to read more), exit status 2."""
 
     def error(self, message: str) -> NoReturn:
+        if "--stack" in message:  # the flag of earlier versions
+            message += " (the target is --stage STAGE, i.e. stack Mlops-STAGE, or --local)"
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the arguments)\n")
 
 
