@@ -117,6 +117,9 @@ class StageConfig:
     monitor_min_labelled: int = 30
     # Ground truth arriving up to this long after its prediction is joined into training data (the feedback view).
     feedback_max_label_delay_hours: int = 7 * 24
+    # Captured predictions and raw feedback expire after this many days (what joined a label is kept in the
+    # feedback view); they must outlive the label delay and the quality window, or labels could not join.
+    capture_retention_days: int = 90
     drift_share_alarm: float = 0.5
     min_live_accuracy: float = 0.6
     api_p99_latency_ms: int = 2000
@@ -264,6 +267,12 @@ class StageConfig:
             raise StageConfigError(
                 f"alarm_evaluation_periods must be within 1..24, got {self.alarm_evaluation_periods}"
             )
+        joinable_hours = self.feedback_max_label_delay_hours + self.monitor_quality_window_minutes / 60
+        if self.capture_retention_days * 24 <= joinable_hours:
+            raise StageConfigError(
+                f"capture_retention_days must exceed the label delay plus the quality window "
+                f"({joinable_hours:g} hours), got {self.capture_retention_days} days: labels could not join"
+            )
         if not 1 <= self.dead_letter_retention_days <= 14:  # SQS keeps messages at most 14 days
             raise StageConfigError(
                 f"dead_letter_retention_days must be within 1..14, got {self.dead_letter_retention_days}"
@@ -292,6 +301,7 @@ STAGES: dict[str, StageConfig] = {
         api_rate_limit_rps=200,
         api_burst_limit=400,
         drift_sample_rate=0.2,
+        capture_retention_days=400,
         kms_deletion_window_days=30,
         canary_minutes=10,
         approval_policy="manual",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -31,6 +31,10 @@ class Storage(Construct):
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             removal_policy=removal,
+            # Access logs are kept as long as the stage keeps its other logs.
+            lifecycle_rules=[
+                s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(config.log_retention_days))
+            ],
         )
         acknowledge(
             self.access_logs,
@@ -43,6 +47,15 @@ class Storage(Construct):
         #   captures/model=<name>/date=YYYY-MM-DD/hour=HH/<uuid>.jsonl
         #   feedback/date=YYYY-MM-DD/<uuid>.jsonl
         self.captures = self._bucket("Captures", "captures/", removal)
+        # Captures and raw feedback expire (a prediction's capture is read by the monitor's windows and the
+        # feedback join, both bounded in time); their noncurrent versions go a week after.
+        self.captures.add_lifecycle_rule(
+            id="ExpireCapturesAndFeedback",
+            expiration=Duration.days(config.capture_retention_days),
+            noncurrent_version_expiration=Duration.days(7),
+        )
+        # (S3 takes the delete markers expiry leaves behind away only in a rule of their own)
+        self.captures.add_lifecycle_rule(id="RemoveExpiredDeleteMarkers", expired_object_delete_marker=True)
 
     def _bucket(self, construct_id: str, log_prefix: str, removal: RemovalPolicy) -> s3.Bucket:
         return s3.Bucket(

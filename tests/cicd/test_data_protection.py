@@ -172,3 +172,35 @@ def test_local_cloud_creates_tables_topic_queue_and_log_groups_under_the_key(clo
     assert attributes["KmsMasterKeyId"] in names_of_key
     groups = cloud.client("logs").describe_log_groups()["logGroups"]
     assert groups and all(group.get("kmsKeyId") == key.attributes["Arn"] for group in groups)
+
+
+def test_captures_and_access_logs_expire_and_data_does_not(dev: Template, prod: Template) -> None:
+    for template, stage in ((dev, "dev"), (prod, "prod")):
+        config = stage_config(stage)
+        rules = {
+            logical_id: bucket["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+            for logical_id, bucket in template.find_resources("AWS::S3::Bucket").items()
+        }
+        (captures,) = (rules[i] for i in rules if i.startswith("StorageCaptures"))
+        assert captures == [
+            {
+                "ExpirationInDays": config.capture_retention_days,
+                "Id": "ExpireCapturesAndFeedback",
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
+                "Status": "Enabled",
+            },
+            {"ExpiredObjectDeleteMarker": True, "Id": "RemoveExpiredDeleteMarkers", "Status": "Enabled"},
+        ], stage
+        (access_logs,) = (rules[i] for i in rules if i.startswith("StorageAccessLogs"))
+        assert [r["ExpirationInDays"] for r in access_logs] == [config.log_retention_days], stage
+        # the data and artifacts buckets (training data, models, lineage) never expire by themselves
+        assert all(not rules[i] for i in rules if i.startswith(("StorageData", "StorageArtifacts"))), stage
+
+
+def test_captures_that_would_expire_before_their_labels_can_join_are_refused() -> None:
+    from dataclasses import replace
+
+    from infra.config import StageConfigError
+
+    with pytest.raises(StageConfigError, match=r"capture_retention_days must exceed .* \(192 hours\), got 7 days"):
+        replace(stage_config("dev"), capture_retention_days=7)
