@@ -163,6 +163,8 @@ def serving(cloud: LocalCloud) -> tuple[LocalCloud, ModelVersion]:
 
 
 def test_promoted_model_takes_ten_percent_then_all_traffic(serving: tuple[LocalCloud, ModelVersion]) -> None:
+    """One cloud, the rollout's whole story: a canary; a move during it waits and rolls out after it (no dead
+    letter); the template applied again changes nothing; an operator's rollback is immediate, and stops a canary."""
     # Given v1 serving through alias live, and v2 registered
     cloud, v1 = serving
     old_function_version = live_alias(cloud)["FunctionVersion"]
