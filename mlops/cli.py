@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_local_commands(commands)
 
-    commands.add_parser("openapi", help="print the inference API's OpenAPI document (generated from the code)")
+    openapi_cmd = commands.add_parser(
+        "openapi", help="print the project's inference API OpenAPI document (generated from the code)"
+    )
+    openapi_cmd.add_argument("--stage", type=known_stage, default="dev", help="the stage whose API auth it documents")
     monitor_cmd = commands.add_parser("monitor", help="drift and quality monitoring")
     monitor_sub = monitor_cmd.add_subparsers(dest="monitor_command", required=True)
     monitor_report = monitor_sub.add_parser("report", help="save (and open) a monitor run's HTML drift report")
@@ -350,8 +353,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return _run_operator(args)
     if args.command == "openapi":
         from functions.handlers.inference import openapi_document
+        from infra.config import stage_config
 
-        print(openapi_document())
+        print(openapi_document(args.project, auth=stage_config(args.stage).api_auth))
         return 0
     if args.command == "cost":
         from mlops.cost_command import run_cost

@@ -123,3 +123,20 @@ def test_credentials_aws_refuses_are_one_line_saying_how_to_refresh_them(capsys:
     assert capsys.readouterr().err == (
         "error: AWS refused your credentials (ExpiredToken): refresh them (`aws configure`, or `aws sso login`)\n"
     )
+
+
+def test_openapi_documents_the_given_project_s_models_with_its_stage_s_auth(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from tests.projects import EXAMPLES
+
+    assert main(["openapi", "--project", str(EXAMPLES / "stocks"), "--stage", "prod"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    # (a one-model project's routes are served under /models/<name>/ and at the root)
+    assert (
+        "/models/stock-price/predict" in document["paths"]
+        and "/models/seattle-weather/predict" not in document["paths"]
+    )
+    assert list(document["components"]["securitySchemes"]) == ["ApiKey"]
