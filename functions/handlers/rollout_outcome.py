@@ -6,8 +6,10 @@ STOP) for the serving deployment group. Every outcome is added to the deployment
 registry's ``champion`` back to the version still serving (an automatic rollback, recorded under
 this function's AWS identity and linked from the deployment), unless champion has moved on since
 (a promotion deferred behind this rollout, an operator's rollback); a redelivered event moves
-nothing twice. The rollout's canary alarm copies are deleted, and "Model Rollout Ended" is put
-on the bus: the deployer runs on it, so a champion that moved during the rollout rolls out now.
+nothing twice. A deployment CloudFormation started (``cdk deploy`` changed the serving code) is recorded
+in the lineage and moves nothing in the registry. The rollout's canary alarm copies are deleted, and
+"Model Rollout Ended" is put on the bus: the deployer runs on it, so a champion that moved during the
+rollout rolls out now.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from functions.registry.alias_lineage import move_alias_with_lineage
 from functions.registry.identity import caller_arn
 from functions.registry.model_registry import ModelRegistry
 from functions.registry.serving_rule import SERVING_ALIAS
-from functions.rollout.canary import RolloutContext, rollback_cause
+from functions.rollout.canary import CodeDeployment, RolloutContext, deployment_context, rollback_cause
 from functions.rollout.deployments import CanaryAlarms, Deployments, announce_rollout_end
 from functions.shared.clients import client
 from functions.shared.settings import RolloutSettings
@@ -46,7 +48,14 @@ def settings() -> RolloutSettings:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deployment_id = event["detail"]["deploymentId"]
     info = Deployments(client("codedeploy")).describe(deployment_id)
-    rollout = RolloutContext.from_description(info.get("description"))
+    rollout = deployment_context(info)
+    if isinstance(rollout, CodeDeployment):
+        outcome = record_code_deployment(deployment_id, event["detail"].get("state", ""), info, rollout)
+        announce_rollout_end(
+            client("events"), model_name=settings().model_name, deployment_id=deployment_id,
+            status=str(info.get("status", "")), served_version=None,
+        )  # fmt: skip
+        return outcome
     outcome = record(deployment_id, event["detail"].get("state", ""), info, rollout)
     if rollout.change_id:
         # On the champion move it served: the deployer does not retry a move whose rollout failed.
@@ -62,6 +71,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         status=str(info.get("status", "")), served_version=outcome.get("version"),
     )  # fmt: skip
     return outcome
+
+
+def record_code_deployment(
+    deployment_id: str, state: str, info: dict[str, Any], deployment: CodeDeployment
+) -> dict[str, Any]:
+    """A ``cdk deploy`` of changed serving code ended: in the lineage, never a move of the registry's champion
+    (its versions serve the champion, unpinned; a failed one left the alias where it was)."""
+    status = "Succeeded" if state == SUCCESS else str(info.get("status", state))
+    attributes: dict[str, Any] = {
+        "strategy": "code", "status": status, "ended_at": now_iso(), "function_name": deployment.function_name,
+        "function_version": deployment.target_function_version,
+        "previous_function_version": deployment.current_function_version,
+    }  # fmt: skip
+    if state != SUCCESS:
+        attributes["cause"] = rollback_cause(info.get("errorInformation"), info.get("status", "unknown"))
+    MetadataStore(client("dynamodb"), settings().metadata_table).annotate(deployment_node(deployment_id, **attributes))
+    logger.info("code deployment ended", extra={"deployment_id": deployment_id, **attributes})
+    return {"recorded": True, "outcome": status.lower(), "code_deployment": True}
 
 
 def record(deployment_id: str, state: str, info: dict[str, Any], rollout: RolloutContext) -> dict[str, Any]:

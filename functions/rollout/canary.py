@@ -143,6 +143,38 @@ class RolloutContext:
             raise RolloutError(f"deployment description is not a rollout context: {exc}") from None
 
 
+@dataclass(frozen=True)
+class CodeDeployment:
+    """A deployment CloudFormation started: ``cdk deploy`` changed the serving function, and CodeDeploy shifts
+    the alias to the template's new version. That version is unpinned (it serves the registry's champion), so
+    no model version moves: its description is CloudFormation's, not a rollout context."""
+
+    function_name: str
+    alias: str
+    current_function_version: str
+    target_function_version: str
+
+
+def deployment_context(info: Mapping[str, Any]) -> RolloutContext | CodeDeployment:
+    """What a deployment shifts: a model rollout (the deployer's context in its description), else the alias
+    move its AppSpec names (CloudFormation's deployment of a changed serving function)."""
+    try:
+        return RolloutContext.from_description(info.get("description"))
+    except RolloutError as not_a_rollout:
+        try:
+            spec = json.loads((info.get("revision") or {})["appSpecContent"]["content"])
+            [resource] = spec["Resources"]
+            [properties] = [r["Properties"] for r in resource.values()]
+            return CodeDeployment(
+                str(properties["Name"]), str(properties["Alias"]),
+                str(properties["CurrentVersion"]), str(properties["TargetVersion"]),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RolloutError(
+                f"{not_a_rollout}; nor does its AppSpec name one function alias to shift ({type(exc).__name__}: {exc})"
+            ) from None
+
+
 def lambda_appspec(context: RolloutContext, *, before_allow_traffic: str | None) -> dict[str, Any]:
     """The CodeDeploy AppSpec shifting ``context.alias`` from the current to the target version."""
     spec: dict[str, Any] = {

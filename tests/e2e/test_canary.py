@@ -342,7 +342,7 @@ def test_latency_regression_during_canary_rolls_back(serving: tuple[LocalCloud, 
     assert history[-1].version == 1 and "LatencyAlarm" in history[-1].reason
 
 
-def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts(
+def test_a_failing_hook_fails_a_rollout_before_traffic_shifts_and_a_cdk_deploy_s_own_deployment_passes_it(
     serving: tuple[LocalCloud, ModelVersion],
 ) -> None:
     # Given v1 serving, and v2 whose artifact does not match its recorded sha256 (it cannot load)
@@ -364,3 +364,39 @@ def test_failing_pre_traffic_hook_fails_the_deployment_before_any_traffic_shifts
     assert champion_history(cloud.client("dynamodb"), registry_table(cloud), MODEL)[-1].reason.startswith(
         "canary rollback: HOOK_EXECUTION_FAILURE"
     )
+
+    # And when a `cdk deploy` then changes the serving code: CloudFormation publishes the function's new version
+    # (unpinned: it serves the champion) and starts its own deployment, with no rollout context (its AppSpec only)
+    inference = cloud.function_name("FunctionsInference")
+    lambda_client, codedeploy = cloud.client("lambda"), cloud.client("codedeploy")
+    variables = lambda_client.get_function_configuration(FunctionName=inference)["Environment"]["Variables"]
+    lambda_client.update_function_configuration(
+        FunctionName=inference, Environment={"Variables": {**variables, "CODE_CHANGE": "1"}}
+    )
+    new_version = lambda_client.publish_version(FunctionName=inference)["Version"]
+    (application,) = codedeploy.list_applications()["applications"]
+    (group,) = codedeploy.list_deployment_groups(applicationName=application)["deploymentGroups"]
+    shift = {"Name": inference, "Alias": "live", "CurrentVersion": before["FunctionVersion"]}
+    appspec = {
+        "version": 0.0,
+        "Resources": [
+            {"InferenceAlias": {"Type": "AWS::Lambda::Function", "Properties": {**shift, "TargetVersion": new_version}}}
+        ],
+        "Hooks": [{"BeforeAllowTraffic": cloud.function_name("FunctionsPreTrafficHook")}],
+    }
+    code_deployment = codedeploy.create_deployment(
+        applicationName=application, deploymentGroupName=group,
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
+    )["deploymentId"]  # fmt: skip
+    events = cloud.codedeploy.step()
+    started = codedeploy.get_deployment(deploymentId=code_deployment)["deploymentInfo"]["startTime"]
+    events += cloud.codedeploy.step(started + timedelta(minutes=6))
+    # Then the new code is smoke-tested against the champion and serves it; the registry moves nothing, the
+    # lineage records the code deployment, and nothing reached a dead-letter queue
+    assert [e["detail"]["state"] for e in events] == ["START", "SUCCESS"], events
+    assert live_alias(cloud)["FunctionVersion"] == new_version
+    assert resolve_champion(cloud.client("dynamodb"), registry_table(cloud), MODEL) == 1
+    node = metadata_of(cloud).node(f"deployment:{code_deployment}")
+    assert node.attributes["smoke_test"] == "passed", node
+    assert (node.attributes["strategy"], node.attributes["status"]) == ("code", "Succeeded")
+    assert rollout_dead_letters(cloud) == []
