@@ -225,7 +225,9 @@ def rollback(backend: Backend, name: str, *, alias: str, reason: str) -> AliasCh
     history = backend.registry.alias_history(known_model(backend, name), alias)
     if not history or history[-1].from_version is None:
         raise ValueError(f"alias {alias!r} of {name!r} has no earlier version to roll back to")
-    return promote(backend, name, history[-1].from_version, alias=alias, reason=f"rollback: {reason}")
+    from functions.rollout.reconcile import ROLLBACK_PREFIX  # the deployer rolls such a move out at once
+
+    return promote(backend, name, history[-1].from_version, alias=alias, reason=f"{ROLLBACK_PREFIX}{reason}")
 
 
 def lineage(backend: Backend, name: str, version: int) -> Lineage:
