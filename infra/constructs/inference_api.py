@@ -246,6 +246,17 @@ class InferenceApi(Construct):
                 metrics_enabled=True,
             ),
         )
+        # API Gateway writes execution logs to a group it names and creates itself, kept forever, unless the group
+        # exists before the stage: made here, it has the stage's retention and key.
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/v1",
+            retention=log_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            encryption_key=factory.key,
+        )
+        self.api.deployment_stage.node.add_dependency(execution_logs)
         # Name the failing field in 400s from the gateway's own validation.
         self.api.add_gateway_response(
             "BadRequestBody",

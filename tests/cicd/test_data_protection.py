@@ -204,3 +204,19 @@ def test_captures_that_would_expire_before_their_labels_can_join_are_refused() -
 
     with pytest.raises(StageConfigError, match=r"capture_retention_days must exceed .* \(192 hours\), got 7 days"):
         replace(stage_config("dev"), capture_retention_days=7)
+
+
+def test_the_api_s_execution_logs_go_to_a_group_of_the_stack_with_retention_and_the_key(dev: Template) -> None:
+    # API Gateway would otherwise create API-Gateway-Execution-Logs_<api>/<stage> itself, unencrypted, kept forever
+    (api_id,) = dev.find_resources("AWS::ApiGateway::RestApi")
+    groups = dev.find_resources("AWS::Logs::LogGroup")
+    [(group_id, group)] = [
+        (i, g) for i, g in groups.items() if "API-Gateway-Execution-Logs_" in json.dumps(g["Properties"])
+    ]
+    assert group["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, "/v1"]]
+    }
+    assert group["Properties"]["RetentionInDays"] == stage_config("dev").log_retention_days
+    assert _is_key(group["Properties"]["KmsKeyId"], _key_id(dev))
+    (stage,) = dev.find_resources("AWS::ApiGateway::Stage").values()
+    assert group_id in stage["DependsOn"]  # made before the stage starts logging
