@@ -1,4 +1,4 @@
-"""The cost model's output for the three documented traffic profiles: ``mlops cost --stage <s> --profile all``.
+"""The cost model's output for the three documented traffic profiles: ``mlops cost --stage <s> --traffic all``.
 
 Not a measurement and there is no peer: the text is copied into results.md as printed, with the command's
 exit status; a profile the stage cannot serve is an error of the command, shown as such.
@@ -19,9 +19,9 @@ BIN = Path(sys.executable).parent
 def main() -> int:
     blocks, notes = [], []
     for stage in ("dev", "prod"):
-        command = [str(BIN / "mlops"), "cost", "--stage", stage, "--profile", "all"]
+        command = [str(BIN / "mlops"), "cost", "--stage", stage, "--traffic", "all"]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-        shown = f"mlops cost --stage {stage} --profile all"
+        shown = f"mlops cost --stage {stage} --traffic all"
         text = done.stdout + (f"\n{done.stderr}" if done.stderr else "")
         blocks.append((f"`{shown}` (exit status {done.returncode})", text))
         if done.returncode:
@@ -30,7 +30,7 @@ def main() -> int:
     write_comparison(
         "cost",
         title="Cost (mlops cost)",
-        command="mlops cost --stage <dev|prod> --profile all",
+        command="mlops cost --stage <dev|prod> --traffic all",
         peer="none",
         sizes={},
         rows=[],

@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_report.add_argument("--open", action="store_true", help="open the saved report in a browser")
     cost_cmd = commands.add_parser("cost", help="estimate USD/month of a stage for a traffic profile")
     cost_cmd.add_argument("--stage", type=known_stage, default="dev")
-    cost_cmd.add_argument("--profile", default="small", help="small, medium, large, or all")
+    cost_cmd.add_argument(
+        "--traffic", default="small", help="traffic profile: small, medium, large, or all (default small)"
+    )
     cost_cmd.add_argument("--requests", type=int, default=None, help="inference requests per month")
     cost_cmd.add_argument("--records", type=int, default=None, help="records per request")
     cost_cmd.add_argument("--runs", type=int, default=None, help="training runs per month")

@@ -14,10 +14,13 @@ from mlops.synth import synth
 
 def run_cost(args: argparse.Namespace) -> int:
     config = stage_config(args.stage)
-    names = list(PROFILES) if args.profile == "all" else [args.profile]
+    names = list(PROFILES) if args.traffic == "all" else [args.traffic]
     unknown = [n for n in names if n not in PROFILES]
     if unknown:
-        print(f"error: unknown profile {unknown[0]!r}; known: {', '.join(PROFILES)}, all", file=sys.stderr)
+        print(
+            f"error: unknown traffic profile {unknown[0]!r} (--traffic); known: {', '.join(PROFILES)}, all",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory() as scratch:
         assembly = args.assembly or synth(Path(scratch) / "cdk.out", stage=args.stage)

@@ -253,7 +253,7 @@ def test_cost_command_prints_each_profile_and_rejects_an_unknown_one(
     from mlops.cli import main
 
     # When the command runs on the dev assembly with an override
-    args = ["cost", "--stage", "dev", "--profile", "small", "--requests", "2000000", "--assembly", str(assembly)]
+    args = ["cost", "--stage", "dev", "--traffic", "small", "--requests", "2000000", "--assembly", str(assembly)]
     assert main(args) == 0
     out = capsys.readouterr().out
     # Then it prints the overridden profile, the API line, the endpoints and the SageMaker comparison
@@ -261,6 +261,6 @@ def test_cost_command_prints_each_profile_and_rejects_an_unknown_one(
     assert "REST API: 2,000,000 requests" in out and "6 interface endpoint-AZs" in out and "SageMaker" in out
     assert "NOT PRICED" not in out
     # And an unknown profile is an error; every documented profile fits the dev stage
-    assert main(["cost", "--profile", "huge", "--assembly", str(assembly)]) == 2
-    assert main(["cost", "--profile", "large", "--assembly", str(assembly)]) == 0
+    assert main(["cost", "--traffic", "huge", "--assembly", str(assembly)]) == 2
+    assert main(["cost", "--traffic", "large", "--assembly", str(assembly)]) == 0
     assert render(estimate(DEV, inventory_from_template(assembly / "Mlops-dev.template.json"), PROFILES["small"]))
