@@ -282,7 +282,7 @@ def test_alarm_storm_inside_cooldown_starts_one_run(loop: LocalCloud) -> None:
 
 
 def test_failed_run_releases_the_lock_and_daily_budget_is_enforced(loop: LocalCloud) -> None:
-    # Given no raw data: every training run fails at LoadData
+    # Given an empty feature store: every training run fails at its first step (BuildTrainingSet finds no rows)
     quality = alarm_named(loop, "LiveQualityAlarm")
     cooldown = int(env_of(loop, "FunctionsRetrainGuard", "MLOPS_RETRAIN_COOLDOWN_SECONDS"))
     budget = int(env_of(loop, "FunctionsRetrainGuard", "MLOPS_RETRAIN_DAILY_BUDGET"))
