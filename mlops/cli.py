@@ -66,7 +66,7 @@ def parse_ref(ref: str) -> tuple[str, int]:
     match = _REF.match(ref)
     if not match or int(match["version"]) < 1:
         raise argparse.ArgumentTypeError(
-            f"expected MODEL:VERSION (e.g. seattle-weather:3 or seattle-weather:v3), got {ref!r}"
+            f"expected MODEL:VERSION (e.g. churn:3 or churn:v3), got {ref!r}"
         )
     return match["name"], int(match["version"])
 

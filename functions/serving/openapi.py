@@ -150,7 +150,7 @@ def feedback_request(signature: ModelSignature) -> dict[str, Any]:
 
 
 def _slug(name: str) -> str:
-    """``seattle-weather`` -> ``SeattleWeather``: a model's part of component names and operation ids."""
+    """``churn-risk`` -> ``ChurnRisk``: a model's part of component names and operation ids."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)
 
 
