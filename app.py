@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment
 
@@ -18,7 +19,7 @@ from infra.app_builder import build_app
 from infra.config import StageConfigError
 
 
-def synth_app(app: App) -> None:
+def synth_app(app: App, overrides: dict[str, Any] | None = None) -> None:
     """Build the stage and project the app's context names, run cdk-nag, write the assembly."""
     stage = app.node.try_get_context("stage") or "dev"
     project = app.node.try_get_context("project")
@@ -26,7 +27,8 @@ def synth_app(app: App) -> None:
         sys.exit("error: no project: pass -c project=PATH (cdk.json sets the shipped demo by default)")
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
     try:
-        build_app(app, stage, project, env=Environment(account=account, region=region) if account and region else None)
+        environment = Environment(account=account, region=region) if account and region else None
+        build_app(app, stage, project, env=environment, overrides=overrides)
     except (ProjectError, StageConfigError) as exc:
         sys.exit(f"error: {exc}")
     app.synth()
@@ -34,10 +36,11 @@ def synth_app(app: App) -> None:
 
 def main() -> None:
     # `app.py --each SPECS.json` synthesizes several assemblies in one process ([{"out": DIR, "context": {...}}]):
-    # the jsii runtime starts once, and each further assembly takes about a second instead of a whole synth.
+    # the jsii runtime starts once, and each further assembly takes about a second instead of a whole synth. A
+    # spec's "overrides" change stage settings for that assembly alone (the tests' variants of a stage).
     if len(sys.argv) == 3 and sys.argv[1] == "--each":
         for spec in json.loads(Path(sys.argv[2]).read_text()):
-            synth_app(App(outdir=spec["out"], context=spec["context"]))
+            synth_app(App(outdir=spec["out"], context=spec["context"]), spec.get("overrides"))
         return
     synth_app(App())
 

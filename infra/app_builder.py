@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Environment, Stack, Tags
 
@@ -17,14 +19,23 @@ from infra.stacks.cicd_stack import CicdStack
 from infra.stacks.mlops_stack import MlopsStack
 
 
-def build_app(app: App, stage: str, project_dir: str | Path, *, env: Environment | None = None) -> list[Stack]:
+def build_app(
+    app: App,
+    stage: str,
+    project_dir: str | Path,
+    *,
+    env: Environment | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[Stack]:
     """The stage's MlopsStack for the project in ``project_dir``, then the account's CI/CD stack (if it hosts a stage).
 
     The project is loaded (and so checked) here: a broken project fails synth, before anything deploys.
+    ``overrides``: stage settings changed from the stage's code (``app.py --each`` specs; validated as the
+    stage's own are). A deployment's settings are the stage's code, never an override.
     """
     project = load_project(project_dir)
     check_sample_data(project)
-    config = replace(stage_config(stage), model_name=project.models[0].name)
+    config = replace(stage_config(stage), model_name=project.models[0].name, **dict(overrides or {}))
     stack = MlopsStack(
         app,
         config.prefix,

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,12 +24,19 @@ def synth(out_dir: Path, *, stage: str = "dev", project: Path | None = None) -> 
     return out_dir
 
 
-def synth_each(assemblies: Sequence[tuple[Path, str, Path | None]]) -> list[Path]:
+def synth_each(
+    assemblies: Sequence[tuple[Path, str, Path | None]], overrides: Mapping[Path, Mapping[str, Any]] | None = None
+) -> list[Path]:
     """Synthesize several ``(out_dir, stage, project)`` assemblies in one ``app.py`` process, in order.
 
-    Each is what :func:`synth` would write; one process pays the jsii runtime's start once.
+    Each is what :func:`synth` would write; one process pays the jsii runtime's start once. ``overrides``:
+    stage settings changed for the assembly written to that out_dir (a variant of the stage).
     """
-    specs = [{"out": str(out), "context": _context(stage, project)} for out, stage, project in assemblies]
+    overrides = overrides or {}
+    specs = [
+        {"out": str(out), "context": _context(stage, project), "overrides": dict(overrides.get(out, {}))}
+        for out, stage, project in assemblies
+    ]
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="synth-each-", delete=False) as handle:
         json.dump(specs, handle)
     try:

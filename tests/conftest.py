@@ -21,7 +21,7 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 from mlops.local import LocalCloud  # noqa: E402
 from mlops.scaffold import scaffold  # noqa: E402
 from mlops.synth import synth, synth_each  # noqa: E402
-from tests.projects import EXAMPLES, SEATTLE_DIR  # noqa: E402
+from tests.projects import EXAMPLES, SEATTLE_DIR, TUNED_DEV  # noqa: E402
 
 # Every assembly the suite's session fixtures use: the first one asked for synthesizes them all in one process
 # (about 20 s), where each on its own costs a whole synth (about 15 s). A scaffold is generated (under the run's
@@ -32,7 +32,10 @@ SHARED_ASSEMBLIES: dict[tuple[str, str], Path | str] = {
     ("seattle", "prod"): SEATTLE_DIR,
     ("two-models", "dev"): Path(__file__).resolve().parent / "fixtures" / "two_models",
     ("regression-scaffold", "dev"): "regression",
+    ("seattle-tuned", "dev"): SEATTLE_DIR,
 }
+# Stage settings changed for one shared assembly (a variant of its stage).
+SHARED_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {("seattle-tuned", "dev"): TUNED_DEV}
 
 
 def scaffold_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
@@ -66,7 +69,8 @@ def _synthesize_shared(root: Path) -> None:
             return
         batch.touch()
         synth_each(
-            [(root / f"{n}-{s}" / "cdk.out", s, _project_of(root, n, p)) for (n, s), p in SHARED_ASSEMBLIES.items()]
+            [(root / f"{n}-{s}" / "cdk.out", s, _project_of(root, n, p)) for (n, s), p in SHARED_ASSEMBLIES.items()],
+            {root / f"{n}-{s}" / "cdk.out": changed for (n, s), changed in SHARED_OVERRIDES.items()},
         )
 
 

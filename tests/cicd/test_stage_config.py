@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
-from infra.app_builder import build_app
-from infra.config import STAGES, StageConfig, StageConfigError, stage_config
-from tests.projects import SEATTLE_DIR
+from infra.config import STAGES, StageConfig, StageConfigError
+from tests.conftest import shared_synth
+from tests.projects import SEATTLE_DIR, WAF_ACL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,27 +50,12 @@ def test_reserved_concurrency_is_opt_in() -> None:
     assert all(config.inference_reserved_concurrency is None for config in STAGES.values())
 
 
-WAF_ACL = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/x/1"
-
-
 @pytest.fixture(scope="module")
-def tuned() -> Template:
-    """The dev app built once with every stage option the tests below read changed from its default."""
-    config = replace(
-        stage_config("dev"),
-        inference_reserved_concurrency=20,
-        alarm_min_requests=50,
-        api_5xx_rate_alarm=0.1,
-        alarm_period_minutes=1,
-        alarm_evaluation_periods=2,
-        api_rate_limit_rps=7,
-        api_burst_limit=9,
-        api_auth="iam",
-        waf_web_acl_arn=WAF_ACL,
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(STAGES, "dev", config)
-        return Template.from_stack(build_app(App(), "dev", SEATTLE_DIR)[0])
+def tuned(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The dev app synthesized (cdk-nag included) with every stage option the tests below read changed from its
+    default (tests.projects.TUNED_DEV), with the suite's other shared assemblies."""
+    assembly = shared_synth(tmp_path_factory, "seattle-tuned", stage="dev", project=SEATTLE_DIR)
+    return Template.from_json(json.loads((assembly / "Mlops-dev.template.json").read_text()))
 
 
 def test_template_takes_throttling_alarm_and_concurrency_from_the_config(tuned: Template) -> None:
