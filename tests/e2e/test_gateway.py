@@ -413,7 +413,10 @@ def test_a_derandomized_fuzz_of_the_served_document_finds_no_server_error_or_und
     # Given the document the API serves, when schemathesis sends a few bodies it refuses to each POST route and a
     # few it allows to /predict (the benchmark sends 1,200 to every route and both kinds: benchmarks/bench_fuzz.py)
     targets = (("/predict", "negative"), ("/feedback", "negative"), ("/predict", "positive"))
-    result = fuzz(url, key, served_document(url, key), cases=6, seed=0, targets=targets)
+    document = served_document(url, key)
+    # (only the targeted paths are loaded: schemathesis resolves every operation of what it is given)
+    document["paths"] = {path: spec for path, spec in document["paths"].items() if path in dict(targets)}
+    result = fuzz(url, key, document, cases=6, seed=0, targets=targets)
     # Then no answer is a 5xx, an undocumented status or body, or a negative case accepted
     assert result.cases == 6 and result.server_errors == 0
     assert {check: result.failed(check) for check in CHECKS} == dict.fromkeys(CHECKS, 0), result.failures
