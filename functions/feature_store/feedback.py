@@ -248,23 +248,31 @@ def _label_problem(value: object, field: Field, labels: Sequence[str]) -> str | 
 
 
 def _captures_by_id(captures: pd.DataFrame, features: Sequence[Field]) -> dict[str, dict[str, object] | str]:
-    """Each captured prediction id -> its capture (features typed), or the reason it cannot be used."""
+    """Each captured prediction id -> its capture (features typed), or the reason it cannot be used.
+
+    Grouped once per column, not once per prediction: a window holds as many predictions as labels came in.
+    """
     if captures.empty:
         return {}
-    out: dict[str, dict[str, object] | str] = {}
     columns = {f.name: f"feature:{f.name}" for f in features}
-    for pid, group in captures.groupby("prediction_id", sort=False):
-        missing = [n for n, c in columns.items() if c not in group.columns or group[c].isna().any()]
+    frame = captures.assign(**{c: None for c in columns.values() if c not in captures.columns})
+    by_id = frame["prediction_id"]
+    lacking = frame[list(columns.values())].isna().groupby(by_id, sort=False).any()
+    seen = frame[[*columns.values(), "model_version"]].astype(str).assign(prediction_id=by_id)
+    versions = seen.drop_duplicates().groupby("prediction_id", sort=False).size()
+    firsts = frame.drop_duplicates("prediction_id").set_index("prediction_id").to_dict("index")
+    out: dict[str, dict[str, object] | str] = {}
+    for pid, lacks in lacking.iterrows():
+        missing = [n for n, c in columns.items() if lacks[c]]
         if missing:
             out[str(pid)] = f"capture lacks features: prediction {pid} was captured without {missing}"
             continue
-        distinct = group[[*columns.values(), "model_version"]].astype(str).drop_duplicates()
-        if len(distinct) > 1:
+        if versions[pid] > 1:
             out[str(pid)] = (
-                f"ambiguous capture: prediction {pid} was captured {len(distinct)} times with different values"
+                f"ambiguous capture: prediction {pid} was captured {versions[pid]} times with different values"
             )
             continue
-        first = group.iloc[0]
+        first = firsts[pid]
         try:
             values = {f.name: _typed(first[columns[f.name]], f) for f in features}
         except (TypeError, ValueError) as exc:

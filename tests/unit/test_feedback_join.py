@@ -110,6 +110,17 @@ def test_an_ambiguous_capture_or_a_label_the_model_does_not_know_is_quarantined(
     assert reasons["p-2"] == "invalid label: 'snow' is not one of ['sun', 'rain']"
 
 
+def test_a_capture_without_a_feature_is_quarantined_and_a_repeated_identical_one_joins_once() -> None:
+    captures = pd.concat([captured(("p-1", 21.5, T0)), captured(("p-1", 21.5, T0))], ignore_index=True)
+    captures = pd.concat([captures, captured(("p-2", 10.0, T0)), captured(("p-3", 11.0, T0))], ignore_index=True)
+    captures.loc[captures["prediction_id"] == "p-2", "feature:wind"] = None
+    feedback = labelled(("p-1", "sun", T0), ("p-2", "rain", T0), ("p-3", "rain", T0))
+    joined = join_feedback(captures, feedback, view=VIEW, label="sky", labels=("sun", "rain"))
+    assert list(joined.rows["sky"]) == ["sun", "rain"]  # p-1 (captured twice, the same values) and p-3
+    reasons = dict(zip(joined.quarantined["prediction_id"], joined.quarantined["reason"], strict=True))
+    assert reasons == {"p-2": "capture lacks features: prediction p-2 was captured without ['wind']"}
+
+
 def test_a_late_label_is_joined_at_its_capture_time_and_a_correction_replaces_it() -> None:
     # Given a label that arrives three days after its prediction
     captures = captured(("p-1", 21.5, T0), ("p-2", 12.0, T0 + timedelta(minutes=1)))
