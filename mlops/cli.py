@@ -65,9 +65,7 @@ def parse_ref(ref: str) -> tuple[str, int]:
     """``MODEL:3`` or ``MODEL:v3`` -> (MODEL, 3)."""
     match = _REF.match(ref)
     if not match or int(match["version"]) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected MODEL:VERSION (e.g. churn:3 or churn:v3), got {ref!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected MODEL:VERSION (e.g. churn:3 or churn:v3), got {ref!r}")
     return match["name"], int(match["version"])
 
 
@@ -283,8 +281,12 @@ def _add_operator_commands(commands: Any) -> None:
     runs_list = runs_sub.add_parser("list")
     runs_list.add_argument("--pipeline", choices=("training", "experiment", "features"), default="training")
     runs_list.add_argument("--limit", type=positive_int, default=20)
+    runs_list.add_argument("--experiment", default=None, help="only the runs of this experiment (tracked or run)")
     runs_show = runs_sub.add_parser("show")
     runs_show.add_argument("run_id")
+    runs_compare = runs_sub.add_parser("compare", help="params and metrics of runs side by side, differences marked")
+    runs_compare.add_argument("run_ids", nargs="+", metavar="RUN")
+    runs_compare.add_argument("--differences", action="store_true", help="only the params and metrics that differ")
     models = commands.add_parser("models", help="model registry: versions, approval, aliases")
     models_sub = models.add_subparsers(dest="action", required=True)
     models_sub.add_parser("list")
@@ -322,6 +324,8 @@ def _add_operator_commands(commands: Any) -> None:
     train.add_argument("--as-of", type=iso_time, help="read the feature store as it was then (default: now, recorded)")
     train.add_argument("--name", help="execution name (idempotency: one run per name)")
     train.add_argument("--model", default=None, help="the project's model to train (default: the stage's)")
+    _param_options(train)
+    train.add_argument("--params-from", metavar="RUN", help="train with the params a run (an experiment) used")
     experiment = commands.add_parser("experiment", help="experiments: train locally through the same entrypoint")
     experiment_sub = experiment.add_subparsers(dest="action", required=True)
     run = experiment_sub.add_parser("run")
@@ -331,8 +335,18 @@ def _add_operator_commands(commands: Any) -> None:
     run.add_argument("--as-of", type=iso_time, help="read the feature store as it was then (default: now, recorded)")
     run.add_argument("--note", default="")
     run.add_argument("--model", default=None, help="the project's model to train (default: the stage's)")
-    for parser in (runs_list, runs_show, lineage, train, run, *models_sub.choices.values()):
+    run.add_argument("--experiment", default="default", help="the experiment the run belongs to (default: default)")
+    _param_options(run)
+    for parser in (runs_list, runs_show, runs_compare, lineage, train, run, *models_sub.choices.values()):
         _operator_options(parser)
+
+
+def _param_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="an estimator parameter for this run (repeatable; VALUE read as JSON, else text)",
+    )  # fmt: skip
+    parser.add_argument("--tune", action="store_true", help="search the model's declared search space first")
 
 
 # -- running -------------------------------------------------------------------------------------------------------
@@ -493,6 +507,25 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         out.print_json(value, stream) if as_json else out.show(*tables, file=stream)
 
     if args.command == "runs":
+        if args.action == "compare":
+            from mlops import experiments
+
+            comparison = experiments.compare_runs(backend.metadata, args.run_ids)
+            emit(comparison.as_dict(), experiments.comparison_table(comparison, only_differences=args.differences))
+            return 0
+        if args.action == "list" and args.experiment:
+            from mlops import experiments
+
+            listed_runs = experiments.list_experiment_runs(backend.metadata, args.experiment, limit=args.limit)
+            if not listed_runs and not as_json:
+                print(f"no runs of experiment {args.experiment!r} yet (`mlops experiment run` records one)",
+                      file=stream)  # fmt: skip
+            else:
+                shown = out.table(*listed_runs[0], title=f"experiment {args.experiment}")
+                for row in listed_runs:
+                    shown.add_row(*(out.cell(value) for value in row.values()))
+                emit(listed_runs, shown)
+            return 0
         if args.action == "list":
             runs = backend.metadata.list_runs(args.pipeline, limit=args.limit)
             listed = [{"run_id": r.run_id, "status": r.status, "started_at": r.started_at, "trigger": r.trigger,
@@ -505,7 +538,12 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
                 out.show(out.runs_table(runs), file=stream)
         else:
             run = ops.get_run(backend, args.run_id)
-            emit(run, *out.run_tables(run))
+            if run.trials:
+                from mlops.experiments import trials_table
+
+                emit(run, *out.run_tables(run), trials_table(run))
+            else:
+                emit(run, *out.run_tables(run))
         return 0
     if args.command == "models":
         if args.action == "list":
@@ -557,9 +595,14 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
     if args.command == "train":
         return _train(args, backend, emit)
     if args.command == "experiment":
+        from mlops import experiments
+
         request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model)
-        backend.spec(request.get("model"))  # an unknown model is refused before any work
-        result = ops.run_experiment(backend, request, note=args.note)
+        spec = backend.spec(request.get("model"))  # an unknown model is refused before any work
+        request, _ = experiments.training_request_with(
+            backend.metadata, spec, request, params=args.param, tune=args.tune
+        )  # bad params are refused here, naming the parameter, before any work
+        result = experiments.run_experiment(backend, request, experiment=args.experiment, note=args.note)
         emit(result, out.key_values(result, title=f"experiment {result['run_id']}"))
         return 0
     raise UsageError(f"unknown command {args.command}")
@@ -571,7 +614,18 @@ def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]
 
     request = ops.training_request(args.source, start=args.start, end=args.end, as_of=args.as_of, model=args.model)
     if backend.project is not None:
-        backend.spec(request.get("model"))  # an unknown model is refused before the pipeline starts
+        spec = backend.spec(request.get("model"))  # an unknown model is refused before the pipeline starts
+        if args.param or args.tune or args.params_from:
+            from mlops.experiments import training_request_with
+
+            request, ignored = training_request_with(
+                backend.metadata, spec, request, params=args.param, tune=args.tune, params_from=args.params_from
+            )
+            if ignored:
+                print(f"note: params of {args.params_from} the estimator does not take, left out: "
+                      f"{', '.join(ignored)}", file=sys.stderr)  # fmt: skip
+    elif args.param or args.tune or args.params_from:
+        raise UsageError("--param, --tune and --params-from need the project (--project PATH) to check them")
     trigger = {"type": "manual", "by": ops.identity(backend)}
     arn = ops.start_training(backend, request, trigger=trigger, name=args.name)
     if not args.local:

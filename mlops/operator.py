@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +22,8 @@ from functions.metadata.metadata_store import (
     Lineage,
     MetadataStore,
     Node,
-    dataset_node,
     feature_view_node,
     parse_view_ref,
-    run_node,
 )
 from functions.project import Project, load_project
 from functions.registry.alias_events import announce_alias_move
@@ -35,7 +32,7 @@ from functions.registry.identity import caller_arn
 from functions.registry.model_registry import AliasChange, ModelRegistry, ModelVersion
 from functions.retraining.guard_policy import GuardPolicy
 from functions.retraining.guard_store import RetrainGuardStore, start_exclusively
-from functions.shared.objects import ObjectStore, S3Uri
+from functions.shared.objects import ObjectStore
 
 if TYPE_CHECKING:
     from functions.training.steps import DataLimits
@@ -382,50 +379,3 @@ def wait_for_execution(backend: Backend, execution_arn: str, *, timeout_s: float
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still running after {timeout_s:.0f} s")
         time.sleep(0.2)
-
-
-def run_experiment(
-    backend: Backend, request: dict[str, Any], *, run_id: str | None = None, note: str = ""
-) -> dict[str, Any]:
-    """Train locally through the pipeline's own entrypoint; record an ``experiment`` run beside pipeline runs.
-
-    Same training-set builder, validation, split and ``train_candidate`` as the pipeline, so an
-    experiment and the production run after it are comparable (params, metrics, data hash).
-    """
-    from functions.training import steps  # scikit-learn: imported by the one command that trains here
-
-    spec, project = backend.spec(request.get("model")), backend.project
-    assert project is not None
-    run_id = run_id or f"exp-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    store, metadata = backend.objects, backend.metadata
-    metadata.start_run(run_id=run_id, pipeline="experiment", execution_arn="local", trigger={"type": "experiment",
-                       "note": note})  # fmt: skip
-    try:
-        base = S3Uri(backend.artifact_bucket, f"runs/{run_id}")
-        built = steps.build_training_set(store, backend.offline, project, spec, request, run_id=run_id, base=base)
-        stored = built.stored
-        metadata.add_edge(
-            dataset_node(stored.manifest_uri, stored.manifest_sha256, data_sha256=stored.sha256, rows=stored.rows,
-                         **({"feature_views": built.feature_views} if built.feature_views else {})),
-            run_node(run_id, "experiment"), "input_of",
-        )  # fmt: skip
-        metadata.link_feature_views(f"dataset:{stored.manifest_sha256}")
-        dataset = stored.pointer()
-        steps.validate_data(store, backend.registry, spec, dataset, backend.data_limits)
-        pointers = steps.split(store, spec, dataset, base=base)
-        result = steps.train_candidate(store, spec, pointers, S3Uri(base.bucket, f"{base.key}/train"))
-        evaluation = steps.evaluate(store, backend.registry, spec, result, pointers)
-        metrics = {f"holdout_{k}": v for k, v in evaluation["metrics"].items()}
-        metadata.log_params(run_id, {**result["params"], "training_backend": "local"})
-        metadata.log_metrics(run_id, metrics)
-    except Exception as exc:
-        metadata.finish_run(run_id, status="FAILED", error={"Error": type(exc).__name__, "Cause": str(exc)})
-        raise
-    metadata.finish_run(run_id, status="SUCCEEDED")
-    return {
-        "run_id": run_id,
-        "artifact_sha256": result["sha256"],
-        "data_sha256": stored.sha256,
-        "gate": {"passed": evaluation["passed"], "reason": evaluation["reason"]},
-        **metrics,
-    }

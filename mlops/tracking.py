@@ -12,7 +12,7 @@ compared with them (``mlops runs compare``); its artifacts go to the stack's art
     tracker = Tracker.from_cloud(cloud)                 # an in-process LocalCloud (tests)
     tracker = Tracker.from_endpoint(url, outputs=...)   # any endpoint: clients built for it
 
-    with tracker.start_run("weather-depth", tags={"owner": "ana"}) as run:
+    with tracker.start_run("forest-depth", tags={"owner": "ana"}) as run:
         run.log_params({"max_depth": 6})
         for epoch, loss in enumerate(losses):
             run.log_metric("loss", loss, step=epoch)

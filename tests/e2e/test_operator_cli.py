@@ -125,7 +125,7 @@ def test_experiment_trains_through_the_pipeline_entrypoint_and_is_recorded(
     pipeline_run = backend.metadata.get_run(server.first_run)  # type: ignore[attr-defined]
     # When a data scientist runs an experiment on the same data
     result = json.loads(cli(capsys, "experiment", "run", "--source", source, "--note", "baseline", "--local",
-                            "--output", "json"))  # fmt: skip
+                            "--experiment", "baseline", "--output", "json"))  # fmt: skip
     # Then it is recorded beside pipeline runs, comparable: same data hash, same metrics
     run = backend.metadata.get_run(result["run_id"])
     assert run.pipeline == "experiment" and run.status == "SUCCEEDED"
@@ -134,6 +134,20 @@ def test_experiment_trains_through_the_pipeline_entrypoint_and_is_recorded(
     assert run.metrics["holdout_accuracy"] == pytest.approx(pipeline_run.metrics["holdout_accuracy"])
     listed = json.loads(cli(capsys, "runs", "list", "--pipeline", "experiment", "--local", "--output", "json"))
     assert result["run_id"] in [r["run_id"] for r in listed]
+    of_experiment = json.loads(cli(capsys, "runs", "list", "--experiment", "baseline", "--local", "--output", "json"))
+    assert [r["run_id"] for r in of_experiment] == [result["run_id"]]
+    # And `runs compare` puts it beside the pipeline's run, marking what differs (where it trained) and not the
+    # holdout accuracy both reached on the same data
+    compared = json.loads(cli(capsys, "runs", "compare", server.first_run, result["run_id"], "--local",  # type: ignore[attr-defined]
+                              "--output", "json"))  # fmt: skip
+    rows = {(r["kind"], r["name"]): r for r in compared["rows"]}
+    assert (
+        rows[("param", "training_backend")]["differs"] and rows[("param", "training_backend")]["values"][1] == "local"
+    )
+    assert not rows[("metric", "holdout_accuracy")]["differs"]
+    assert "≠" in cli(capsys, "runs", "compare", server.first_run, result["run_id"], "--local", "--differences")  # type: ignore[attr-defined]
+    # And a parameter the estimator does not take is refused before any work, naming it
+    assert "nosuch" in error_of(capsys, "experiment", "run", "--param", "nosuch=1", "--local")
 
 
 def test_a_cli_start_is_refused_while_another_run_holds_the_guard_s_lock(
