@@ -37,9 +37,7 @@ def _plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     spec = project().model(event["model"])
     request = event.get("input") or {}
     planned = plan_search(objects(), spec, event["split"], request, base=run_folder(event["run_id"]))
-    # The same size rule as ChooseTrainingBackend: the request's threshold, else the stage's.
-    threshold = (request.get("options") or {}).get("batch_threshold_rows", event["stage_batch_threshold_rows"])
-    backend = "batch" if event["rows"] >= threshold else "lambda"
+    backend = event["backend"]  # where the state machine's size rule (ChooseTrainingBackend) sent the run
     logger.info("search planned", extra={"trials": planned["count"], "backend": backend})
     return {**planned, "backend": backend}
 
