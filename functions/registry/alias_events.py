@@ -11,15 +11,11 @@ holds, so a rollback reached by a later run (after a rollout it stopped) is imme
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from functions.registry.model_registry import AliasChange
 from functions.rollout.reconcile import rollout_strategy
-from functions.shared.aws_errors import storage_error
-from functions.shared.errors import StorageError
+from functions.shared.events import put_event
 
 SOURCE = "mlops.registry"
 DETAIL_TYPE = "Model Alias Moved"
@@ -37,15 +33,7 @@ def announce_alias_move(events_client: Any, change: AliasChange) -> str:
         "change_id": change.change_id,
         "rollout": str(rollout_strategy(change.reason)),
     }
-    try:
-        response = events_client.put_events(
-            Entries=[{"Source": SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail)}]
-        )
-    except ClientError as exc:
-        raise storage_error(exc, f"announcing {change.model_name} alias {change.alias} move") from exc
-    entry = response["Entries"][0]
-    if response.get("FailedEntryCount") or "EventId" not in entry:
-        raise StorageError(
-            f"EventBridge refused the alias move event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
-        )
-    return str(entry["EventId"])
+    return put_event(
+        events_client, source=SOURCE, detail_type=DETAIL_TYPE, detail=detail,
+        doing=f"announcing {change.model_name} alias {change.alias} move",
+    )  # fmt: skip

@@ -25,7 +25,8 @@ from botocore.exceptions import ClientError
 from functions.rollout.canary import RolloutContext
 from functions.rollout.reconcile import ActiveRollout
 from functions.shared.aws_errors import storage_error
-from functions.shared.errors import RolloutError, StorageError
+from functions.shared.errors import RolloutError
+from functions.shared.events import put_event
 from functions.shared.settings import MODEL_VERSION
 
 # describe_alarms fields that put_metric_alarm takes back unchanged.
@@ -309,15 +310,7 @@ def announce_rollout_end(
         "status": status,
         "served_version": served_version,
     }
-    try:
-        response = events_client.put_events(
-            Entries=[{"Source": ROLLOUT_SOURCE, "DetailType": ROLLOUT_ENDED, "Detail": json.dumps(detail)}]
-        )
-    except ClientError as exc:
-        raise storage_error(exc, f"announcing the end of deployment {deployment_id}") from exc
-    entry = response["Entries"][0]
-    if response.get("FailedEntryCount") or "EventId" not in entry:
-        raise StorageError(
-            f"EventBridge refused the rollout end event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
-        )
-    return str(entry["EventId"])
+    return put_event(
+        events_client, source=ROLLOUT_SOURCE, detail_type=ROLLOUT_ENDED, detail=detail,
+        doing=f"announcing the end of deployment {deployment_id}",
+    )  # fmt: skip
