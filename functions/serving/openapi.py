@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from functions.serving.signature import MAX_ENTITY_ID_CHARS, FeatureSignature, ModelSignature
+from functions.serving.signature import FLOAT32_MAX, MAX_ENTITY_ID_CHARS, FeatureSignature, ModelSignature
 
 __all__ = [
     "RESPONSES",
@@ -42,13 +42,13 @@ _INT64_MAX = 2**63 - 1
 
 # What a record's value must be, per signature dtype (the handler's rule: functions/serving/signature.py).
 _VALUE_RULES = {
-    "float": "a finite number",
+    "float": "a finite number within the 32-bit float range (the ONNX model's input)",
     "int": "an integral number",
     "string": "a string",
     "bool": "true or false",
 }
 _VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "float": {"type": "number"},
+    "float": {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX},
     "int": {"type": "integer", "minimum": -_INT64_MAX, "maximum": _INT64_MAX},
     "string": {"type": "string"},
     "bool": {"type": "boolean"},

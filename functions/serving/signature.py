@@ -33,6 +33,8 @@ _DTYPES = {"float64": "float", "int64": "int", "bool": "bool", "string": "string
 NUMERIC_DTYPES = frozenset({"float", "int"})
 REGRESSION = "regression"
 _INT64_MAX = 2**63 - 1
+# Served models are ONNX graphs with 32-bit float inputs: a larger number would reach the model as infinity.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def value_problem(value: Any, dtype: str) -> str | None:
             return f"expected a number, got {type(value).__name__}"
         if not math.isfinite(value):
             return f"must be finite, got {value}"
+        if abs(value) > FLOAT32_MAX:
+            return f"{value:g} is out of the model's 32-bit float range (at most {FLOAT32_MAX:.4g} in magnitude)"
         if dtype == "int":
             if isinstance(value, float) and not value.is_integer():
                 return f"expected an integer, got {value}"

@@ -61,6 +61,12 @@ def test_records_of_every_dtype_become_typed_columns() -> None:
         ("temperature", "warm", "records[1].temperature: expected a number, got str"),
         ("temperature", True, "records[1].temperature: expected a number, got bool"),
         ("temperature", math.inf, "records[1].temperature: must be finite, got inf"),
+        # finite in JSON and float64, but infinity in the ONNX model's float32 input
+        (
+            "temperature",
+            -1e39,
+            "records[1].temperature: -1e+39 is out of the model's 32-bit float range (at most 3.403e+38 in magnitude)",
+        ),
         ("staff", 2.5, "records[1].staff: expected an integer, got 2.5"),
         ("staff", False, "records[1].staff: expected a number, got bool"),
         ("staff", 2**70, "records[1].staff: 1180591620717411303424 is out of the 64-bit integer range"),
