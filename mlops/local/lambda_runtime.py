@@ -118,11 +118,18 @@ class _InvocationStdout(io.TextIOBase):
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
         if buffer is None:
-            return self.passthrough.write(text)
+            return self._outside().write(text)
         return int(buffer.write(text))
 
+    def _outside(self) -> TextIO:
+        """Where a write from outside any invocation goes: the process's stream of now when that is not this
+        stand-in (a CLI command or a logging handler holding this object after the cloud's turn), else the
+        stream this stand-in replaced (``passthrough``, the running invocation's outer stream)."""
+        current = sys.stderr if self.is_stderr else sys.stdout
+        return self.passthrough if current is self else current
+
     def flush(self) -> None:
-        self.passthrough.flush()
+        self._outside().flush()
 
 
 class ThreadEnviron(MutableMapping[str, str]):
@@ -285,6 +292,14 @@ class InProcessLambdaRuntime:
             assert self._stderr is not None
             outer_stdout, sys.stdout = sys.stdout, self._stdout  # type: ignore[assignment]
             outer_stderr, sys.stderr = sys.stderr, self._stderr  # type: ignore[assignment]
+            # While it runs, another thread's writes (a CLI command, a test) pass through to the streams current
+            # now, not to those of when the cloud started (a test runner's capture of an earlier phase); after it,
+            # to those again (a capture of now may be closed by then).
+            passthrough = self._stdout.passthrough, self._stderr.passthrough
+            if outer_stdout is not self._stdout:
+                self._stdout.passthrough = outer_stdout
+            if outer_stderr is not self._stderr:
+                self._stderr.passthrough = outer_stderr
             # An invocation can start another on its thread (a rule delivering its PutEvents to a Lambda target):
             # the inner one's output is its own, and the outer one's buffer is back when it returns.
             outer_buffer = getattr(self._stdout.local, "buffer", None)
@@ -328,6 +343,7 @@ class InProcessLambdaRuntime:
                 buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
             finally:
                 self._stdout.local.buffer = outer_buffer
+                self._stdout.passthrough, self._stderr.passthrough = passthrough
                 sys.stdout, sys.stderr = outer_stdout, outer_stderr
                 function.invocations += 1
             logs = buffer.getvalue()
