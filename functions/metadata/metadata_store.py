@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.shared.aws_errors import storage_error
-from functions.shared.dynamo_items import from_item, to_item
+from functions.shared.dynamo_items import from_item, query_all, to_item
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
 
 
@@ -390,22 +390,11 @@ class MetadataStore:
         return Node(values["id"], values["kind"], values.get("attributes", {}))
 
     def _node_items(self, node_id: str, prefix: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": f"NODE#{node_id}"}, ":prefix": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        items: list[dict[str, Any]] = []
-        try:
-            while True:
-                response = self._ddb.query(**kwargs)
-                items.extend(response["Items"])
-                if "LastEvaluatedKey" not in response:
-                    return items
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc, f"reading lineage of {node_id}") from exc
+        return query_all(
+            self._ddb, f"reading lineage of {node_id}", TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"NODE#{node_id}"}, ":prefix": {"S": prefix}}, ConsistentRead=True,
+        )  # fmt: skip
 
     def lineage(self, model_name: str, version: int) -> Lineage:
         """Everything upstream of the model version (run, data, views, trigger, monitor run) and downstream
@@ -435,22 +424,11 @@ class MetadataStore:
         return Lineage(root, nodes, tuple(sorted(edges, key=lambda e: (e.source, e.target))))
 
     def get_run(self, run_id: str) -> PipelineRun:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}},
-            "ConsistentRead": True,
-        }
-        items: list[dict[str, Any]] = []
-        try:  # every page: a search's trials and a tracked run's series can pass 1 MB
-            while True:
-                response = self._ddb.query(**kwargs)
-                items.extend(response["Items"])
-                if "LastEvaluatedKey" not in response:
-                    break
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc, f"reading run {run_id}") from exc
+        # every page: a search's trials and a tracked run's series can pass 1 MB
+        items = query_all(
+            self._ddb, f"reading run {run_id}", TableName=self._table, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}}, ConsistentRead=True,
+        )  # fmt: skip
         run: dict[str, Any] | None = None
         steps: list[StepRun] = []
         params: dict[str, Any] = {}

@@ -39,7 +39,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.shared.aws_errors import storage_error
-from functions.shared.dynamo_items import from_item, to_item
+from functions.shared.dynamo_items import from_item, query_all, to_item
 from functions.shared.errors import ModelNotApprovedError, ModelNotFoundError, RegistryConflictError
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -296,24 +296,10 @@ class ModelRegistry:
         return [_version_from_item(item) for item in items]
 
     def _query_all(self, values: dict[str, Any], doing: str, *, forward: bool = True) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": forward,
-            "ConsistentRead": True,
-        }
-        try:
-            while True:
-                response = self._ddb.query(**kwargs)
-                items.extend(response["Items"])
-                if "LastEvaluatedKey" not in response:
-                    break
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        except ClientError as exc:
-            raise storage_error(exc, doing) from exc
-        return items
+        return query_all(
+            self._ddb, doing, TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values, ScanIndexForward=forward, ConsistentRead=True,
+        )  # fmt: skip
 
     # -- approval -----------------------------------------------------------------
     def approve(self, model_name: str, version: int, *, by: str, reason: str) -> ModelVersion:

@@ -1,4 +1,4 @@
-"""Convert between Python values and DynamoDB's attribute-value format."""
+"""Convert between Python values and DynamoDB's attribute-value format; read every page of a query."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from functions.shared.aws_errors import storage_error
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -31,3 +34,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, set)):
         return [_plain(v) for v in value]
     return value
+
+
+def query_all(ddb: Any, doing: str, **query: Any) -> list[dict[str, Any]]:
+    """Every item a DynamoDB Query matches, page after page (a page stops at 1 MB); a failure names ``doing``."""
+    items: list[dict[str, Any]] = []
+    try:
+        while True:
+            response = ddb.query(**query)
+            items.extend(response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return items
+            query = {**query, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+    except ClientError as exc:
+        raise storage_error(exc, doing) from exc
