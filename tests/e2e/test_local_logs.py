@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,25 +16,29 @@ from mlops.local import LocalCloud
 from tests.fixtures.assemblies import write_assembly
 
 
+def one_function(directory: Path, name: str, handler: str, **properties: Any) -> Path:
+    """An assembly of one zip function running ``handler`` (and its role)."""
+    function = {
+        "Runtime": "python3.12",
+        "Handler": handler,
+        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+        "Code": {"S3Bucket": "assets", "S3Key": "x.zip"},
+        **properties,
+    }
+    return write_assembly(
+        directory,
+        {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
+            name: {"Type": "AWS::Lambda::Function", "Properties": function},
+        },
+    )
+
+
 def test_a_logger_made_in_an_earlier_cloud_logs_into_the_function_s_log_of_the_next(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a function that logs through a named logger whose stdout handler outlives its module
-    assembly = write_assembly(
-        tmp_path,
-        {
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
-            "Logger": {
-                "Type": "AWS::Lambda::Function",
-                "Properties": {
-                    "Runtime": "python3.12",
-                    "Handler": "tests.fixtures.logging_handler.handler",
-                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-                    "Code": {"S3Bucket": "assets", "S3Key": "x.zip"},
-                },
-            },
-        },
-    )
+    assembly = one_function(tmp_path, "Logger", "tests.fixtures.logging_handler.handler")
     # When two local clouds run it one after the other in this process (as two demos of one test session do)
     for line in ("first cloud", "second cloud"):
         with LocalCloud(assembly) as cloud:
@@ -48,22 +53,7 @@ def test_a_logger_made_in_an_earlier_cloud_logs_into_the_function_s_log_of_the_n
 
 def test_while_a_function_runs_another_thread_s_output_goes_to_the_streams_of_now(tmp_path: Path) -> None:
     # Given a cloud started under one stdout (a test runner's capture of an earlier phase)
-    assembly = write_assembly(
-        tmp_path,
-        {
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": []}}},
-            "Waiter": {
-                "Type": "AWS::Lambda::Function",
-                "Properties": {
-                    "Runtime": "python3.12",
-                    "Handler": "tests.fixtures.waiting_handler.handler",
-                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
-                    "Code": {"S3Bucket": "assets", "S3Key": "x.zip"},
-                    "Timeout": 60,
-                },
-            },
-        },
-    )
+    assembly = one_function(tmp_path, "Waiter", "tests.fixtures.waiting_handler.handler", Timeout=60)
     earlier, now = io.StringIO(), io.StringIO()
     real = sys.stdout
     sys.stdout = earlier
