@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.feature_store.offline_store import OfflineStore
+from functions.feature_store.online_store import OnlineStore
 from functions.metadata.metadata_store import (
     Edge,
     Lineage,
@@ -63,6 +64,7 @@ class Backend:
     data_limits: DataLimits
     project: Project | None = None
     offline: OfflineStore | None = None
+    online: OnlineStore | None = None
     events: Any = None
     sts: Any = None
     cloud: LocalCloud | None = None
@@ -94,6 +96,7 @@ class Backend:
                 if "FeatureOfflineBucketName" in outputs
                 else None
             ),
+            online=OnlineStore(ddb, outputs["FeatureOnlineTableName"]) if "FeatureOnlineTableName" in outputs else None,
             events=clients("events"),
             sts=clients("sts"),
             cloud=cloud,
