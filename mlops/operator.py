@@ -71,6 +71,7 @@ class Backend:
     guard_table: str = ""
     stage: str = "dev"
     dynamodb: Any = None
+    s3: Any = None
 
     @classmethod
     def from_outputs(
@@ -103,6 +104,7 @@ class Backend:
             guard_table=outputs.get("RetrainGuardTableName", ""),
             stage=outputs.get("StageName", "dev"),
             dynamodb=ddb,
+            s3=clients("s3"),
         )
 
     @classmethod
