@@ -118,6 +118,12 @@ PATCHES: dict[str, Patch] = {
         "CustomErrorName",
         "a Fail state re-raising a caught States.* error is legal in AWS, refused by moto (map_runs)",
     ),
+    "sfn.map_result_writer": Patch(
+        f"{_SFN}.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3:ResourceEvalS3",
+        "_handle_put_object",
+        "moto's ResultWriter writes a manifest without the children's result files; AWS writes both (map_runs)",
+        ("env", "resource_runtime_part", "state_credentials"),
+    ),
     "batch.run_in_process": Patch(
         "moto.batch.models:Job",
         "run",
