@@ -105,6 +105,12 @@ def positive_int(value: str) -> int:
     return int(value)
 
 
+def port_number(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
 def fraction(value: str) -> float:
     try:
         number = float(value)
@@ -180,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost_cmd.add_argument("--data-gb", type=float, default=None, help="data volume in GB")
     cost_cmd.add_argument("--assembly", type=Path, default=None, help="a synthesized assembly of the stage")
     _add_feature_commands(commands)
+    ui_cmd = commands.add_parser("ui", help="web UI: runs, models (approve, promote), lineage, features, monitoring")
+    add_target_options(ui_cmd)
+    ui_cmd.add_argument("--host", default="127.0.0.1", help="address to serve on (loopback only unless --allow-remote)")
+    ui_cmd.add_argument("--port", type=port_number, default=8765, help="port (default 8765; 0: any free one)")
+    ui_cmd.add_argument(
+        "--allow-remote", action="store_true", help="serve on a non-loopback address (whoever reaches it acts as you)"
+    )
 
     _add_operator_commands(commands)
     _give_every_command_project(parser)
@@ -395,6 +408,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from mlops.local_commands import run_local_command
 
         return run_local_command(args)
+    if args.command == "ui":
+        return _ui(args)
     if args.command == "monitor" and args.monitor_command == "report":
         from mlops.monitor_report import report_command
 
@@ -485,6 +500,19 @@ def _backend(args: argparse.Namespace) -> Iterator[Backend]:
 
     target = targets.resolve(args)
     yield targets.backend(target, load_project(targets.project_of(target, args.project)))
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from functions.project import load_project
+    from mlops import targets
+    from mlops.ui.app import check_host, serve
+
+    check_host(args.host, allow_remote=args.allow_remote)  # before any AWS call
+    target = targets.resolve(args)
+    backend = targets.backend(target, load_project(targets.project_of(target, args.project)))
+    return serve(
+        backend, host=args.host, port=args.port, allow_remote=args.allow_remote, description=target.description
+    )
 
 
 def _run_operator(args: argparse.Namespace) -> int:

@@ -1,0 +1,143 @@
+"""The web app: ``create_app(backend)`` includes the page routers, serves the static files (Plotly's JS from the
+``plotly`` package, nothing from the internet) and turns a user's mistake into a one-line page; ``serve`` runs
+it with uvicorn on loopback only, unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from mlops.operator import NotFound, identity
+from mlops.targets import UsageError
+from mlops.ui.csrf import CsrfRefused, CsrfTokens
+from mlops.ui.pages import HERE, BadInput, error_page
+
+if TYPE_CHECKING:
+    from mlops.operator import Backend
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page module of the navigation: ``mlops.ui.<module>`` exposes ``router``; its index is ``path``."""
+
+    module: str
+    title: str
+    path: str
+
+
+PAGES = (
+    Page("runs", "Runs", "/runs"),
+    Page("models", "Models", "/models"),
+    Page("lineage", "Lineage", "/lineage"),
+    Page("features", "Features", "/features"),
+    Page("monitoring", "Monitoring", "/monitoring"),
+)
+
+
+def plotly_js() -> Path:
+    """Plotly's minified bundle as the ``plotly`` package ships it (its version pinned in requirements.txt)."""
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def create_app(backend: Backend, *, secret: bytes | None = None, who: Callable[[], str] | None = None) -> FastAPI:
+    """The UI over ``backend``. ``secret`` signs the CSRF tokens (default: a fresh random key, so a restart
+    invalidates open forms); ``who`` says whom the pages show as acting (default: STS, asked once)."""
+    app = FastAPI(title="mlops ui", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.backend = backend
+    app.state.csrf = CsrfTokens(secret or secrets.token_bytes(32))
+    app.state.identity = who or cache(lambda: identity(backend))
+    app.state.pages = []
+    for page in PAGES:
+        try:
+            module = importlib.import_module(f"mlops.ui.{page.module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mlops.ui.{page.module}":
+                raise  # the page exists but something it imports does not: a real error
+            continue  # a page not written yet is left out of the navigation
+        app.include_router(module.router)
+        app.state.pages.append(page)
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/runs")
+
+    _add_error_pages(app)
+    return app
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> HTMLResponse:
+        return error_page(request, 404, str(exc))
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput) -> HTMLResponse:
+        return error_page(request, 400, str(exc))
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, exc: CsrfRefused) -> HTMLResponse:
+        return error_page(request, 403, f"refused: {exc}")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error.get('loc', ())[1:]) or 'request'}: {error.get('msg', 'invalid')}"
+            for error in exc.errors()
+        )
+        return error_page(request, 400, f"bad request: {problems}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> HTMLResponse:
+        message = "no such page: the navigation above lists the pages" if exc.status_code == 404 else str(exc.detail)
+        return error_page(request, exc.status_code, message)
+
+
+# -- serving -------------------------------------------------------------------------------------------------------
+def check_host(host: str, *, allow_remote: bool) -> None:
+    """``UsageError`` unless ``host`` is a loopback address (or ``localhost``) or ``allow_remote`` is set: the UI
+    approves and promotes models under the credentials of whoever runs it."""
+    if allow_remote or host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"refusing to serve the UI on {host}: it is not a loopback address, and anyone who reaches it can approve "
+            "and promote models as you; use --host 127.0.0.1, or pass --allow-remote if you mean it"
+        )
+
+
+def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, description: str) -> int:
+    """Serve the UI until interrupted (``mlops ui``)."""
+    import uvicorn
+
+    check_host(host, allow_remote=allow_remote)
+    app = create_app(backend)
+    print(f"mlops ui: {description}, as {app.state.identity()}, at http://{host}:{port}/ (Ctrl-C stops it)",
+          file=sys.stderr)  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
