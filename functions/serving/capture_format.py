@@ -76,14 +76,16 @@ def capture_record(
     features: dict[str, Any],
     prediction: dict[str, Any],
     at: datetime,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """One captured prediction, in the layout monitoring reads (``functions.monitoring.captures``).
 
     ``features`` are the request's values: numbers and strings as sent, booleans as their
     category text ``"true"``/``"false"`` (monitoring treats a boolean as a category, under
     that key). ``prediction`` is ``{"label", "probabilities"}`` or a regression's ``{"value"}``.
+    ``source`` marks traffic that did not come through the endpoint (``"batch"``: batch inference).
     """
-    return {
+    record: dict[str, Any] = {
         "prediction_id": prediction_id,
         "timestamp": at.astimezone(UTC).isoformat(),
         "model_name": model_name,
@@ -91,3 +93,6 @@ def capture_record(
         "features": {name: str(v).lower() if isinstance(v, bool) else v for name, v in features.items()},
         "prediction": prediction,
     }
+    if source is not None:
+        record["source"] = source
+    return record
