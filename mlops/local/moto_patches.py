@@ -171,6 +171,18 @@ PATCHES: dict[str, Patch] = {
         "moto lacks StopDeployment, with which an operator's rollback stops a canary (codedeploy)",
         adds=True,
     ),
+    "athena.run_queries": Patch(
+        "moto.athena.models:AthenaBackend",
+        "start_query_execution",
+        "moto's Athena records queries and never runs them; the local cloud runs them on DuckDB (athena)",
+        ("self", "query", "context", "config", "workgroup", "execution_parameters"),
+    ),
+    "athena.state_reason": Patch(
+        "moto.athena.responses:AthenaResponse",
+        "get_query_execution",
+        "GetQueryExecution reports a failed query's StateChangeReason and the bytes it scanned (athena)",
+        ("self",),
+    ),
     "iam.enforce": Patch(
         "moto.core.authorization:ActionAuthenticatorMixin",
         "_authenticate_and_authorize_action",
