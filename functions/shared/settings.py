@@ -60,6 +60,11 @@ FEATURE_OFFLINE_BUCKET = "MLOPS_FEATURE_OFFLINE_BUCKET"
 FEATURE_ONLINE_TABLE = "MLOPS_FEATURE_ONLINE_TABLE"
 FEATURE_MAX_BAD_ROW_FRACTION = "MLOPS_FEATURE_MAX_BAD_ROW_FRACTION"
 FEATURE_CHUNK_ROWS = "MLOPS_FEATURE_CHUNK_ROWS"
+# Athena over the offline store (functions/feature_store/athena.py): set on the training-set builders only.
+ATHENA_WORKGROUP = "MLOPS_ATHENA_WORKGROUP"
+ATHENA_DATABASE = "MLOPS_ATHENA_DATABASE"
+ATHENA_RESULTS = "MLOPS_ATHENA_RESULTS"
+ATHENA_THRESHOLD_ROWS = "MLOPS_ATHENA_THRESHOLD_ROWS"
 METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 
@@ -282,6 +287,29 @@ class TrainingSetSettings(PipelineSettings):
         env = os.environ if env is None else env
         base = PipelineSettings.from_env(env)
         return cls(**{**base.__dict__, "feature_offline_bucket": _require(env, FEATURE_OFFLINE_BUCKET)})
+
+
+@dataclass(frozen=True)
+class AthenaSettings:
+    """Where training sets past ``threshold_rows`` feature rows are joined: a workgroup, a Glue database, results."""
+
+    workgroup: str
+    database: str
+    results: str
+    threshold_rows: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AthenaSettings | None:
+        """The settings, or None where the stack set no workgroup (every join then runs in pandas)."""
+        env = os.environ if env is None else env
+        if not env.get(ATHENA_WORKGROUP):
+            return None
+        return cls(
+            workgroup=_require(env, ATHENA_WORKGROUP),
+            database=_require(env, ATHENA_DATABASE),
+            results=_require(env, ATHENA_RESULTS),
+            threshold_rows=int(_number(env, ATHENA_THRESHOLD_ROWS, int)),
+        )
 
 
 @dataclass(frozen=True)
