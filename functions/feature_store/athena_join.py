@@ -84,8 +84,8 @@ class ViewFiles:
         )
 
 
-def entity_values(entities: pd.DataFrame, keys: Sequence[str], *, first_row: int = 0) -> str:
-    """``entities`` (keys + ``event_timestamp``) as the body of a ``VALUES`` relation, numbered from ``first_row``.
+def entity_values(entities: pd.DataFrame, keys: Sequence[str], *, first_row: int = 0) -> list[str]:
+    """``entities`` (keys + ``event_timestamp``) as rows of a ``VALUES`` relation, numbered from ``first_row``.
 
     Keys are compared as text, as the offline store stores them; a null key stays null (it matches nothing).
     """
@@ -98,13 +98,31 @@ def entity_values(entities: pd.DataFrame, keys: Sequence[str], *, first_row: int
             for column in columns
         ]
         lines.append(f"({first_row + position}, {', '.join(values)}, {timestamp_literal(stamp)})")
-    return ",\n    ".join(lines)
+    return lines
 
 
-def values_entities(body: str, keys: Sequence[str]) -> str:
-    """The ``entities`` relation from an inline ``VALUES`` body (see ``entity_values``)."""
+def values_entities(rows: Sequence[str], keys: Sequence[str]) -> str:
+    """The ``entities`` relation from ``VALUES`` rows (see ``entity_values``)."""
     names = ", ".join([ROW, *(quote(k) for k in keys), _TS])
+    body = ",\n    ".join(rows)
     return f"entities({names}) AS (\n  VALUES\n    {body}\n)"
+
+
+def chunks_within(rows: Sequence[str], budget: int) -> list[list[str]]:
+    """``rows`` split so that each chunk's text (joined) stays within ``budget`` bytes (at least one row each)."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for row in rows:
+        length = len(row.encode()) + 6
+        if current and size + length > budget:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(row)
+        size += length
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def event_entities(database: str, label: ViewFiles, *, start: datetime | None, end: datetime | None) -> str:
