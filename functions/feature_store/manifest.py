@@ -53,11 +53,50 @@ class WriteManifest:
 
 
 @dataclass(frozen=True)
+class FileGroup:
+    """The files a training set read from one partition (a view version's event month), as one entry.
+
+    ``uri`` is the file and ``sha256`` its own when the partition gave one file; with several, ``uri``
+    is the partition's folder and ``sha256`` the sha256 of their sorted ``"<uri> <sha256>"`` lines
+    (``files_sha256``), so the entry still identifies exactly those files. A partition written by a
+    thousand daily runs is one entry, not a thousand: the manifest grows with months, not writes.
+    """
+
+    uri: str
+    sha256: str
+    rows: int
+    event_month: str
+    files: int
+
+
+def files_sha256(files: Sequence[StoredFile]) -> str:
+    """sha256 of the files' sorted ``"<uri> <sha256>"`` lines: one digest naming exactly these files."""
+    lines = sorted(f"{f.uri} {f.sha256}" for f in files)
+    return sha256_hex("\n".join(lines).encode())
+
+
+def file_groups(files: Sequence[StoredFile]) -> tuple[FileGroup, ...]:
+    """``files`` grouped by partition (folder and event month; a file read twice counts once), in that order."""
+    partitions: dict[tuple[str, str], dict[str, StoredFile]] = {}
+    for stored in files:
+        partitions.setdefault((stored.uri.rsplit("/", 1)[0], stored.event_month), {})[stored.uri] = stored
+    groups = []
+    for (folder, month), by_uri in sorted(partitions.items()):
+        members = sorted(by_uri.values(), key=lambda f: f.uri)
+        if len(members) == 1:
+            (only,) = members
+            groups.append(FileGroup(only.uri, only.sha256, only.rows, month, 1))
+            continue
+        groups.append(FileGroup(folder, files_sha256(members), sum(f.rows for f in members), month, len(members)))
+    return tuple(groups)
+
+
+@dataclass(frozen=True)
 class TrainingSetManifest:
-    """The lineage of a training set: views and rules by version, every source file by sha256."""
+    """The lineage of a training set: views and rules by version, the files read by partition (sha256)."""
 
     views: tuple[dict[str, Any], ...]
-    files: tuple[StoredFile, ...]
+    files: tuple[FileGroup, ...]
     entity_rows: int
     entity_sha256: str
     strict: bool
@@ -92,7 +131,7 @@ def training_set_manifest(
             }
             for view in views
         ),
-        files=tuple(sorted(files, key=lambda f: f.uri)),
+        files=file_groups(files),
         entity_rows=entity_rows,
         entity_sha256=entity_sha256,
         strict=strict,

@@ -3,7 +3,8 @@
 Layout under the offline store's root::
 
     features/<view>/v<version>/event_month=YYYY-MM/<write_id>-<n>.parquet
-    manifests/<view>/v<version>/<write_id>.json
+    manifests/<view>/v<version>/commits/<position>.json   (the commit log: one write manifest each)
+    manifests/<view>/v<version>/index.json.gz             (the log compacted up to a position)
     ingested/<view>/v<version>/<source sha256>.json   (idempotent re-ingest)
     quarantine/<source>/<run id>.parquet
 
@@ -27,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from functions.feature_store.commit_log import position_name
 from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView, ValueType
 
 _PARTITION = re.compile(r"/event_month=(\d{4}-\d{2})/")
@@ -42,13 +44,21 @@ def partition_key(view: FeatureView, event_month: str, write_id: str, part: int)
     return f"{view_prefix(view)}{PARTITION_COLUMN}={event_month}/{write_id}-{part:05d}.parquet"
 
 
-def manifest_key(view: FeatureView, write_id: str) -> str:
-    """One manifest per write id: a retried write (same run) replaces its own manifest, never adds one."""
-    return f"manifests/{view.name}/v{view.version}/{write_id}.json"
-
-
 def manifests_prefix(view: FeatureView) -> str:
     return f"manifests/{view.name}/v{view.version}/"
+
+
+def commits_prefix(view: FeatureView) -> str:
+    """The view's commit log: ``<position>.json`` objects, in key order = commit order."""
+    return f"{manifests_prefix(view)}commits/"
+
+
+def commit_key(view: FeatureView, position: int) -> str:
+    return f"{commits_prefix(view)}{position_name(position)}"
+
+
+def index_key(view: FeatureView) -> str:
+    return f"{manifests_prefix(view)}index.json.gz"
 
 
 def ingested_key(view: FeatureView, source_sha256: str) -> str:
@@ -122,4 +132,3 @@ def stamp_created(rows: pd.DataFrame, created: datetime) -> pd.DataFrame:
     stamp = pd.Timestamp(created)
     out[CREATED_TIMESTAMP] = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
     return out
-

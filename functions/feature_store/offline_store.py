@@ -1,10 +1,12 @@
 """The offline feature store: Parquet files on S3, Hive-partitioned by event month, append-only.
 
-A write puts one file per event month, then its manifest (every file with
-its sha256), then an ``ingested/`` marker keyed by the source file's sha256.
-The manifest is the commit: reads go through manifests, so files of a write
-that failed half-way are never read into a training set, and ingesting the
-same source file again finds the marker and stores nothing new.
+A write puts one file per event month, then commits: its manifest (every file with its sha256)
+takes the next position of the view's commit log (``commit_log``), then an ``ingested/`` marker
+keyed by the source file's sha256 names that position. Reads go through the log, so files of a
+write that failed half-way are never read into a training set, and ingesting the same source
+file again finds the marker and stores nothing new. Reads take the compacted index (one GET)
+plus the few positions after it; a write that leaves ``COMPACT_AFTER`` positions behind the
+index compacts it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,26 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.feature_store import offline_layout as layout
+from functions.feature_store.commit_log import (
+    EMPTY_INDEX,
+    Commit,
+    CompactedIndex,
+    compacted,
+    contiguous_after,
+    first_per_write,
+    position_of,
+)
 from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTAMP, FeatureView
 from functions.feature_store.manifest import StoredFile, WriteManifest, sha256_hex
 from functions.shared.aws_errors import storage_error
-from functions.shared.errors import ArtifactIntegrityError
-from functions.shared.objects import ObjectStore
+from functions.shared.errors import ArtifactIntegrityError, TransientStoreError
 
 _IO_THREADS = 16
+# Positions a write may leave after the index before it compacts the index (a read's extra GETs).
+COMPACT_AFTER = 32
+# A commit tries the next position when a concurrent write took one: at most this many.
+_COMMIT_ATTEMPTS = 64
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 class OfflineStore:
@@ -82,12 +97,60 @@ class OfflineStore:
             files=tuple(files),
             rows=len(stamped),
         )
-        body = json.dumps(manifest.to_dict(), indent=1).encode()
-        manifest_key = layout.manifest_key(view, write_id)
-        self._put(manifest_key, body, "application/json")
-        marker = json.dumps({"manifest": manifest_key}).encode()
+        position = self._commit(view, manifest)
+        marker = json.dumps({"commit": layout.commit_key(view, position)}).encode()
         self._put(layout.ingested_key(view, source_sha256), marker, "application/json")
         return manifest, True
+
+    def _commit(self, view: FeatureView, manifest: WriteManifest) -> int:
+        """Append ``manifest`` at the next free position of the view's log (create-only); the position."""
+        through = self._index_through(view)
+        taken = [position_of(k) for k in self._log_keys(view, after=through)]
+        position = max([through, *taken]) + 1
+        for _ in range(_COMMIT_ATTEMPTS):
+            body = json.dumps(Commit(position, manifest).to_dict()).encode()
+            try:
+                self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=layout.commit_key(view, position),
+                    Body=body,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                    position += 1  # a concurrent write committed there first
+                    continue
+                raise storage_error(exc, f"committing write {manifest.write_id} of {view.qualified_name}") from exc
+            if position - through >= COMPACT_AFTER:
+                self.compact(view)
+            return position
+        raise TransientStoreError(
+            f"committing write {manifest.write_id} of {view.qualified_name}: "
+            f"{_COMMIT_ATTEMPTS} log positions taken by concurrent writes in a row"
+        )
+
+    def compact(self, view: FeatureView) -> CompactedIndex:
+        """Fold the log positions after the index into it (a concurrent compaction that wins is kept)."""
+        index, etag = self._index(view)
+        new = compacted(index, self._log_after(view, index.through))
+        if new.through == index.through:
+            return index
+        condition = {"IfMatch": etag} if etag is not None else {"IfNoneMatch": "*"}
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=layout.index_key(view),
+                Body=new.to_bytes(),
+                ContentType="application/gzip",
+                Metadata={"through": str(new.through)},
+                **condition,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                return index  # another write compacted first; its index is at least as far
+            raise storage_error(exc, f"compacting the offline index of {view.qualified_name}") from exc
+        return new
 
     def write_quarantine(self, source: str, run_id: str, rows: pd.DataFrame, *, part: str | None = None) -> str:
         """Bad rows with their reasons, as Parquet (every column as text: the rows failed typing).
@@ -126,14 +189,23 @@ class OfflineStore:
         return json.loads(body)
 
     # -- reads ------------------------------------------------------------------
-    def manifests(self, view: FeatureView, *, created_after: str | None = None) -> list[WriteManifest]:
-        """Committed writes of ``view``, oldest first; only those created after ``created_after``."""
-        found = []
-        for key in self._keys(layout.manifests_prefix(view)):
-            manifest = WriteManifest.from_dict(json.loads(self._get(key)))
-            if created_after is None or watermark_of(manifest) > created_after:
-                found.append(manifest)
-        return sorted(found, key=lambda m: (m.created_timestamp, m.write_id))
+    def committed(self, view: FeatureView) -> list[Commit]:
+        """Every committed write of ``view`` in commit order, each write id once.
+
+        The compacted index (one GET) plus the positions after it (one LIST, and one GET each: fewer
+        than ``COMPACT_AFTER`` while writes compact), however many writes the view has had.
+        """
+        index, _ = self._index(view)
+        tail = self._log_after(view, index.through)
+        return [*index.commits, *first_per_write(tail, seen=(c.manifest.write_id for c in index.commits))]
+
+    def commits(self, view: FeatureView, *, after: int = 0) -> list[Commit]:
+        """The committed writes at positions after ``after`` (a watermark), in order, up to the first gap."""
+        return self._log_after(view, after)
+
+    def manifests(self, view: FeatureView) -> list[WriteManifest]:
+        """Manifests of the committed writes of ``view``, in commit order."""
+        return [c.manifest for c in self.committed(view)]
 
     def files(
         self, view: FeatureView, start: str | None = None, end: str | None = None, *, as_of: datetime | None = None
@@ -207,10 +279,44 @@ class OfflineStore:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise storage_error(exc, f"checking whether {source_sha256} was ingested") from exc
-        return WriteManifest.from_dict(json.loads(self._get(marker["manifest"])))
+        return Commit.from_dict(json.loads(self._get(marker["commit"]))).manifest
 
-    def _keys(self, prefix: str) -> Iterator[str]:
-        return ObjectStore(self._s3).keys(self.bucket, prefix)
+    def _index(self, view: FeatureView) -> tuple[CompactedIndex, str | None]:
+        """The compacted index and its ETag (an empty index and ``None`` before the first compaction)."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=layout.index_key(view))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return EMPTY_INDEX, None
+            raise storage_error(exc, f"reading the offline index of {view.qualified_name}") from exc
+        return CompactedIndex.from_bytes(response["Body"].read()), str(response["ETag"])
+
+    def _index_through(self, view: FeatureView) -> int:
+        """The position the index is compacted to, from its metadata (no need to read it)."""
+        try:
+            response = self._s3.head_object(Bucket=self.bucket, Key=layout.index_key(view))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return 0
+            raise storage_error(exc, f"reading the offline index of {view.qualified_name}") from exc
+        return int(response.get("Metadata", {}).get("through", 0))
+
+    def _log_keys(self, view: FeatureView, *, after: int) -> list[str]:
+        prefix = layout.commits_prefix(view)
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, StartAfter=layout.commit_key(view, after)
+            )
+            return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+        except ClientError as exc:
+            raise storage_error(exc, f"listing {self.uri(prefix)}") from exc
+
+    def _log_after(self, view: FeatureView, after: int) -> list[Commit]:
+        by_position = {position_of(k): k for k in self._log_keys(view, after=after)}
+        run = contiguous_after(after, by_position)
+        with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
+            bodies = list(pool.map(lambda p: self._get(by_position[p]), run))
+        return [Commit.from_dict(json.loads(body)) for body in bodies]
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         try:
@@ -236,11 +342,6 @@ def write_summary(view: FeatureView, manifest: WriteManifest, written: bool) -> 
         "write_id": manifest.write_id,
         "files": len(manifest.files),
     }
-
-
-def watermark_of(manifest: WriteManifest) -> str:
-    """A write's position in commit order: its created time, then its id (ties are possible)."""
-    return f"{manifest.created_timestamp}#{manifest.write_id}"
 
 
 def file_batches(data: bytes, batch_rows: int) -> Iterator[pa.RecordBatch]:

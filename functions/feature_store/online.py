@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,12 +32,43 @@ class OnlineFeatures:
     features: dict[str, Any] = field(default_factory=dict)
 
 
+# The key's separators and the escape character itself, percent-encoded inside names and values.
+_ESCAPES = {"%": "%25", "|": "%7C", "=": "%3D"}
+_ESCAPED = re.compile("|".join(re.escape(c) for c in _ESCAPES))
+_UNESCAPED = re.compile("|".join(_ESCAPES.values()))
+_UNESCAPES = {code: char for char, code in _ESCAPES.items()}
+
+
+def _escape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group(0)], text)
+
+
 def entity_key(view: FeatureView, values: Mapping[str, Any]) -> str:
-    """The partition key of an entity: ``key=value`` pairs in the view's join-key order."""
+    """The partition key of an entity: ``key=value`` pairs in the view's join-key order, ``|``-separated.
+
+    ``%``, ``|`` and ``=`` inside a name or value are percent-encoded (``%25``, ``%7C``, ``%3D``), so the
+    encoding is injective: ``a="x|b=y", b="z"`` and ``a="x", b="y|b=z"`` are two keys. A key without
+    those characters reads as before (``station_id=seattle``).
+    """
     missing = [k for k in view.join_keys if k not in values]
     if missing:
         raise DataValidationError(f"entity of {view.qualified_name} lacks join keys {missing}")
-    return "|".join(f"{k}={values[k]}" for k in view.join_keys)
+    return "|".join(f"{_escape(k)}={_escape(str(values[k]))}" for k in view.join_keys)
+
+
+def parse_entity_key(key: str) -> dict[str, str]:
+    """The join keys and values ``entity_key`` encoded (its inverse)."""
+    pairs = {}
+    for pair in key.split("|"):
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise DataValidationError(f"not an entity key: {key!r}")
+        pairs[_unescape(name)] = _unescape(value)
+    return pairs
+
+
+def _unescape(text: str) -> str:
+    return _UNESCAPED.sub(lambda m: _UNESCAPES[m.group(0)], text)
 
 
 def view_sort_key(view: FeatureView) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 from functions.feature_store.definitions import FeatureView, RawSource
 from functions.feature_store.feedback import CAPTURE_DELIVERY_MARGIN, join_feedback, labels_due, rows_sha256
 from functions.feature_store.manifest import sha256_hex
-from functions.feature_store.materialization import MaterializationResult, materialize
+from functions.feature_store.materialization import LEASE_HOLD, MaterializationResult, materialize
 from functions.feature_store.offline_store import OfflineStore, write_summary
 from functions.feature_store.online_store import OnlineStore
 from functions.feature_store.transformations import apply_transformation
@@ -104,11 +104,21 @@ def materialize_views(
     online: OnlineStore,
     *,
     chunk_rows: int,
+    owner: str | None = None,
+    lease_hold: timedelta = LEASE_HOLD,
     progress: Callable[[FeatureView], Callable[[int], None] | None] | None = None,
 ) -> list[MaterializationResult]:
-    """Bring the online store up to date with each view's committed offline writes."""
+    """Bring the online store up to date with each view's committed offline writes (``owner``: the run)."""
     return [
-        materialize(view, offline, online, chunk_rows=chunk_rows, progress=progress(view) if progress else None)
+        materialize(
+            view,
+            offline,
+            online,
+            chunk_rows=chunk_rows,
+            owner=owner,
+            lease_hold=lease_hold,
+            progress=progress(view) if progress else None,
+        )
         for view in views
     ]
 

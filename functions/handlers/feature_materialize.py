@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,6 +23,11 @@ logger = Logger()
 @tracked_step("Materialize", metadata)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     views = [project().feature_view(entry["view"], entry["version"]) for entry in event["transformed"]["views"]]
-    results = [asdict(r) for r in materialize_views(views, offline(), online(), chunk_rows=settings().chunk_rows)]
+    # The lease outlives this invocation by a minute at most: a run that times out frees it soon after.
+    hold = timedelta(milliseconds=context.get_remaining_time_in_millis()) + timedelta(minutes=1)
+    materialized = materialize_views(
+        views, offline(), online(), chunk_rows=settings().chunk_rows, owner=event["run_id"], lease_hold=hold
+    )
+    results = [asdict(r) for r in materialized]
     logger.info("materialized", extra={"views": results})
     return {"views": results}

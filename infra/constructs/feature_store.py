@@ -312,7 +312,14 @@ class FeatureStore(Construct):
         self.grant_read_offline(materializer)
         materializer.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"],
+                # BatchGetItem + BatchWriteItem: read-compare writes; PutItem/DeleteItem: watermark and lease.
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                ],
                 resources=[self.online.table_arn],
             )
         )

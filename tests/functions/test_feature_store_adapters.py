@@ -242,10 +242,10 @@ def test_a_failed_chunk_leaves_the_watermark_where_it_was(aws: dict[str, Any], m
     monkeypatch.setattr(online, "write", flaky)
     with pytest.raises(TransientStoreError):
         materialize(DAILY, offline, online, chunk_rows=4)
-    assert online.watermark(DAILY) is None
+    assert online.watermark(DAILY) == 0
     monkeypatch.setattr(online, "write", real_write)
     assert materialize(DAILY, offline, online, chunk_rows=4).rows_read == 10
-    assert online.watermark(DAILY) is not None
+    assert online.watermark(DAILY) == 1
 
 
 def test_a_training_set_as_of_a_past_time_reads_the_store_as_it_was_then(aws: dict[str, Any]) -> None:
@@ -351,3 +351,119 @@ def test_a_file_over_the_bad_row_limit_from_malformed_lines_fails_and_its_quaran
     assert list(bad[SOURCE_LINE]) == ["3", "8"] and list(bad[RAW_LINE]) == [lines[2].decode(), lines[7].decode()]
     keys = [o["Key"] for o in s3_only.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert sorted(keys) == ["quarantine/seattle_weather/run-1.json", "quarantine/seattle_weather/run-1.parquet"]
+
+
+def test_two_overlapping_runs_the_slower_first_are_both_materialized(aws: dict[str, Any]) -> None:
+    # Given a slow run that started first (created earlier) but commits after a faster run materialized
+    offline, online = OfflineStore(aws["s3"], BUCKET), OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-10"))
+    rows = daily_rows(10)
+    fast, slow = rows, rows.assign(station_id="tacoma")
+    offline.write(DAILY, fast, source_uri="f", source_sha256="f", created=at("2024-01-01T10:05"), write_id="fast")
+    assert materialize(DAILY, offline, online, owner="fast").watermark == 1
+    offline.write(DAILY, slow, source_uri="s", source_sha256="s", created=at("2024-01-01T10:00"), write_id="slow")
+    # When the slower run materializes
+    result = materialize(DAILY, offline, online, owner="slow")
+    # Then its rows are read (the watermark is a commit position, not a start time) and both entities are online
+    assert (result.writes, result.rows_read, result.watermark) == (1, 10, 2)
+    both = online.read(DAILY, [{"station_id": "seattle"}, {"station_id": "tacoma"}])
+    assert [r.status for r in both] == [OnlineStatus.PRESENT, OnlineStatus.PRESENT]
+
+
+def test_a_run_finding_its_view_materializing_waits_then_names_the_holder(aws: dict[str, Any]) -> None:
+    offline = OfflineStore(aws["s3"], BUCKET)
+    offline.write(DAILY, daily_rows(3), source_uri="a", source_sha256="a", created=at("2024-01-01"), write_id="w1")
+    sleeps: list[float] = []
+    online = OnlineStore(aws["ddb"], TABLE, sleep=sleeps.append, clock=lambda: at("2024-01-01T12:00"))
+    # Given run-1 holding the view's lease
+    with online.materialization_lease(DAILY, "run-1", hold=timedelta(minutes=5), wait=timedelta(0)):
+        # When run-2 materializes the same view, it waits its budget, then fails naming the holder; nothing written
+        with pytest.raises(TransientStoreError, match=r"daily_weather:v1 is held by run run-1 until 2024-01-01T12:05"):
+            materialize(DAILY, offline, online, owner="run-2", lease_wait=timedelta(seconds=1))
+        assert sum(sleeps) == pytest.approx(1.0) and online.watermark(DAILY) == 0
+    # Then once run-1 released it, run-2's retry materializes
+    assert materialize(DAILY, offline, online, owner="run-2").written == 1
+    # And a lease that lapsed (its run died) is taken over
+    later = OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2024-01-01T12:10"))
+    with online.materialization_lease(DAILY, "dead", hold=timedelta(minutes=5), wait=timedelta(0)):
+        assert materialize(DAILY, offline, later, owner="run-3").writes == 0
+
+
+def test_batch_writes_retry_unprocessed_items_and_skip_entities_holding_newer_rows() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sleeps: list[float] = []
+    online = OnlineStore(client, TABLE, sleep=sleeps.append, write_threads=1)
+    # Given 30 stations of which s000 already holds a newer row online
+    day = daily_rows(1)
+    rows = day.loc[day.index.repeat(30)].assign(
+        station_id=[f"s{n:03d}" for n in range(30)], created_timestamp=pd.Timestamp("2024-01-01", tz="UTC")
+    )
+    newer = {**_item("station_id=s000"), "event_ts": {"N": str(int(at("2012-02-01").timestamp() * 1_000_000))}}
+    with Stubber(client) as stub:
+        stub.add_response("batch_get_item", {"Responses": {TABLE: [newer]}})
+        # When the first BatchWriteItem (25 items) leaves 3 unprocessed, then the second (4 items) succeeds
+        first: dict[str, Any] = {}
+
+        def unprocessed(params: dict[str, Any], **_: Any) -> None:
+            first.setdefault("request", params["RequestItems"][TABLE])
+
+        client.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", unprocessed)
+        stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts(3)}})
+        stub.add_response("batch_write_item", {"UnprocessedItems": {}})
+        stub.add_response("batch_write_item", {"UnprocessedItems": {}})
+        counts = online.write(DAILY, rows)
+        stub.assert_no_pending_responses()
+    # Then 29 were written in 25 + 4, the 3 left over retried once after a backoff, s000 counted stale
+    assert (counts.written, counts.stale) == (29, 1)
+    assert len(first["request"]) == 25 and len(sleeps) == 1
+    assert "station_id=s000" not in {p["PutRequest"]["Item"]["pk"]["S"] for p in first["request"]}
+
+
+def test_items_left_unprocessed_after_every_attempt_are_a_clear_error() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    online = OnlineStore(client, TABLE, sleep=lambda _: None, max_attempts=2)
+    rows = daily_rows(1).assign(created_timestamp=pd.Timestamp("2024-01-01", tz="UTC"))
+    with Stubber(client) as stub:
+        stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
+        for _ in range(2):
+            stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: _puts(1)}})
+        with pytest.raises(TransientStoreError, match="1 items of daily_weather:v1 still unprocessed after 2 attempts"):
+            online.write(DAILY, rows)
+
+
+def _puts(n: int) -> list[dict[str, Any]]:
+    return [{"PutRequest": {"Item": _item(f"station_id=u{i}")}} for i in range(n)]
+
+
+def test_a_read_costs_the_same_however_many_writes_and_sees_each_committed_write_once(
+    s3_only: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.feature_store import offline_store
+
+    monkeypatch.setattr(offline_store, "COMPACT_AFTER", 3)
+    store = OfflineStore(s3_only, BUCKET)
+    calls: list[str] = []
+    s3_only.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    rows = daily_rows(20)
+
+    def requests_of_a_read() -> int:
+        calls.clear()
+        store.files(DAILY)
+        return len(calls)
+
+    # Given 4 writes, then 10: the index folds every 3 commits
+    for n in range(10):
+        day = rows.iloc[[n]]
+        store.write(DAILY, day, source_uri=f"d{n}", source_sha256=f"d{n}", created=at("2024-01-01"), write_id=f"w{n}")
+        if n == 3:
+            after_4 = requests_of_a_read()
+    # Then a read is one index GET, one LIST and the few commits after the index, whatever the count
+    assert after_4 <= 2 + 3 and requests_of_a_read() <= 2 + 3
+    assert [m.write_id for m in store.manifests(DAILY)] == [f"w{n}" for n in range(10)]
+    # And a write whose position a concurrent write took commits at the next one
+    monkeypatch.setattr(store, "_index_through", lambda view: 0)
+    store.write(DAILY, rows.iloc[[10]], source_uri="x", source_sha256="x", created=at("2024-01-02"), write_id="w10")
+    assert [c.position for c in store.commits(DAILY, after=9)] == [10, 11]
+    # And a write id committed twice (its step retried before the marker) is read once
+    store.write(DAILY, rows.iloc[[10]], source_uri="x", source_sha256="x2", created=at("2024-01-03"), write_id="w10")
+    assert [m.write_id for m in store.manifests(DAILY)].count("w10") == 1
+    assert len(store.files(DAILY)) == 11
