@@ -314,7 +314,8 @@ def training_set(
     filled = {c: int(result[c].notna().sum()) for c in result.columns if c not in entities.columns}
     console.print(f"{len(result)} rows x {len(filled)} features -> {out} (manifest {manifest_path})")
     console.print("non-null per feature: " + ", ".join(f"{k}={v}" for k, v in filled.items()))
-    console.print(f"from {len(manifest.files)} offline files of {', '.join(v.qualified_name for v in chosen)}")
+    read = sum(group.files for group in manifest.files)
+    console.print(f"from {read} offline files of {', '.join(v.qualified_name for v in chosen)}")
     return 0
 
 
