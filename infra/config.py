@@ -99,13 +99,6 @@ class StageConfig:
     athena_bytes_scanned_cutoff: int = 50 * 1024**3
     # Athena's query results (the training set is stored by the run itself) expire after this many days.
     athena_results_days: int = 7
-    # Training sets whose join can read at least this many committed feature rows are joined by Athena
-    # (infra/constructs/athena.py), not in the building function's memory.
-    athena_threshold_rows: int = 2_000_000
-    # What one Athena query may scan (bytes; Athena's minimum is 10 MB): about $0.25 per query at $5/TB.
-    athena_bytes_scanned_cutoff: int = 50 * 1024**3
-    # Athena's query results (the training set is stored by the run itself) expire after this many days.
-    athena_results_days: int = 7
     batch: BatchSizing = field(default_factory=BatchSizing)
     model_refresh_s: int = 60
     inference_max_records: int = 1000
@@ -187,12 +180,6 @@ class StageConfig:
         if self.batch_threshold_rows < 1:
             raise StageConfigError(f"batch_threshold_rows must be positive, got {self.batch_threshold_rows}")
         if min(self.athena_threshold_rows, self.athena_results_days) < 1 or self.athena_bytes_scanned_cutoff < 10**7:
-            raise StageConfigError(
-                "athena_threshold_rows and athena_results_days must be positive and athena_bytes_scanned_cutoff "
-                f"at least 10000000 (Athena's minimum), got {self.athena_threshold_rows}, {self.athena_results_days}, "
-                f"{self.athena_bytes_scanned_cutoff}"
-            )
-        if self.athena_threshold_rows < 1 or self.athena_bytes_scanned_cutoff < 10_000_000 or self.athena_results_days < 1:
             raise StageConfigError(
                 "athena_threshold_rows and athena_results_days must be positive and athena_bytes_scanned_cutoff "
                 f"at least 10000000 (Athena's minimum), got {self.athena_threshold_rows}, {self.athena_results_days}, "
