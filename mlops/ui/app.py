@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from mlops.operator import NotFound, identity
 from mlops.targets import UsageError
 from mlops.ui.csrf import CsrfRefused, CsrfTokens
-from mlops.ui.pages import HERE, BadInput, error_page
+from mlops.ui.pages import HERE, BadInput, Refused, error_page
 
 if TYPE_CHECKING:
     from mlops.operator import Backend
@@ -95,6 +95,10 @@ def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput) -> HTMLResponse:
         return error_page(request, 400, str(exc))
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> HTMLResponse:
+        return error_page(request, 409, f"refused: {exc}")
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, exc: CsrfRefused) -> HTMLResponse:

@@ -32,6 +32,10 @@ class BadInput(ValueError):
     """A form field or query parameter the page cannot use: a 400 page with this one line."""
 
 
+class Refused(Exception):
+    """The registry refused a decision (already decided, not approved, moved concurrently): a 409 page."""
+
+
 # -- the backend ---------------------------------------------------------------------------------------------------
 def get_backend(request: Request) -> Backend:
     """The Backend the app was created over (``create_app(backend)``)."""
@@ -162,6 +166,6 @@ def required(fields: dict[str, str], name: str, what: str) -> str:
 
 
 __all__ = [
-    "BackendDep", "BadInput", "CheckedForm", "CsrfRefused", "checked_form", "error_page", "get_backend", "render",
-    "required", "templates",
+    "BackendDep", "BadInput", "CheckedForm", "CsrfRefused", "Refused", "checked_form", "error_page", "get_backend",
+    "render", "required", "templates",
 ]  # fmt: skip

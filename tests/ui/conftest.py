@@ -1,0 +1,112 @@
+"""One local cloud after one training run, the UI served over it on loopback, and a headless Chromium driving it
+(Selenium and Debian's chromedriver: nothing is downloaded). Shared by every UI test module (package scope).
+
+The stage's Promote function is set to manual approval first (``MLOPS_APPROVAL_POLICY=manual``, as the prod stage
+is configured), so the run leaves its version pending and the tests decide it through the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from mlops.local import LocalCloud
+from mlops.operator import Backend
+from mlops.ui.app import create_app
+from tests.helpers import run_training, upload_raw
+
+MODEL = "seattle-weather"
+# Browsers the suite drives, fastest first (as tests/unit/test_report_rendering.py); MLOPS_CHROMIUM overrides.
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
+WAIT_S = 10  # an upper bound on waiting for a page, not a measured time
+
+
+@dataclass
+class UiSession:
+    cloud: LocalCloud
+    backend: Backend
+    base_url: str
+    driver: WebDriver
+    run_id: str
+    model: str
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def open(self, path: str) -> WebDriver:
+        """Load ``path`` and wait until the document (and any chart on it) is complete."""
+        self.driver.get(self.url(path))
+        WebDriverWait(self.driver, WAIT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(self.driver, WAIT_S).until(
+            lambda d: d.execute_script(
+                "return [...document.querySelectorAll('[data-figure]')].every(e => e.dataset.drawn === 'true')"
+            )
+        )
+        return self.driver
+
+
+def browser_binary() -> str:
+    named = os.environ.get("MLOPS_CHROMIUM")
+    found = named or next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if not found or not shutil.which(found):
+        pytest.fail("no Chromium for the UI's browser tests: `make browser` installs Debian's (or set MLOPS_CHROMIUM)")
+    return found
+
+
+def chromedriver() -> str:
+    found = shutil.which("chromedriver")
+    if not found:
+        pytest.fail("no chromedriver for the UI's browser tests: `make browser` installs Debian's chromium-driver")
+    return found
+
+
+def headless_chromium() -> WebDriver:
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser_binary()
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--disable-extensions", "--no-first-run"):  # fmt: skip
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=Service(chromedriver()))
+
+
+@pytest.fixture(scope="package")
+def ui(assembly: Path) -> Iterator[UiSession]:
+    with pytest.MonkeyPatch.context() as patch, LocalCloud(assembly) as cloud:
+        patch.setenv("SE_OFFLINE", "true")  # Selenium Manager never fetches a driver or a browser
+        lambdas, promote = cloud.client("lambda"), cloud.function_name("FunctionsPromote")
+        variables = lambdas.get_function_configuration(FunctionName=promote)["Environment"]["Variables"]
+        lambdas.update_function_configuration(
+            FunctionName=promote, Environment={"Variables": {**variables, "MLOPS_APPROVAL_POLICY": "manual"}}
+        )
+        result = run_training(cloud, upload_raw(cloud))
+        assert result.status == "SUCCEEDED", result
+        backend = Backend.from_cloud(cloud)
+        [run] = backend.metadata.list_runs("training", limit=1)
+        server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="ui-server")
+        thread.start()
+        driver = None
+        try:
+            started = threading.Event()
+            while not server.started and thread.is_alive():
+                started.wait(0.02)
+            assert server.started, "the UI server did not start"
+            port = server.servers[0].sockets[0].getsockname()[1]
+            driver = headless_chromium()
+            yield UiSession(cloud, backend, f"http://127.0.0.1:{port}", driver, run.run_id, MODEL)
+        finally:
+            if driver is not None:
+                driver.quit()
+            server.should_exit = True
+            thread.join()
