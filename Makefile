@@ -84,22 +84,28 @@ $(STAMP): requirements.txt functions/requirements.txt pyproject.toml | check-too
 	rm -f $(VENV)/.installed-* && touch $(STAMP) && \
 	echo "install took $$(( $$(date +%s) - started )) s"
 
-# The drift report's rendering test (tests/unit/test_report_rendering.py) opens a report in headless Chromium:
-# when none is found and apt-get can (root, or sudo without a password), install Debian's chromium-headless-shell
-# (Chromium's headless build: half the time, a quarter of the CPU of the full browser), else its chromium.
+# The drift report's rendering test (tests/unit/test_report_rendering.py) opens a report in headless Chromium, and the
+# web UI's browser tests (tests/ui) drive one with Selenium through Debian's chromedriver (chromium-driver): when
+# either is missing and apt-get can (root, or sudo without a password), install Debian's chromium-headless-shell
+# (Chromium's headless build: half the time, a quarter of the CPU of the full browser), else its chromium, and
+# chromium-driver. Nothing is downloaded at test time.
 BROWSERS := chromium-headless-shell chromium chromium-browser google-chrome-stable google-chrome
 browser:
 	@found=$${MLOPS_CHROMIUM:-}; for b in $(BROWSERS); do [ -n "$$found" ] || found=$$(command -v $$b); done; \
-	if [ -n "$$found" ]; then :; \
+	driver=$$(command -v chromedriver); \
+	if [ -n "$$found" ] && [ -n "$$driver" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
 		as=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		echo "installing Chromium with apt-get (the drift report's rendering test opens the report in it)"; \
+		echo "installing Chromium and chromedriver with apt-get (the drift report's rendering test and the UI's browser tests use them)"; \
 		$$as apt-get update -qq; \
-		{ $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null 2>&1 \
+		{ [ -n "$$found" ] || $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null 2>&1 \
 			|| $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-			&& echo "Chromium installed: $$(command -v chromium-headless-shell || command -v chromium)" \
-			|| echo "warning: apt-get could not install Chromium: the drift report's rendering test will fail"; \
-	else echo "warning: no Chromium found ($(BROWSERS)): the drift report's rendering test will fail; install Debian's (apt-get install chromium-headless-shell) or set MLOPS_CHROMIUM to a Chromium binary"; fi
+			&& echo "Chromium: $$(command -v chromium-headless-shell || command -v chromium)" \
+			|| echo "warning: apt-get could not install Chromium: the drift report's rendering test and the UI's browser tests will fail"; \
+		{ [ -n "$$driver" ] || $$as env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null; } \
+			&& echo "chromedriver: $$(command -v chromedriver)" \
+			|| echo "warning: apt-get could not install chromium-driver: the UI's browser tests will fail"; \
+	else echo "warning: no Chromium ($(BROWSERS)) or no chromedriver found: the drift report's rendering test or the UI's browser tests will fail; install Debian's (apt-get install chromium-headless-shell chromium-driver) or set MLOPS_CHROMIUM to a Chromium binary"; fi
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache .mypy_cache
