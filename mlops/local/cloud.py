@@ -52,6 +52,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from functions.shared.settings import IMAGE_PROJECT_CONTEXT, IMAGE_PROJECT_DIR
 from mlops.local import (
     alarms,
+    athena,
     batch,
     codedeploy,
     events,
@@ -94,9 +95,6 @@ NOT_EMULATED: dict[str, str] = {
     "AWS::CDK::Metadata": "CDK usage analytics: no runtime meaning",
     "AWS::CloudWatch::Dashboard": "console view only: locally, read metrics from moto CloudWatch or cloud.alarms",
     "AWS::IAM::OIDCProvider": "GitHub OIDC federation: only GitHub Actions tokens use it; nothing local signs in",
-    "AWS::Glue::Database": "not emulated (no Glue catalog locally): Athena queries of the offline store exist only "
-    "in AWS; locally read the same Parquet files with pyarrow or `mlops features training-set`",
-    "AWS::Glue::Table": "not emulated (no Glue catalog locally): its partition projection serves Athena in AWS only",
     "AWS::EC2::RouteTable": "routing is not emulated: local Batch jobs and Lambdas reach every local service",
     "AWS::EC2::SubnetRouteTableAssociation": "routing is not emulated (see AWS::EC2::RouteTable)",
     "AWS::EC2::VPCEndpoint": "not needed locally: jobs call the in-process services directly",
@@ -116,6 +114,9 @@ LOCAL_LIMITS = (
     "API Gateway IAM (SigV4) auth checks that a request is signed, not that the signature is valid",
     "AWS Batch jobs run in-process, one at a time (mlops/local/batch.py): no Docker, no vCPU/memory limits, "
     "no job timeout, no Batch-level retries",
+    "Athena runs the workgroup's queries on DuckDB over the Glue tables' files in moto's S3 (athena.py): the SQL "
+    "the toolkit writes, not all of Athena's; Glue partition projection is not evaluated (partitions come from "
+    "the files' keys)",
     "CloudWatch: Lambda's, Step Functions' and SQS's own metrics exist locally (alarms.py), API Gateway's "
     "(5XXError, Count, Latency) do not: the API alarms on them see missing data",
 )
@@ -173,6 +174,7 @@ class LocalCloud:
         if project:
             self.runtime.image_paths[IMAGE_PROJECT_DIR] = project
         self.batch = LocalBatch(self.runtime)
+        self.athena = athena.LocalAthena(region)
         self.router = EventRouter(clients=self.client, account=ACCOUNT, region=region, now=now or datetime.now(UTC))
         self.scheduler = LocalScheduler(clients=self.client, router=self.router, account=ACCOUNT, region=region)
         self.execution_events: list[dict[str, Any]] = []
@@ -235,6 +237,7 @@ class LocalCloud:
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(map_runs.installed())
             exit_stack.enter_context(self.batch.installed())
+            exit_stack.enter_context(self.athena.installed())
             exit_stack.enter_context(self.router.installed())
             exit_stack.enter_context(self.aliases.installed())
             exit_stack.enter_context(self.codedeploy.installed())
@@ -452,6 +455,7 @@ class LocalCloud:
             **codedeploy.provisioners(context, self.codedeploy),
             **gateway.provisioners(self._api_parts),
             **batch.provisioners(context),
+            **athena.provisioners(context),
         }
 
 
