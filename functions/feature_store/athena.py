@@ -64,7 +64,7 @@ class AthenaQueries:
 
     def unload(self, select: str) -> UnloadedRows:
         """``select``'s rows, typed (Parquet), and the query's id."""
-        prefix = f"{self._results.key}unload/{uuid.uuid4().hex}/"
+        prefix = f"{self._results.key}{uuid.uuid4().hex}/"
         query = unload(select, f"s3://{self._results.bucket}/{prefix}")
         if len(query.encode()) > MAX_QUERY_BYTES:
             raise AthenaQueryError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
+import pandas as pd
 import pytest
 
 from functions.shared.objects import S3Uri
@@ -66,6 +68,67 @@ def test_backfilled_features_train_a_champion_whose_lineage_names_views_rules_an
     (dataset,) = lineage.of_kind("dataset")
     assert dataset.attributes["source"] == "feature_store"
     assert dataset.attributes["feature_views"] == ["daily_weather:v1"]
+    assert manifest["join"]["engine"] == "pandas"  # the stage's Athena threshold is far above one year of days
+    check_the_athena_path_builds_the_same_set(cloud, result.output["dataset"], manifest)
+
+
+def build_training_set(cloud: LocalCloud, run_id: str, request: dict[str, object]) -> dict[str, object]:
+    """The BuildTrainingSet function on its own (its role, its environment), as the pipeline invokes it."""
+    response = cloud.client("lambda").invoke(
+        FunctionName=cloud.function_name("FunctionsBuildTrainingSet"),
+        Payload=json.dumps({"run_id": run_id, "model": MODEL, "input": request}).encode(),
+    )
+    payload: dict[str, object] = json.loads(response["Payload"].read())
+    return {"error": response.get("FunctionError"), **payload}
+
+
+def run_objects(cloud: LocalCloud, bucket: str, run_id: str) -> list[str]:
+    listed = cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"runs/{run_id}/")
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def check_the_athena_path_builds_the_same_set(
+    cloud: LocalCloud, pandas_set: dict[str, object], pandas_manifest: dict[str, object]
+) -> None:
+    """Past the threshold (forced down to one row), the same build joins on Athena (the local cloud's: DuckDB
+    over the offline files in S3, with the function's own IAM) and stores the same rows."""
+    window = {"start": "2015-03-01", "end": "2015-12-31T23:59:59Z", "as_of": pandas_manifest["as_of"]}
+    built = build_training_set(cloud, "athena-run", {"feature_store": window, "options": {"athena_threshold_rows": 1}})
+    assert built["error"] is None, built
+    athena_manifest = manifest_of(cloud, str(built["manifest_uri"]))
+    join = athena_manifest["join"]
+    assert join["engine"] == "athena" and join["feature_rows"] >= 1 and len(join["query_ids"]) == 1
+    execution = cloud.client("athena").get_query_execution(QueryExecutionId=join["query_ids"][0])["QueryExecution"]
+    assert execution["Status"]["State"] == "SUCCEEDED" and execution["WorkGroup"].endswith("-training-sets")
+    assert athena_manifest["feature_store"]["extra"]["athena"]["query_ids"] == join["query_ids"]
+    bucket = S3Uri.parse(str(built["uri"])).bucket
+    frames = [
+        pd.read_parquet(
+            io.BytesIO(cloud.client("s3").get_object(Bucket=bucket, Key=S3Uri.parse(str(s["uri"])).key)["Body"].read())
+        )
+        for s in (pandas_set, built)
+    ]
+    pd.testing.assert_frame_equal(frames[1], frames[0], check_dtype=False)
+    assert athena_manifest["feature_store"]["files"] == pandas_manifest["feature_store"]["files"]
+
+    # A malformed entity file fails the build before any query starts
+    queries = len(cloud.client("athena").list_query_executions()["QueryExecutionIds"])
+    data = cloud.output("DataBucketName")
+    cloud.client("s3").put_object(Bucket=data, Key="raw/entities/bad.parquet", Body=b"not parquet")
+    bad = {"entities_uri": f"s3://{data}/raw/entities/bad.parquet", "as_of": window["as_of"]}
+    failed = build_training_set(cloud, "bad-entities", {"feature_store": bad, "options": {"athena_threshold_rows": 1}})
+    assert failed["errorType"] == "DataValidationError" and "not a readable Parquet file" in str(failed["errorMessage"])
+    assert len(cloud.client("athena").list_query_executions()["QueryExecutionIds"]) == queries
+
+    # A query Athena fails fails the build with Athena's reason, and no training set is written
+    database = cloud.output("FeatureGlueDatabase")
+    cloud.client("glue").delete_table(DatabaseName=database, Name="daily_weather_v1")
+    failed = build_training_set(
+        cloud, "athena-fails", {"feature_store": window, "options": {"athena_threshold_rows": 1}}
+    )
+    assert failed["errorType"] == "AthenaQueryError"
+    assert "failed: TABLE_NOT_FOUND" in str(failed["errorMessage"]), failed
+    assert run_objects(cloud, bucket, "athena-fails") == []
 
 
 def test_a_backfill_does_not_ask_for_a_retrain(cloud: LocalCloud) -> None:
