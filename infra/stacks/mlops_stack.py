@@ -18,6 +18,7 @@ from functions.serving.online_view import describe_online_view
 from functions.shared import settings as env_names
 from infra.code_version import functions_sha256, git_commit, requirements_sha256
 from infra.config import StageConfig
+from infra.constructs.athena import AthenaWorkgroup
 from infra.constructs.batch_inference import BatchInference
 from infra.constructs.encryption import DataKey
 from infra.constructs.failure_alarms import FailureAlarms
@@ -120,6 +121,22 @@ class MlopsStack(Stack):
         build_training_set = steps["BuildTrainingSetFunctionArn"]
         build_training_set.add_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
         features.grant_read_offline(build_training_set)
+        # Past athena_threshold_rows the same build joins on Athena, over the Glue tables of the offline store.
+        workgroup = AthenaWorkgroup(
+            self,
+            "Athena",
+            config=config,
+            key=key,
+            offline=features.offline,
+            database=features.database,
+            tables=list(features.tables.values()),
+            access_logs=storage.access_logs,
+        )
+        for name, value in workgroup.environment.items():
+            build_training_set.add_environment(name, value)
+        assert build_training_set.role is not None
+        workgroup.grant(build_training_set, build_training_set.role)
+        workgroup.grant(pipeline.batch.job_role, pipeline.batch.job_role)
 
         batch = BatchInference(
             self,
