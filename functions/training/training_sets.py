@@ -293,7 +293,7 @@ def training_source(
         if offline is None:
             raise ConfigurationError("no feature store configured to read a training set from")
         engine = athena if athena is not None else configured_athena()
-        threshold = _threshold_override(request.get("options"))
+        threshold = athena_threshold_override(request.get("options"))
         if threshold is not None and engine is None:
             raise ConfigurationError("options.athena_threshold_rows is set, but this stage has no Athena workgroup")
         return FeatureStoreSource(
@@ -312,7 +312,7 @@ def training_source(
     )
 
 
-def _threshold_override(options: Any) -> int | None:
+def athena_threshold_override(options: Any) -> int | None:
     if not isinstance(options, dict) or options.get("athena_threshold_rows") is None:
         return None
     value = options["athena_threshold_rows"]
