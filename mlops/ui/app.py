@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import secrets
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ def create_app(backend: Backend, *, secret: bytes | None = None, who: Callable[[
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_bundle() -> FileResponse:
-        return FileResponse(plotly_js(), media_type="text/javascript")
+        # The bundle changes only with the plotly package: a browser keeps it (and its compiled code) for a day.
+        return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
@@ -136,12 +138,23 @@ def check_host(host: str, *, allow_remote: bool) -> None:
 
 
 def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, description: str) -> int:
-    """Serve the UI until interrupted (``mlops ui``)."""
+    """Serve the UI until interrupted (``mlops ui``). The socket is bound first, so a port in use is one line
+    and ``--port 0`` prints the port it got."""
     import uvicorn
 
     check_host(host, allow_remote=allow_remote)
     app = create_app(backend)
-    print(f"mlops ui: {description}, as {app.state.identity()}, at http://{host}:{port}/ (Ctrl-C stops it)",
-          file=sys.stderr)  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise UsageError(f"cannot serve the UI on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None
+    bound = listening.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"mlops ui: {description}, acting as {app.state.identity()}, at http://{shown_host}:{bound}/ "
+          "(Ctrl-C stops it)", file=sys.stderr)  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[listening])
     return 0

@@ -20,7 +20,7 @@ from mlops.ui.pages import BackendDep, BadInput, render, shown
 
 router = APIRouter()
 
-PIPELINES = ("training", "experiment", "features")
+PIPELINES = ("training", "experiment", "features", "batch_inference")
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MAX_LISTED = 200
 
@@ -35,7 +35,7 @@ def runs_list(
     status: str = "",
     trigger: str = "",
     experiment: str = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 20,
 ) -> HTMLResponse:
     if pipeline not in PIPELINES:
         raise BadInput(f"unknown pipeline {pipeline!r}; the pipelines are {', '.join(PIPELINES)}")

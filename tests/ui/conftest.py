@@ -23,10 +23,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from mlops.local import LocalCloud
 from mlops.operator import Backend
+from mlops.tracking import Tracker
 from mlops.ui.app import create_app
 from tests.helpers import run_training, upload_raw
 
 MODEL = "seattle-weather"
+EXPERIMENT = "ui-depth"
 # Browsers the suite drives, fastest first (as tests/unit/test_report_rendering.py); MLOPS_CHROMIUM overrides.
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 WAIT_S = 10  # an upper bound on waiting for a page, not a measured time
@@ -40,17 +42,22 @@ class UiSession:
     driver: WebDriver
     run_id: str
     model: str
+    tracked: tuple[str, ...]
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def open(self, path: str) -> WebDriver:
-        """Load ``path`` and wait until the document (and any chart on it) is complete."""
+        """Load ``path`` and wait until it is complete (``wait``)."""
         self.driver.get(self.url(path))
-        WebDriverWait(self.driver, WAIT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        return self.wait()
+
+    def wait(self) -> WebDriver:
+        """Wait until the current page's document is complete and every chart on it is drawn."""
         WebDriverWait(self.driver, WAIT_S).until(
             lambda d: d.execute_script(
-                "return [...document.querySelectorAll('[data-figure]')].every(e => e.dataset.drawn === 'true')"
+                "return document.readyState === 'complete' && "
+                "[...document.querySelectorAll('[data-figure]')].every(e => e.dataset.drawn === 'true')"
             )
         )
         return self.driver
@@ -80,6 +87,16 @@ def headless_chromium() -> WebDriver:
     return webdriver.Chrome(options=options, service=Service(chromedriver()))
 
 
+def tracked_run(tracker: Tracker, depth: int) -> str:
+    """A notebook's run of experiment ``EXPERIMENT`` (the tracking API): a param, a final metric, a loss by step."""
+    with tracker.start_run(EXPERIMENT) as run:
+        run.log_params({"max_depth": depth, "n_estimators": 50})
+        for step in range(3):
+            run.log_metric("loss", 1.0 / (depth + step), step=step)
+        run.log_metric("macro_f1", 0.5 + depth / 100)
+    return run.run_id
+
+
 @pytest.fixture(scope="package")
 def ui(assembly: Path) -> Iterator[UiSession]:
     with pytest.MonkeyPatch.context() as patch, LocalCloud(assembly) as cloud:
@@ -93,6 +110,7 @@ def ui(assembly: Path) -> Iterator[UiSession]:
         assert result.status == "SUCCEEDED", result
         backend = Backend.from_cloud(cloud)
         [run] = backend.metadata.list_runs("training", limit=1)
+        tracked = tuple(tracked_run(Tracker.from_cloud(cloud), depth) for depth in (4, 8))
         server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning"))
         thread = threading.Thread(target=server.run, name="ui-server")
         thread.start()
@@ -104,7 +122,7 @@ def ui(assembly: Path) -> Iterator[UiSession]:
             assert server.started, "the UI server did not start"
             port = server.servers[0].sockets[0].getsockname()[1]
             driver = headless_chromium()
-            yield UiSession(cloud, backend, f"http://127.0.0.1:{port}", driver, run.run_id, MODEL)
+            yield UiSession(cloud, backend, f"http://127.0.0.1:{port}", driver, run.run_id, MODEL, tracked)
         finally:
             if driver is not None:
                 driver.quit()

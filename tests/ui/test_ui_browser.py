@@ -41,7 +41,7 @@ def test_runs_list_and_run_page_show_the_training_run_its_steps_params_metrics_t
     ui.open("/runs")
     driver.find_element(By.LINK_TEXT, ui.run_id).click()
     WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "steps"))
-    ui.open(urlparse(driver.current_url).path)
+    ui.wait()
     # Then it shows each step with its status and duration, drawn as a chart too
     steps = texts(driver, "#steps tbody tr td:first-child")
     assert steps[:3] == ["BuildTrainingSet", "ValidateData", "Split"] and "Evaluate" in steps and "Register" in steps
@@ -64,6 +64,7 @@ def test_models_and_version_pages_then_approve_and_promote_through_the_ui_record
     driver = ui.open("/models")
     driver.find_element(By.LINK_TEXT, ui.model).click()
     WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "versions"))
+    ui.wait()
     assert "pending" in driver.find_element(By.CSS_SELECTOR, '#versions tr[data-version="1"]').text
     # When the version's page is opened, it shows its evaluation on the holdout (no champion yet to compare with)
     ui.open(f"/models/{ui.model}/versions/1")
@@ -97,3 +98,21 @@ def test_models_and_version_pages_then_approve_and_promote_through_the_ui_record
     ui.open(f"/models/{ui.model}")
     history = driver.find_element(By.CSS_SELECTOR, '.alias-history[data-alias="champion"]')
     assert "first champion of the stage" in history.text
+
+
+def test_tracked_runs_compared_side_by_side_with_charts_from_the_runs_list(ui: UiSession) -> None:
+    # Given two tracked runs of one experiment, listed by the experiment filter
+    driver = ui.open("/runs?experiment=ui-depth")
+    listed = [row.get_attribute("data-run") for row in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")]
+    assert sorted(listed) == sorted(ui.tracked)
+    # When both are ticked and compared
+    for run_id in ui.tracked:
+        driver.find_element(By.CSS_SELECTOR, f'input[name="ids"][value="{run_id}"]').click()
+    driver.find_element(By.CSS_SELECTOR, "#compare-form button").click()
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "comparison"))
+    ui.wait()
+    # Then the differing param is marked, and the metrics and the loss by step are drawn
+    differing = texts(driver, "#comparison tr.differs td:nth-child(3)")
+    assert "max_depth" in differing and "n_estimators" not in differing
+    assert driver.find_element(By.CSS_SELECTOR, "#metrics-chart .main-svg").is_displayed()
+    assert "loss" in driver.find_element(By.ID, "history-chart-1").text
