@@ -12,7 +12,15 @@ COMPONENTS = ("feature_store", "training", "registry", "metadata", "serving", "m
 # The modules allowed to touch AWS (boto3 clients passed in, ClientError translated); every other module of a
 # component package is pure: pandas, pyarrow, numpy, scikit-learn, no boto3, no environment.
 AWS_MODULES = {
-    "feature_store": {"offline_store", "online_store", "materialization", "batches", "training_sets", "steps"},
+    "feature_store": {
+        "offline_store",
+        "online_store",
+        "materialization",
+        "batches",
+        "training_sets",
+        "steps",
+        "athena",
+    },
     "training": {"training_sets", "steps"},
     "registry": {"model_registry", "model_store", "champion", "alias_events", "alias_lineage", "identity"},
     "metadata": {"metadata_store"},
