@@ -2,7 +2,8 @@
 
 The source comes from the execution's input: ``{"feature_store": {...}}`` (a
 point-in-time join of the model's feature views and its labelled feedback, the
-default for every automatic retrain) or ``{"source_uri": ...}`` (a table in S3).
+default for every automatic retrain) or ``{"source_uri": ...}`` (a table in S3). The join runs in this
+function, or on Athena past the stage's ``athena_threshold_rows`` (``feature_store/join_engine.py``).
 It also answers whether the run is worth training (``changed``): not when the set
 and the code are those the champion was trained on (``training/retrain_rule.py``).
 """
@@ -59,8 +60,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     decision = decide_retrain(registry(), spec, stored, settings().code_version)
     rows_by_source = built.origin.get("rows_by_source") or {built.origin["source"]: stored.rows}
+    # How the store's rows were joined (pandas or Athena, the feature rows it weighed, Athena's query ids).
+    join = {"training_join": built.origin["join"]} if built.origin.get("join") else {}
     metadata().log_params(
-        event["run_id"], {"training_rows_by_source": rows_by_source, "retrain_decision": decision.reason}
+        event["run_id"], {"training_rows_by_source": rows_by_source, "retrain_decision": decision.reason, **join}
     )
     logger.info("training set stored", extra={**stored.pointer(), **decision.to_dict()})
     return {**stored.pointer(), "rows_by_source": rows_by_source, **decision.to_dict()}
