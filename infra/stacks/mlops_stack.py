@@ -147,11 +147,17 @@ class MlopsStack(Stack):
                 env_names.ARTIFACT_BUCKET: storage.artifacts.bucket_name,
                 env_names.REGISTRY_TABLE: registry.table.table_name,
                 env_names.MODEL_NAME: config.model_name,
+                env_names.METADATA_TABLE: metadata.table.table_name,
+                env_names.CAPTURE_BUCKET: storage.captures.bucket_name,
+                env_names.FEATURE_OFFLINE_BUCKET: features.offline.bucket_name,
             },
         )
         registry.grant(batch.function, write=False)
         storage.grant_run_artifacts(batch.function, write=False)
         storage.grant_batch(batch.function, batch.state_machine)
+        # Each batch run's record (and its failure), and an entity file's point-in-time join.
+        metadata.grant(batch.function, write=True)
+        features.grant_read_offline(batch.function)
 
         alarms = sns.Topic(self, "AlarmTopic", display_name=f"{config.prefix} alarms", enforce_ssl=True, master_key=key)
         api = InferenceApi(self, "InferenceApi", config=config, factory=factory, captures=storage.captures)
