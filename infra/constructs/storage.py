@@ -95,13 +95,38 @@ class Storage(Construct):
         )
 
     def grant_batch(self, function: iam.IGrantable, machine: iam.IGrantable) -> None:
-        """Batch inference: list and read ``batch-input/`` of the data bucket, write ``batch/`` artifacts."""
+        """Batch inference: list and read ``batch-input/`` of the data bucket, write ``batch/`` artifacts.
+
+        An entity file's joined rows are partitions under ``batch/`` (listed by the Map, read by the function);
+        the Map's ResultWriter writes its result files there; the function reads them and writes captures.
+        """
         machine.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[self.data.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": ["batch-input/*"]}},
             )
+        )
+        machine.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["batch/*"]}},
+            )
+        )
+        self._grant_prefix(
+            machine,
+            self.artifacts,
+            "batch/",
+            ["s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+            "The Map's result files are keyed by execution and map run id; the grant is limited to batch/.",
+        )
+        self._grant_prefix(
+            function,
+            self.captures,
+            "captures/",
+            ["s3:PutObject"],
+            "Batch captures are keyed by model, hour and run; the grant is limited to captures/.",
         )
         self._grant_prefix(
             function,
@@ -114,7 +139,7 @@ class Storage(Construct):
             function,
             self.artifacts,
             "batch/",
-            ["s3:PutObject"],
+            ["s3:GetObject", "s3:PutObject"],
             "Batch outputs are keyed by execution id; the grant is limited to batch/.",
         )
 
