@@ -187,6 +187,9 @@ class BatchSettings:
     artifact_bucket: str
     registry_table: str
     model_name: str
+    metadata_table: str
+    capture_bucket: str
+    feature_offline_bucket: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BatchSettings:
@@ -195,6 +198,9 @@ class BatchSettings:
             artifact_bucket=_require(env, ARTIFACT_BUCKET),
             registry_table=_require(env, REGISTRY_TABLE),
             model_name=_require(env, MODEL_NAME),
+            metadata_table=_require(env, METADATA_TABLE),
+            capture_bucket=_require(env, CAPTURE_BUCKET),
+            feature_offline_bucket=_require(env, FEATURE_OFFLINE_BUCKET),
         )
 
 
