@@ -292,7 +292,9 @@ def _add_operator_commands(commands: Any) -> None:
     runs = commands.add_parser("runs", help="pipeline and experiment runs (metadata store)")
     runs_sub = runs.add_subparsers(dest="action", required=True)
     runs_list = runs_sub.add_parser("list")
-    runs_list.add_argument("--pipeline", choices=("training", "experiment", "features"), default="training")
+    runs_list.add_argument(
+        "--pipeline", choices=("training", "experiment", "features", "batch_inference"), default="training"
+    )
     runs_list.add_argument("--limit", type=positive_int, default=20)
     runs_list.add_argument("--experiment", default=None, help="only the runs of this experiment (tracked or run)")
     runs_show = runs_sub.add_parser("show")
