@@ -118,6 +118,7 @@ def run_tables(run: Any) -> list[Table]:
         "error": run.error,
         "params": run.params,
         "metrics": run.metrics,
+        "summary": run.summary,
     }
     tables = [key_values({k: v for k, v in summary.items() if v not in (None, {}, "")}, title=f"run {run.run_id}")]
     if run.steps:
