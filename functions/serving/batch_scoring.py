@@ -1,15 +1,42 @@
-"""Batch prediction over a table: every input row comes out, predicted or marked invalid with a reason."""
+"""Batch prediction over a table: every input row comes out, predicted or marked invalid with a reason.
+
+Also, pure: the checks of an entity file (the rows a batch scores through the offline point-in-time
+join) and the capture records of a scored partition (what the monitor reads, marked as batch traffic).
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from functions.serving.predictor import SKLEARN, Predictor
+from functions.feature_store.definitions import EVENT_TIMESTAMP
+from functions.feature_store.point_in_time import to_utc
+from functions.serving.capture_format import capture_record
+from functions.serving.predictor import SKLEARN, Predictions, Predictor
 from functions.serving.signature import NUMERIC_DTYPES, FeatureSignature, ModelSignature, value_problem
 from functions.shared.errors import DataValidationError
+
+# What marks a capture record as batch traffic (the endpoint's records carry no source).
+BATCH_SOURCE = "batch"
+# Batch prediction ids are derived from (run, partition, row), so a retried partition captures the same ids.
+_PREDICTION_IDS = uuid.UUID("5f1c3c1e-6d2a-4f7b-9a53-8b0e7c2d4a10")
+
+
+@dataclass(frozen=True)
+class ScoredFrame:
+    """A partition's output rows, the model's predictions of its valid rows, and which rows those are."""
+
+    frame: pd.DataFrame
+    predictions: Predictions | None
+    valid: np.ndarray
+
 
 # What a row's value of each dtype failed to be, in an INVALID row's reason.
 _EXPECTED = {
@@ -30,6 +57,21 @@ def predict_frame(
     source_key: str,
     runtime: str = SKLEARN,
 ) -> pd.DataFrame:
+    """Predictions for ``frame``, one output row per input row, in input order (see ``score_frame``)."""
+    return score_frame(frame, model, signature, model_name, version, source_key=source_key, runtime=runtime).frame
+
+
+def score_frame(
+    frame: pd.DataFrame,
+    model: Any,
+    signature: ModelSignature,
+    model_name: str,
+    version: int,
+    *,
+    source_key: str,
+    runtime: str = SKLEARN,
+    run_id: str | None = None,
+) -> ScoredFrame:
     """Predictions for ``frame``, one output row per input row, in input order.
 
     A missing feature column fails the partition (the data is not what the
@@ -38,7 +80,8 @@ def predict_frame(
     string; a boolean; never null) is kept, marked ``status = INVALID`` with
     the columns named, and not predicted. A classification fills
     ``prediction`` (the label) and ``probability`` (the label's); a
-    regression fills ``prediction`` with the predicted value.
+    regression fills ``prediction`` with the predicted value. With ``run_id``,
+    every predicted row gets a ``prediction_id`` (``batch_prediction_id``).
     """
     names = signature.names
     missing = [n for n in names if n not in frame.columns]
@@ -60,6 +103,7 @@ def predict_frame(
     else:
         out["prediction"] = pd.Series([None] * len(out), dtype=object)
         out["probability"] = np.nan
+    predictions = None
     if valid.any():
         predictions = Predictor(model, signature, runtime=runtime).predict(
             {name: values[valid] for name, (values, _) in checked.items()}
@@ -73,7 +117,62 @@ def predict_frame(
     out["model_name"] = model_name
     out["model_version"] = version
     out["source_key"] = source_key
-    return out
+    if run_id is not None:
+        out["prediction_id"] = [
+            batch_prediction_id(run_id, source_key, row) if ok else None for row, ok in enumerate(valid.tolist())
+        ]
+    return ScoredFrame(out, predictions, valid)
+
+
+def batch_prediction_id(run_id: str, source_key: str, row: int) -> str:
+    """The id of row ``row`` of partition ``source_key`` in batch run ``run_id`` (a UUID, the same on a retry).
+
+    Not an id the endpoint issued: ``POST /feedback`` refuses it (ground truth joins endpoint predictions).
+    """
+    return str(uuid.uuid5(_PREDICTION_IDS, f"{run_id}/{source_key}/{row}"))
+
+
+def capture_records(scored: ScoredFrame, signature: ModelSignature, *, at: datetime) -> list[dict[str, Any]]:
+    """The capture records of a scored partition's predicted rows, as the endpoint writes them, marked as batch.
+
+    ``features`` are the values the model saw (JSON's types: numbers, strings, booleans); ``at`` is the
+    batch run's start, so a retried partition writes the same records.
+    """
+    if scored.predictions is None:
+        return []
+    rows = np.flatnonzero(scored.valid)
+    frame = scored.frame.iloc[rows]
+    features = json.loads(frame[list(signature.names)].to_json(orient="records", double_precision=15))
+    ids, names, versions = frame["prediction_id"], frame["model_name"], frame["model_version"]
+    return [
+        capture_record(
+            prediction_id=str(prediction_id),
+            model_name=str(name),
+            model_version=int(version),
+            features=values,
+            prediction=scored.predictions.answer(index),
+            at=at,
+            source=BATCH_SOURCE,
+        )
+        for index, (prediction_id, name, version, values) in enumerate(zip(ids, names, versions, features, strict=True))
+    ]
+
+
+def check_entities(entities: pd.DataFrame, join_keys: Sequence[str], *, source: str) -> pd.DataFrame:
+    """An entity file's rows (join keys + ``event_timestamp``), checked; a one-line error naming what is wrong.
+
+    The timestamps must all parse (naive ones are UTC); a row with a null key stays (the join matches it
+    to nothing, so its features are null and its output row is ``INVALID`` with the reason).
+    """
+    needed = [*join_keys, EVENT_TIMESTAMP]
+    missing = [column for column in needed if column not in entities.columns]
+    if missing:
+        raise DataValidationError(f"entity file {source} has no column(s) {missing}; it needs {needed}")
+    if entities.empty:
+        raise DataValidationError(f"entity file {source} has no rows")
+    checked = entities[needed].reset_index(drop=True)
+    checked[EVENT_TIMESTAMP] = to_utc(checked[EVENT_TIMESTAMP], what=f"entity file {source}: {EVENT_TIMESTAMP}")
+    return checked
 
 
 def _checked(column: pd.Series, feature: FeatureSignature) -> tuple[np.ndarray, np.ndarray]:

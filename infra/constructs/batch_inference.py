@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.state_machines import allow_distributed_map, asl_state_machine
@@ -42,6 +43,8 @@ class BatchInference(Construct):
                 "PartitionTimeoutSeconds": config.training.timeout_s + 30,
             },
             functions={"BatchPredictFunctionArn": self.function},
+            # PredictPartitions' ResultWriter writes the children's results under batch/<run>/ of this bucket.
+            other_substitutions={"ArtifactBucketName": environment[env_names.ARTIFACT_BUCKET]},
             name=name,
         )
         allow_distributed_map(self.state_machine, name)
