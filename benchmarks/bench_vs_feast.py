@@ -1,4 +1,5 @@
-"""Ours vs Feast, DuckDB and Polars: point-in-time training sets; ours vs Feast: online reads (DynamoDB on moto).
+"""Ours vs Feast, DuckDB and Polars: point-in-time training sets (and the rows of our Athena path's SQL); ours vs
+Feast: online reads (DynamoDB on moto).
 
 Sizes (environment variables; comma lists, one value per size, or one value for every size):
     BENCH_PIT_ENTITY_ROWS=100000,300000,1000000  BENCH_PIT_FEATURE_ROWS=1000000,3000000,10000000 (split over
@@ -306,11 +307,16 @@ def _peers() -> list[Peer]:
     except PeerUnavailable as exc:
         feast = Peer("Feast", "", "peer_feast.py", None, str(exc), mode=("pit",))
     peers = [feast]
-    for name, package in (("DuckDB", "duckdb"), ("Polars", "polars")):
+    for name, package, script in (
+        ("DuckDB", "duckdb", "peer_duckdb.py"),
+        ("Polars", "polars", "peer_polars.py"),
+        # Not a peer: our Athena path's SQL, on DuckDB as the local cloud's Athena runs it (its rows must be ours).
+        ("Athena-SQL", "duckdb", "peer_athena_sql.py"),
+    ):
         try:
-            peers.append(Peer(name, sys.executable, f"peer_{package}.py", local_version(package), None))
+            peers.append(Peer(name, sys.executable, script, local_version(package), None))
         except PeerUnavailable as exc:
-            peers.append(Peer(name, sys.executable, f"peer_{package}.py", None, str(exc)))
+            peers.append(Peer(name, sys.executable, script, None, str(exc)))
     return peers
 
 
@@ -425,6 +431,11 @@ def bench_point_in_time(peers: list[Peer], missing_ours: str | None) -> int:
         f"Feature rows: 2 views of 2 float features each, {rows_per_key} feature rows per key; event times in "
         f"whole seconds over one year; {ties:.0%} of feature rows repeat a (key, event time) with a later created "
         "time and other values.",
+        "Athena-SQL is not a peer: it is the training-set build's Athena query (functions/feature_store/"
+        "athena_join.py: per view a key join within the TTL, ROW_NUMBER() over event then created time, "
+        'restricted to the committed files by "$path") run by DuckDB over the same files, as the local '
+        "cloud's Athena runs it; its rows must be identical to ours. Its time is DuckDB's on one machine, "
+        "not Athena's.",
         "Rows checked: every peer's output against ours by row id (same row ids and the same values, NaN equal "
         "to NaN); every differing (row, view) pair and a sample of 2,000 agreeing ones per view are checked "
         "against the documented semantics on the raw feature rows; a wrong row of ours fails the benchmark.",
