@@ -24,7 +24,7 @@ AWS_MODULES = {
     "training": {"training_sets", "steps"},
     "registry": {"model_registry", "model_store", "champion", "alias_events", "alias_lineage", "identity"},
     "metadata": {"metadata_store"},
-    "serving": {"capture"},
+    "serving": {"capture", "steps"},
     "monitoring": {"monitor_store"},
     "retraining": {"guard_store", "trigger_evidence"},
     "rollout": {"deployments"},
