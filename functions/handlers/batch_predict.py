@@ -22,7 +22,7 @@ from functions.metadata.metadata_store import MetadataStore
 from functions.registry.artifact import sha256_hex
 from functions.registry.model_registry import ModelRegistry, ModelVersion
 from functions.registry.model_store import load_serving_model, resolve_serving
-from functions.serving import batch_steps
+from functions.serving import steps as batch_steps
 from functions.serving.signature import ModelSignature
 from functions.shared.clients import client
 from functions.shared.errors import DataValidationError

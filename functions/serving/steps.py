@@ -1,4 +1,4 @@
-"""Batch inference steps as plain typed functions (the ``batch_predict`` handler calls them).
+"""Batch inference steps as plain typed functions (the ``batch_predict`` handler calls them); they touch S3.
 
 A batch reads either a prefix of Parquet feature rows (``input_uri``) or an entity file (``entities_uri``:
 join keys + ``event_timestamp``), which is checked, joined point-in-time against the offline store for

@@ -12,9 +12,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from functions.monitoring.captures import parse_captures
 from functions.serving.batch_scoring import capture_records, check_entities, score_frame
-from functions.serving.batch_steps import BatchInput
 from functions.serving.capture_format import capture_lines
 from functions.serving.signature import FeatureSignature, ModelSignature
+from functions.serving.steps import BatchInput
 from functions.shared.errors import DataValidationError
 from mlops.local.map_runs import result_files
 
