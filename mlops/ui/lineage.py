@@ -74,7 +74,7 @@ def node_label(node: Node) -> str:
     if node.kind == "model":
         return f"{a.get('model_name', '?')} v{a.get('version', '?')}"
     if node.kind == "feature_view":
-        return f"{a['name']}:v{a['version']}" if "version" in a else f"{a.get('name', key)} (all versions)"
+        return f"{a['name']}:v{a['version']}" if "version" in a else f"{a.get('name', key)} (all)"
     if node.kind == "dataset":
         return f"dataset {key[:10]}"
     if node.kind == "run":
@@ -142,28 +142,28 @@ def node_details(node: Node, root: str) -> dict[str, Any]:
 
 
 def graph_figure(chain: Lineage) -> dict[str, Any]:
-    """The chain as a Plotly figure (data and layout, JSON-ready): one marker trace per kind, one line trace
-    for the edges, an arrow annotation per edge with its relation as hover text. Each point's ``customdata``
-    is its node id (the page's click handler looks up its details)."""
+    """The chain as a Plotly figure (data and layout, JSON-ready): one marker trace per kind, an arrow
+    annotation per edge and an invisible point at each edge's middle whose hover names its relation (an
+    annotation with hover text would lie over its source node and take its clicks). Each node's
+    ``customdata`` is its id (the page's click handler looks up its details)."""
     placed = positions(chain)
     roots = set(chain.root.split(","))
-    edge_x: list[float | None] = []
-    edge_y: list[float | None] = []
+    middles: list[tuple[float, float, str]] = []
     arrows = []
     for edge in chain.edges:
         if edge.source not in placed or edge.target not in placed:
             continue
         (x0, y0), (x1, y1) = placed[edge.source], placed[edge.target]
-        edge_x += [x0, x1, None]
-        edge_y += [y0, y1, None]
+        middles.append(((x0 + x1) / 2, (y0 + y1) / 2, f"{edge.relation}<br>{edge.source} -> {edge.target}"))
         arrows.append({
             "x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
             "showarrow": True, "arrowhead": 2, "arrowsize": 1.2, "arrowwidth": 1.2, "arrowcolor": "#888",
-            "standoff": 11, "startstandoff": 11, "text": "", "hovertext": edge.relation,
+            "standoff": 11, "startstandoff": 11, "text": "",
         })  # fmt: skip
     data: list[dict[str, Any]] = [{
-        "type": "scatter", "mode": "lines", "x": edge_x, "y": edge_y, "hoverinfo": "skip", "showlegend": False,
-        "line": {"color": "#bbb", "width": 1},
+        "type": "scatter", "mode": "markers", "name": "relation", "showlegend": False, "hoverinfo": "text",
+        "x": [m[0] for m in middles], "y": [m[1] for m in middles], "hovertext": [m[2] for m in middles],
+        "marker": {"size": 10, "opacity": 0},
     }]  # fmt: skip
     present = sorted({n.kind for n in chain.nodes.values()}, key=lambda k: list(KIND_COLOURS).index(k)
                      if k in KIND_COLOURS else len(KIND_COLOURS))  # fmt: skip
@@ -172,7 +172,9 @@ def graph_figure(chain: Lineage) -> dict[str, Any]:
         data.append({
             "type": "scatter", "mode": "markers+text", "name": kind,
             "x": [placed[n.id][0] for n in members], "y": [placed[n.id][1] for n in members],
-            "text": [node_label(n) for n in members], "textposition": "bottom center",
+            "text": [node_label(n) for n in members],
+            # Labels above and below in turn from layer to layer, so neighbours' labels do not run into each other.
+            "textposition": ["top center" if int(placed[n.id][0]) % 2 else "bottom center" for n in members],
             "customdata": [n.id for n in members],
             "hovertext": [f"{n.id}<br>" + "<br>".join(f"{k}={_text(v)[:60]}" for k, v in sorted(n.attributes.items()))
                           for n in members],
@@ -186,11 +188,11 @@ def graph_figure(chain: Lineage) -> dict[str, Any]:
     width = max((x for x, _ in placed.values()), default=0)
     height = max((abs(y) for _, y in placed.values()), default=0)
     layout = {
-        "showlegend": True, "legend": {"orientation": "h", "y": 1.08}, "hovermode": "closest",
+        "showlegend": True, "legend": {"orientation": "h", "y": -0.02}, "hovermode": "closest",
         "margin": {"l": 20, "r": 20, "t": 30, "b": 20}, "annotations": arrows,
         "height": max(360, 110 * (2 * height + 1)),
         "xaxis": {"visible": False, "range": [-0.6, width + 0.6]},
-        "yaxis": {"visible": False, "range": [-height - 0.7, height + 0.5]},
+        "yaxis": {"visible": False, "range": [-height - 0.6, height + 0.6]},
     }  # fmt: skip
     return {"data": data, "layout": layout}
 
