@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +70,11 @@ def parse_entity_key(key: str) -> dict[str, str]:
 
 def _unescape(text: str) -> str:
     return _UNESCAPED.sub(lambda m: _UNESCAPES[m.group(0)], text)
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard (``0 .. shards-1``) an entity key falls in: the same in every process (crc32, not ``hash``)."""
+    return zlib.crc32(key.encode()) % shards
 
 
 def view_sort_key(view: FeatureView) -> str:

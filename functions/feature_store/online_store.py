@@ -284,7 +284,15 @@ class OnlineStore:
     def materialization_lease(
         self, view: FeatureView, owner: str, *, hold: timedelta, wait: timedelta
     ) -> Iterator[Callable[[], None]]:
-        """Hold the view's materialization lease while the block runs; yields ``renew``.
+        """Hold the view's materialization lease while the block runs (``take_lease``); yields ``renew``."""
+        renew = self.take_lease(view, owner, hold=hold, wait=wait)
+        try:
+            yield renew
+        finally:
+            self.release_lease(view, owner)
+
+    def take_lease(self, view: FeatureView, owner: str, *, hold: timedelta, wait: timedelta) -> Callable[[], None]:
+        """Take the view's materialization lease for ``owner`` (a run id); returns ``renew``.
 
         One run of a view materializes at a time (``write`` relies on it). A run finding the lease
         held polls with backoff for up to ``wait``, then raises ``TransientStoreError`` naming the
@@ -309,10 +317,7 @@ class OnlineStore:
             if holder is not None:
                 raise TransientStoreError(f"the materialization lease of {view.qualified_name} was taken by {holder}")
 
-        try:
-            yield renew
-        finally:
-            self._release_lease(view, owner)
+        return renew
 
     def _take_lease(self, view: FeatureView, owner: str, hold: timedelta) -> str | None:
         """Take or renew the lease; ``None`` when held now, else who holds it and until when."""
@@ -342,7 +347,8 @@ class OnlineStore:
         held_until = datetime.fromtimestamp(int(item.get("until", 0)), UTC)
         return f"run {item.get('owner', '?')} until {held_until.isoformat()}"
 
-    def _release_lease(self, view: FeatureView, owner: str) -> None:
+    def release_lease(self, view: FeatureView, owner: str) -> None:
+        """Give the lease back if ``owner`` still holds it (a lapsed one another run took is theirs)."""
         try:
             self._ddb.delete_item(
                 TableName=self.table,

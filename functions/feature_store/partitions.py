@@ -37,6 +37,14 @@ def is_partition_file(key: str) -> bool:
     return bool(name) and not name.startswith(("_", "."))
 
 
+def check_part_count(folder: str, parts: int, limit: int) -> None:
+    """A batch holds at most ``limit`` part files (the state machine's timeout is sized for that many)."""
+    if parts > limit:
+        raise DataValidationError(
+            f"batch {folder} has {parts} part files, more than the {limit} one run takes: split it into batches"
+        )
+
+
 def partition_id(key: str) -> str:
     """A short stable name for a partition's staged files (object keys may hold any character)."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.batches import reconcile_batch, summarize_writes
+from functions.feature_store.partitions import check_part_count, is_partition_file
 from functions.handlers.feature_context import (
     SETTINGS,
     batch_folder,
@@ -38,6 +39,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     folder, source = batch_folder(event["input"])
     project().raw_source(source)  # an unknown source fails here, before any partition is read
+    parts = sum(1 for key in objects().keys(folder.bucket, folder.key) if is_partition_file(key))
+    check_part_count(str(folder), parts, int(event["max_parts"]))
     return {"source": source, "source_prefix": str(folder), "bucket": folder.bucket, "prefix": folder.key}
 
 

@@ -62,6 +62,9 @@ STEPS: dict[str, tuple[str, str]] = {
 _RoleHolder = lambda_.Function | sfn.StateMachine
 # Child executions of each Distributed Map running at once (each one Lambda invocation of feature_step size).
 PARTITION_CONCURRENCY = 10
+# Part files one batch run takes (PlanBatch refuses more), and materialization shards per view (a backfill's).
+MAX_BATCH_PARTS = 200
+MAX_MATERIALIZE_SHARDS = 10
 
 _PARQUET = {
     "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -200,6 +203,8 @@ class FeatureStore(Construct):
                 "PipelineTimeoutSeconds": config.pipeline_timeout_s,
                 "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
                 "PartitionConcurrency": PARTITION_CONCURRENCY,
+                "MaxBatchParts": MAX_BATCH_PARTS,
+                "MaxMaterializeShards": MAX_MATERIALIZE_SHARDS,
             },
             functions=self.functions,
             # The Maps write their result files (not the state payload) under staging/map-results/.
@@ -325,6 +330,13 @@ class FeatureStore(Construct):
         )
         if self._key is not None:
             grant_key(self._key, materializer, write=True)
+        # A batch's shards: the plan and each shard's counts under staging/<run id>/materialize/.
+        self._grant_prefix(materializer, "staging/", get + put, "staged shard plans and results are keyed by run id")
+        # A failed run gives back the materialization leases it held (RecordFailure -> FeatureRun finish).
+        run = steps["FeatureRun"]
+        run.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:DeleteItem"], resources=[self.online.table_arn]))
+        if self._key is not None:
+            grant_key(self._key, run, write=True)
 
     def _grant_batch_steps(self, steps: Mapping[str, lambda_.Function], raw_bucket: s3.Bucket) -> None:
         get, put = ["s3:GetObject"], ["s3:PutObject"]
@@ -338,6 +350,14 @@ class FeatureStore(Construct):
                 actions=["s3:ListBucket"],
                 resources=[self.offline.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": ["staging/*"]}},
+            )
+        )
+        # PlanBatch counts the batch's part files before any Map starts.
+        batch.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[raw_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{env_names.RAW_FEATURE_BATCHES_PREFIX}*"]}},
             )
         )
         self._grant_prefix(batch, "staging/", get + put, "staged rows are keyed by run id")

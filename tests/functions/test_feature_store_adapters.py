@@ -467,3 +467,32 @@ def test_a_read_costs_the_same_however_many_writes_and_sees_each_committed_write
     store.write(DAILY, rows.iloc[[10]], source_uri="x", source_sha256="x2", created=at("2024-01-03"), write_id="w10")
     assert [m.write_id for m in store.manifests(DAILY)].count("w10") == 1
     assert len(store.files(DAILY)) == 11
+
+
+def test_a_backfill_materializes_in_key_shards_and_moves_the_watermark_only_when_all_are_done(
+    aws: dict[str, Any],
+) -> None:
+    from functions.feature_store.materialization import finish_shards, materialize_shard, plan_shards
+    from functions.shared.errors import StorageError
+
+    offline, online = OfflineStore(aws["s3"], BUCKET), OnlineStore(aws["ddb"], TABLE, clock=lambda: at("2012-01-03"))
+    day = daily_rows(3)
+    rows = day.loc[day.index.repeat(20)].assign(station_id=[f"s{n % 20:02d}" for n in range(60)])
+    offline.write(DAILY, rows, source_uri="b", source_sha256="b", created=at("2024-01-01"), write_id="backfill")
+    # Given a plan of 3 shards of the commits after the watermark, its lease held by the run
+    plan = plan_shards([DAILY], offline, online, owner="run-b", hold=timedelta(hours=1), shard_rows=20, max_shards=3)
+    assert [(s.after, s.through, s.shard, s.shards) for s in plan] == [(0, 1, 0, 3), (0, 1, 1, 3), (0, 1, 2, 3)]
+    with pytest.raises(TransientStoreError, match="held by run run-b"):
+        materialize(DAILY, offline, online, owner="other", lease_wait=timedelta(0))
+    # When each shard runs (a Map item each), they write disjoint entities, all of them together
+    results = [materialize_shard(DAILY, offline, online, s, chunk_rows=100) for s in plan]
+    assert sum(r.written for r in results) == 20 and all(r.rows_read == 60 for r in results)
+    assert online.watermark(DAILY) == 0
+    # Then finishing needs every shard's result, moves the watermark and gives the lease back
+    with pytest.raises(StorageError, match="not every planned shard reported"):
+        finish_shards([DAILY], online, plan, results[:2], owner="run-b", hold=timedelta(minutes=1))
+    [summary] = finish_shards([DAILY], online, plan, results, owner="run-b", hold=timedelta(minutes=1))
+    assert (summary.writes, summary.rows_read, summary.written, summary.watermark) == (1, 60, 20, 1)
+    found = online.read(DAILY, [{"station_id": f"s{n:02d}"} for n in range(20)])
+    assert all(r.status is OnlineStatus.PRESENT and r.event_timestamp == at("2012-01-03") for r in found)
+    assert materialize(DAILY, offline, online, owner="other", lease_wait=timedelta(0)).writes == 0
