@@ -244,7 +244,9 @@ def _glue_table(glue: Any, database: str, name: str) -> GlueTable:
         code = exc.response.get("Error", {}).get("Code")
         if code == "EntityNotFoundException":
             raise QueryFailed(f"TABLE_NOT_FOUND: Table '{database}.{name}' does not exist") from exc
-        raise QueryFailed(f"reading table {database}.{name} from Glue: {code}") from exc
+        raise QueryFailed(
+            f"Insufficient permissions to execute the query: glue:GetTable on {database}.{name} was refused ({code})"
+        ) from exc
     descriptor = table["StorageDescriptor"]
     return GlueTable(
         database,
