@@ -16,7 +16,7 @@ from functions.registry.model_registry import ModelVersion
 from functions.registry.serving_rule import SERVING_ALIAS
 from functions.shared.errors import ModelNotApprovedError, RegistryConflictError
 from mlops import operator
-from mlops.ui.pages import BackendDep, BadInput, CheckedForm, Refused, render, required, version_url
+from mlops.ui.pages import BackendDep, BadInput, CheckedForm, Refused, model_url, render, required, version_url
 
 router = APIRouter()
 
@@ -71,7 +71,7 @@ def version_page(request: Request, backend: BackendDep, name: str, version: int,
         champion=aliases.get(SERVING_ALIAS),
         serving_alias=SERVING_ALIAS,
         run=run,
-        evaluation=_evaluation(run),
+        evaluation=evaluation_of(run),
         done=DONE.get(done),
     )
 
@@ -83,7 +83,7 @@ def _run_of(backend: operator.Backend, version: ModelVersion) -> PipelineRun | N
         return None  # registered by a run the metadata store no longer holds: the page says so
 
 
-def _evaluation(run: PipelineRun | None) -> dict[str, Any] | None:
+def evaluation_of(run: PipelineRun | None) -> dict[str, Any] | None:
     """What the run's Evaluate step recorded: the candidate's and the then-champion's metrics on the same holdout,
     the gate and its verdict."""
     if run is None:
@@ -147,12 +147,12 @@ def promote(backend: BackendDep, fields: CheckedForm, name: str, version: int) -
     reason = _reason(fields)
     alias = required(fields, "alias", "the alias to move")
     _refusals(lambda: operator.promote(backend, name, version, alias=alias, reason=reason))
-    return RedirectResponse(f"{version_url(name, version)}?done=promoted", status_code=303)
+    return RedirectResponse(f"{model_url(name)}?done=promoted", status_code=303)  # where the alias history is
 
 
 @router.post("/models/{name}/rollback")
 def rollback(backend: BackendDep, fields: CheckedForm, name: str) -> RedirectResponse:
     reason = _reason(fields)
     alias = required(fields, "alias", "the alias to roll back")
-    change = _refusals(lambda: operator.rollback(backend, name, alias=alias, reason=reason))
-    return RedirectResponse(f"{version_url(name, change.to_version)}?done=rolled-back", status_code=303)
+    _refusals(lambda: operator.rollback(backend, name, alias=alias, reason=reason))
+    return RedirectResponse(f"{model_url(name)}?done=rolled-back", status_code=303)

@@ -13,6 +13,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from mlops.operator import identity
 from tests.ui.conftest import WAIT_S, UiSession
 
+ALIAS = "challenger"
+
 
 def texts(driver: WebDriver, selector: str) -> list[str]:
     return [element.text for element in driver.find_elements(By.CSS_SELECTOR, selector)]
@@ -64,10 +66,10 @@ def test_models_and_version_pages_then_approve_and_promote_through_the_ui_record
     driver = ui.open("/models")
     driver.find_element(By.LINK_TEXT, ui.model).click()
     WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "versions"))
-    ui.wait()
     assert "pending" in driver.find_element(By.CSS_SELECTOR, '#versions tr[data-version="1"]').text
     # When the version's page is opened, it shows its evaluation on the holdout (no champion yet to compare with)
-    ui.open(f"/models/{ui.model}/versions/1")
+    driver.find_element(By.LINK_TEXT, "v1").click()
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "approve-form"))
     assert "there was no champion to compare with" in driver.find_element(By.ID, "verdict").text
     assert "accuracy" in driver.find_element(By.ID, "evaluation").text
 
@@ -84,20 +86,23 @@ def test_models_and_version_pages_then_approve_and_promote_through_the_ui_record
         "approved", "holdout accuracy reviewed in the UI", caller,
     )  # fmt: skip
 
-    # When it is promoted to champion through the form
+    # When it is promoted through the form to an alias of its own (champion would start a rollout too)
     form = driver.find_element(By.ID, "promote-form")
-    form.find_element(By.NAME, "reason").send_keys("first champion of the stage")
+    form.find_element(By.NAME, "alias").clear()
+    form.find_element(By.NAME, "alias").send_keys(ALIAS)
+    form.find_element(By.NAME, "reason").send_keys("candidate for the next release")
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(driver, WAIT_S).until(lambda d: "champion" in d.find_element(By.ID, "aliases").text)
-    # Then the registry's alias moved, its history records who and why, and the model page shows the move
-    assert ui.backend.registry.aliases(ui.model) == {"champion": 1}
-    [change] = ui.backend.registry.alias_history(ui.model, "champion")
+    WebDriverWait(driver, WAIT_S).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'.alias-history[data-alias="{ALIAS}"]')
+    )
+    # Then the registry's alias moved and its history records who and why, as the model page shows
+    assert ui.backend.registry.aliases(ui.model) == {ALIAS: 1}
+    [change] = ui.backend.registry.alias_history(ui.model, ALIAS)
     assert (change.to_version, change.from_version, change.reason, change.by) == (
-        1, None, "first champion of the stage", caller,
+        1, None, "candidate for the next release", caller,
     )  # fmt: skip
-    ui.open(f"/models/{ui.model}")
-    history = driver.find_element(By.CSS_SELECTOR, '.alias-history[data-alias="champion"]')
-    assert "first champion of the stage" in history.text
+    history = driver.find_element(By.CSS_SELECTOR, f'.alias-history[data-alias="{ALIAS}"]').text
+    assert "candidate for the next release" in history and caller in history
 
 
 def test_tracked_runs_compared_side_by_side_with_charts_from_the_runs_list(ui: UiSession) -> None:
