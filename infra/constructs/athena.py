@@ -138,12 +138,18 @@ class AthenaWorkgroup(Construct):
             ),
             # Athena reads the feature files with the caller's credentials.
             iam.PolicyStatement(
-                actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                actions=["s3:ListBucket"],
                 resources=[self._offline.bucket_arn],
                 conditions={"StringLike": {"s3:prefix": ["features/*"]}},
             ),
+            # GetBucketLocation has no prefix condition key: it is granted on the buckets themselves.
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation"], resources=[self._offline.bucket_arn, self.results.bucket_arn]
+            ),
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._offline.arn_for_objects("features/*")]),
-            iam.PolicyStatement(actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[self.results.bucket_arn]),
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources=[self.results.bucket_arn]
+            ),
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
                 resources=[self.results.arn_for_objects("*")],
