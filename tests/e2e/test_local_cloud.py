@@ -119,7 +119,7 @@ def test_undeliverable_event_is_retried_then_dead_lettered(wired: LocalCloud) ->
 
 def test_unemulated_types_are_reported_by_name(wired: LocalCloud) -> None:
     (entry,) = [e for e in wired.report.not_emulated if e[1] == "Catalog"]
-    assert entry[2] == "AWS::Glue::Database"
+    assert entry[2] == "AWS::Glue::Crawler"
     assert "not emulated" in entry[3]
 
 
