@@ -11,6 +11,7 @@ import pytest
 from functions.feature_store.definitions import FeatureView, transformation
 from functions.feature_store.partitions import (
     PlannedPartition,
+    check_part_count,
     check_time_ordered,
     context_partitions,
     cross_partition_duplicates,
@@ -157,3 +158,10 @@ def test_a_map_run_fails_beyond_its_tolerated_failures() -> None:
     assert not exceeds_tolerance(0, 10, count=0, percentage=0.0)
     assert not exceeds_tolerance(1, 10, count=1, percentage=100.0)
     assert exceeds_tolerance(2, 10, count=5, percentage=10.0)
+
+
+def test_a_batch_of_more_part_files_than_a_run_is_sized_for_is_refused_by_name() -> None:
+    check_part_count("s3://raw/raw/feature-batches/w/b1/", 200, 200)
+    with pytest.raises(DataValidationError, match=r"batch s3://raw/raw/feature-batches/w/b1/ has 201 part files, "
+                                                  r"more than the 200 one run takes"):  # fmt: skip
+        check_part_count("s3://raw/raw/feature-batches/w/b1/", 201, 200)
