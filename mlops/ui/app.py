@@ -10,7 +10,7 @@ import ipaddress
 import secrets
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from mlops.operator import NotFound, identity
 from mlops.targets import UsageError
@@ -56,10 +57,43 @@ def plotly_js() -> Path:
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
-def create_app(backend: Backend, *, secret: bytes | None = None, who: Callable[[], str] | None = None) -> FastAPI:
+# Names a loopback UI answers to. A page of another site whose name resolves to 127.0.0.1 (DNS rebinding) sends its
+# own name as Host and is refused (400), so it can neither read a page nor post a form with a token it read.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+# Every page: scripts and styles from the app only (Plotly draws with inline styles), no framing by another site
+# (the approval forms cannot be clickjacked), forms post back to the app only.
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": POLICY,
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(
+    backend: Backend,
+    *,
+    secret: bytes | None = None,
+    who: Callable[[], str] | None = None,
+    hosts: Sequence[str] = LOOPBACK_NAMES,
+) -> FastAPI:
     """The UI over ``backend``. ``secret`` signs the CSRF tokens (default: a fresh random key, so a restart
-    invalidates open forms); ``who`` says whom the pages show as acting (default: STS, asked once)."""
+    invalidates open forms); ``who`` says whom the pages show as acting (default: STS, asked once); ``hosts``:
+    the Host names it answers to (``"*"``: any)."""
     app = FastAPI(title="mlops ui", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)  # a page may set a stricter policy of its own
+        return response
+
     app.state.backend = backend
     app.state.csrf = CsrfTokens(secret or secrets.token_bytes(32))
     app.state.identity = who or cache(lambda: identity(backend))
@@ -137,13 +171,24 @@ def check_host(host: str, *, allow_remote: bool) -> None:
         )
 
 
+def answers_to(host: str) -> tuple[str, ...]:
+    """The Host names the UI served on ``host`` answers to: loopback names on an IPv4 loopback address; any name
+    on another address (``--allow-remote``: its users reach it by a name this process cannot know) or an IPv6
+    literal (Starlette's host check cuts the Host header at its first ":")."""
+    try:
+        loopback_v4 = host == "localhost" or ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        loopback_v4 = False
+    return tuple(dict.fromkeys((*LOOPBACK_NAMES, host))) if loopback_v4 else ("*",)
+
+
 def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, description: str) -> int:
     """Serve the UI until interrupted (``mlops ui``). The socket is bound first, so a port in use is one line
     and ``--port 0`` prints the port it got."""
     import uvicorn
 
     check_host(host, allow_remote=allow_remote)
-    app = create_app(backend)
+    app = create_app(backend, hosts=answers_to(host))
     listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

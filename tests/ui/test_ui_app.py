@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from mlops.cli import main
 from mlops.targets import UsageError
-from mlops.ui.app import check_host, create_app
+from mlops.ui.app import POLICY, answers_to, check_host, create_app, serve
 from mlops.ui.csrf import COOKIE, FIELD, CsrfTokens
 from tests.ui.conftest import UiSession
 
@@ -22,7 +23,8 @@ ARN = "arn:aws:sts::123456789012:user/approver"
 
 @pytest.fixture
 def client(ui: UiSession) -> Iterator[TestClient]:
-    with TestClient(create_app(ui.backend, secret=b"k" * 32, who=lambda: ARN)) as test_client:
+    app = create_app(ui.backend, secret=b"k" * 32, who=lambda: ARN)
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
@@ -84,6 +86,30 @@ def test_loopback_addresses_are_served(host: str) -> None:
     check_host(host, allow_remote=False)
 
 
+def test_a_request_naming_another_host_is_refused_so_a_rebound_dns_name_reads_nothing(
+    ui: UiSession, client: TestClient
+) -> None:
+    # Given the loopback UI, when a page of another site reaches it under its own name (DNS rebinding)
+    response = client.get(f"/models/{ui.model}/versions/1", headers={"Host": "attacker.example:8765"})
+    # Then it is refused, and no page (with its CSRF token) is answered
+    assert response.status_code == 400 and "csrf" not in response.text.lower()
+    assert client.get("/models", headers={"Host": "localhost:8765"}).status_code == 200
+    assert answers_to("127.0.0.1") == ("127.0.0.1", "localhost") and answers_to("0.0.0.0") == ("*",)
+
+
+def test_pages_may_not_be_framed_by_another_site_and_run_only_the_apps_scripts(client: TestClient) -> None:
+    headers = client.get("/runs").headers
+    assert headers["Content-Security-Policy"] == POLICY and headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "script-src 'self';" in POLICY and "frame-ancestors 'self'" in POLICY
+
+
+def test_a_port_in_use_is_one_line_naming_it_before_anything_is_served() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"cannot serve the UI on 127.0.0.1:{port}: .*pick another --port"):
+            serve(object(), host="127.0.0.1", port=port, allow_remote=False, description="a test")  # type: ignore[arg-type]
+
+
 def test_mlops_ui_on_a_remote_address_is_one_line_and_exit_2_before_any_aws_call(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -112,6 +138,17 @@ def test_bad_form_input_is_a_one_line_400_page_and_decides_nothing(ui: UiSession
     assert "alias must be a non-empty name without '#'" in lines["alias with #"]
     assert lines["version not a number"].startswith("bad request: version: ")
     assert approval_of(ui) == before
+
+
+def test_the_runs_list_filters_by_model_status_and_trigger(ui: UiSession, client: TestClient) -> None:
+    def listed(query: str) -> bool:
+        page = client.get(f"/runs?{query}")
+        assert page.status_code == 200, query
+        return f'data-run="{ui.run_id}"' in page.text
+
+    assert listed("") and listed(f"model={ui.model}&status=SUCCEEDED&trigger=test")
+    assert not listed("status=FAILED") and not listed("trigger=schedule") and not listed("model=other")
+    assert not listed("pipeline=features")
 
 
 def test_bad_query_values_are_one_line_400_pages(client: TestClient) -> None:

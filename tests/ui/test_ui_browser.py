@@ -35,12 +35,8 @@ def test_runs_list_and_run_page_show_the_training_run_its_steps_params_metrics_t
     # Then it lists the run, succeeded, with its model and trigger
     [row] = driver.find_elements(By.CSS_SELECTOR, f'#runs tr[data-run="{ui.run_id}"]')
     assert "SUCCEEDED" in row.text and ui.model in row.text and "test" in row.text
-    # And filtering on another status leaves it out
-    ui.open("/runs?status=FAILED")
-    assert not driver.find_elements(By.CSS_SELECTOR, f'#runs tr[data-run="{ui.run_id}"]')
 
     # When its page is opened from the list
-    ui.open("/runs")
     driver.find_element(By.LINK_TEXT, ui.run_id).click()
     WebDriverWait(driver, WAIT_S).until(lambda d: d.find_elements(By.ID, "steps"))
     ui.wait()
