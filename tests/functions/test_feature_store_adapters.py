@@ -439,34 +439,34 @@ def test_a_read_costs_the_same_however_many_writes_and_sees_each_committed_write
 ) -> None:
     from functions.feature_store import offline_store
 
-    monkeypatch.setattr(offline_store, "COMPACT_AFTER", 3)
+    monkeypatch.setattr(offline_store, "COMPACT_AFTER", 2)
     store = OfflineStore(s3_only, BUCKET)
     calls: list[str] = []
     s3_only.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
-    rows = daily_rows(20)
+    rows = daily_rows(8)
 
     def requests_of_a_read() -> int:
         calls.clear()
         store.files(DAILY)
         return len(calls)
 
-    # Given 4 writes, then 10: the index folds every 3 commits
-    for n in range(10):
+    # Given 3 writes, then 6: the index folds every 2 commits
+    for n in range(6):
         day = rows.iloc[[n]]
         store.write(DAILY, day, source_uri=f"d{n}", source_sha256=f"d{n}", created=at("2024-01-01"), write_id=f"w{n}")
-        if n == 3:
-            after_4 = requests_of_a_read()
+        if n == 2:
+            after_3 = requests_of_a_read()
     # Then a read is one index GET, one LIST and the few commits after the index, whatever the count
-    assert after_4 <= 2 + 3 and requests_of_a_read() <= 2 + 3
-    assert [m.write_id for m in store.manifests(DAILY)] == [f"w{n}" for n in range(10)]
+    assert after_3 <= 2 + 2 and requests_of_a_read() <= 2 + 2
+    assert [m.write_id for m in store.manifests(DAILY)] == [f"w{n}" for n in range(6)]
     # And a write whose position a concurrent write took commits at the next one
     monkeypatch.setattr(store, "_index_through", lambda view: 0)
-    store.write(DAILY, rows.iloc[[10]], source_uri="x", source_sha256="x", created=at("2024-01-02"), write_id="w10")
-    assert [c.position for c in store.commits(DAILY, after=9)] == [10, 11]
+    store.write(DAILY, rows.iloc[[6]], source_uri="x", source_sha256="x", created=at("2024-01-02"), write_id="w6")
+    assert [c.position for c in store.commits(DAILY, after=5)] == [6, 7]
     # And a write id committed twice (its step retried before the marker) is read once
-    store.write(DAILY, rows.iloc[[10]], source_uri="x", source_sha256="x2", created=at("2024-01-03"), write_id="w10")
-    assert [m.write_id for m in store.manifests(DAILY)].count("w10") == 1
-    assert len(store.files(DAILY)) == 11
+    store.write(DAILY, rows.iloc[[6]], source_uri="x", source_sha256="x2", created=at("2024-01-03"), write_id="w6")
+    assert [m.write_id for m in store.manifests(DAILY)].count("w6") == 1
+    assert len(store.files(DAILY)) == 7
 
 
 def test_a_backfill_materializes_in_key_shards_and_moves_the_watermark_only_when_all_are_done(
