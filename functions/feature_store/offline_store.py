@@ -37,6 +37,7 @@ from functions.feature_store.definitions import CREATED_TIMESTAMP, EVENT_TIMESTA
 from functions.feature_store.manifest import StoredFile, WriteManifest, sha256_hex
 from functions.shared.aws_errors import storage_error
 from functions.shared.errors import ArtifactIntegrityError, TransientStoreError
+from functions.shared.objects import ObjectStore
 
 _IO_THREADS = 16
 # Positions a write may leave after the index before it compacts the index (a read's extra GETs).
@@ -104,9 +105,19 @@ class OfflineStore:
 
     def _commit(self, view: FeatureView, manifest: WriteManifest) -> int:
         """Append ``manifest`` at the next free position of the view's log (create-only); the position."""
-        through = self._index_through(view)
-        taken = [position_of(k) for k in self._log_keys(view, after=through)]
-        position = max([through, *taken]) + 1
+        compacted_to = self._index_through(view)
+        last = max([compacted_to, *(position_of(k) for k in self._log_keys(view, after=compacted_to))])
+        if not last:
+            # The view's first commit: writes of a store from before the commit log join it first, oldest first.
+            for earlier in self._legacy(view):
+                last = self._append(view, earlier, last + 1)
+        position = self._append(view, manifest, last + 1)
+        if position - compacted_to >= COMPACT_AFTER:
+            self.compact(view)
+        return position
+
+    def _append(self, view: FeatureView, manifest: WriteManifest, position: int) -> int:
+        """Put ``manifest`` at ``position``, or the first free one after it; the position taken."""
         for _ in range(_COMMIT_ATTEMPTS):
             body = json.dumps(Commit(position, manifest).to_dict()).encode()
             try:
@@ -122,8 +133,6 @@ class OfflineStore:
                     position += 1  # a concurrent write committed there first
                     continue
                 raise storage_error(exc, f"committing write {manifest.write_id} of {view.qualified_name}") from exc
-            if position - through >= COMPACT_AFTER:
-                self.compact(view)
             return position
         raise TransientStoreError(
             f"committing write {manifest.write_id} of {view.qualified_name}: "
@@ -279,6 +288,8 @@ class OfflineStore:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise storage_error(exc, f"checking whether {source_sha256} was ingested") from exc
+        if "commit" not in marker:  # written before the commit log: it names the write's own manifest
+            return WriteManifest.from_dict(json.loads(self._get(marker["manifest"])))
         return Commit.from_dict(json.loads(self._get(marker["commit"]))).manifest
 
     def _index(self, view: FeatureView) -> tuple[CompactedIndex, str | None]:
@@ -311,8 +322,18 @@ class OfflineStore:
         except ClientError as exc:
             raise storage_error(exc, f"listing {self.uri(prefix)}") from exc
 
+    def _legacy(self, view: FeatureView) -> list[WriteManifest]:
+        """Writes committed before the commit log (``manifests/<view>/v<n>/<write id>.json``), oldest first."""
+        prefix = layout.manifests_prefix(view)
+        keys = [k for k in ObjectStore(self._s3).keys(self.bucket, prefix) if "/" not in k.removeprefix(prefix)]
+        found = [WriteManifest.from_dict(json.loads(self._get(k))) for k in keys if k.endswith(".json")]
+        return sorted(found, key=lambda m: (m.created_timestamp, m.write_id))
+
     def _log_after(self, view: FeatureView, after: int) -> list[Commit]:
         by_position = {position_of(k): k for k in self._log_keys(view, after=after)}
+        if not after and not by_position:
+            # A store from before the commit log, not written since: its writes in the order the log will give them.
+            return [Commit(n, m) for n, m in enumerate(self._legacy(view), start=1)]
         run = contiguous_after(after, by_position)
         with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
             bodies = list(pool.map(lambda p: self._get(by_position[p]), run))

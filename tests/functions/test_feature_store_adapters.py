@@ -496,3 +496,25 @@ def test_a_backfill_materializes_in_key_shards_and_moves_the_watermark_only_when
     found = online.read(DAILY, [{"station_id": f"s{n:02d}"} for n in range(20)])
     assert all(r.status is OnlineStatus.PRESENT and r.event_timestamp == at("2012-01-03") for r in found)
     assert materialize(DAILY, offline, online, owner="other", lease_wait=timedelta(0)).writes == 0
+
+
+def test_a_store_from_before_the_commit_log_is_read_and_joins_the_log_at_its_next_write(s3_only: Any) -> None:
+    import json
+
+    # Given a write stored the old way: its manifest under manifests/<view>/v1/<write id>.json, a marker naming it
+    store = OfflineStore(s3_only, BUCKET)
+    rows = daily_rows(4)
+    old, _ = store.write(
+        DAILY, rows.head(2), source_uri="o", source_sha256="o", created=at("2024-01-01"), write_id="old"
+    )
+    for key in ("manifests/daily_weather/v1/commits/000000000001.json", "ingested/daily_weather/v1/o.json"):
+        s3_only.delete_object(Bucket=BUCKET, Key=key)
+    legacy = "manifests/daily_weather/v1/old.json"
+    s3_only.put_object(Bucket=BUCKET, Key=legacy, Body=json.dumps(old.to_dict()).encode())
+    s3_only.put_object(Bucket=BUCKET, Key="ingested/daily_weather/v1/o.json", Body=json.dumps({"manifest": legacy}))
+    # Then readers see it, a re-ingest of its source finds it, and the next write commits it first, at position 1
+    assert [m.write_id for m in store.manifests(DAILY)] == ["old"]
+    assert store.write(DAILY, rows.head(2), source_uri="o", source_sha256="o", created=at("2024-01-05"),
+                       write_id="again") == (old, False)  # fmt: skip
+    store.write(DAILY, rows.tail(2), source_uri="n", source_sha256="n", created=at("2024-01-02"), write_id="new")
+    assert [(c.position, c.manifest.write_id) for c in store.commits(DAILY)] == [(1, "old"), (2, "new")]
