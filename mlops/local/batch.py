@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import botocore.session
@@ -102,7 +102,10 @@ class LocalBatch:
         job._mark_stopped(success=code == 0)
 
 
+@cache
 def _operation(service: str, action: str) -> OperationModel:
+    """The API's model of one operation, parsed once per process (a new botocore session parses the service's
+    whole JSON model; the model is read-only)."""
     model = botocore.session.get_session().get_service_model(service)
     for name in model.operation_names:
         if xform_name(name) == action:

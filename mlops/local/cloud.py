@@ -209,6 +209,7 @@ class LocalCloud:
             exit_stack.enter_context(moto_patches.moto_settings(self.region))
             exit_stack.enter_context(moto_patches.quiet_moto_logs())
             exit_stack.enter_context(mock_aws(config=moto_patches.MOTO_CONFIG))
+            exit_stack.enter_context(moto_patches.shared_service_models())
             runtime = self.runtime
 
             def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:

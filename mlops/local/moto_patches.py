@@ -226,6 +226,36 @@ def moto_settings(region: str) -> Iterator[None]:
         yield
 
 
+# The botocore loader of every default boto3 session a cloud of this process makes (see shared_service_models).
+_SERVICE_DATA: list[Any] = []
+
+
+@contextmanager
+def shared_service_models() -> Iterator[None]:
+    """While a cloud runs, boto3's default session (the one the functions' and moto's own clients are made
+    from) reads botocore's service models through one loader for the process, so each model file is parsed
+    once per process, not once per cloud. moto replaces the default session with none as a cloud starts, so
+    the first client of each service in each cloud would parse its JSON model again (about a second per cloud
+    for the dozen services a template uses). The loader caches only what botocore ships (read-only models and
+    endpoint rules); the session itself, its credentials and configuration, are new for each cloud, as moto
+    wants. Enter it after ``mock_aws``; a cloud started while another runs keeps the session that one set."""
+    import boto3
+    import botocore.session
+
+    if boto3.DEFAULT_SESSION is not None:
+        yield
+        return
+    core = botocore.session.Session()
+    if not _SERVICE_DATA:
+        _SERVICE_DATA.append(core.get_component("data_loader"))
+    core.register_component("data_loader", _SERVICE_DATA[0])
+    boto3.DEFAULT_SESSION = boto3.Session(botocore_session=core)
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = None
+
+
 # moto log lines that describe something the local cloud does differently, not a failure: they read as one in
 # the demo and the test output. (logger, message start, why it is not a failure)
 _QUIET: tuple[tuple[str, str, str], ...] = (
