@@ -139,7 +139,9 @@ def _views(backend: operator.Backend) -> list[FeatureView]:
     if backend.project is None:
         raise operator.NotFound("the UI was started without a project, so its feature views are unknown: "
                                 "pass --project PATH (the folder the stack was synthesized with)")  # fmt: skip
-    return list(backend.project.feature_views)
+    # The project's views, then each model's feedback view (the toolkit's own: the monitor writes its labels there).
+    project = backend.project
+    return [*project.feature_views, *(project.feedback_view(model) for model in project.models)]
 
 
 def _freshness_of(backend: operator.Backend, view: FeatureView) -> tuple[list[Commit], int]:
