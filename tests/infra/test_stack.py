@@ -41,7 +41,8 @@ def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
         }
         assert "BucketEncryption" in props
     policies = template.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == len(template.find_resources("AWS::S3::Bucket")) == 5
+    # Storage's four, the offline store's, Athena's results
+    assert len(policies) == len(template.find_resources("AWS::S3::Bucket")) == 6
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
