@@ -1,14 +1,17 @@
 """A state machine from an ASL file, with the defaults every pipeline shares.
 
-Encrypted execution log group (ALL events, with data), X-Ray tracing, the stage timeout, and
-``lambda:InvokeFunction`` on exactly the functions the definition names.
+Encrypted execution log group (ALL events, with data), X-Ray tracing, and ``lambda:InvokeFunction`` on
+exactly the functions the definition names. The machine's timeout is the ASL file's own ``TimeoutSeconds``
+(CDK's ``timeout`` applies to chained definitions only); ``map_rounds`` declares, in the template's metadata
+of the machine, how many rounds each Map whose items the definition cannot bound runs at most: what
+``infra/asl_timeouts.py`` (and the test over every state machine) checks the timeout against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +23,9 @@ from infra.asl import render_asl
 from infra.config import StageConfig
 from infra.constructs.function_factory import log_retention
 from infra.nag import acknowledge
+
+# Template metadata key of a state machine: {Map state name: the most rounds it runs}.
+MAP_ROUNDS_METADATA = "mlops:MapRounds"
 
 _RESOURCE_STAR = (
     "X-Ray tracing and CloudWatch Logs delivery for Step Functions require Resource '*' "
@@ -38,6 +44,7 @@ def asl_state_machine(
     other_substitutions: Mapping[str, str] | None = None,
     name: str | None = None,
     resource_star_also: str = "",
+    map_rounds: Mapping[str, int] | None = None,
 ) -> sfn.StateMachine:
     """``stepfunctions/<asl>.asl.json`` rendered with ``values``; ARN placeholders substituted at deploy.
 
@@ -60,10 +67,13 @@ def asl_state_machine(
         state_machine_name=name,
         definition_body=sfn.DefinitionBody.from_string(definition),
         definition_substitutions={**{p: fn.function_arn for p, fn in functions.items()}, **others},
-        timeout=Duration.seconds(config.pipeline_timeout_s),
         tracing_enabled=True,
         logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
     )
+    if map_rounds:
+        resource = machine.node.default_child
+        assert isinstance(resource, sfn.CfnStateMachine)
+        resource.add_metadata(MAP_ROUNDS_METADATA, dict(map_rounds))
     for fn in functions.values():
         # Exact function ARNs only: the ASL invokes the unqualified function.
         machine.add_to_role_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[fn.function_arn]))
