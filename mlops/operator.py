@@ -72,6 +72,7 @@ class Backend:
     stage: str = "dev"
     dynamodb: Any = None
     s3: Any = None
+    batch_state_machine_arn: str = ""
 
     @classmethod
     def from_outputs(
@@ -105,6 +106,7 @@ class Backend:
             stage=outputs.get("StageName", "dev"),
             dynamodb=ddb,
             s3=clients("s3"),
+            batch_state_machine_arn=outputs.get("BatchInferenceStateMachineArn", ""),
         )
 
     @classmethod
@@ -372,6 +374,22 @@ def start_training(
         raise TrainingRefused(f"training not started: {refusal.message} (the retrain guard's single-run lock)")
     assert arn is not None
     return arn
+
+
+def start_batch(backend: Backend, request: dict[str, Any], *, trigger: dict[str, Any], name: str | None = None) -> str:
+    """Start batch inference on ``{input_uri}`` or ``{entities_uri}``, refused first by the batch's own input rule."""
+    from functions.serving.steps import BatchInput
+
+    BatchInput.parse(request)
+    if not backend.batch_state_machine_arn:
+        raise ValueError("the stack has no BatchInferenceStateMachineArn output: deploy the stack's current version")
+    kwargs: dict[str, Any] = {
+        "stateMachineArn": backend.batch_state_machine_arn,
+        "input": json.dumps({**request, "trigger": trigger}),
+    }
+    if name:
+        kwargs["name"] = name
+    return str(backend.stepfunctions.start_execution(**kwargs)["executionArn"])
 
 
 def wait_for_execution(backend: Backend, execution_arn: str, *, timeout_s: float = 900) -> dict[str, Any]:
