@@ -25,7 +25,7 @@ from mlops.targets import UsageError, add_target_options
 if TYPE_CHECKING:
     from mlops.operator import Backend
 
-OPERATOR_COMMANDS = ("runs", "models", "lineage", "train", "experiment")
+OPERATOR_COMMANDS = ("runs", "models", "lineage", "train", "experiment", "batch")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Set MLOPS_PROJECT once in a shell to make a project every command's default.
 PROJECT_ENV = "MLOPS_PROJECT"
@@ -352,7 +352,17 @@ def _add_operator_commands(commands: Any) -> None:
     run.add_argument("--model", default=None, help="the project's model to train (default: the stage's)")
     run.add_argument("--experiment", default="default", help="the experiment the run belongs to (default: default)")
     _param_options(run)
-    for parser in (runs_list, runs_show, runs_compare, lineage, train, run, *models_sub.choices.values()):
+    batch = commands.add_parser(
+        "batch", help="score a Parquet prefix or an entity file with the champion (batch inference; waits with --local)"
+    )
+    scored = batch.add_mutually_exclusive_group(required=True)
+    scored.add_argument("--input", metavar="S3_PREFIX", help="s3:// prefix of Parquet feature rows (model columns)")
+    scored.add_argument(
+        "--entities", metavar="S3_URI",
+        help="s3:// Parquet file of join keys + event_timestamp, scored with the offline store's features at each time",
+    )  # fmt: skip
+    batch.add_argument("--name", help="execution name (one run per name)")
+    for parser in (runs_list, runs_show, runs_compare, lineage, train, run, batch, *models_sub.choices.values()):
         _operator_options(parser)
 
 
@@ -624,6 +634,8 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         return 0
     if args.command == "train":
         return _train(args, backend, emit)
+    if args.command == "batch":
+        return _batch(args, backend, emit)
     if args.command == "experiment":
         from mlops import experiments
 
@@ -636,6 +648,31 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
         emit(result, out.key_values(result, title=f"experiment {result['run_id']}"))
         return 0
     raise UsageError(f"unknown command {args.command}")
+
+
+def _batch(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]) -> int:
+    from mlops import operator as ops
+    from mlops import operator_output as out
+
+    request = {"entities_uri": args.entities} if args.entities else {"input_uri": args.input}
+    arn = ops.start_batch(backend, request, trigger={"type": "manual", "by": ops.identity(backend)}, name=args.name)
+    if not args.local:
+        emit({"execution": arn, "status": "RUNNING"},
+             out.key_values({"started": arn, "follow": "mlops runs list --pipeline batch_inference"}))  # fmt: skip
+        return 0
+    if backend.cloud is not None:
+        ended = backend.cloud.wait_for_execution(arn)
+        status, name, error, cause = ended.status, ended.name, ended.error, ended.cause
+    else:
+        described = ops.wait_for_execution(backend, arn)
+        status, name = described["status"], described["name"]
+        error, cause = described.get("error"), described.get("cause")
+    run = ops.get_run(backend, name)
+    emit({"execution": arn, "status": status, "error": error, "cause": cause, "run": run}, *out.run_tables(run))
+    if status != "SUCCEEDED":
+        print(f"error: batch run {name} ended {status}: {error}: {out.error_message(cause)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]) -> int:
