@@ -18,8 +18,10 @@ import pytest
 from functions.monitoring.monitor_store import CaptureStore
 from functions.shared.objects import S3Uri
 from mlops import operator_output
+from mlops.cli import build_parser, guarded, run_operator
 from mlops.demo import backfill_features, metadata_of
 from mlops.local import LocalCloud
+from mlops.operator import Backend
 from tests.helpers import run_training, shipped_frame, upload_raw
 
 MODEL = "seattle-weather"
@@ -132,19 +134,25 @@ def test_batch_inference_predicts_every_partition_records_the_run_and_captures_f
     assert json.loads(line)["records"][0]["source"] == "batch"
 
 
-def test_an_entity_file_is_scored_with_the_offline_point_in_time_join(served: LocalCloud) -> None:
+def test_an_entity_file_is_scored_with_the_offline_point_in_time_join(
+    served: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     cloud = served
     # Given an entity file: the station on three days in the store, one of them at noon, and one day not stored
     bucket = S3Uri.parse(cloud.output("RawDatasetUri")).bucket
     stamps = ["2015-07-01T00:00:00Z", "2015-07-02T12:00:00Z", "2015-08-15T00:00:00Z", "2014-01-10T00:00:00Z"]
     entities = pd.DataFrame({"station_id": "seattle", "event_timestamp": pd.to_datetime(stamps, utc=True)})
     put_parquet(cloud, bucket, "batch-input/entities/days.parquet", entities)
-    # When the batch scores it
-    result = run_batch(cloud, {"entities_uri": f"s3://{bucket}/batch-input/entities/days.parquet"}, "batch-entities")
+    # When an operator scores it (`mlops batch --entities URI --local`)
+    uri = f"s3://{bucket}/batch-input/entities/days.parquet"
+    command = ["batch", "--entities", uri, "--name", "batch-entities", "--local", "--output", "json"]
+    args = build_parser().parse_args(command)
+    assert run_operator(args, Backend.from_cloud(cloud)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["run"]["pipeline"]) == ("SUCCEEDED", "batch_inference")
     # Then each entity row comes out once, with the features the store held at its time
-    assert result.status == "SUCCEEDED", result.cause
-    assert (result.output["rows"], result.output["invalid_rows"]) == (4, 1)
-    out = read_outputs(cloud, read_json(cloud, result.output["manifest_uri"]))
+    assert (shown["run"]["summary"]["rows"], shown["run"]["summary"]["invalid_rows"]) == (4, 1)
+    out = read_outputs(cloud, read_json(cloud, shown["run"]["summary"]["output"]))
     out = out.sort_values("event_timestamp").reset_index(drop=True)
     days = shipped_frame().set_index("date")
     for row, day in ((1, "2015-07-01"), (2, "2015-07-02"), (3, "2015-08-15")):
@@ -152,8 +160,11 @@ def test_an_entity_file_is_scored_with_the_offline_point_in_time_join(served: Lo
         assert out.loc[row, "status"] == "OK"
     # (the day before the stored history has no features within the view's TTL: kept, not predicted)
     assert out.loc[0, "status"] == "INVALID" and "precipitation" in out.loc[0, "reason"]
-    run = metadata_of(cloud).get_run("batch-entities")
-    assert run.params["input"] == f"entities s3://{bucket}/batch-input/entities/days.parquet"
+    assert shown["run"]["params"]["input"] == f"entities {uri}"
+    # And an input the batch would refuse is refused before anything starts, in one line
+    bad = build_parser().parse_args(["batch", "--input", "/tmp/days/", "--local"])
+    assert guarded(lambda: run_operator(bad, Backend.from_cloud(cloud))) == 2
+    assert capsys.readouterr().err == "error: input_uri must be an s3:// URI, got '/tmp/days/'\n"
 
 
 def test_a_malformed_entity_file_fails_before_any_partition_with_a_failure_record(served: LocalCloud) -> None:
