@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,7 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from functions.feature_store.athena_join import MAX_QUERY_BYTES, unload
+from functions.feature_store.athena_join import (
+    COMMITTED_FILES_PARTITION,
+    COMMITTED_FILES_PREFIX,
+    MAX_QUERY_BYTES,
+    unload,
+)
 from functions.shared.errors import MlopsError
 from functions.shared.objects import S3Uri
 
@@ -61,6 +66,21 @@ class AthenaQueries:
         self.workgroup, self.database = workgroup, database
         self._results = S3Uri.parse(results.rstrip("/") + "/")
         self._timeout_s, self._poll_s, self._sleep, self._clock = timeout_s, poll_s, sleep, clock
+
+    def stage_files(self, uris: Sequence[str]) -> str:
+        """The paths a query may read, as one Parquet file of the committed-files table; the query token."""
+        token = uuid.uuid4().hex
+        sink = io.BytesIO()
+        pq.write_table(pa.table({"path": pa.array(sorted(set(uris)), pa.string())}), sink)
+        key = f"{COMMITTED_FILES_PREFIX}{COMMITTED_FILES_PARTITION}={token}/files.parquet"
+        try:
+            self._s3.put_object(Bucket=self._results.bucket, Key=key, Body=sink.getvalue())
+        except ClientError as exc:
+            raise AthenaQueryError(
+                f"staging the files of an Athena query at s3://{self._results.bucket}/{key}: "
+                f"{exc.response.get('Error', {}).get('Code')}"
+            ) from exc
+        return token
 
     def unload(self, select: str) -> UnloadedRows:
         """``select``'s rows, typed (Parquet), and the query's id."""

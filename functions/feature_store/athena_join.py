@@ -10,8 +10,9 @@ row has the latest event time), so the TTL is a join condition here.
 The dialect is the subset Athena (Trino) and DuckDB share: ``WITH``, ``VALUES``, ``ROW_NUMBER() OVER``,
 ``TIMESTAMP '...'`` and ``INTERVAL 'n' SECOND`` literals, double-quoted identifiers. Athena must see only
 committed writes: every view's rows are restricted to the files ``OfflineStore.files`` returned (their
-``"$path"``) and to those files' months (``event_month``, the projected partition: no listing of months
-that cannot match).
+``"$path"``, listed inline or, as the build does, staged as rows of the ``committed_files`` table so the
+query's length does not grow with the writes) and to those files' months (``event_month``, the projected
+partition: no listing of months that cannot match).
 
 Entity rows are either an inline ``VALUES`` relation (an entity file, in chunks that keep every query under
 Athena's query-length limit) or the label view's own distinct events in a window, numbered in the pandas
@@ -39,6 +40,12 @@ _TS = "__ts"
 _PATH = '"$path"'
 # Athena refuses a query string longer than this (bytes): StartQueryExecution's QueryString limit.
 MAX_QUERY_BYTES = 262_144
+# The files a query may read are staged as rows of this Glue table (one Parquet file of paths per query, under
+# ``<prefix>query=<token>/`` of the workgroup's results bucket; infra/constructs/athena.py declares it): the
+# list of committed files grows with the writes, the query's text must not.
+COMMITTED_FILES_TABLE = "committed_files"
+COMMITTED_FILES_PARTITION = "query"
+COMMITTED_FILES_PREFIX = "committed-files/"
 
 
 def quote(identifier: str) -> str:
@@ -73,15 +80,29 @@ class ViewFiles:
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
 
-    def where(self) -> str:
-        """The filter that limits a scan to these files (and their partitions); false when there are none."""
+    def where(self, committed: str | None = None) -> str:
+        """The filter that limits a scan to these files (and their months); false when there are none.
+
+        ``committed``: a relation of the files' paths (``committed_files_relation``), for lists too long to
+        write inline; else the paths are listed in the query.
+        """
         if not self.files:
             return "FALSE"
         months = sorted({f.event_month for f in self.files})
-        paths = ", ".join(literal(f.uri) for f in sorted(self.files, key=lambda f: f.uri))
+        if committed is not None:
+            paths = f'SELECT "path" FROM {committed}'
+        else:
+            paths = ", ".join(literal(f.uri) for f in sorted(self.files, key=lambda f: f.uri))
         return (
             f"{quote(PARTITION_COLUMN)} BETWEEN {literal(months[0])} AND {literal(months[-1])} AND {_PATH} IN ({paths})"
         )
+
+
+def committed_files_relation(database: str, token: str) -> str:
+    """The committed-files table's rows of one query (``COMMITTED_FILES_TABLE``, its ``query`` partition)."""
+    return (
+        f"{quote(database)}.{quote(COMMITTED_FILES_TABLE)} WHERE {quote(COMMITTED_FILES_PARTITION)} = {literal(token)}"
+    )
 
 
 def entity_values(entities: pd.DataFrame, keys: Sequence[str], *, first_row: int = 0) -> list[str]:
@@ -125,13 +146,20 @@ def chunks_within(rows: Sequence[str], budget: int) -> list[list[str]]:
     return chunks
 
 
-def event_entities(database: str, label: ViewFiles, *, start: datetime | None, end: datetime | None) -> str:
+def event_entities(
+    database: str,
+    label: ViewFiles,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    committed: str | None = None,
+) -> str:
     """The ``entities`` relation: the label view's distinct (keys, event time) in ``[start, end]``.
 
     Numbered by event time then keys, the order ``training_sets.entity_events`` gives the pandas path.
     """
     keys = [quote(k) for k in label.view.join_keys]
-    bounds = [label.where()]
+    bounds = [label.where(committed)]
     if start is not None:
         bounds.append(f"{quote(EVENT_TIMESTAMP)} >= {timestamp_literal(start)}")
     if end is not None:
@@ -162,9 +190,11 @@ def point_in_time_query(
     *,
     strict: bool = False,
     full_feature_names: bool = False,
+    committed: str | None = None,
 ) -> str:
     """The SELECT joining every view point-in-time onto the ``entities`` relation (``values_entities`` or
-    ``event_entities``). Output: ``__row``, the entity keys, ``event_timestamp``, then the features."""
+    ``event_entities``). Output: ``__row``, the entity keys, ``event_timestamp``, then the features.
+    ``committed``: see ``ViewFiles.where``."""
     taken = {ROW, *entity_keys, EVENT_TIMESTAMP}
     ctes = [entities]
     picks: list[str] = []
@@ -193,7 +223,7 @@ def point_in_time_query(
             f"f.{quote(CREATED_TIMESTAMP)} DESC, f.__file DESC) AS __rank\n"
             f"  FROM entities AS e\n"
             f"  JOIN (SELECT {stored}, {_PATH} AS __file FROM {table_name(database, view)}\n"
-            f"        WHERE {files.where()}) AS f\n"
+            f"        WHERE {files.where(committed)}) AS f\n"
             f"    ON {' AND '.join(conditions)}\n)"
         )
         picks.extend(f"v{index}.{quote(feature)} AS {quote(column)}" for feature, column in names.items())

@@ -131,24 +131,33 @@ def athena_training_set(
     The result is the pandas path's: entity rows in order with every view's features appended.
     """
     inputs = [planned[view.qualified_name] for view in views]
+    read = [f.uri for view_files in (*inputs, *([label] if label else [])) for f in view_files.files]
+    committed = sql.committed_files_relation(queries.database, queries.stage_files(read))
     if entities is not None:
         keys = list(dict.fromkeys(k for view in views for k in view.join_keys))
         missing = [k for k in keys if k not in entities.columns]
         if missing:
             raise DataValidationError(f"entity frame lacks join keys {missing} of feature views")
         lines = sql.entity_values(entities, keys)
-        fixed = len(sql.point_in_time_query(queries.database, sql.values_entities([], keys), keys, inputs).encode())
+        empty = sql.values_entities([], keys)
+        fixed = len(sql.point_in_time_query(queries.database, empty, keys, inputs, committed=committed).encode())
         chunks = sql.chunks_within(lines, budget=sql.MAX_QUERY_BYTES - fixed - 1024) if lines else []
         relations = [sql.values_entities(chunk, keys) for chunk in chunks]
     else:
         if label is None:
             raise ValueError("athena_training_set needs entities or a label view's files")
         keys = list(label.view.join_keys)
-        relations = [sql.event_entities(queries.database, label, start=start, end=end)]
+        relations = [sql.event_entities(queries.database, label, start=start, end=end, committed=committed)]
     parts, query_ids, scanned = [], [], 0
     for relation in relations:
         query = sql.point_in_time_query(
-            queries.database, relation, keys, inputs, strict=strict, full_feature_names=full_feature_names
+            queries.database,
+            relation,
+            keys,
+            inputs,
+            strict=strict,
+            full_feature_names=full_feature_names,
+            committed=committed,
         )
         unloaded = queries.unload(query)
         parts.append(unloaded.frame)

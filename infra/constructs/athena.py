@@ -19,6 +19,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from functions.feature_store.athena_join import COMMITTED_FILES_PARTITION, COMMITTED_FILES_PREFIX, COMMITTED_FILES_TABLE
 from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
@@ -55,6 +56,8 @@ class AthenaWorkgroup(Construct):
         self._key, self._offline = key, offline
         self._database = _name(database.database_input)
         self._tables = tuple(_name(table.table_input) for table in tables)
+        if COMMITTED_FILES_TABLE in self._tables:
+            raise ValueError(f"a feature table may not be named {COMMITTED_FILES_TABLE!r}: the Athena path uses it")
         self.results = s3.Bucket(
             self,
             "Results",
@@ -100,12 +103,47 @@ class AthenaWorkgroup(Construct):
             ),
         )
         self.workgroup.node.add_dependency(self.results)
+        self.committed_files = self._committed_files_table(database)
         self.environment = {
             env_names.ATHENA_WORKGROUP: self.workgroup.ref,
             env_names.ATHENA_DATABASE: self._database,
             env_names.ATHENA_RESULTS: self.results.s3_url_for_object(UNLOAD_PREFIX),
             env_names.ATHENA_THRESHOLD_ROWS: str(config.athena_threshold_rows),
         }
+
+    def _committed_files_table(self, database: glue.CfnDatabase) -> glue.CfnTable:
+        """The paths each query may read (one Parquet file per query, written by the builder before it starts)."""
+        location, partition = self.results.s3_url_for_object(COMMITTED_FILES_PREFIX), COMMITTED_FILES_PARTITION
+        table = glue.CfnTable(
+            self,
+            "CommittedFiles",
+            catalog_id=Stack.of(self).account,
+            database_name=self._database,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=COMMITTED_FILES_TABLE,
+                description="The committed offline files one training-set query may read",
+                table_type="EXTERNAL_TABLE",
+                parameters={
+                    "classification": "parquet",
+                    # Injected projection: a query must name its own partition (WHERE query = '<token>').
+                    "projection.enabled": "true",
+                    f"projection.{partition}.type": "injected",
+                    "storage.location.template": f"{location}{partition}=${{{partition}}}/",
+                },
+                partition_keys=[glue.CfnTable.ColumnProperty(name=partition, type="string")],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                    output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+                    ),
+                    columns=[glue.CfnTable.ColumnProperty(name="path", type="string")],
+                ),
+            ),
+        )
+        table.add_dependency(database)
+        return table
 
     @property
     def workgroup_arn(self) -> str:
@@ -132,7 +170,7 @@ class AthenaWorkgroup(Construct):
                     stack.format_arn(service="glue", resource="database", resource_name=self._database),
                     *(
                         stack.format_arn(service="glue", resource="table", resource_name=f"{self._database}/{table}")
-                        for table in self._tables
+                        for table in (*self._tables, COMMITTED_FILES_TABLE)
                     ),
                 ],
             ),

@@ -201,7 +201,7 @@ class LocalAthena:
                 raise QueryFailed(
                     f"Query cancelled! : Bytes scanned limit was exceeded. Limit: {cutoff}, scanned {run.scanned_bytes}"
                 )
-            result = connection.execute(select).to_arrow_table()
+            result = connection.sql(select).to_arrow_table()
         finally:
             connection.close()
         if unload:
@@ -258,11 +258,13 @@ def _glue_table(glue: Any, database: str, name: str) -> GlueTable:
 
 
 def _table_files(s3: Any, table: GlueTable, query: str) -> list[tuple[str, bytes]]:
-    """The table's Parquet files the query can read: those it names by ``"$path"``, else all under its location."""
+    """The table's Parquet files the query can read: those it names by ``"$path"``, else all under its location
+    (a ``"$path" IN (SELECT ...)`` filter is applied by the query itself, after the scan, as in Athena)."""
     bucket, prefix = _split_uri(table.location)
     uris = [f"s3://{bucket}/{key}" for key in _keys(s3, bucket, prefix) if key.endswith(".parquet")]
-    if _PATH in query:
-        uris = [uri for uri in uris if f"'{uri}'" in query]
+    named = [uri for uri in uris if f"'{uri}'" in query]
+    if named:  # the query lists this table's files by "$path": Athena reads only those
+        uris = named
     files = []
     for uri in uris:
         _, key = _split_uri(uri)

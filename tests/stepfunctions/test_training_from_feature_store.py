@@ -100,6 +100,8 @@ def check_the_athena_path_builds_the_same_set(
     assert join["engine"] == "athena" and join["feature_rows"] >= 1 and len(join["query_ids"]) == 1
     execution = cloud.client("athena").get_query_execution(QueryExecutionId=join["query_ids"][0])["QueryExecution"]
     assert execution["Status"]["State"] == "SUCCEEDED" and execution["WorkGroup"].endswith("-training-sets")
+    # The files it may read are staged as rows of the committed-files table, not listed in the query's text
+    assert '"committed_files" WHERE "query" = ' in execution["Query"] and ".parquet'" not in execution["Query"]
     assert athena_manifest["feature_store"]["extra"]["athena"]["query_ids"] == join["query_ids"]
     bucket = S3Uri.parse(str(built["uri"])).bucket
     frames = [

@@ -4,11 +4,14 @@ keys, several views, rows outside the committed files."""
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from functions.feature_store import athena_join as sql
@@ -114,6 +117,21 @@ def catalog(tables: dict[FeatureView, list[tuple[StoredFile, bytes]]]) -> duckdb
     return connection
 
 
+def stage_committed_files(
+    connection: duckdb.DuckDBPyConnection, uris: list[str], token: str, *, others: list[str]
+) -> None:
+    """The committed-files table with one query's paths (and another query's, which must not count)."""
+    files = []
+    for name, paths in ((token, uris), ("other", others)):
+        sink = io.BytesIO()
+        pq.write_table(pa.table({"path": paths}), sink)
+        files.append((f"s3://results/committed-files/query={name}/files.parquet", sink.getvalue()))
+    table = GlueTable(
+        DATABASE, sql.COMMITTED_FILES_TABLE, "s3://results/committed-files/", (("path", "string"),), ("query",)
+    )
+    register_table(connection, table, files)
+
+
 def run_sql(query: str, tables: dict[FeatureView, list[tuple[StoredFile, bytes]]]) -> pd.DataFrame:
     return catalog(tables).execute(query).df()
 
@@ -149,6 +167,16 @@ def test_athena_sql_pandas_join_and_brute_force_agree(seed: int) -> None:
     chunks = sql.chunks_within(lines, budget=len("".join(lines)) // 2 + 100)
     assert len(chunks) > 1
     connection = catalog(files)
+    # (the committed files listed in the query, or staged as rows of the committed-files table, as the build does)
+    staged = None
+    if seed % 2 == 0:
+        staged = sql.committed_files_relation(DATABASE, "q1")
+        stage_committed_files(
+            connection,
+            [stored.uri for fv in committed for stored, _ in committed[fv]],
+            "q1",
+            others=[stored.uri for stored, _ in uncommitted.values()],
+        )
     athena = pd.concat(
         [
             connection.execute(
@@ -158,6 +186,7 @@ def test_athena_sql_pandas_join_and_brute_force_agree(seed: int) -> None:
                     ["user_id", "shop_id"],
                     inputs,
                     strict=strict,
+                    committed=staged,
                 )
             ).df()
             for chunk in chunks
