@@ -126,6 +126,50 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# The suite's longest tests (each several seconds to 15 s, ``--durations``), run first within their part of the
+# order below: xdist's workers then end on short tests, and neither waits long for the other's last one. A module
+# named here moves as a whole (its module-scoped fixtures are set up once); a test id, to the front of its module.
+LONG_FIRST = (
+    "tests/unit/test_examples.py",
+    "tests/e2e/test_examples_loop.py",
+    "tests/e2e/test_regression_project.py",
+    "tests/stepfunctions/test_training_pipeline.py",
+    "tests/stepfunctions/test_training_pipeline.py::test_a_failure_injected_at_each_step",
+    "tests/stepfunctions/test_feature_partitions.py",
+    "tests/stepfunctions/test_registry_faults.py",
+    "tests/e2e/test_gateway.py",
+    "tests/e2e/test_canary.py",
+    "tests/e2e/test_local_server.py",
+    "tests/e2e/test_operator_cli.py",
+    "tests/e2e/test_multi_model.py",
+)
+_SYNTH_FIXTURES = {"assembly", "stocks_assembly", "example_assembly", "cloud"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules that need no synthesized assembly first (both xdist workers run them while the shared synthesis
+    runs, see ``pytest_sessionstart``), then the others; the ``LONG_FIRST`` ones first within each part. Modules
+    stay whole and in collection order otherwise."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    synthesizes: dict[Path, bool] = {}
+
+    def needs_synth(module: list[pytest.Item]) -> bool:
+        path = module[0].path
+        if path not in synthesizes:  # its own fixture may synthesize, a test may ask for an assembly by name
+            source = path.read_text()
+            synthesizes[path] = "shared_synth(" in source or "getfixturevalue(" in source
+        return synthesizes[path] or any(_SYNTH_FIXTURES & set(item.fixturenames) for item in module)
+
+    def rank(nodeid: str, entries: tuple[str, ...]) -> int:
+        return next((i for i, prefix in enumerate(entries) if nodeid.startswith(prefix)), len(entries))
+
+    tests = tuple(entry for entry in LONG_FIRST if "::" in entry)
+    ordered = sorted(modules, key=lambda name: (needs_synth(modules[name]), rank(name, LONG_FIRST)))
+    items[:] = [item for name in ordered for item in sorted(modules[name], key=lambda item: rank(item.nodeid, tests))]
+
+
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dev stage of the demo project, synthesized once (cdk-nag included) by the same app.py `cdk synth` runs."""
