@@ -9,10 +9,19 @@ after it build, check, split, fit and gate the same way. Clients come in as adap
 from __future__ import annotations
 
 import json
+import struct
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from functions.feature_store.definitions import ValueType
+from functions.feature_store.offline_layout import needed_months
 from functions.feature_store.offline_store import OfflineStore
 from functions.metadata.metadata_store import MetadataStore, Node, now_iso, run_node, trial_node
 from functions.project.definition import Project
@@ -20,8 +29,10 @@ from functions.registry.artifact import load_verified_model, serialize_model, sh
 from functions.registry.model_registry import PENDING, REJECTED, ModelRegistry, ModelVersion
 from functions.registry.model_store import load_registered_model
 from functions.registry.serving_rule import SERVING_ALIAS
-from functions.shared.errors import InvalidRequestError, ModelNotFoundError
+from functions.shared.aws_errors import storage_error
+from functions.shared.errors import ConfigurationError, DataValidationError, InvalidRequestError, ModelNotFoundError
 from functions.shared.objects import ObjectStore, S3Uri
+from functions.training.backend_rule import CSV_EXPANSION, SizeEstimate, csv_rows, row_bytes
 from functions.training.data_checks import check_drift, check_label_balance, dataset_stats, drift
 from functions.training.dataset import validate_training_frame
 from functions.training.fit import evaluate_model, time_based_split, train_model
@@ -38,6 +49,7 @@ from functions.training.search import (
     request_params,
     requested_search,
 )
+from functions.training.search_budget import check_search_rounds
 from functions.training.training_sets import (
     StoredTrainingSet,
     read_manifest,
@@ -187,6 +199,8 @@ def plan_search(
     space = requested_search(spec, request)
     if space is None:
         raise InvalidRequestError(f"run of model {spec.name!r} asks for no search (tune)")
+    trials = plan_trials(space, seed=spec.seed)
+    check_search_rounds(spec.name, len(trials), space.max_concurrency)
     train = read_verified_parquet(objects, split["train_uri"], split["train_sha256"])
     parts = time_based_split(train, spec, space.validation_fraction)
     tuning = {
@@ -195,7 +209,6 @@ def plan_search(
         "metric": spec.gate.primary_metric,
         "strategy": space.strategy,
     }
-    trials = plan_trials(space, seed=spec.seed)
     return {
         "tuning": tuning,
         "trials": [t.as_item() for t in trials],
@@ -357,3 +370,109 @@ def evaluate(
         "passed": decision.passed,
         "reason": decision.reason,
     }
+
+
+# -- the size estimate before the build (EstimateTrainingSet) ------------------------------------------------
+_CSV_SAMPLE_BYTES = 256 * 1024
+
+
+def estimate_training_set(
+    s3: Any, offline: OfflineStore | None, project: Project, spec: ModelSpec, request: dict[str, Any]
+) -> SizeEstimate:
+    """What the run's build will read and write, from manifests, object sizes and footers: nothing is built.
+
+    A feature-store set: the committed files of the label view and of every feature view in the months the
+    run's window (and each view's TTL) needs, by the row counts their write manifests record; the set has
+    the label view's rows (or the entity file's). A table: its size, and its first bytes (CSV) or footer
+    (Parquet) for the rows.
+    """
+    set_width = row_bytes([ValueType.TIMESTAMP, *(f.dtype for f in spec.inputs), project.label_field(spec).dtype])
+    options = request.get("feature_store")
+    if isinstance(options, dict):
+        if offline is None:
+            raise ConfigurationError("no feature store configured to read a training set from")
+        return _estimate_feature_store(s3, offline, project, spec, options, set_width=set_width)
+    if "source_uri" in request:
+        return _estimate_table(s3, S3Uri.parse(request["source_uri"]), set_width)
+    # The build names what the input lacks; an estimate of nothing is nothing.
+    return SizeEstimate("unknown", 0, 0, 0, 0)
+
+
+def _estimate_feature_store(
+    s3: Any, offline: OfflineStore, project: Project, spec: ModelSpec, options: dict[str, Any], *, set_width: int
+) -> SizeEstimate:
+    now = datetime.now(UTC)
+    end = _instant(options.get("end")) or now
+    as_of = _instant(options.get("as_of"))
+    start = _instant(options.get("start")) or spec.training_window.start(end) or datetime(1970, 1, 1, tzinfo=UTC)
+    label_view = project.view_by_ref(spec.feature_store.label_view)
+    views = [project.view_by_ref(ref) for ref in spec.feature_store.views]
+    input_rows = input_bytes = 0
+    rows_of: dict[str, int] = {}
+    for view in {v.qualified_name: v for v in (label_view, *views)}.values():
+        first, last = needed_months(view, start, end)
+        rows = sum(f.rows for f in offline.files(view, first, last, as_of=as_of))
+        rows_of[view.qualified_name] = rows
+        input_rows += rows
+        input_bytes += rows * row_bytes(f.dtype for f in view.stored_schema)
+    if options.get("entities_uri"):
+        rows = _parquet_rows(s3, S3Uri.parse(options["entities_uri"]))[0]
+    else:
+        rows = rows_of[label_view.qualified_name]
+    return SizeEstimate("feature_store", rows, input_rows, input_bytes, rows * set_width)
+
+
+def _estimate_table(s3: Any, uri: S3Uri, set_width: int) -> SizeEstimate:
+    size = _object_size(s3, uri)
+    if uri.key.endswith(".csv"):
+        rows = csv_rows(_object_range(s3, uri, 0, min(size, _CSV_SAMPLE_BYTES) - 1) if size else b"", size)
+        return SizeEstimate("table", rows, rows, round(size * CSV_EXPANSION), rows * set_width)
+    rows, uncompressed = _parquet_rows(s3, uri, size)
+    return SizeEstimate("table", rows, rows, max(uncompressed, rows * set_width), rows * set_width)
+
+
+def _parquet_rows(s3: Any, uri: S3Uri, size: int | None = None) -> tuple[int, int]:
+    """``(rows, uncompressed bytes)`` of a Parquet object, from its footer (two ranged reads)."""
+    size = _object_size(s3, uri) if size is None else size
+    if size < 12:
+        raise DataValidationError(f"{uri} is not a Parquet file ({size} bytes)")
+    end = _object_range(s3, uri, size - 8, size - 1)
+    if end[4:] != b"PAR1":
+        raise DataValidationError(f"{uri} is not a Parquet file (no footer)")
+    length = struct.unpack("<i", end[:4])[0]
+    if not 0 < length <= size - 12:
+        raise DataValidationError(f"{uri} is not a Parquet file (footer length {length})")
+    tail = _object_range(s3, uri, size - 8 - length, size - 1)
+    try:
+        meta = pq.read_metadata(pa.BufferReader(b"PAR1" + tail))
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"{uri} is not a Parquet file: {exc}") from exc
+    uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return int(meta.num_rows), int(uncompressed)
+
+
+def _object_size(s3: Any, uri: S3Uri) -> int:
+    try:
+        return int(s3.head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"])
+    except ClientError as exc:
+        raise storage_error(exc, f"reading {uri}") from exc
+
+
+def _object_range(s3: Any, uri: S3Uri, first: int, last: int) -> bytes:
+    try:
+        body: bytes = s3.get_object(Bucket=uri.bucket, Key=uri.key, Range=f"bytes={first}-{last}")["Body"].read()
+    except ClientError as exc:
+        raise storage_error(exc, f"reading {uri}") from exc
+    return body
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"feature_store time {value!r} is not a time") from exc
+    if pd.isna(stamp):
+        raise DataValidationError(f"feature_store time {value!r} is not a time")
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()

@@ -1,7 +1,8 @@
 """Training on AWS Batch (Fargate) for training sets too large for Lambda (C5).
 
 The job runs the same container image as the Lambda functions (``functions/Dockerfile``) with
-the command ``batch`` (``functions/entrypoint.sh`` -> ``functions.handlers.batch_train``).
+the command ``batch`` (``functions/entrypoint.sh`` -> ``functions.handlers.batch_train``): a large
+set's data prep (BuildTrainingSet, ValidateData, Split, Evaluate: their own handlers) and its fit.
 
 Network: a VPC with private isolated subnets only (no internet route, no NAT): the job reaches
 ECR, S3 and CloudWatch Logs through VPC endpoints. Flow logs go to CloudWatch Logs.
@@ -9,9 +10,10 @@ ECR, S3 and CloudWatch Logs through VPC endpoints. Flow logs go to CloudWatch Lo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Size
+import jsii
+from aws_cdk import Duration, IgnoreMode, IStableStringProducer, Lazy, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -20,9 +22,24 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.shared import settings as env_names
 from infra.config import StageConfig
 from infra.constructs.function_factory import IMAGE_EXCLUDES, REPO_ROOT, log_retention
 from infra.nag import acknowledge
+
+
+@jsii.implements(IStableStringProducer)
+class _LateValue:
+    """A job environment value the stack sets after the job definition exists (``set_environment``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value: str | None = None
+
+    def produce(self) -> str:
+        if self.value is None:
+            raise ValueError(f"the Batch training job's {self.name} was declared but never set (set_environment)")
+        return self.value
 
 
 class BatchTraining(Construct):
@@ -35,8 +52,12 @@ class BatchTraining(Construct):
         environment: Mapping[str, str],
         image_build: Mapping[str, Mapping[str, str]],
         key: kms.IKey | None = None,
+        late_environment: Sequence[str] = (),
     ) -> None:
+        """``late_environment``: variables of the job whose values come later, from ``set_environment``
+        (what the stack builds after the pipeline, such as the feature store's bucket)."""
         super().__init__(scope, construct_id)
+        self._late = {name: _LateValue(name) for name in late_environment}
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         flow_logs = logs.LogGroup(
             self,
@@ -120,7 +141,13 @@ class BatchTraining(Construct):
             cpu=config.batch.vcpus,
             memory=Size.mebibytes(config.batch.memory_mb),
             command=["batch"],
-            environment=dict(environment),
+            environment={
+                **environment,
+                # What a function gets from the factory: the steps' metrics (Evaluate's) go to the stage's namespace.
+                env_names.SERVICE_NAME: "BatchTraining",
+                env_names.METRICS_NAMESPACE: f"Mlops/{config.name}",
+                **{name: Lazy.string(late) for name, late in self._late.items()},
+            },
             job_role=self.job_role,
             execution_role=execution_role,
             logging=ecs.LogDriver.aws_logs(stream_prefix="train", log_group=job_logs),
@@ -133,9 +160,16 @@ class BatchTraining(Construct):
             timeout=Duration.seconds(config.batch.timeout_s),
             retry_attempts=1,
         )
+        self.job_seconds = config.batch.timeout_s
         acknowledge(
             execution_role,
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken does not support resource-level permissions; the image pull itself is "
             "limited to the asset repository.",
         )
+
+    def set_environment(self, name: str, value: str) -> None:
+        """The value of a variable declared in ``late_environment``."""
+        if name not in self._late:
+            raise ValueError(f"{name} is not a late environment variable of the Batch job ({sorted(self._late)})")
+        self._late[name].value = value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 
 from aws_cdk import Stack
@@ -9,6 +11,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from functions.shared import settings as env_names
+from functions.training.search_budget import MAX_SEARCH_ROUNDS
+from infra.asl import AslRenderError, load_asl, placeholders, render_asl
+from infra.asl_timeouts import longest_path
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory
@@ -19,6 +25,7 @@ from infra.nag import acknowledge
 # state machine placeholder -> (construct id, handler)
 STEPS: dict[str, tuple[str, str]] = {
     "RunRecorderFunctionArn": ("RunRecorder", "functions.handlers.run_recorder.handler"),
+    "EstimateTrainingSetFunctionArn": ("EstimateTrainingSet", "functions.handlers.estimate_training_set.handler"),
     "BuildTrainingSetFunctionArn": ("BuildTrainingSet", "functions.handlers.build_training_set.handler"),
     "ValidateDataFunctionArn": ("ValidateData", "functions.handlers.validate_data.handler"),
     "SplitFunctionArn": ("Split", "functions.handlers.split.handler"),
@@ -30,7 +37,20 @@ STEPS: dict[str, tuple[str, str]] = {
         "CollectTrainingResult",
         "functions.handlers.collect_training_result.handler",
     ),
+    "CollectBatchStepFunctionArn": ("CollectBatchStep", "functions.handlers.collect_batch_step.handler"),
 }
+# What a Batch job's BuildTrainingSet reads that the stack builds after the pipeline: set by the stack.
+LATE_ENVIRONMENT = (
+    env_names.FEATURE_OFFLINE_BUCKET,
+    env_names.ATHENA_WORKGROUP,
+    env_names.ATHENA_DATABASE,
+    env_names.ATHENA_RESULTS,
+    env_names.ATHENA_THRESHOLD_ROWS,
+)
+# The most rounds of trials a search runs (PlanTrials refuses more): what bounds the RunTrials Map.
+MAP_ROUNDS = {"RunTrials": MAX_SEARCH_ROUNDS}
+# The steps whose memory bounds a training set on Lambda (the size rule's budget): they hold the set.
+DATA_PREP = ("Train", "Evaluate", "ValidateData", "Split", "BuildTrainingSet")
 
 
 class TrainingPipeline(Construct):
@@ -52,8 +72,7 @@ class TrainingPipeline(Construct):
         super().__init__(scope, construct_id)
         self.functions: dict[str, lambda_.DockerImageFunction] = {}
         for placeholder, (step_id, handler) in STEPS.items():
-            big = ("Train", "Evaluate", "ValidateData", "Split", "BuildTrainingSet")
-            sizing = config.training if step_id in big else config.pipeline_step
+            sizing = config.training if step_id in DATA_PREP else config.pipeline_step
             self.functions[placeholder] = factory.function(
                 step_id,
                 handler=handler,
@@ -69,28 +88,27 @@ class TrainingPipeline(Construct):
             environment={**factory.image_environment, **environment},
             image_build=factory.image_build,
             key=factory.key,
+            # A large set's BuildTrainingSet reads the feature store (and joins on Athena), built after the pipeline.
+            late_environment=LATE_ENVIRONMENT,
         )
         batch_arns = {
             "TrainingJobQueueArn": self.batch.queue.job_queue_arn,
             "TrainingJobDefinitionArn": self.batch.job_definition.job_definition_arn,
         }
         name = f"{config.prefix}-training"
+        values = asl_values(config)
+        self.timeout_s = int(values["PipelineTimeoutSeconds"])
         self.state_machine = asl_state_machine(
             self,
             config=config,
             key=factory.key,
             asl="training_pipeline",
             name=name,
-            values={
-                "PipelineTimeoutSeconds": config.pipeline_timeout_s,
-                "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
-                "TrainTimeoutSeconds": config.training.timeout_s + 30,
-                "BatchTrainTimeoutSeconds": config.batch.timeout_s + 300,
-                "BatchThresholdRows": config.batch_threshold_rows,
-            },
+            values=values,
             functions=self.functions,
             other_substitutions=batch_arns,
             resource_star_also="; batch:DescribeJobs (used by submitJob.sync) does not support them either",
+            map_rounds=MAP_ROUNDS,
         )
         allow_distributed_map(self.state_machine, name)
         # batch:submitJob.sync: submit to this queue with this definition, then follow the job.
@@ -127,3 +145,43 @@ class TrainingPipeline(Construct):
             self, "TriggerDeadLetters", config=config, key=factory.key,
             serves="the retraining and monitoring triggers",
         )  # fmt: skip
+
+    def grant_batch_what_the_build_holds(self) -> None:
+        """A large set's data prep runs as Batch jobs of the same handlers: the job role gets BuildTrainingSet's
+        policy itself (its grants hold what ValidateData, Split and Evaluate need too), so every grant the stack
+        gives the build, before or after this call, holds for the job. Call it after the build's first grant."""
+        role = self.functions["BuildTrainingSetFunctionArn"].role
+        policy = role.node.try_find_child("DefaultPolicy") if role is not None else None
+        if not isinstance(policy, iam.Policy):
+            raise ValueError("BuildTrainingSet has no grants yet: grant it first, then share them with the Batch job")
+        policy.attach_to_role(self.batch.job_role)
+
+
+def asl_values(config: StageConfig) -> dict[str, int | str]:
+    """The training pipeline's synth-time substitutions, its TimeoutSeconds computed from the others."""
+    values: dict[str, int | str] = {
+        "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
+        "TrainTimeoutSeconds": config.training.timeout_s + 30,
+        # The job stops itself at its definition's timeout; the state waits a little longer for that.
+        "BatchTrainTimeoutSeconds": config.batch.timeout_s + 300,
+        "BatchThresholdRows": config.batch_threshold_rows,
+        "DataPrepMemoryMb": config.training.memory_mb,
+    }
+    return {**values, "PipelineTimeoutSeconds": pipeline_timeout(config, values)}
+
+
+def training_timeout_s(config: StageConfig) -> int:
+    """What one training execution may take at most: a lock held for a run must last as long (the retrain guard's)."""
+    return int(asl_values(config)["PipelineTimeoutSeconds"])
+
+
+def pipeline_timeout(config: StageConfig, values: Mapping[str, int | str]) -> int:
+    """The training machine's TimeoutSeconds: its longest run (every step's maximum with its retries, and a
+    search of ``MAX_SEARCH_ROUNDS`` rounds, ``infra/asl_timeouts.py``), never less than the stage's
+    ``pipeline_timeout_s``, rounded up to a minute."""
+    probe = {**values, "PipelineTimeoutSeconds": config.pipeline_timeout_s}
+    deferred = placeholders(load_asl("training_pipeline")) - set(probe)
+    longest = longest_path(json.loads(render_asl("training_pipeline", probe, deferred)), MAP_ROUNDS)
+    if longest.problems:
+        raise AslRenderError(f"training_pipeline.asl.json: unbounded: {'; '.join(longest.problems)}")
+    return max(config.pipeline_timeout_s, math.ceil(longest.seconds / 60) * 60)

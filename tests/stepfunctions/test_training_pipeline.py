@@ -182,15 +182,26 @@ def test_large_training_set_trains_on_batch_with_the_same_entrypoint(cloud: Loca
     source = upload_raw(cloud)
     # When the pipeline runs
     result = run_training(cloud, source, options={"batch_threshold_rows": 100})
-    # Then training ran as one Batch job, not on Lambda, and the pipeline went on to promote its model
+    # Then the size rule chose Batch before anything was built, from the table's estimated rows (exact: a small CSV)
     assert result.status == "SUCCEEDED", result.cause
-    [job] = cloud.batch.jobs
-    assert (job.command, job.exit_code) == (["batch"], 0)
+    sizing = result.output["sizing"]
+    assert sizing["backend"] == "batch" and "options.batch_threshold_rows 100" in sizing["reason"]
+    assert sizing["estimate"]["rows"] == result.output["dataset"]["rows"] == len(shipped_frame())
+    # And the whole data prep and the fit ran as Batch jobs of the one entrypoint, nothing of it on Lambda
+    run_id = result.name
+    assert [(j.job_name, j.command, j.exit_code) for j in cloud.batch.jobs] == [
+        (f"{job}-{run_id}", ["batch"], 0) for job in ("build", "validate", "split", "train", "evaluate")
+    ]
     assert result.output["batch_job"]["status"] == "SUCCEEDED"
-    run = metadata_of(cloud).get_run(result.name)
-    steps = [s.step for s in run.steps]
-    assert "TrainOnBatch" in steps and "Train" not in steps
-    assert run.params["training_backend"] == "batch"
+    for step in ("BuildTrainingSet", "ValidateData", "Split", "Train", "Evaluate"):
+        assert cloud.runtime.functions[cloud.function_name(f"Functions{step}")].invocations == 0, step
+    # And each step is recorded as on Lambda (the same handlers), and the pipeline went on to promote its model
+    run = metadata_of(cloud).get_run(run_id)
+    assert [s.step for s in run.steps] == ["BuildTrainingSet", "ValidateData", "Split", "TrainOnBatch", "Evaluate",
+                                           "Register", "Promote"]  # fmt: skip
+    assert all(s.status == "SUCCEEDED" for s in run.steps)
+    assert run.params["training_backend"] == run.params["data_prep_backend"] == "batch"
+    assert run.metrics["holdout_accuracy"] >= 0.6
     champion = registry_of(cloud).resolve_alias(MODEL, "champion")
     assert champion.artifact_sha256 == result.output["candidate"]["sha256"]
 
@@ -198,15 +209,25 @@ def test_large_training_set_trains_on_batch_with_the_same_entrypoint(cloud: Loca
 def test_failed_batch_job_fails_the_run_and_registers_nothing(
     cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a large training set missing a required column: its ValidateData runs on Batch and refuses it
+    result = run_training(cloud, upload_raw(cloud, shipped_frame().drop(columns=["wind"])),
+                          options={"batch_threshold_rows": 100})  # fmt: skip
+    # Then the run fails with the step's own error and reason, as on Lambda, not a container's exit code
+    assert (result.status, result.error) == ("FAILED", "DataValidationError")
+    assert "missing columns: wind" in (result.cause or "")
+    run = metadata_of(cloud).get_run(result.name)
+    assert [(s.step, s.status) for s in run.steps] == [("BuildTrainingSet", "SUCCEEDED"), ("ValidateData", "FAILED")]
+    assert [(j.job_name.split("-")[0], j.exit_code) for j in cloud.batch.jobs] == [("build", 0), ("validate", 1)]
     # Given a Batch job whose container cannot start its entrypoint
     monkeypatch.setitem(batch_module.ENTRYPOINTS, "batch", "functions.handlers.no_such_module")
     # When a large training set goes to Batch
     result = run_training(cloud, upload_raw(cloud), options={"batch_threshold_rows": 100})
-    # Then the job failed with its reason, the run is FAILED with the Batch failure, nothing is registered
+    # Then the job failed with its reason, the run is FAILED naming the step and that reason, nothing is registered
     assert result.status == "FAILED"
-    [job] = cloud.batch.jobs
+    job = cloud.batch.jobs[-1]
     assert job.exit_code == 1 and "no_such_module" in (job.reason or "")
     run = metadata_of(cloud).get_run(result.name)
-    assert run.status == "FAILED"
-    assert run.error is not None and run.error["Error"] == "States.TaskFailed"
+    assert run.status == "FAILED" and not run.steps
+    assert run.error is not None and run.error["Error"] == "BatchJobFailed"
+    assert "BuildTrainingSet on AWS Batch: States.TaskFailed: ModuleNotFoundError" in run.error["Cause"]
     assert registry_of(cloud).list_versions(MODEL) == []
