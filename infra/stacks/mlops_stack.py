@@ -80,6 +80,9 @@ class MlopsStack(Stack):
             storage.grant_run_artifacts(fn, write=True)
         steps = pipeline.functions
         storage.grant_read_raw(steps["BuildTrainingSetFunctionArn"])
+        # The size estimate reads what the build will; a large set's data prep runs as Batch jobs (the same steps).
+        storage.grant_read_raw(steps["EstimateTrainingSetFunctionArn"])
+        pipeline.grant_batch_what_the_build_holds()
         storage.grant_run_artifacts(pipeline.batch.job_role, write=True)
         for name in ("BuildTrainingSet", "ValidateData", "Evaluate"):
             registry.grant(steps[f"{name}FunctionArn"], write=False)
@@ -137,6 +140,12 @@ class MlopsStack(Stack):
         assert build_training_set.role is not None
         workgroup.grant(build_training_set, build_training_set.role)
         workgroup.grant(pipeline.batch.job_role, pipeline.batch.job_role)
+        estimate = steps["EstimateTrainingSetFunctionArn"]
+        estimate.add_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
+        features.grant_read_offline(estimate)
+        pipeline.batch.set_environment(env_names.FEATURE_OFFLINE_BUCKET, features.offline.bucket_name)
+        for name, value in workgroup.environment.items():
+            pipeline.batch.set_environment(name, value)
 
         batch = BatchInference(
             self,
