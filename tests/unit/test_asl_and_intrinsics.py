@@ -21,6 +21,8 @@ STEP_ARNS = [
     "RegisterFunctionArn",
     "PromoteFunctionArn",
     "CollectTrainingResultFunctionArn",
+    "EstimateTrainingSetFunctionArn",
+    "CollectBatchStepFunctionArn",
     "TrainingJobQueueArn",
     "TrainingJobDefinitionArn",
 ]
@@ -30,6 +32,7 @@ TIMEOUTS = {
     "TrainTimeoutSeconds": 330,
     "BatchTrainTimeoutSeconds": 3900,
     "BatchThresholdRows": 200000,
+    "DataPrepMemoryMb": 2048,
 }
 
 
