@@ -254,7 +254,7 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
     )
 
     # -- pipelines: Step Functions -> Lambda (and Batch) ---------------------------------------
-    batch_jobs = 0.0
+    batch_jobs = batch_job_seconds = 0.0
 
     def pipeline(kind: str, runs: float, seconds_of: dict[str, float], items_of: dict[str, float]) -> PipelineRun:
         """Add ``runs`` runs of a state machine's path; a step's time by its state's name, else its function's."""
@@ -263,13 +263,14 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
         shape = inventory.runs[kind]
 
         def add_run(run: PipelineRun, times: float) -> None:
-            nonlocal batch_jobs
+            nonlocal batch_jobs, batch_job_seconds
             for state, handler in run.steps:
                 seconds = seconds_of.get(state, seconds_of.get(handler, profile.step_seconds))
                 usage.invoke(kind, times, seconds, memory_of(handler))
             usage.transitions += times * run.transitions
             usage.executions += times
             batch_jobs += times * run.batch_jobs
+            batch_job_seconds += times * sum(seconds_of.get(state, profile.step_seconds) for state in run.batch_states)
             for map_state, child in run.map_children:
                 add_run(child, times * items_of.get(map_state, 1))
 
@@ -308,7 +309,9 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
             f"profile {profile.name}: train_seconds {profile.train_seconds:g} exceeds the stage's "
             f"{'Batch' if on_batch else 'training'} timeout of {limit}s"
         )
-    train_seconds = {s: profile.train_seconds for s in ("Train", "Evaluate", "RunTrial", "TrainOnBatch")}
+    # On Batch the fit, the evaluation and the trials take the profile's train time, the other data prep a step's.
+    fits = ("Train", "Evaluate", "RunTrial", "TrainOnBatch", "EvaluateOnBatch", "TrialOnBatch")
+    train_seconds = {s: profile.train_seconds for s in fits}
     backend = "_batch" if on_batch else ""
     pipeline(f"training{backend}", runs - tuned, train_seconds, {})
     pipeline(f"training_tuned{backend}", tuned, train_seconds, {"RunTrials": profile.trials_per_tuned_run})
@@ -363,10 +366,10 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
         "AWS::StepFunctions::StateMachine",
     )
     jobs = batch_jobs
-    job_hours = jobs * profile.train_seconds / 3600
+    job_hours = batch_job_seconds / 3600
     add(
         "Fargate",
-        f"Batch training jobs: {jobs:,.0f} x {profile.train_seconds:g} s x {inventory.batch_vcpus:g} vCPU, "
+        f"Batch training jobs: {jobs:,.0f} ({job_hours:,.2f} h) x {inventory.batch_vcpus:g} vCPU, "
         f"{inventory.batch_memory_gb:g} GB",
         job_hours
         * (inventory.batch_vcpus * p.FARGATE_VCPU_HOUR.usd + inventory.batch_memory_gb * p.FARGATE_GB_HOUR.usd),

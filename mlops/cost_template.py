@@ -97,6 +97,7 @@ class PipelineRun:
     # Distributed Map states on the path: (state name, the run of one item's child execution).
     map_children: tuple[tuple[str, PipelineRun], ...] = ()
     batch_jobs: int = 0
+    batch_states: tuple[str, ...] = ()  # the Batch job states on the path, in run order (a job each)
 
     @property
     def invocations(self) -> tuple[str, ...]:
@@ -249,9 +250,10 @@ def _pipeline_runs(props: dict[str, Any], handlers: Mapping[str, str]) -> dict[s
     if "train" in everything:
         return {
             "training": run("Register"),
-            "training_batch": run("Register", "TrainOnBatch"),
+            # A large set runs its whole data prep on Batch: the size rule's branches to the Batch states.
+            "training_batch": run("Register", *_ON_BATCH),
             "training_tuned": run("Register", "PlanTrials"),
-            "training_tuned_batch": run("Register", "PlanTrials", "TrialOnBatch", "TrainOnBatch"),
+            "training_tuned_batch": run("Register", "PlanTrials", "TrialOnBatch", *_ON_BATCH),
         }
     if "feature_validate" in everything:
         return {"feature": run(), "feature_batch": run("PlanBatch")}
@@ -260,12 +262,16 @@ def _pipeline_runs(props: dict[str, Any], handlers: Mapping[str, str]) -> dict[s
     return {}
 
 
+# The training pipeline's Choice branches a run the size rule sent to Batch takes (EvaluateOnBatch follows).
+_ON_BATCH = ("BuildOnBatch", "ValidateOnBatch", "TrainOnBatch")
+
+
 def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: set[str]) -> PipelineRun:
     """Follow a successful run from ``StartAt``: at a Choice, a branch into ``prefer`` (each taken once) or else
-    the Default, so a loop back to a Choice (a search's ChooseBest -> ChooseTrainingBackend) ends."""
+    the Default, so a loop back to a Choice (a search's ChooseBest -> SearchOrTrain) ends."""
     states: dict[str, Any] = definition["States"]
     name: str | None = definition["StartAt"]
-    transitions, steps, children, jobs = 0, [], [], 0
+    transitions, steps, children, jobs = 0, [], [], []
     while name is not None:
         if transitions > len(states) * 4:
             raise CostModelError(f"the state machine loops through {name!r} on its default branches")
@@ -275,7 +281,7 @@ def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: se
         if kind == "Task":
             resource = str(state.get("Resource", ""))
             if resource.startswith("arn:aws:states:::batch:"):
-                jobs += 1
+                jobs.append(name)
             target = str(state.get("Parameters", {}).get("FunctionName", ""))
             placeholder = re.fullmatch(r"\$\{(\w+)\}", target)
             if placeholder and placeholder.group(1) in function_of:
@@ -290,7 +296,7 @@ def _walk(definition: dict[str, Any], function_of: Mapping[str, str], prefer: se
             name = chosen or state.get("Default")
             continue
         name = None if state.get("End") or kind in ("Succeed", "Fail") else state.get("Next")
-    return PipelineRun(transitions, tuple(steps), tuple(children), jobs)
+    return PipelineRun(transitions, tuple(steps), tuple(children), len(jobs), tuple(jobs))
 
 
 def runs_per_month(expression: str) -> float:

@@ -103,6 +103,7 @@ def test_the_pipelines_runs_are_read_from_the_state_machines_in_the_template(inv
     runs = inventory.runs
     assert runs["training"].invocations == (
         "run_recorder",
+        "estimate_training_set",
         "build_training_set",
         "validate_data",
         "split",
@@ -112,8 +113,12 @@ def test_the_pipelines_runs_are_read_from_the_state_machines_in_the_template(inv
         "promote",
         "run_recorder",
     )
-    assert runs["training_batch"].batch_jobs == 1 and "train" not in runs["training_batch"].invocations
-    assert "collect_training_result" in runs["training_batch"].invocations
+    # A large set: its whole data prep and its fit are Batch jobs, each collected by a Lambda
+    on_batch = runs["training_batch"]
+    jobs = ("BuildOnBatch", "ValidateOnBatch", "SplitOnBatch", "TrainOnBatch", "EvaluateOnBatch")
+    assert on_batch.batch_states == jobs and on_batch.batch_jobs == len(jobs)
+    assert not {"build_training_set", "validate_data", "split", "train", "evaluate"} & set(on_batch.invocations)
+    assert {"collect_training_result", "collect_batch_step"} <= set(on_batch.invocations)
     assert runs["feature"].invocations[1:5] == (
         "feature_validate",
         "feature_transform",
@@ -162,20 +167,21 @@ def test_rest_and_http_api_differ_by_the_request_price(inventory: Inventory) -> 
 
 def test_training_on_lambda_is_each_steps_memory_and_time(inventory: Inventory) -> None:
     # Given 10 runs: Train and Evaluate 100 s at 2048 MB; BuildTrainingSet, ValidateData, Split 5 s at 2048 MB;
-    # StartRun, Register, Promote, FinishRun 5 s at 512 MB
+    # StartRun, EstimateTrainingSet, Register, Promote, FinishRun 5 s at 512 MB
     profile = quiet(training_runs_per_month=10, train_seconds=100, step_seconds=5)
-    gb_s = 10 * (2 * 100 * 2.0 + 3 * 5 * 2.0 + 4 * 5 * 0.5)
-    expected = gb_s * pricing.LAMBDA_GB_SECOND.usd + 90 * pricing.LAMBDA_REQUEST.usd
+    gb_s = 10 * (2 * 100 * 2.0 + 3 * 5 * 2.0 + 5 * 5 * 0.5)
+    expected = gb_s * pricing.LAMBDA_GB_SECOND.usd + 100 * pricing.LAMBDA_REQUEST.usd
     assert item(inventory, profile, "Lambda", "training: 10 runs (Lambda") == pytest.approx(expected)
     assert item(inventory, profile, "Fargate", "") == 0
 
 
 def test_a_large_training_set_trains_on_fargate_priced_by_vcpu_and_memory_hours(inventory: Inventory) -> None:
-    # Given training sets at the stage's Batch threshold: 2 vCPU and 8 GB (the job definition) for 1800 s
+    # Given training sets at the stage's Batch threshold: 2 vCPU and 8 GB (the job definition); the fit and the
+    # evaluation 1800 s each, the build, validation and split a step's 5 s
     profile = quiet(training_runs_per_month=10, train_seconds=1800, training_rows=DEV.batch_threshold_rows)
-    hours = 10 * 1800 / 3600
+    hours = 10 * (2 * 1800 + 3 * 5) / 3600
     expected = hours * (2 * pricing.FARGATE_VCPU_HOUR.usd + 8 * pricing.FARGATE_GB_HOUR.usd)
-    assert item(inventory, profile, "Fargate", "Batch training jobs: 10") == pytest.approx(expected)
+    assert item(inventory, profile, "Fargate", "Batch training jobs: 50 (10.04 h)") == pytest.approx(expected)
     # And past the Batch timeout the profile is refused, naming it
     with pytest.raises(CostModelError, match="exceeds the stage's Batch timeout of 3600s"):
         estimate(DEV, inventory, dataclasses.replace(profile, train_seconds=4000))
@@ -184,9 +190,11 @@ def test_a_large_training_set_trains_on_fargate_priced_by_vcpu_and_memory_hours(
 def test_a_tuned_run_adds_its_trials_on_the_runs_backend(inventory: Inventory) -> None:
     # Given 10 runs on Batch, 2 of which search 8 trials first
     profile = quiet(training_runs_per_month=10, tuned_runs_per_month=2, training_rows=DEV.batch_threshold_rows)
-    # Then the Batch jobs are the 10 final trainings and the 16 trials, each the profile's train time
-    expected = (10 + 16) * 120 / 3600 * (2 * pricing.FARGATE_VCPU_HOUR.usd + 8 * pricing.FARGATE_GB_HOUR.usd)
-    assert item(inventory, profile, "Fargate", "Batch training jobs: 26 x 120 s") == pytest.approx(expected)
+    # Then the Batch jobs are the 10 final trainings, their 10 evaluations and the 16 trials, each the profile's
+    # train time, and the 30 data-prep jobs of a step's time
+    seconds = (10 + 10 + 16) * 120 + 30 * 5
+    expected = seconds / 3600 * (2 * pricing.FARGATE_VCPU_HOUR.usd + 8 * pricing.FARGATE_GB_HOUR.usd)
+    assert item(inventory, profile, "Fargate", "Batch training jobs: 66 (1.24 h)") == pytest.approx(expected)
     with pytest.raises(CostModelError, match=r"tuned_runs_per_month \(11\) cannot exceed"):
         estimate(DEV, inventory, dataclasses.replace(profile, tuned_runs_per_month=11))
 
