@@ -46,17 +46,20 @@ def view_facts(view: FeatureView) -> dict[str, Any]:
     }
 
 
-def freshness(commits: list[Commit], watermark: int) -> dict[str, Any]:
+def freshness(commits: list[Commit], watermark: int, *, online: bool = True) -> dict[str, Any]:
     """What the view's committed writes and its materialization watermark say of its freshness.
 
     ``commits``: the view's offline commit log in order (``OfflineStore.committed``); ``watermark``: the
-    position materialization has copied online through (``OnlineStore.watermark``: 0 before the first).
+    position materialization has copied online through (``OnlineStore.watermark``: 0 before the first);
+    ``online`` False: a view never materialized (a model's feedback view: labelled rows for training only).
     """
     last = commits[-1] if commits else None
-    pending = [c for c in commits if c.position > watermark]
+    pending = [c for c in commits if c.position > watermark] if online else []
     through = next((c for c in reversed(commits) if c.position <= watermark), None)
     if last is None:
         state = "no write yet"
+    elif not online:
+        state = "offline only (training rows)"
     elif not pending:
         state = "online store up to date"
     else:
@@ -135,6 +138,11 @@ def feature_runs(backend: operator.Backend, *, limit: int = SHOWN_RUNS) -> list[
     return shown
 
 
+def _feedback_views(backend: operator.Backend) -> set[str]:
+    project = backend.project
+    return set() if project is None else {project.feedback_view(m).qualified_name for m in project.models}
+
+
 def _views(backend: operator.Backend) -> list[FeatureView]:
     if backend.project is None:
         raise operator.NotFound("the UI was started without a project, so its feature views are unknown: "
@@ -152,10 +160,12 @@ def _freshness_of(backend: operator.Backend, view: FeatureView) -> tuple[list[Co
 
 @router.get("/features", response_class=HTMLResponse)
 def features_index(request: Request, backend: BackendDep) -> HTMLResponse:
-    views = []
+    views, offline_only = [], _feedback_views(backend)
     for view in _views(backend):
         commits, watermark = _freshness_of(backend, view)
-        views.append({**view_facts(view), **freshness(commits, watermark), "url": feature_view_url(view.name)})
+        served = view.qualified_name not in offline_only
+        views.append({**view_facts(view), **freshness(commits, watermark, online=served),
+                      "url": feature_view_url(view.name)})  # fmt: skip
     return render(request, "features_index.html", views=views, runs=feature_runs(backend))
 
 
@@ -166,10 +176,11 @@ def feature_view_page(request: Request, backend: BackendDep, name: str) -> HTMLR
     if not versions:
         known = ", ".join(sorted({v.name for v in all_views}))
         raise operator.NotFound(f"no feature view {name!r} in the project (views: {known})")
-    shown = []
+    shown, offline_only = [], _feedback_views(backend)
     for view in versions:
         commits, watermark = _freshness_of(backend, view)
-        shown.append({**view_facts(view), **freshness(commits, watermark),
+        served = view.qualified_name not in offline_only
+        shown.append({**view_facts(view), **freshness(commits, watermark, online=served),
                       "write_rows": write_rows(commits, watermark)})  # fmt: skip
     runs = [r for r in feature_runs(backend) if r["source"] in {v.source for v in versions}]
     return render(request, "features_view.html", name=name, versions=shown, runs=runs,

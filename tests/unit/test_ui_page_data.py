@@ -95,6 +95,8 @@ def test_feature_freshness_counts_the_writes_past_the_materialization_watermark(
     current = features.freshness(commits, 3)
     assert current["up_to_date"] and current["state"] == "online store up to date"
     assert features.freshness([], 0)["state"] == "no write yet"
+    feedback = features.freshness(commits, 0, online=False)  # a feedback view: never materialized, never behind
+    assert feedback["pending"] == 0 and feedback["state"] == "offline only (training rows)"
     rows = features.write_rows(commits, 2)
     assert [(r["position"], r["materialized"]) for r in rows] == [(3, False), (2, True), (1, True)]
 
