@@ -333,8 +333,9 @@ def manual_policy(stage: str) -> GuardPolicy:
     """The guard's policy for an operator's start: no cooldown and no budget stop a person's decision, but the
     single-run lock does (held as long as the guard's Lambda holds it: the pipeline's timeout + 5 minutes)."""
     from infra.config import stage_config
+    from infra.constructs.training_pipeline import training_timeout_s
 
-    return GuardPolicy(cooldown_s=0, daily_budget=1_000_000, lock_s=stage_config(stage).pipeline_timeout_s + 300)
+    return GuardPolicy(cooldown_s=0, daily_budget=1_000_000, lock_s=training_timeout_s(stage_config(stage)) + 300)
 
 
 def start_training(

@@ -41,6 +41,7 @@ from infra.config import StageConfig
 from infra.constructs.encryption import grant as grant_key
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.rates import server_error_rate
+from infra.constructs.training_pipeline import training_timeout_s
 from infra.nag import acknowledge
 
 _FINISHED = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
@@ -271,7 +272,7 @@ class ModelMonitoring(Construct):
                 env_names.RETRAIN_COOLDOWN_SECONDS: str(config.retrain_cooldown_s),
                 env_names.RETRAIN_DAILY_BUDGET: str(config.retrain_daily_budget),
                 # A run that died without a status event frees the lock after its own timeout.
-                env_names.RETRAIN_LOCK_SECONDS: str(config.pipeline_timeout_s + 300),
+                env_names.RETRAIN_LOCK_SECONDS: str(training_timeout_s(config) + 300),
                 # The monitor's runs: an alarm trigger links to the one whose metrics fired it.
                 env_names.ARTIFACT_BUCKET: artifact_bucket,
             },
