@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -155,16 +156,20 @@ def _add_error_pages(app: FastAPI) -> None:
 
 
 # -- serving -------------------------------------------------------------------------------------------------------
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (a name other than localhost is not resolved: not loopback)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_host(host: str, *, allow_remote: bool) -> None:
     """``UsageError`` unless ``host`` is a loopback address (or ``localhost``) or ``allow_remote`` is set: the UI
     approves and promotes models under the credentials of whoever runs it."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not allow_remote and not is_loopback(host):
         raise UsageError(
             f"refusing to serve the UI on {host}: it is not a loopback address, and anyone who reaches it can approve "
             "and promote models as you; use --host 127.0.0.1, or pass --allow-remote if you mean it"
@@ -182,13 +187,23 @@ def answers_to(host: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*LOOPBACK_NAMES, host))) if loopback_v4 else ("*",)
 
 
-def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, description: str) -> int:
-    """Serve the UI until interrupted (``mlops ui``). The socket is bound first, so a port in use is one line
-    and ``--port 0`` prints the port it got."""
-    import uvicorn
+@dataclass(frozen=True)
+class Serving:
+    """The UI's server, its socket already bound: ``run`` serves until ``server.should_exit`` (or a signal)."""
 
+    server: uvicorn.Server
+    listening: socket.socket
+    url: str
+
+    def run(self) -> None:
+        self.server.run(sockets=[self.listening])
+
+
+def bind(backend: Backend, *, host: str, port: int, allow_remote: bool, **app_options: Any) -> Serving:
+    """What ``mlops ui`` serves (and the browser tests): the host checked, the socket bound first, so a port in
+    use is one line and ``port`` 0 gets a free one, and the app answering to the names ``answers_to`` gives."""
     check_host(host, allow_remote=allow_remote)
-    app = create_app(backend, hosts=answers_to(host))
+    app = create_app(backend, hosts=answers_to(host), **app_options)
     listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -196,10 +211,18 @@ def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, descrip
     except OSError as exc:
         listening.close()
         raise UsageError(f"cannot serve the UI on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None
-    bound = listening.getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    print(f"mlops ui: {description}, acting as {app.state.identity()}, at http://{shown_host}:{bound}/ "
-          "(Ctrl-C stops it)", file=sys.stderr)  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[listening])
+    url = f"http://{f'[{host}]' if ':' in host else host}:{listening.getsockname()[1]}"
+    return Serving(uvicorn.Server(uvicorn.Config(app, log_level="warning")), listening, url)
+
+
+def serve(backend: Backend, *, host: str, port: int, allow_remote: bool, description: str) -> int:
+    """Serve the UI until interrupted (``mlops ui``)."""
+    serving = bind(backend, host=host, port=port, allow_remote=allow_remote)
+    app = serving.server.config.app
+    print(f"mlops ui: {description}, acting as {app.state.identity()}, at {serving.url}/ (Ctrl-C stops it)",
+          file=sys.stderr)  # fmt: skip
+    if not is_loopback(host):
+        print(f"warning: the UI answers anyone who reaches {serving.url}: they approve and promote as you",
+              file=sys.stderr)  # fmt: skip
+    serving.run()
     return 0

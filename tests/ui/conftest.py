@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -24,7 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from mlops.local import LocalCloud
 from mlops.operator import Backend
 from mlops.tracking import Tracker
-from mlops.ui.app import create_app
+from mlops.ui.app import bind
 from tests.helpers import run_training, upload_raw
 
 MODEL = "seattle-weather"
@@ -111,20 +110,20 @@ def ui(assembly: Path) -> Iterator[UiSession]:
         backend = Backend.from_cloud(cloud)
         [run] = backend.metadata.list_runs("training", limit=1)
         tracked = tuple(tracked_run(Tracker.from_cloud(cloud), depth) for depth in (4, 8))
-        server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="ui-server")
+        serving = bind(backend, host="127.0.0.1", port=0, allow_remote=False)  # as `mlops ui` serves it
+        thread = threading.Thread(target=serving.run, name="ui-server")
         thread.start()
         driver = None
         try:
             started = threading.Event()
-            while not server.started and thread.is_alive():
+            while not serving.server.started and thread.is_alive():
                 started.wait(0.02)
-            assert server.started, "the UI server did not start"
-            port = server.servers[0].sockets[0].getsockname()[1]
+            assert serving.server.started, "the UI server did not start"
             driver = headless_chromium()
-            yield UiSession(cloud, backend, f"http://127.0.0.1:{port}", driver, run.run_id, MODEL, tracked)
+            yield UiSession(cloud, backend, serving.url, driver, run.run_id, MODEL, tracked)
         finally:
             if driver is not None:
                 driver.quit()
-            server.should_exit = True
+            serving.server.should_exit = True
             thread.join()
+            serving.listening.close()
