@@ -126,6 +126,7 @@ class QueryRun:
     reason: str | None = None
     rows: list[dict[str, Any]] | None = None
     columns: list[dict[str, str]] | None = None
+    output_location: str | None = None
 
 
 class LocalAthena:
@@ -181,6 +182,8 @@ class LocalAthena:
             body["QueryExecution"]["Statistics"]["DataScannedInBytes"] = run.scanned_bytes
             if run.reason:
                 body["QueryExecution"]["Status"]["StateChangeReason"] = run.reason
+            if run.output_location:
+                body["QueryExecution"]["ResultConfiguration"] = {"OutputLocation": run.output_location}
         return json.dumps(body)
 
     # -- running a query ------------------------------------------------------------
@@ -235,6 +238,7 @@ class LocalAthena:
             writer.writerows([[r[c] for c in result.column_names] for r in records])
             bucket, prefix = _split_uri(f"{location}/{execution_id}.csv")
             _put(s3, bucket, prefix, text.getvalue().encode())
+            run.output_location = f"{location}/{execution_id}.csv"
 
 
 def _glue_table(glue: Any, database: str, name: str) -> GlueTable:

@@ -113,6 +113,22 @@ def check_the_athena_path_builds_the_same_set(
     pd.testing.assert_frame_equal(frames[1], frames[0], check_dtype=False)
     assert athena_manifest["feature_store"]["files"] == pandas_manifest["feature_store"]["files"]
 
+    # A plain SELECT's rows come back through GetQueryResults (header first) and as CSV in the results location
+    athena, database = cloud.client("athena"), cloud.output("FeatureGlueDatabase")
+    count = athena.start_query_execution(
+        QueryString=f'SELECT COUNT(*) AS n FROM "{database}"."daily_weather_v1"', WorkGroup=execution["WorkGroup"]
+    )["QueryExecutionId"]
+    rows = [
+        [c.get("VarCharValue") for c in r["Data"]]
+        for r in athena.get_query_results(QueryExecutionId=count)["ResultSet"]["Rows"]
+    ]
+    assert rows[0] == ["n"] and int(rows[1][0]) >= 365  # every stored row of the view: a year of days
+    output = S3Uri.parse(
+        athena.get_query_execution(QueryExecutionId=count)["QueryExecution"]["ResultConfiguration"]["OutputLocation"]
+    )
+    body = cloud.client("s3").get_object(Bucket=output.bucket, Key=output.key)["Body"].read().decode()
+    assert body.splitlines() == [f'"{row[0]}"' for row in rows]
+
     # A malformed entity file fails the build before any query starts
     queries = len(cloud.client("athena").list_query_executions()["QueryExecutionIds"])
     data = cloud.output("DataBucketName")
@@ -123,7 +139,6 @@ def check_the_athena_path_builds_the_same_set(
     assert len(cloud.client("athena").list_query_executions()["QueryExecutionIds"]) == queries
 
     # A query Athena fails fails the build with Athena's reason, and no training set is written
-    database = cloud.output("FeatureGlueDatabase")
     cloud.client("glue").delete_table(DatabaseName=database, Name="daily_weather_v1")
     failed = build_training_set(
         cloud, "athena-fails", {"feature_store": window, "options": {"athena_threshold_rows": 1}}
