@@ -49,7 +49,7 @@ def entity_key(view: FeatureView, values: Mapping[str, Any]) -> str:
 
     ``%``, ``|`` and ``=`` inside a name or value are percent-encoded (``%25``, ``%7C``, ``%3D``), so the
     encoding is injective: ``a="x|b=y", b="z"`` and ``a="x", b="y|b=z"`` are two keys. A key without
-    those characters reads as before (``station_id=seattle``).
+    those characters reads as before (``station_id=s1``).
     """
     missing = [k for k in view.join_keys if k not in values]
     if missing:
