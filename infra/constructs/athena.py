@@ -158,7 +158,6 @@ class AthenaWorkgroup(Construct):
                 actions=[
                     "athena:StartQueryExecution",
                     "athena:GetQueryExecution",
-                    "athena:GetQueryResults",
                     "athena:StopQueryExecution",
                 ],
                 resources=[self.workgroup_arn],
