@@ -4,7 +4,8 @@ The workgroup enforces its configuration (callers cannot choose another results 
 encryption off): results in a bucket of their own, KMS-encrypted with the stage's data key, TLS-only,
 expired by a lifecycle rule; a bytes-scanned cutoff per query bounds what one query can cost. ``grant``
 gives a builder exactly what a join needs: queries in this workgroup only, the Glue catalog's feature
-tables only, reads of the offline store's feature files, reads and writes of the results bucket.
+tables and the ``committed_files`` table (the paths each query may read, staged in the results bucket)
+only, reads of the offline store's feature files, reads and writes of the results bucket.
 """
 
 from __future__ import annotations
