@@ -121,6 +121,14 @@ class Storage(Construct):
             ["s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
             "The Map's result files are keyed by execution and map run id; the grant is limited to batch/.",
         )
+        # ResolveModel counts the objects under the input prefix (at least one, at most one batch's worth).
+        function.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[self.data.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["batch-input/*"]}},
+            )
+        )
         self._grant_prefix(
             function,
             self.captures,
