@@ -82,18 +82,19 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
     metadata().log_params(
         run_id, {"model_name": version.model_name, "model_version": version.version, "input": request.describe}
     )
+    limit = int(event["max_partitions"])
     if request.entities_uri is not None:
-        _, record, _ = classifier(version.model_name, version.version)
         prepared = batch_steps.prepare_entities(
             objects(), OfflineStore(client("s3"), settings().feature_offline_bucket), project(),
-            model_name=version.model_name, signature=ModelSignature.from_dict(record.signature),
-            entities_uri=request.entities_uri, folder=folder,
+            model_name=version.model_name, signature=ModelSignature.from_dict(version.signature),
+            entities_uri=request.entities_uri, folder=folder, max_partitions=limit,
         )  # fmt: skip
         source = prepared.prefix
         logger.info("entities joined", extra={"rows": prepared.rows, "partitions": prepared.partitions})
     else:
         assert request.input_uri is not None
         source = S3Uri.parse(request.input_uri.rstrip("/") + "/")
+        batch_steps.check_partition_count(objects(), source, limit)
     return {
         "model_name": version.model_name,
         "version": version.version,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,7 @@ def prepare_entities(
     signature: ModelSignature,
     entities_uri: str,
     folder: S3Uri,
+    max_partitions: int,
 ) -> EntityPartitions:
     """Check the entity file, join it point-in-time against the model's views, write the rows as partitions.
 
@@ -95,6 +97,12 @@ def prepare_entities(
     if missing:
         names = ", ".join(view.qualified_name for view in views)
         raise ConfigurationError(f"feature views {names} provide no column(s) {missing} the model takes")
+    parts = math.ceil(len(joined) / ENTITY_PARTITION_ROWS)
+    if parts > max_partitions:
+        raise DataValidationError(
+            f"entity file {entities_uri} has {len(joined)} rows: {parts} partitions of {ENTITY_PARTITION_ROWS}, "
+            f"more than the {max_partitions} one batch takes: split it"
+        )
     prefix = S3Uri(folder.bucket, f"{folder.key}entities/")
     count = 0
     for count, start in enumerate(range(0, len(joined), ENTITY_PARTITION_ROWS), start=1):
@@ -103,6 +111,17 @@ def prepare_entities(
     manifest_uri = S3Uri(folder.bucket, f"{folder.key}entities.manifest.json")
     objects.put_bytes(manifest_uri, manifest.to_json().encode(), content_type="application/json")
     return EntityPartitions(prefix, len(joined), count, manifest_uri)
+
+
+def check_partition_count(objects: ObjectStore, source: S3Uri, limit: int) -> int:
+    """The objects under the batch's prefix: at least one, at most ``limit`` (the timeout is sized for that many)."""
+    count = 0
+    for count, _ in enumerate(objects.keys(source.bucket, source.key), start=1):
+        if count > limit:
+            raise DataValidationError(f"{source} holds more than {limit} objects, the most one batch takes: split it")
+    if count == 0:
+        raise DataValidationError(f"no objects under {source}: nothing to score")
+    return count
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,8 +15,9 @@ from functions.monitoring.captures import parse_captures
 from functions.serving.batch_scoring import capture_records, check_entities, score_frame
 from functions.serving.capture_format import capture_lines
 from functions.serving.signature import FeatureSignature, ModelSignature
-from functions.serving.steps import BatchInput
+from functions.serving.steps import BatchInput, check_partition_count
 from functions.shared.errors import DataValidationError
+from functions.shared.objects import S3Uri
 from mlops.local.map_runs import result_files
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -81,3 +83,21 @@ def test_result_writer_files_hold_each_child_output_as_json_text() -> None:
     assert key == "batch/map-results/run/SUCCEEDED_0.json"
     assert [json.loads(e["Output"]) for e in entries] == [{"key": "a", "rows": 1}, {"key": "b", "rows": 2}]
     assert files["FAILED"] == ("batch/map-results/run/FAILED_0.json", [{"Name": "1", "Status": "FAILED"}])
+
+
+class _Listing:
+    """An object store listing ``count`` keys under any prefix."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def keys(self, bucket: str, prefix: str) -> Iterator[str]:
+        return (f"{prefix}part-{index}.parquet" for index in range(self.count))
+
+
+def test_a_batch_takes_at_least_one_and_at_most_its_limit_of_partitions() -> None:
+    source = S3Uri("data", "batch-input/day/")
+    assert check_partition_count(_Listing(3), source, 3) == 3  # type: ignore[arg-type]
+    for count, message in ((4, "s3://data/batch-input/day/ holds more than 3 objects"), (0, "no objects under")):
+        with pytest.raises(DataValidationError, match=message):
+            check_partition_count(_Listing(count), source, 3)  # type: ignore[arg-type]
