@@ -573,7 +573,8 @@ def run_operator(args: argparse.Namespace, backend: Backend) -> int:
             if as_json:
                 out.print_json(listed, stream)
             elif not runs:
-                print(f"no {args.pipeline} runs yet (`mlops train` starts one)", file=stream)
+                starter = {"batch_inference": "mlops batch", "features": "mlops features ingest"}.get(args.pipeline)
+                print(f"no {args.pipeline} runs yet (`{starter or 'mlops train'}` starts one)", file=stream)
             else:
                 out.show(out.runs_table(runs), file=stream)
         else:
