@@ -31,7 +31,8 @@ def test_every_feature_view_has_a_glue_table_with_partition_projection(template:
     names = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"] for t in tables.values()}
     # The project's views and each model's feedback view (captured predictions joined with their ground truth)
     views = [*seattle().feature_views, *(seattle().feedback_view(m) for m in seattle().models)]
-    assert set(names) == {f"{v.name}_v{v.version}" for v in views}
+    # ... and the Athena path's committed_files table (infra/constructs/athena.py: no feature view's)
+    assert set(names) == {f"{v.name}_v{v.version}" for v in views} | {"committed_files"}
     assert "feedback_seattle_weather_v1" in names
     for view in views:
         table = names[f"{view.name}_v{view.version}"]
