@@ -25,6 +25,7 @@ from any node (a feature view, a dataset) to the models that used it.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,8 @@ from botocore.exceptions import ClientError
 from functions.shared.aws_errors import storage_error
 from functions.shared.dynamo_items import from_item, query_all, to_item
 from functions.shared.settings import RUNS_BY_PIPELINE_INDEX
+
+_LIST_READERS = 8  # concurrent run reads of one listing page
 
 
 @dataclass(frozen=True)
@@ -488,10 +491,11 @@ class MetadataStore:
                 response = self._ddb.query(**kwargs)
             except ClientError as exc:
                 raise storage_error(exc, f"listing runs of {pipeline}") from exc
-            for item in response["Items"]:
-                run = self.get_run(from_item(item)["run_id"])
-                if experiment is None or run.experiment == experiment:
-                    runs.append(run)
+            # A page's runs are read concurrently (a query each): a listing costs about one read, not one per run.
+            run_ids = [from_item(item)["run_id"] for item in response["Items"]]
+            with ThreadPoolExecutor(max_workers=min(_LIST_READERS, max(len(run_ids), 1))) as pool:
+                page = list(pool.map(self.get_run, run_ids))
+            runs.extend(run for run in page if experiment is None or run.experiment == experiment)
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
