@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from functions.feature_store.athena_join import COMMITTED_FILES_TABLE
+
 SECONDS_PER_MONTH = 30 * 24 * 3600  # the month every figure of the cost model is for
 
 PRICED_TYPES: dict[str, str] = {
@@ -50,6 +52,7 @@ UNBILLED_TYPES: dict[str, str] = {
     "AWS::IAM::Role": "IAM has no charge",
     "AWS::IAM::Policy": "IAM has no charge",
     "AWS::IAM::OIDCProvider": "IAM has no charge",
+    "AWS::Athena::WorkGroup": "a workgroup has no charge; its queries bill the bytes they scan (not in the estimate)",
     "AWS::ApiGateway::Account": "the account's CloudWatch role setting; no charge",
     "AWS::ApiGateway::ApiKey": "API keys have no charge; requests are priced on the RestApi",
     "AWS::ApiGateway::UsagePlan": "usage plans have no charge; requests are priced on the RestApi",
@@ -176,6 +179,8 @@ def inventory_from_template(template_path: Path) -> Inventory:
         batch_memory_gb=requirements.get("MEMORY", 0.0) / 1024,
         online_views=sum(
             not str(r["Properties"]["TableInput"].get("Name", "")).startswith("feedback_")
+            # the Athena path's list of the files each query may read is no view
+            and r["Properties"]["TableInput"].get("Name") != COMMITTED_FILES_TABLE
             for r in resources.values()
             if r["Type"] == "AWS::Glue::Table"
         ),
