@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.shared import settings as env_names
+from infra.asl import AslRenderError, load_asl, placeholders, render_asl
+from infra.asl_timeouts import longest_path, task_seconds
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.encryption import grant as grant_key
@@ -139,7 +143,7 @@ class FeatureStore(Construct):
             for placeholder, (step_id, handler) in STEPS.items()
         }
         self._grant_steps(raw_bucket)
-        self.state_machine = self._state_machine(config)
+        self.state_machine = self._state_machine(config, len(views))
         self._grant_maps(raw_bucket)
         self._trigger(config, raw_bucket)
 
@@ -192,24 +196,27 @@ class FeatureStore(Construct):
             table.add_dependency(self.database)
             self.tables[view.qualified_name] = table
 
-    def _state_machine(self, config: StageConfig) -> sfn.StateMachine:
+    def _state_machine(self, config: StageConfig, views: int) -> sfn.StateMachine:
         name = f"{config.prefix}-feature-pipeline"
+        values: dict[str, int | str] = {
+            "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
+            "PartitionConcurrency": PARTITION_CONCURRENCY,
+            "MaxBatchParts": MAX_BATCH_PARTS,
+            "MaxMaterializeShards": MAX_MATERIALIZE_SHARDS,
+        }
+        rounds = map_rounds(views)
+        values.update(pipeline_timeouts(config, values, rounds))
         machine = asl_state_machine(
             self,
             config=config,
             key=self._key,
             asl="feature_pipeline",
-            values={
-                "PipelineTimeoutSeconds": config.pipeline_timeout_s,
-                "StepTimeoutSeconds": config.feature_step.timeout_s + 30,
-                "PartitionConcurrency": PARTITION_CONCURRENCY,
-                "MaxBatchParts": MAX_BATCH_PARTS,
-                "MaxMaterializeShards": MAX_MATERIALIZE_SHARDS,
-            },
+            values=values,
             functions=self.functions,
             # The Maps write their result files (not the state payload) under staging/map-results/.
             other_substitutions={"FeatureOfflineBucketName": self.offline.bucket_name},
             name=name,
+            map_rounds=rounds,
         )
         allow_distributed_map(machine, name)
         return machine
@@ -439,3 +446,31 @@ class FeatureStore(Construct):
             f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
             f"Object keys are not known at deploy time ({why}); the grant is limited to {prefix}.",
         )
+
+
+def map_rounds(views: int) -> dict[str, int]:
+    """The most rounds each Map runs: a batch's parts (PlanBatch refuses more), every view's shards."""
+    parts = math.ceil(MAX_BATCH_PARTS / PARTITION_CONCURRENCY)
+    shards = math.ceil(max(views, 1) * MAX_MATERIALIZE_SHARDS / PARTITION_CONCURRENCY)
+    return {"ValidatePartitions": parts, "TransformPartitions": parts, "MaterializeShards": shards}
+
+
+def pipeline_timeouts(
+    config: StageConfig, values: Mapping[str, int | str], rounds: Mapping[str, int]
+) -> dict[str, int]:
+    """The feature pipeline's TimeoutSeconds (its longest run, every step at its maximum with retries, never less
+    than the stage's ``pipeline_timeout_s``) and the materialization lease of a batch's run (the shards' Map and
+    FinishMaterialization at their maximum: a run that dies without recording its failure frees it then)."""
+    probe = {**values, "PipelineTimeoutSeconds": config.pipeline_timeout_s, "MaterializeLeaseSeconds": 0}
+    deferred = placeholders(load_asl("feature_pipeline")) - set(probe)
+    document = json.loads(render_asl("feature_pipeline", probe, deferred))
+    longest = longest_path(document, rounds)
+    if longest.problems:
+        raise AslRenderError(f"feature_pipeline.asl.json: unbounded: {'; '.join(longest.problems)}")
+    states = document["States"]
+    shard = states["MaterializeShards"]["ItemProcessor"]["States"]["MaterializeShard"]
+    lease = rounds["MaterializeShards"] * task_seconds(shard) + task_seconds(states["FinishMaterialization"])
+    return {
+        "PipelineTimeoutSeconds": max(config.pipeline_timeout_s, math.ceil(longest.seconds / 60) * 60),
+        "MaterializeLeaseSeconds": math.ceil(lease / 60) * 60,
+    }
