@@ -88,6 +88,7 @@ def _resolve(event: dict[str, Any]) -> dict[str, Any]:
             objects(), OfflineStore(client("s3"), settings().feature_offline_bucket), project(),
             model_name=version.model_name, signature=ModelSignature.from_dict(version.signature),
             entities_uri=request.entities_uri, folder=folder, max_partitions=limit,
+            as_of=datetime.fromisoformat(event["started_at"]),
         )  # fmt: skip
         source = prepared.prefix
         logger.info("entities joined", extra={"rows": prepared.rows, "partitions": prepared.partitions})

@@ -78,11 +78,13 @@ def prepare_entities(
     entities_uri: str,
     folder: S3Uri,
     max_partitions: int,
+    as_of: datetime,
 ) -> EntityPartitions:
     """Check the entity file, join it point-in-time against the model's views, write the rows as partitions.
 
+    The store is read as it was at ``as_of`` (the run's start): a retry writes the same partitions.
     Fails (one line, nothing written) on an unreadable file, missing columns, no rows or bad timestamps,
-    and when the views do not provide every feature the model takes.
+    when the views do not provide every feature the model takes, and past ``max_partitions``.
     """
     spec = project.model(model_name)
     views = [project.view_by_ref(ref) for ref in spec.feature_store.views]
@@ -92,7 +94,7 @@ def prepare_entities(
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataValidationError(f"entity file {entities_uri} cannot be read as Parquet: {exc}") from None
     entities = check_entities(raw, keys, source=entities_uri)
-    joined, manifest = build_training_set(offline, entities, views, strict=spec.feature_store.strict)
+    joined, manifest = build_training_set(offline, entities, views, strict=spec.feature_store.strict, as_of=as_of)
     missing = [name for name in signature.names if name not in joined.columns]
     if missing:
         names = ", ".join(view.qualified_name for view in views)
