@@ -102,3 +102,11 @@ def test_a_training_set_manifest_lists_partitions_not_every_write() -> None:
     assert january.sha256 == files_sha256(month) != files_sha256(month[1:])
     assert (feb.uri, feb.sha256, feb.files) == (february.uri, february.sha256, 1)
     assert len(manifest.to_json()) < 2_000
+
+
+def test_the_inference_functions_view_encodes_a_key_as_materialization_wrote_it() -> None:
+    from functions.serving.online_view import describe_online_view, online_view
+
+    served = online_view(describe_online_view(PAIR))
+    for values in ({"a": "x|b=y", "b": "z"}, {"a": "x", "b": "y|b=z"}, {"a": "100%", "b": "="}):
+        assert entity_key(served, values) == entity_key(PAIR, values)
