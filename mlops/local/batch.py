@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,6 +75,7 @@ class LocalBatch:
                 "batch.run_in_process": run,
                 "batch.sfn_parameters": _normalise_parameters,
                 "batch.sfn_response": _normalise_response,
+                "sfn.sync_task_wakes": _WAKE_ON_JOB_END,
             }
         ):
             yield
@@ -100,6 +103,27 @@ class LocalBatch:
             job.job_stopped_reason = reason[:250]
         self.jobs.append(JobRecord(job.job_id, job.job_name, command, code, reason))
         job._mark_stopped(success=code == 0)
+        with _JOB_ENDED:
+            _JOB_ENDED.notify_all()
+
+
+# Notified as each local job ends: a .sync task waiting on a job wakes then (see _WakeOnJobEnd).
+_JOB_ENDED = threading.Condition()
+
+
+class _WakeOnJobEnd:
+    """``time`` as moto's .sync task loop sees it: between two checks of its job it sleeps 0.5 s; here it sleeps
+    until a job ends (or those 0.5 s pass, e.g. a job that ended just before the wait: the next check sees it)."""
+
+    def sleep(self, seconds: float) -> None:
+        with _JOB_ENDED:
+            _JOB_ENDED.wait(timeout=seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+_WAKE_ON_JOB_END = _WakeOnJobEnd()
 
 
 @cache

@@ -108,6 +108,8 @@ LOCAL_LIMITS = (
     "a function starts are not checked",
     "Lambda timeouts are checked when an invocation ends (past its timeout it fails as Lambda reports it, but "
     "it was not stopped mid-way); memory limits are not enforced; invocations run one at a time",
+    "Step Functions: a Retry's IntervalSeconds (with its BackoffRate and jitter) is not waited out: the next "
+    "attempt starts at once; the attempts, their number and what they catch are as in AWS",
     "API Gateway usage-plan throttling and quotas are not enforced",
     "CodeDeploy (Lambda) deployments advance on cloud.codedeploy.step() or router.advance_clock(); "
     "linear configs, AfterAllowTraffic hooks and AWS's separate rollback deployment are not emulated",
@@ -227,6 +229,7 @@ class LocalCloud:
                         "lambda.run_in_process": invoke,
                         "sfn.name_executions": _start_execution_named,
                         "sfn.validate_once": _validate_definition_once,
+                        "sfn.retry_without_waiting": _RETRY_CLOCK,
                         # Local IAM (iam.py): clients sign as the thread's role session; moto decides those requests.
                         "botocore.caller_credentials": caller_credentials,
                         "iam.enforce": iam_authorize,
@@ -474,6 +477,20 @@ def _client(service: str, region: str) -> Any:
         aws_secret_access_key=OPERATOR.secret_key,
         aws_session_token=OPERATOR.token,
     )
+
+
+class _NoWait:
+    """``time`` as moto's Retry sees it locally: its interval is not waited out (the local cloud's clock is the
+    tests' and the operator's, see ``LocalCloud.clock``; a wall-clock wait only slowed every retried run)."""
+
+    def sleep(self, _seconds: float) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+_RETRY_CLOCK = _NoWait()
 
 
 @lru_cache(maxsize=256)

@@ -100,6 +100,16 @@ PATCHES: dict[str, Patch] = {
         "the same definition text is parsed to validate it once per process, not per state machine (cloud)",
         ("definition",),
     ),
+    "sfn.retry_without_waiting": Patch(
+        f"{_SFN}.asl.component.common.retry.retrier_decl",
+        "time",
+        "a Retry's interval is not waited out on the wall clock: the next attempt starts at once (cloud)",
+    ),
+    "sfn.sync_task_wakes": Patch(
+        f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_callback",
+        "time",
+        "a .sync task re-checks its Batch job as the job ends, not after moto's 0.5 s sleeps (batch)",
+    ),
     "sfn.status_change_events": Patch(
         f"{_SFN}.backend.execution:BaseExecutionWorkerCommunication",
         "terminated",
