@@ -24,10 +24,12 @@ What the evaluator decides, and what it does not:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -71,6 +73,39 @@ _sessions: dict[str, RoleSession] = {}
 _sessions_lock = threading.Lock()
 
 
+def _submit_as_caller(submit: Callable[..., Future[Any]]) -> Callable[..., Future[Any]]:
+    """``ThreadPoolExecutor.submit`` whose task signs as the submitting thread's caller.
+
+    A function's own worker threads (the offline store's concurrent reads, batched online writes) act with the
+    function's role in AWS, as every thread of a Lambda does; without this they would sign as the operator and
+    escape the local IAM checks. Only pool tasks inherit: the Step Functions interpreter's own threads stay the
+    service's, not the role of the function that started an execution."""
+
+    @functools.wraps(submit)
+    def submit_as_caller(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        caller = list(_identity.stack)
+        if not caller:
+            return submit(self, fn, *args, **kwargs)
+
+        def as_caller(*inner_args: Any, **inner_kwargs: Any) -> Any:
+            outer, _identity.stack = _identity.stack, list(caller)
+            try:
+                return fn(*inner_args, **inner_kwargs)
+            finally:
+                _identity.stack = outer
+
+        return submit(self, as_caller, *args, **kwargs)
+
+    submit_as_caller.__dict__["_as_caller"] = True
+    return submit_as_caller
+
+
+def inherit_caller_in_thread_pools() -> None:
+    """Install ``_submit_as_caller`` once per process (idempotent)."""
+    if not getattr(ThreadPoolExecutor.submit, "_as_caller", False):
+        ThreadPoolExecutor.submit = _submit_as_caller(ThreadPoolExecutor.submit)  # type: ignore[method-assign]
+
+
 class CallerCredentials(Credentials):
     """Credentials whose value is decided when a request is signed: the role session of the invocation
     running on this thread, else the operator's. Every botocore client made while a cloud runs gets these,
@@ -91,6 +126,7 @@ class LocalIam:
 
     def __init__(self, sts_client: Callable[[], Any]) -> None:
         self._sts = sts_client
+        inherit_caller_in_thread_pools()
         self._by_role: dict[tuple[str, str], RoleSession] = {}
         self._lock = threading.Lock()
 
