@@ -169,12 +169,12 @@ def served(backend: Any) -> Iterator[str]:
         thread.join()
 
 
-def timed(url: str, requests: int, *, warm: int = 2) -> list[float]:
+def timed(url: str, requests: int, *, warm: int = 2, timeout_s: float = 60.0) -> list[float]:
     """Seconds per GET of ``url`` (whole body read), after ``warm`` unmeasured ones; any answer but 200 fails."""
     samples = []
     for i in range(requests + warm):
         started = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=60) as answer:  # loopback: the server this run started
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # loopback: the server this run started
             body = answer.read()
             if answer.status != 200:
                 raise RuntimeError(f"GET {url}: {answer.status}")
@@ -212,7 +212,8 @@ def main() -> int:
                 floor = timed(f"{base}/static/ui.css", REQUESTS)
                 for label, path in pages(model, seeded).items():
                     heavy = label in HEAVY
-                    measured[label] = timed(base + path, 1 if heavy else REQUESTS, warm=0 if heavy else 2)
+                    measured[label] = timed(base + path, 1 if heavy else REQUESTS, warm=0 if heavy else 2,
+                                            timeout_s=900.0 if heavy else 60.0)  # fmt: skip
                     print(f"  {label:<52} median {statistics.median(measured[label]) * 1e3:7.1f} ms, "
                           f"p95 {p95_ms(measured[label]):7.1f} ms")  # fmt: skip
     print(f"  floor (static file)                                  median {statistics.median(floor) * 1e3:7.1f} ms")
