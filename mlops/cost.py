@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from functions.feature_store.materialization import MAX_SHARDS, SHARD_ROWS, shard_count
 from infra.config import StageConfig
 from mlops import pricing
 from mlops.cost_template import (
@@ -295,7 +296,12 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
             "feature_validate_partition": feature_step_seconds(rows_per_part),
             "feature_transform_partition": feature_step_seconds(rows_per_part),
         },
-        {"ValidatePartitions": parts, "TransformPartitions": parts},
+        {
+            "ValidatePartitions": parts,
+            "TransformPartitions": parts,
+            # each view's pending rows in entity-key shards (a batch run materializes through a Map)
+            "MaterializeShards": inventory.online_views * shard_count(rows_per_run, SHARD_ROWS, MAX_SHARDS),
+        },
     )
 
     runs = profile.training_runs_per_month
@@ -391,11 +397,22 @@ def estimate(config: StageConfig, inventory: Inventory, profile: TrafficProfile)
     views = inventory.online_views
     chunks = max(1, math.ceil(rows_per_run / config.feature_chunk_rows))
     online_writes = feature_runs * views * (min(rows_per_run, profile.entities * chunks) + 1)
+    # Each run takes and gives back a lease per view (one materializing run of a view at a time).
+    online_writes += feature_runs * views * 2
     guard_writes = 3 * triggers  # lock, cooldown and budget
     add(
         "DynamoDB",
         f"writes: metadata/registry {metadata_writes:,.0f}, online store {online_writes:,.0f}, guard {guard_writes:,}",
         (metadata_writes + online_writes + guard_writes) * p.DDB_WRITE_REQUEST.usd,
+        "AWS::DynamoDB::Table",
+    )
+    # Materialize compares each entity's stored version before it writes (BatchGetItem, eventually consistent:
+    # half a read unit an item of up to 4 KB).
+    compare_reads = 0.5 * feature_runs * views * min(rows_per_run, profile.entities * chunks)
+    add(
+        "DynamoDB",
+        f"reads: materialization's version check {compare_reads:,.0f} read units",
+        compare_reads * p.DDB_READ_REQUEST.usd,
         "AWS::DynamoDB::Table",
     )
     table_gb = 0.01 + runs * 2e-5 + profile.entities * views * 1e-6  # online items ~1 KB

@@ -156,6 +156,12 @@ class ShardResult:
         return cls(**data)
 
 
+# Rows of pending commits per shard, and the most shards of one view in a batch's materialization (the state
+# machine's Map is sized for them: infra/constructs/feature_store.py).
+SHARD_ROWS = 200_000
+MAX_SHARDS = 10
+
+
 def shard_count(rows: int, shard_rows: int, max_shards: int) -> int:
     """Shards for ``rows`` pending rows: one per ``shard_rows``, at least 1, at most ``max_shards``."""
     return max(1, min(max_shards, math.ceil(rows / shard_rows)))

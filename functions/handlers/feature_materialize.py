@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feature_store.materialization import (
+    SHARD_ROWS,
     Shard,
     ShardResult,
     finish_shards,
@@ -29,9 +30,6 @@ from functions.shared.settings import project
 __all__ = ["SETTINGS", "handler"]
 
 logger = Logger()
-
-# Rows of pending commits per shard (the most shards per view comes from the state machine, which is sized for it).
-SHARD_ROWS = 200_000
 
 
 @logger.inject_lambda_context

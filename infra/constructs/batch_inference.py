@@ -43,7 +43,9 @@ class BatchInference(Construct):
         )
         name = f"{config.prefix}-batch-inference"
         values: dict[str, int | str] = {
-            "StepTimeoutSeconds": config.pipeline_step.timeout_s + 30,
+            # One function serves every state (an entity list's point-in-time join runs in ResolveModel), so
+            # every state waits as long as it may run.
+            "StepTimeoutSeconds": config.training.timeout_s + 30,
             "PartitionTimeoutSeconds": config.training.timeout_s + 30,
             "PartitionConcurrency": PARTITION_CONCURRENCY,
             "MaxPartitions": MAX_PARTITIONS,

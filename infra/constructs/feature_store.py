@@ -32,6 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.feature_store.materialization import MAX_SHARDS
 from functions.shared import settings as env_names
 from infra.asl import AslRenderError, load_asl, placeholders, render_asl
 from infra.asl_timeouts import longest_path, task_seconds
@@ -68,7 +69,7 @@ _RoleHolder = lambda_.Function | sfn.StateMachine
 PARTITION_CONCURRENCY = 10
 # Part files one batch run takes (PlanBatch refuses more), and materialization shards per view (a backfill's).
 MAX_BATCH_PARTS = 200
-MAX_MATERIALIZE_SHARDS = 10
+MAX_MATERIALIZE_SHARDS = MAX_SHARDS
 
 _PARQUET = {
     "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",

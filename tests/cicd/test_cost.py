@@ -128,15 +128,19 @@ def test_the_pipelines_runs_are_read_from_the_state_machines_in_the_template(inv
     assert {state: child.invocations for state, child in runs["feature_batch"].map_children} == {
         "ValidatePartitions": ("feature_validate_partition",),
         "TransformPartitions": ("feature_transform_partition",),
+        "MaterializeShards": ("feature_materialize",),
     }
     assert {state: child.invocations for state, child in runs["batch_inference"].map_children} == {
         "PredictPartitions": ("batch_predict",)
     }
     # A run that searches first: PlanTrials, a Map of trials, ChooseBest, then back to the backend choice
     tuned = runs["training_tuned_batch"]
-    assert [state for state, _ in tuned.steps][4:7] == ["PlanTrials", "ChooseBest", "CollectTrainingResult"]
+    states = [state for state, _ in tuned.steps]
+    at = states.index("PlanTrials")
+    assert states[at : at + 3] == ["PlanTrials", "ChooseBest", "CollectTrainingResult"]
     [(state, trial)] = tuned.map_children
-    assert (state, trial.invocations, trial.batch_jobs, tuned.batch_jobs) == ("RunTrials", ("train",), 1, 1)
+    # (the run on Batch: build, validate, split, the final fit and evaluate are its five jobs)
+    assert (state, trial.invocations, trial.batch_jobs, tuned.batch_jobs) == ("RunTrials", ("train",), 1, 5)
     # And the schedules: the monitor hourly (rule), the guard weekly (Scheduler)
     assert inventory.scheduled_invocations["monitor"] == 720
     assert inventory.scheduler_invocations == pytest.approx(30 / 7)
@@ -202,7 +206,7 @@ def test_a_tuned_run_adds_its_trials_on_the_runs_backend(inventory: Inventory) -
 def test_feature_runs_write_the_online_store_per_entity_chunk_and_view(inventory: Inventory) -> None:
     # Given 10 runs of 12,000 rows over 100 entities: 3 chunks of 5,000 rows, at most 100 writes each, per view
     profile = quiet(feature_runs_per_month=10, feature_rows_per_run=12_000, entities=100)
-    writes = 10 * 2 * (3 * 100 + 1)  # 2 online views; + each view's watermark
+    writes = 10 * 2 * (3 * 100 + 1 + 2)  # 2 online views; + each view's watermark, its lease taken and given back
     result = [i for i in estimate(DEV, inventory, profile).items if i.what.startswith("writes")]
     assert f"online store {writes:,}" in result[0].what
 

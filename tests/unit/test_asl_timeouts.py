@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,41 @@ def test_every_state_machine_timeout_covers_its_longest_run(assembly: Path, path
     document, map_rounds = deployed[comment]
     problem = timeout_problem(path.name, document, map_rounds)
     assert problem is None, problem
+
+
+def _lambda_tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        if state.get("Type") == "Task" and state.get("Resource") == "arn:aws:states:::lambda:invoke":
+            yield name, state
+        for nested in (state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])):
+            if nested:
+                yield from _lambda_tasks(nested["States"])
+
+
+def test_no_lambda_task_state_times_out_before_the_function_it_invokes(assembly: Path) -> None:
+    # Given every deployed state machine, its substitutions and the functions' own timeouts
+    checked, short = 0, []
+    for stack in load_assembly(assembly):
+        timeouts = {
+            logical: spec["Properties"]["Timeout"]
+            for logical, spec in stack.resources.items()
+            if spec["Type"] == "AWS::Lambda::Function"
+        }
+        for spec in stack.resources.values():
+            if spec["Type"] != "AWS::StepFunctions::StateMachine":
+                continue
+            values = spec["Properties"].get("DefinitionSubstitutions", {})
+            document = json.loads(spec["Properties"]["DefinitionString"])
+            for name, state in _lambda_tasks(document["States"]):
+                function = state["Parameters"]["FunctionName"]
+                placeholder = re.fullmatch(r"\$\{(\w+)\}", function)
+                assert placeholder, f"{name}: FunctionName {function!r} is not a substituted function ARN"
+                logical = values[placeholder.group(1)]["Fn::GetAtt"][0]
+                limit = re.fullmatch(r"\$\{(\w+)\}", str(state["TimeoutSeconds"]))
+                state_timeout = int(values[limit.group(1)] if limit else state["TimeoutSeconds"])
+                if state_timeout < timeouts[logical]:
+                    short.append(f"{name} ({state_timeout} s < {logical}'s {timeouts[logical]} s)")
+                checked += 1
+    # Then each state waits at least as long as its function may run (else Step Functions cuts off a long
+    # step while the function still works, and a retry runs beside it)
+    assert checked > 20 and not short, "; ".join(short)
