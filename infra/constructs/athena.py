@@ -69,15 +69,19 @@ class AthenaWorkgroup(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="athena-results/",
-            # Query results are scratch: the training set itself is stored (and hashed) by the run.
-            removal_policy=RemovalPolicy.DESTROY,
+            # Query results are feature rows: protected like every data bucket (versioned, kept by a stage that
+            # retains data), but short-lived, since the training set itself is stored (and hashed) by the run.
+            versioned=True,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
             auto_delete_objects=False,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="ExpireQueryResults",
                     expiration=Duration.days(config.athena_results_days),
+                    noncurrent_version_expiration=Duration.days(1),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
+                ),
+                s3.LifecycleRule(id="RemoveExpiredDeleteMarkers", expired_object_delete_marker=True),
             ],
         )
         self.workgroup = athena.CfnWorkGroup(

@@ -33,6 +33,7 @@ that means locally; nothing is skipped silently.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -230,6 +231,7 @@ class LocalCloud:
                         "sfn.name_executions": _start_execution_named,
                         "sfn.validate_once": _validate_definition_once,
                         "sfn.retry_without_waiting": _RETRY_CLOCK,
+                        "dynamodb.query_partition": _query_partition,
                         # Local IAM (iam.py): clients sign as the thread's role session; moto decides those requests.
                         "botocore.caller_credentials": caller_credentials,
                         "iam.enforce": iam_authorize,
@@ -534,3 +536,21 @@ def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
     for logical_id in resources:
         visit(logical_id)
     return ordered
+
+
+def _query_partition(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    """moto's ``Table.query`` over the one partition a table query names (an index query is left as it is).
+
+    moto lists and sorts every item of the table for each query, then keeps the partition's, so a query's cost
+    grew with the table (the metadata store's lineage walks and run reads). The partition's items, sorted the
+    same way, are exactly what it kept."""
+    query = moto_patches.original("dynamodb.query_partition")
+    # (range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, projection_expressions,
+    # index_name, ...): moto's backend passes index_name by position
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    view = table
+    if index_name is None and hash_key is not None:
+        view = copy.copy(table)
+        partition = table.items.get(hash_key)
+        view.items = {hash_key: partition} if partition is not None else {}
+    return query(view, hash_key, *args, **kwargs)

@@ -193,6 +193,28 @@ PATCHES: dict[str, Patch] = {
         "GetQueryExecution reports a failed query's StateChangeReason and the bytes it scanned (athena)",
         ("self",),
     ),
+    "dynamodb.query_partition": Patch(
+        "moto.dynamodb.models.table:Table",
+        "query",
+        "moto sorts the whole table on every query; a table query reads only its partition, as DynamoDB does "
+        "(cloud; same items, same order)",
+        (
+            "self",
+            "hash_key",
+            "range_comparison",
+            "range_objs",
+            "limit",
+            "exclusive_start_key",
+            "scan_index_forward",
+            "projection_expressions",
+            "index_name",
+            "consistent_read",
+            "filter_expression",
+            "hash_key_conditions",
+            "range_key_conditions",
+            "filter_kwargs",
+        ),
+    ),
     "iam.enforce": Patch(
         "moto.core.authorization:ActionAuthenticatorMixin",
         "_authenticate_and_authorize_action",
