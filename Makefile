@@ -18,10 +18,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 demo: $(STAMP)
 	$(BIN)/mlops demo --stage $(STAGE) --project $(PROJECT)$(if $(VERBOSE), --verbose)
 
+# pytest loads only the plugin the suite uses (xdist): auto-loading every installed pytest11 plugin also marks
+# whole packages (hypothesis, schemathesis, anyio, typeguard) for assertion rewriting, so each test process
+# recompiled them from source. Bytecode is written even where PYTHONDONTWRITEBYTECODE is set, so the workers and
+# the suite's subprocesses reuse what the first process compiled.
+PYTEST_ENV := PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE=
 test: $(STAMP) | browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 2 --dist worksteal
+	$(PYTEST_ENV) $(BIN)/pytest -q -p xdist -n 2 --dist worksteal
 
 synth: $(STAMP)
 	$(BIN)/mlops synth --stage $(STAGE) --project $(PROJECT) --out cdk.out
