@@ -539,7 +539,8 @@ def _dependency_order(resources: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _query_partition(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-    """moto's ``Table.query`` over the one partition a table query names (an index query is left as it is).
+    """moto's ``Table.query`` over the one partition a table query names, and an index query without moto's
+    whole-table sort before its own.
 
     moto lists and sorts every item of the table for each query, then keeps the partition's, so a query's cost
     grew with the table (the metadata store's lineage walks and run reads). The partition's items, sorted the
@@ -548,9 +549,18 @@ def _query_partition(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> An
     # (range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, projection_expressions,
     # index_name, ...): moto's backend passes index_name by position
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    view = table
+    view = copy.copy(table)
     if index_name is None and hash_key is not None:
-        view = copy.copy(table)
         partition = table.items.get(hash_key)
         view.items = {hash_key: partition} if partition is not None else {}
+    elif index_name is not None:
+        # An index query sorts its matches by the index keys and then the table's keys (a total order), so
+        # moto's whole-table sort before it changes nothing: the items are handed over unsorted.
+        view.all_items = lambda: _unsorted_items(table)
     return query(view, hash_key, *args, **kwargs)
+
+
+def _unsorted_items(table: Any) -> list[Any]:
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for partition in table.items.values() for item in partition.values()]

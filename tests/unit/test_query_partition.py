@@ -1,4 +1,5 @@
-"""The local cloud's partition-only table query returns what moto's whole-table query returns."""
+"""The local cloud's partition-only table query (and its index query without the whole-table sort) returns what
+moto's own returns, page by page."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ QUERIES: list[dict[str, Any]] = [
         "ExpressionAttributeValues": {":p": {"S": "p4"}, ":n": {"N": "4"}},
     },
     {"IndexName": "by_n", "KeyConditionExpression": "n = :n", "ExpressionAttributeValues": {":n": {"N": "3"}}},
+    {
+        "IndexName": "by_n",
+        "KeyConditionExpression": "n = :n",
+        "ExpressionAttributeValues": {":n": {"N": "4"}},
+        "ScanIndexForward": False,
+    },
 ]
 
 
@@ -68,4 +75,4 @@ def test_a_table_query_over_its_partition_only_gives_the_same_pages_as_moto_s() 
     with moto_patches.patched({"dynamodb.query_partition": _query_partition}):
         ours = [_pages(ddb, q) for q in QUERIES]
     assert ours == moto_s
-    assert [sum(map(len, pages)) for pages in ours] == [10, 10, 5, 3, 0, 5, 6]
+    assert [sum(map(len, pages)) for pages in ours] == [10, 10, 5, 3, 0, 5, 6, 6]
