@@ -14,6 +14,7 @@ import importlib.util
 import itertools
 import sys
 import traceback
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from functions.project.definition import Project
@@ -21,6 +22,11 @@ from functions.shared.errors import ConfigurationError, ProjectError
 
 PROJECT_FILE = "project.py"
 _loads = itertools.count(1)
+# Held while a project is loaded. Lambda runs one invocation per process, so nothing is needed; a local cloud that
+# runs functions in this process swaps the toolkit's modules in sys.modules during each invocation and sets its
+# invocation lock here (mlops/local/lambda_runtime.py), so a project loaded outside an invocation (the CLI beside
+# an in-process cloud) never imports while another thread's invocation has the modules swapped.
+import_guard: AbstractContextManager[object] = nullcontext()
 
 
 def project_file(path: str | Path) -> Path:
@@ -45,18 +51,19 @@ def load_project(path: str | Path) -> Project:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except ConfigurationError as exc:
-        raise ProjectError(f"{_where(file, exc)}: {exc}") from exc
-    except SyntaxError as exc:
-        raise ProjectError(f"{file}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    except Exception as exc:
-        raise ProjectError(f"{_where(file, exc)}: {type(exc).__name__}: {exc}") from exc
+    with import_guard:
+        try:
+            spec.loader.exec_module(module)
+        except ConfigurationError as exc:
+            raise ProjectError(f"{_where(file, exc)}: {exc}") from exc
+        except SyntaxError as exc:
+            raise ProjectError(f"{file}:{exc.lineno}: syntax error: {exc.msg}") from exc
+        except Exception as exc:
+            raise ProjectError(f"{_where(file, exc)}: {type(exc).__name__}: {exc}") from exc
+        # The Project class the file saw: the local cloud gives each function version its own copy of the
+        # toolkit's modules, so this module's own ``Project`` may be another copy's.
+        current = importlib.import_module("functions.project.definition").Project
     project = getattr(module, "project", None)
-    # The Project class the file saw: the local cloud gives each function version its own copy of the
-    # toolkit's modules, so this module's own ``Project`` may be another copy's.
-    current = importlib.import_module("functions.project.definition").Project
     if not isinstance(project, (Project, current)):
         found = type(project).__name__ if project is not None else "nothing"
         raise ProjectError(f"{file}: `project` must be a Project(...), found {found}")

@@ -303,11 +303,16 @@ class InProcessLambdaRuntime:
             return stand_ins.get(id(stream))
 
         _repoint_stream_handlers(ours)
+        # A project loaded outside an invocation (the CLI beside this cloud) waits for the running one's modules.
+        loader = importlib.import_module("functions.project.loader")
+        unguarded = loader.import_guard
+        loader.import_guard = self._lock
         try:
             with _thread_environ() as environ, _shared_code():
                 self._environ = environ
                 yield
         finally:
+            loader.import_guard = unguarded
             # Every handler writing to this cloud's stand-ins (those repointed above, and those the functions
             # made meanwhile) writes to the real streams again: nothing is left writing to a cloud that stopped.
             restore = {id(self._stdout): original, id(self._stderr): original_err}
