@@ -16,10 +16,13 @@ is an error at synth time.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from infra.asl_timeouts import longest_path
 
 ASL_DIR = Path(__file__).resolve().parent.parent / "stepfunctions"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
@@ -88,3 +91,21 @@ def render_asl(name: str, values: Mapping[str, int | str], deferred: Iterable[st
         return node
 
     return json.dumps(substitute(document), indent=1)
+
+
+def longest_run(
+    name: str, values: Mapping[str, int | str], map_rounds: Mapping[str, int]
+) -> tuple[dict[str, Any], float]:
+    """``name``'s definition rendered with ``values`` (the other placeholders left as they are) and its longest run
+    in seconds (``infra/asl_timeouts.py``); an unbounded definition is an error naming what has no bound."""
+    deferred = placeholders(load_asl(name)) - set(values)
+    document = json.loads(render_asl(name, values, deferred))
+    longest = longest_path(document, map_rounds)
+    if longest.problems:
+        raise AslRenderError(f"{name}.asl.json: unbounded: {'; '.join(longest.problems)}")
+    return document, longest.seconds
+
+
+def covering_timeout_s(seconds: float, floor_s: int) -> int:
+    """A state machine's TimeoutSeconds for a longest run of ``seconds``: a whole minute, at least ``floor_s``."""
+    return max(floor_s, math.ceil(seconds / 60) * 60)

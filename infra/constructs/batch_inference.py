@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 
@@ -10,8 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.shared import settings as env_names
-from infra.asl import AslRenderError, load_asl, placeholders, render_asl
-from infra.asl_timeouts import longest_path
+from infra.asl import covering_timeout_s, longest_run
 from infra.config import StageConfig
 from infra.constructs.function_factory import FunctionFactory
 from infra.constructs.state_machines import allow_distributed_map, asl_state_machine
@@ -70,8 +68,5 @@ def batch_timeout_s(config: StageConfig, values: Mapping[str, int | str]) -> int
     """The batch's TimeoutSeconds: its longest run (MAX_PARTITIONS, every step at its maximum with retries),
     never less than the stage's ``pipeline_timeout_s``."""
     probe = {**values, "BatchTimeoutSeconds": config.pipeline_timeout_s}
-    deferred = placeholders(load_asl("batch_inference")) - set(probe)
-    longest = longest_path(json.loads(render_asl("batch_inference", probe, deferred)), MAP_ROUNDS)
-    if longest.problems:
-        raise AslRenderError(f"batch_inference.asl.json: unbounded: {'; '.join(longest.problems)}")
-    return max(config.pipeline_timeout_s, math.ceil(longest.seconds / 60) * 60)
+    _, seconds = longest_run("batch_inference", probe, MAP_ROUNDS)
+    return covering_timeout_s(seconds, config.pipeline_timeout_s)

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -34,8 +33,8 @@ from constructs import Construct
 
 from functions.feature_store.materialization import MAX_SHARDS
 from functions.shared import settings as env_names
-from infra.asl import AslRenderError, load_asl, placeholders, render_asl
-from infra.asl_timeouts import longest_path, task_seconds
+from infra.asl import covering_timeout_s, longest_run
+from infra.asl_timeouts import task_seconds
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.encryption import grant as grant_key
@@ -463,15 +462,11 @@ def pipeline_timeouts(
     than the stage's ``pipeline_timeout_s``) and the materialization lease of a batch's run (the shards' Map and
     FinishMaterialization at their maximum: a run that dies without recording its failure frees it then)."""
     probe = {**values, "PipelineTimeoutSeconds": config.pipeline_timeout_s, "MaterializeLeaseSeconds": 0}
-    deferred = placeholders(load_asl("feature_pipeline")) - set(probe)
-    document = json.loads(render_asl("feature_pipeline", probe, deferred))
-    longest = longest_path(document, rounds)
-    if longest.problems:
-        raise AslRenderError(f"feature_pipeline.asl.json: unbounded: {'; '.join(longest.problems)}")
+    document, seconds = longest_run("feature_pipeline", probe, rounds)
     states = document["States"]
     shard = states["MaterializeShards"]["ItemProcessor"]["States"]["MaterializeShard"]
     lease = rounds["MaterializeShards"] * task_seconds(shard) + task_seconds(states["FinishMaterialization"])
     return {
-        "PipelineTimeoutSeconds": max(config.pipeline_timeout_s, math.ceil(longest.seconds / 60) * 60),
+        "PipelineTimeoutSeconds": covering_timeout_s(seconds, config.pipeline_timeout_s),
         "MaterializeLeaseSeconds": math.ceil(lease / 60) * 60,
     }

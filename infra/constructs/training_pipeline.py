@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 
 from aws_cdk import Stack
@@ -13,8 +11,7 @@ from constructs import Construct
 
 from functions.shared import settings as env_names
 from functions.training.search_budget import MAX_SEARCH_ROUNDS
-from infra.asl import AslRenderError, load_asl, placeholders, render_asl
-from infra.asl_timeouts import longest_path
+from infra.asl import covering_timeout_s, longest_run
 from infra.config import StageConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.constructs.function_factory import FunctionFactory
@@ -180,8 +177,5 @@ def pipeline_timeout(config: StageConfig, values: Mapping[str, int | str]) -> in
     search of ``MAX_SEARCH_ROUNDS`` rounds, ``infra/asl_timeouts.py``), never less than the stage's
     ``pipeline_timeout_s``, rounded up to a minute."""
     probe = {**values, "PipelineTimeoutSeconds": config.pipeline_timeout_s}
-    deferred = placeholders(load_asl("training_pipeline")) - set(probe)
-    longest = longest_path(json.loads(render_asl("training_pipeline", probe, deferred)), MAP_ROUNDS)
-    if longest.problems:
-        raise AslRenderError(f"training_pipeline.asl.json: unbounded: {'; '.join(longest.problems)}")
-    return max(config.pipeline_timeout_s, math.ceil(longest.seconds / 60) * 60)
+    _, seconds = longest_run("training_pipeline", probe, MAP_ROUNDS)
+    return covering_timeout_s(seconds, config.pipeline_timeout_s)
