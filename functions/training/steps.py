@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
@@ -52,6 +51,7 @@ from functions.training.search import (
 from functions.training.search_budget import check_search_rounds
 from functions.training.training_sets import (
     StoredTrainingSet,
+    instant,
     read_manifest,
     read_verified_parquet,
     store_training_set,
@@ -402,9 +402,11 @@ def _estimate_feature_store(
     s3: Any, offline: OfflineStore, project: Project, spec: ModelSpec, options: dict[str, Any], *, set_width: int
 ) -> SizeEstimate:
     now = datetime.now(UTC)
-    end = _instant(options.get("end")) or now
-    as_of = _instant(options.get("as_of"))
-    start = _instant(options.get("start")) or spec.training_window.start(end) or datetime(1970, 1, 1, tzinfo=UTC)
+    end = instant(options.get("end"), "end") or now
+    as_of = instant(options.get("as_of"), "as_of")
+    start = (
+        instant(options.get("start"), "start") or spec.training_window.start(end) or datetime(1970, 1, 1, tzinfo=UTC)
+    )
     label_view = project.view_by_ref(spec.feature_store.label_view)
     views = [project.view_by_ref(ref) for ref in spec.feature_store.views]
     input_rows = input_bytes = 0
@@ -464,15 +466,3 @@ def _object_range(s3: Any, uri: S3Uri, first: int, last: int) -> bytes:
     except ClientError as exc:
         raise storage_error(exc, f"reading {uri}") from exc
     return body
-
-
-def _instant(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataValidationError(f"feature_store time {value!r} is not a time") from exc
-    if pd.isna(stamp):
-        raise DataValidationError(f"feature_store time {value!r} is not a time")
-    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).to_pydatetime()

@@ -109,9 +109,9 @@ class FeatureStoreSource:
         self._offline, self._objects, self._project = offline, objects, project
         # Joins over at least this many committed feature rows run on Athena (``join_engine``).
         self._athena, self._threshold_rows = athena, athena_threshold_rows
-        self._start, self._end = _instant(start, "start"), _instant(end, "end")
+        self._start, self._end = instant(start, "start"), instant(end, "end")
         # The store as it is now unless told otherwise, recorded so the set can be rebuilt exactly.
-        self._as_of = _instant(as_of, "as_of") or datetime.now(UTC)
+        self._as_of = instant(as_of, "as_of") or datetime.now(UTC)
         self._entities_uri = entities_uri
 
     def build(self, spec: ModelSpec) -> BuiltTrainingSet:
@@ -325,7 +325,8 @@ def _source_order(column: pd.Series) -> pd.Series:
     return column.map({STORE_SOURCE: 0, FEEDBACK_SOURCE: 1}) if column.name == ROW_SOURCE else column
 
 
-def _instant(value: str | None, what: str) -> datetime | None:
+def instant(value: str | None, what: str) -> datetime | None:
+    """A training input's ``what`` time (start, end, as_of) as UTC, or a one-line error naming it."""
     if value is None:
         return None
     try:
