@@ -661,19 +661,24 @@ def _batch(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]
         emit({"execution": arn, "status": "RUNNING"},
              out.key_values({"started": arn, "follow": "mlops runs list --pipeline batch_inference"}))  # fmt: skip
         return 0
-    if backend.cloud is not None:
-        ended = backend.cloud.wait_for_execution(arn)
-        status, name, error, cause = ended.status, ended.name, ended.error, ended.cause
-    else:
-        described = ops.wait_for_execution(backend, arn)
-        status, name = described["status"], described["name"]
-        error, cause = described.get("error"), described.get("cause")
+    status, name, error, cause = _ended(backend, arn)
     run = ops.get_run(backend, name)
     emit({"execution": arn, "status": status, "error": error, "cause": cause, "run": run}, *out.run_tables(run))
     if status != "SUCCEEDED":
         print(f"error: batch run {name} ended {status}: {error}: {out.error_message(cause)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _ended(backend: Backend, arn: str) -> tuple[str, str, str | None, str | None]:
+    """Wait for execution ``arn`` to end: its status, name, error and cause (in process or through the API)."""
+    from mlops import operator as ops
+
+    if backend.cloud is not None:
+        ended = backend.cloud.wait_for_execution(arn)
+        return ended.status, ended.name, ended.error, ended.cause
+    described = ops.wait_for_execution(backend, arn)
+    return described["status"], described["name"], described.get("error"), described.get("cause")
 
 
 def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]) -> int:
@@ -699,13 +704,7 @@ def _train(args: argparse.Namespace, backend: Backend, emit: Callable[..., None]
     if not args.local:
         emit({"execution": arn, "status": "RUNNING"}, out.key_values({"started": arn, "follow": "mlops runs list"}))
         return 0
-    if backend.cloud is not None:
-        ended = backend.cloud.wait_for_execution(arn)
-        status, name, error, cause = ended.status, ended.name, ended.error, ended.cause
-    else:
-        described = ops.wait_for_execution(backend, arn)
-        status, name = described["status"], described["name"]
-        error, cause = described.get("error"), described.get("cause")
+    status, name, error, cause = _ended(backend, arn)
     run = ops.get_run(backend, name)
     summary = {"execution": arn, "status": status, "error": error, "cause": cause, "run": run}
     emit(summary, *out.run_tables(run))
