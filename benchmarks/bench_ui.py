@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -150,23 +149,14 @@ def pages(model: str, seeded: dict[str, Any]) -> dict[str, str]:
 
 @contextmanager
 def served(backend: Any) -> Iterator[str]:
-    import uvicorn
+    """The UI as ``mlops ui`` serves it (``bind``: host check, bound socket), on a thread of this process."""
+    from mlops.ui.app import bind
 
-    from mlops.ui.app import create_app
-
-    app = create_app(backend, who=lambda: "arn:aws:iam::123456789012:user/bench")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="ui-bench-server")
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            time.sleep(0.02)
-        if not server.started:
-            raise RuntimeError("the UI server did not start")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join()
+    serving = bind(
+        backend, host="127.0.0.1", port=0, allow_remote=False, who=lambda: "arn:aws:iam::123456789012:user/bench"
+    )
+    with serving.in_thread() as url:
+        yield url
 
 
 def timed(url: str, requests: int, *, warm: int = 2, timeout_s: float = 60.0) -> list[float]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import io
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from rich.console import Console
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -30,7 +28,7 @@ from mlops.demo import Story, backfill_features, demo_data, demo_traffic, feedba
 from mlops.local import LocalCloud
 from mlops.operator import Backend
 from mlops.synth import synth
-from mlops.ui.app import create_app
+from mlops.ui.app import bind
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 20
@@ -38,19 +36,9 @@ WAIT_S = 20
 
 @contextmanager
 def served(backend: Backend) -> Iterator[str]:
-    """The UI over ``backend`` on a free loopback port, in a thread (in-process moto is shared by threads)."""
-    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="ui-server")
-    thread.start()
-    try:
-        while not server.started and thread.is_alive():
-            time.sleep(0.02)
-        if not server.started:
-            raise RuntimeError("the UI server did not start")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join()
+    """The UI as ``mlops ui`` serves it, on a free loopback port, in a thread (in-process moto is shared by threads)."""
+    with bind(backend, host="127.0.0.1", port=0, allow_remote=False).in_thread() as url:
+        yield url
 
 
 def loop(cloud: LocalCloud, project_dir: Path, scratch: Path) -> None:

@@ -10,7 +10,9 @@ import ipaddress
 import secrets
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -197,6 +199,24 @@ class Serving:
 
     def run(self) -> None:
         self.server.run(sockets=[self.listening])
+
+    @contextmanager
+    def in_thread(self) -> Iterator[str]:
+        """Serve on a thread of this process until the block ends (the browser tests, the benchmark and the
+        screenshots: in-process moto is shared by threads); the block gets the URL once the server listens."""
+        thread = threading.Thread(target=self.run, name="ui-server")
+        thread.start()
+        try:
+            started = threading.Event()  # a wait that is not a sleep of the whole thread
+            while not self.server.started and thread.is_alive():
+                started.wait(0.02)
+            if not self.server.started:
+                raise RuntimeError("the UI server did not start")
+            yield self.url
+        finally:
+            self.server.should_exit = True
+            thread.join()
+            self.listening.close()
 
 
 def bind(backend: Backend, *, host: str, port: int, allow_remote: bool, **app_options: Any) -> Serving:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,19 +110,9 @@ def ui(assembly: Path) -> Iterator[UiSession]:
         [run] = backend.metadata.list_runs("training", limit=1)
         tracked = tuple(tracked_run(Tracker.from_cloud(cloud), depth) for depth in (4, 8))
         serving = bind(backend, host="127.0.0.1", port=0, allow_remote=False)  # as `mlops ui` serves it
-        thread = threading.Thread(target=serving.run, name="ui-server")
-        thread.start()
-        driver = None
-        try:
-            started = threading.Event()
-            while not serving.server.started and thread.is_alive():
-                started.wait(0.02)
-            assert serving.server.started, "the UI server did not start"
+        with serving.in_thread() as url:
             driver = headless_chromium()
-            yield UiSession(cloud, backend, serving.url, driver, run.run_id, MODEL, tracked)
-        finally:
-            if driver is not None:
+            try:
+                yield UiSession(cloud, backend, url, driver, run.run_id, MODEL, tracked)
+            finally:
                 driver.quit()
-            serving.server.should_exit = True
-            thread.join()
-            serving.listening.close()
